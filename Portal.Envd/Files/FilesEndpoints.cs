@@ -1,0 +1,9 @@
+namespace Portal.Envd.Files;
+
+public static class FilesEndpoints
+{
+    public static void MapFiles(this IEndpointRouteBuilder app, IServiceProvider services)
+    {
+        // TODO(files): GET/POST /files
+    }
+}

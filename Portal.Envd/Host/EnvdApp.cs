@@ -1,0 +1,70 @@
+using System.Net;
+using Portal.Envd.Connect;
+using Portal.Envd.Files;
+using Portal.Envd.Filesystem;
+using Portal.Envd.Process;
+using Portal.Envd.Sandbox;
+using Portal.Envd.Users;
+
+namespace Portal.Envd;
+
+/// <summary>Builds the envd web host; tests boot it in-process on a free port.</summary>
+public static class EnvdApp
+{
+    public static WebApplication Build(EnvdOptions options, Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            // Uploads are streamed to disk; no body size cap (disk full answers 507).
+            k.Limits.MaxRequestBodySize = null;
+            k.Limits.MinRequestBodyDataRate = null;
+            k.Limits.MinResponseDataRate = null;
+            k.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(10);
+            if (options.Socket is { } socket)
+            {
+                if (File.Exists(socket)) File.Delete(socket);
+                k.ListenUnixSocket(socket);
+            }
+            else
+            {
+                var address = options.Host is "0.0.0.0" or "*" ? IPAddress.Any
+                    : options.Host == "localhost" ? IPAddress.Loopback
+                    : IPAddress.Parse(options.Host);
+                k.Listen(address, options.Port);
+            }
+        });
+
+        var state = new EnvdState(options.DefaultUser, options.AccessToken);
+        var directory = new UserDirectory(options.EtcDirectory);
+        var users = new UserResolver(directory, state);
+        builder.Services.AddSingleton(state);
+        builder.Services.AddSingleton(users);
+        builder.Services.AddSingleton(new MetricsSampler());
+        builder.Services.AddSingleton<ProcessManager>();
+        builder.Services.AddSingleton<WatcherRegistry>();
+
+        var app = builder.Build();
+        app.UseMiddleware<AccessTokenMiddleware>();
+
+        var router = new ConnectRouter(app, users, app.Logger);
+        app.MapSandbox(state, app.Services.GetRequiredService<MetricsSampler>());
+        router.MapProcess(app.Services);
+        router.MapFilesystem(app.Services);
+        app.MapFiles(app.Services);
+        router.MapFallbacks();
+
+        if (options.Socket is { } path)
+        {
+            // The portal connects as root; a sandbox user must not talk to envd's socket directly.
+            app.Lifetime.ApplicationStarted.Register(() => File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite));
+        }
+        return app;
+    }
+}

@@ -1,0 +1,2 @@
+namespace Portal.Tests;
+public class SmokeTests { [Fact] public void Builds() => Assert.True(true); }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test suite: the .NET tests (unit, integration) and the e2e suites that drive
+# the real E2B SDK. Installs what is missing first. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT="$ROOT/artifacts/test-results"
+rm -rf "$OUT"; mkdir -p "$OUT"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+
+bash scripts/install-deps.sh || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0; failed=0; skipped=0
+add_counts() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3)); }
+
+log "building"
+if ! dotnet build Portal.sln -c Release -nologo -v q -clp:ErrorsOnly; then
+  echo "build failed"; echo "0 passed, 1 failed"; exit 1
+fi
+
+log ".NET tests"
+dotnet test --solution Portal.sln -c Release --no-build --report-xunit-ctrf --results-directory "$OUT/dotnet" 2>&1 | tail -n 40
+counts=$(node scripts/count-ctrf.mjs "$OUT/dotnet")
+add_counts $counts
+
+log "e2e: Portal.Envd driven by the real e2b SDK (debug mode)"
+bash scripts/e2e-envd.sh "$OUT/e2e-envd.tap"
+counts=$(node scripts/count-tap.mjs "$OUT/e2e-envd.tap")
+add_counts $counts
+
+echo
+summary="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
+echo "$summary"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
