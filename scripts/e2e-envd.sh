@@ -8,6 +8,9 @@ mkdir -p "$(dirname "$TAP")"
 ENVD_DLL=Portal.Envd/bin/Release/net10.0/portal-envd.dll
 [ -f "$ENVD_DLL" ] || dotnet build Portal.Envd -c Release -nologo -v q -clp:ErrorsOnly
 
+# The SDK's debug mode fixes the port, so concurrent runs on one machine take turns.
+exec 9>/tmp/portal-e2e-49983.lock
+flock 9
 if (exec 3<>/dev/tcp/127.0.0.1/49983) 2>/dev/null; then
   echo "port 49983 is already in use: stop the other envd first"; exit 1
 fi
