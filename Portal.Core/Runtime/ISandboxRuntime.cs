@@ -1,0 +1,61 @@
+namespace Portal.Core.Runtime;
+
+/// <summary>
+/// The one seam between the control plane and whatever runs sandboxes: the local runtime
+/// (bubblewrap + cgroups on this machine) or Kubernetes pods. Everything the E2B API needs
+/// from a sandbox goes through here; nothing above it knows how sandboxes are made.
+/// Implementations must be safe for concurrent use and must survive a restart of the
+/// portal process: sandboxes keep running and <see cref="ListAsync"/> finds them again.
+/// </summary>
+public interface ISandboxRuntime
+{
+    /// <summary>"local", "kubernetes", ...; shown on the dashboard and in logs.</summary>
+    string Name { get; }
+
+    /// <summary>Templates this runtime can start sandboxes from.</summary>
+    ITemplateCatalog Templates { get; }
+
+    /// <summary>
+    /// Starts a sandbox (claiming a warm one when the template keeps a pool) and returns once
+    /// its envd answers, initialised with the spec's env vars, access token and default user.
+    /// </summary>
+    /// <exception cref="TemplateNotFoundException">the template does not exist.</exception>
+    /// <exception cref="RuntimeCapacityException">no room for another sandbox.</exception>
+    Task<SandboxInstance> CreateAsync(SandboxSpec spec, CancellationToken ct);
+
+    /// <summary>The sandbox as the runtime sees it now, or null when it does not exist (any more).</summary>
+    Task<SandboxInstance?> FindAsync(string sandboxId, CancellationToken ct);
+
+    /// <summary>Every sandbox that exists (running or paused), warm-pool members excluded.</summary>
+    Task<IReadOnlyList<SandboxInstance>> ListAsync(CancellationToken ct);
+
+    /// <summary>Kills the sandbox and removes everything of it. False when it did not exist.</summary>
+    Task<bool> KillAsync(string sandboxId, CancellationToken ct);
+
+    /// <summary>Freezes the sandbox: processes and memory kept, envd unreachable until resumed.</summary>
+    /// <exception cref="SandboxNotFoundException"/>
+    /// <exception cref="SandboxStateException">already paused.</exception>
+    Task PauseAsync(string sandboxId, CancellationToken ct);
+
+    /// <summary>Thaws a paused sandbox and waits for envd to answer again.</summary>
+    /// <exception cref="SandboxNotFoundException"/>
+    /// <exception cref="SandboxStateException">not paused.</exception>
+    Task<SandboxInstance> ResumeAsync(string sandboxId, CancellationToken ct);
+
+    /// <summary>
+    /// Opens a byte stream to TCP port <paramref name="port"/> inside the sandbox
+    /// (<see cref="SandboxPorts.Envd"/> is envd itself). The proxy speaks HTTP over it.
+    /// </summary>
+    /// <exception cref="SandboxNotFoundException">unknown, killed or paused sandbox.</exception>
+    /// <exception cref="SandboxPortClosedException">nothing listens on that port.</exception>
+    ValueTask<Stream> ConnectAsync(string sandboxId, int port, CancellationToken ct);
+
+    /// <summary>Current resource use, or null when the sandbox does not exist.</summary>
+    Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct);
+
+    /// <summary>
+    /// State changes as they happen (created, paused, resumed, killed, died). Starts with one
+    /// event per existing sandbox so a subscriber never misses one between list and watch.
+    /// </summary>
+    IAsyncEnumerable<SandboxEvent> WatchAsync(CancellationToken ct);
+}

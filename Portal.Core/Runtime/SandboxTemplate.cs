@@ -1,0 +1,24 @@
+namespace Portal.Core.Runtime;
+
+/// <summary>A root filesystem plus the defaults sandboxes started from it get.</summary>
+public sealed record SandboxTemplate
+{
+    /// <summary>Name used as E2B's <c>templateID</c> (e.g. <c>base</c>).</summary>
+    public required string TemplateId { get; init; }
+    public IReadOnlyList<string> Aliases { get; init; } = [];
+    public int CpuCount { get; init; } = 2;
+    public int MemoryMB { get; init; } = 512;
+    public int DiskSizeMB { get; init; } = 2048;
+    /// <summary>Command started in every new sandbox after envd (e.g. a Jupyter bridge); null = none.</summary>
+    public string? StartCommand { get; init; }
+    /// <summary>Sandboxes kept started and idle, so a create only claims one.</summary>
+    public int WarmPoolSize { get; init; }
+}
+
+public interface ITemplateCatalog
+{
+    /// <summary>By ID or alias; null when unknown.</summary>
+    Task<SandboxTemplate?> FindAsync(string templateIdOrAlias, CancellationToken ct);
+
+    Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct);
+}
