@@ -50,7 +50,11 @@ public static class EnvdApp
         builder.Services.AddSingleton<ProcessManager>();
         builder.Services.AddSingleton<WatcherRegistry>();
 
+        var trimmer = new IdleMemoryTrimmer();
+        builder.Services.AddSingleton(trimmer);
+
         var app = builder.Build();
+        app.Use(trimmer.Middleware);
         app.UseMiddleware<AccessTokenMiddleware>();
 
         var router = new ConnectRouter(app, users, app.Logger);
