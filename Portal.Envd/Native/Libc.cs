@@ -49,3 +49,40 @@ internal static partial class Libc
     internal const ulong TIOCGPTN = 0x80045430;
     internal const ulong TIOCSPTLCK = 0x40045431;
 }
+
+internal static partial class Libc
+{
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int posix_openpt(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int grantpt(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int unlockpt(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static unsafe partial int ptsname_r(int fd, byte* buf, nint buflen);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static unsafe partial int ioctl(int fd, ulong request, WinSize* size);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static unsafe partial nint read(int fd, byte* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static unsafe partial nint write(int fd, byte* buf, nint count);
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct WinSize
+    {
+        public ushort Rows;
+        public ushort Cols;
+        public ushort XPixel;
+        public ushort YPixel;
+    }
+
+    internal const int EINTR = 4;
+    internal const int EIO = 5;
+    internal const int EAGAIN = 11;
+}

@@ -1,19 +1,90 @@
+using System.Threading.Channels;
 using Portal.Envd.Connect;
 
 namespace Portal.Envd.Process;
 
+/// <summary>The <c>process.Process</c> Connect service.</summary>
 public static class ProcessEndpoints
 {
+    private const string Service = "process.Process/";
+
     public static void MapProcess(this ConnectRouter router, IServiceProvider services)
     {
-        // TODO(process): process.Process procedures
+        var manager = services.GetRequiredService<ProcessManager>();
+        var json = ProcessJsonContext.Default;
+
+        router.ServerStreaming(Service + "Start", json.StartRequest, json.ProcessEventResponse, ProcessEventResponse.KeepaliveMessage,
+            async (req, ctx, stream) =>
+            {
+                var process = manager.Start(req, ctx.User);
+                var events = process.Subscribe();
+                await stream.WriteAsync(Event(new ProcessEvent { Start = new StartEvent { Pid = process.Pid } }));
+                process.Run();
+                // Only the Start call's deadline ends the process; a dropped stream does not.
+                using var onDeadline = ctx.Deadline.Register(() => process.Signal(Signal.Sigkill));
+                await ForwardAsync(process, events, stream, ctx);
+            });
+
+        router.ServerStreaming(Service + "Connect", json.ConnectRequest, json.ProcessEventResponse, ProcessEventResponse.KeepaliveMessage,
+            async (req, ctx, stream) =>
+            {
+                var process = manager.Find(req.Process);
+                var events = process.Subscribe();
+                await stream.WriteAsync(Event(new ProcessEvent { Start = new StartEvent { Pid = process.Pid } }));
+                await ForwardAsync(process, events, stream, ctx);
+            });
+
+        router.Unary(Service + "List", json.ListRequest, json.ListResponse, (_, _) =>
+            Task.FromResult(new ListResponse
+            {
+                Processes = manager.List().Select(p => new ProcessInfo { Config = p.Config, Pid = p.Pid, Tag = p.Tag }).ToList(),
+            }));
+
+        router.Unary(Service + "SendInput", json.SendInputRequest, json.Empty, (req, _) =>
+        {
+            var process = Live(manager, req.Process);
+            process.WriteInput(req.Input ?? throw ConnectException.InvalidArgument("input is required"));
+            return Task.FromResult(new Empty());
+        });
+
+        router.Unary(Service + "SendSignal", json.SendSignalRequest, json.Empty, (req, _) =>
+        {
+            Live(manager, req.Process).Signal(req.Signal);
+            return Task.FromResult(new Empty());
+        });
+
+        router.Unary(Service + "Update", json.UpdateRequest, json.Empty, (req, _) =>
+        {
+            var process = Live(manager, req.Process);
+            if (req.Pty?.Size is { } size) process.Resize(size.Cols, size.Rows);
+            return Task.FromResult(new Empty());
+        });
+
+        router.Unary(Service + "CloseStdin", json.CloseStdinRequest, json.Empty, (req, _) =>
+        {
+            Live(manager, req.Process).CloseStdin();
+            return Task.FromResult(new Empty());
+        });
     }
-}
 
-public sealed class ProcessManager;
+    private static ManagedProcess Live(ProcessManager manager, ProcessSelector? selector)
+    {
+        var p = manager.Find(selector);
+        return p.Ended.IsCompleted ? throw ConnectException.NotFound($"process {p.Pid} has already ended") : p;
+    }
 
-public static class PtyExec
-{
-    public const string Verb = "__pty-exec";
-    public static int Run(string[] args) => 127;
+    private static async Task ForwardAsync(ManagedProcess process, ChannelReader<ProcessEvent> events, ServerStream<ProcessEventResponse> stream, CallContext ctx)
+    {
+        try
+        {
+            await foreach (var e in events.ReadAllAsync(ctx.Cancellation))
+                await stream.WriteAsync(Event(e), ctx.Cancellation);
+        }
+        finally
+        {
+            process.Unsubscribe(events);
+        }
+    }
+
+    private static ProcessEventResponse Event(ProcessEvent e) => new() { Event = e };
 }
