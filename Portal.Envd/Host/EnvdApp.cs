@@ -49,6 +49,8 @@ public static class EnvdApp
         builder.Services.AddSingleton(new MetricsSampler());
         builder.Services.AddSingleton<ProcessManager>();
         builder.Services.AddSingleton<WatcherRegistry>();
+        builder.Services.AddSingleton(directory);
+        builder.Services.AddSingleton<EntryInfoReader>();
 
         var trimmer = new IdleMemoryTrimmer();
         builder.Services.AddSingleton(trimmer);
