@@ -146,26 +146,50 @@ public static class FilesEndpoints
         catch (IOException e) when (e.Message.Contains("end of stream", StringComparison.OrdinalIgnoreCase)) { throw ConnectException.InvalidArgument($"malformed multipart body: {e.Message}"); }
     }
 
+    /// <summary>
+    /// Streams one file into place: into a temporary file beside the target, renamed over it
+    /// only when the whole body arrived, so a broken upload never leaves a half-written file.
+    /// </summary>
     private static async Task<UploadResult> WriteFileAsync(string path, Stream body, EnvdUser user, Dictionary<string, string>? metadata, EntryInfoReader entries, CancellationToken ct)
     {
+        var temp = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.upload-{Guid.NewGuid():N}");
         var file = FsIdentity.RunAs(user, () =>
         {
             if (Directory.Exists(path)) throw ConnectException.InvalidArgument($"path '{path}' is a directory");
+            // Overwriting needs write permission on the file itself, not just on its directory.
+            if (File.Exists(path)) new FileStream(path, FileMode.Open, FileAccess.Write).Dispose();
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            return new FileStream(path, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.Read, BufferSize = 0, Options = FileOptions.Asynchronous });
+            return new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0, Options = FileOptions.Asynchronous });
         });
-        await using (file)
+        var complete = false;
+        try
         {
-            try
+            await using (file)
             {
-                await body.CopyToAsync(file, CopyBuffer, ct);
+                try
+                {
+                    await body.CopyToAsync(file, CopyBuffer, ct);
+                }
+                catch (InvalidDataException e)
+                {
+                    throw ConnectException.InvalidArgument($"body is not valid gzip: {e.Message}");
+                }
+                catch (IOException e) when (!ct.IsCancellationRequested && (e.HResult & 0xFFFF) != Native.Libc.ENOSPC)
+                {
+                    throw ConnectException.InvalidArgument($"upload body is malformed or ended early: {e.Message}");
+                }
             }
-            catch (InvalidDataException e)
+            FsIdentity.RunAs(user, () =>
             {
-                throw ConnectException.InvalidArgument($"body is not valid gzip: {e.Message}");
-            }
+                EntryInfoReader.WriteMetadata(temp, metadata ?? []);
+                File.Move(temp, path, overwrite: true);
+            });
+            complete = true;
         }
-        FsIdentity.RunAs(user, () => EntryInfoReader.WriteMetadata(path, metadata ?? []));
+        finally
+        {
+            if (!complete) FsIdentity.RunAs(user, () => File.Delete(temp));
+        }
         return new UploadResult { Path = path, Name = Path.GetFileName(path), Type = "file", Metadata = metadata is { Count: > 0 } ? metadata : null };
     }
 
