@@ -147,19 +147,19 @@ public static class FilesEndpoints
     }
 
     /// <summary>
-    /// Streams one file into place: into a temporary file beside the target, renamed over it
-    /// only when the whole body arrived, so a broken upload never leaves a half-written file.
+    /// Streams one file into place, written in place like E2B's envd so that watchers see
+    /// create/write events on the file itself. A new file whose body breaks off is removed;
+    /// an overwritten one is left with what arrived (see docs/envd.md).
     /// </summary>
     private static async Task<UploadResult> WriteFileAsync(string path, Stream body, EnvdUser user, Dictionary<string, string>? metadata, EntryInfoReader entries, CancellationToken ct)
     {
-        var temp = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.upload-{Guid.NewGuid():N}");
+        var existed = false;
         var file = FsIdentity.RunAs(user, () =>
         {
             if (Directory.Exists(path)) throw ConnectException.InvalidArgument($"path '{path}' is a directory");
-            // Overwriting needs write permission on the file itself, not just on its directory.
-            if (File.Exists(path)) new FileStream(path, FileMode.Open, FileAccess.Write).Dispose();
+            existed = File.Exists(path);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            return new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0, Options = FileOptions.Asynchronous });
+            return new FileStream(path, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.Read, BufferSize = 0, Options = FileOptions.Asynchronous });
         });
         var complete = false;
         try
@@ -179,16 +179,12 @@ public static class FilesEndpoints
                     throw ConnectException.InvalidArgument($"upload body is malformed or ended early: {e.Message}");
                 }
             }
-            FsIdentity.RunAs(user, () =>
-            {
-                EntryInfoReader.WriteMetadata(temp, metadata ?? []);
-                File.Move(temp, path, overwrite: true);
-            });
+            FsIdentity.RunAs(user, () => EntryInfoReader.WriteMetadata(path, metadata ?? []));
             complete = true;
         }
         finally
         {
-            if (!complete) FsIdentity.RunAs(user, () => File.Delete(temp));
+            if (!complete && !existed) FsIdentity.RunAs(user, () => File.Delete(path));
         }
         return new UploadResult { Path = path, Name = Path.GetFileName(path), Type = "file", Metadata = metadata is { Count: > 0 } ? metadata : null };
     }
