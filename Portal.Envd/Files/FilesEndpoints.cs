@@ -65,8 +65,11 @@ public static class FilesEndpoints
             if (encoding == "gzip")
             {
                 http.Response.Headers.ContentEncoding = "gzip";
-                await using var gz = new GZipStream(http.Response.Body, CompressionLevel.Fastest, leaveOpen: true);
-                await file.CopyToAsync(gz, CopyBuffer, http.RequestAborted);
+                // Batch the compressor's many small outputs: tiny chunks cost clients dearly.
+                await using var batched = new BufferedStream(http.Response.Body, CopyBuffer);
+                await using (var gz = new GZipStream(batched, CompressionLevel.Fastest, leaveOpen: true))
+                    await file.CopyToAsync(gz, CopyBuffer, http.RequestAborted);
+                await batched.FlushAsync(http.RequestAborted);
             }
             else
             {
@@ -215,12 +218,19 @@ public static class FilesEndpoints
 
     private static string QueryPath(HttpContext http) => http.Request.Query["path"].ToString();
 
-    /// <summary>"gzip", "identity", or null when nothing acceptable is offered (406).</summary>
+    /// <summary>
+    /// "gzip", "identity", or null when nothing acceptable is offered (406). gzip is chosen
+    /// when the client asks for it specifically (the SDKs' <c>read(..., {gzip: true})</c> sends
+    /// exactly <c>gzip</c>); a generic default list such as fetch's <c>gzip, deflate, br</c> gets
+    /// identity, which HTTP allows: compressing large binary downloads costs far more
+    /// throughput than it saves.
+    /// </summary>
     internal static string? NegotiateEncoding(string acceptEncoding)
     {
         if (string.IsNullOrWhiteSpace(acceptEncoding)) return "identity";
         var identityOk = true;
         var anyListed = false;
+        var codings = 0;
         var result = (string?)null;
         foreach (var part in acceptEncoding.Split(','))
         {
@@ -233,12 +243,14 @@ public static class FilesEndpoints
                 if (kv.StartsWith("q=", StringComparison.Ordinal) && double.TryParse(kv[2..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v)) q = v;
             }
             anyListed = true;
+            if (name is not ("identity" or "*") && q > 0) codings++;
             if (name is "gzip" or "x-gzip" && q > 0) result ??= "gzip";
             if (name is "identity" or "*" && q <= 0) identityOk = false;
             if (name is "identity" or "*" && q > 0) identityOk = true;
         }
-        if (result is not null) return result;
+        if (result is not null && (codings == 1 || !identityOk)) return result;
         if (!anyListed || identityOk) return "identity";
+        if (result is not null) return result;
         return null;
     }
 

@@ -18,6 +18,8 @@ const sleep = (t) => new Promise((r) => setTimeout(r, t));
 async function startEnvd(port) {
   const t0 = now();
   const child = spawn(bin, ['--host', '127.0.0.1', '--port', String(port)], { stdio: 'ignore' });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   for (let i = 0; i < 5000; i++) {
     try {
       const res = await fetch(`http://127.0.0.1:${port}/health`);
@@ -29,6 +31,8 @@ async function startEnvd(port) {
   throw new Error('envd did not become ready');
 }
 
+const children = new Set();
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
 const stop = (child) => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); });
 const rssKb = (pid) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
 

@@ -207,3 +207,20 @@ public sealed class FilesEndpointTests : IAsyncLifetime
         Assert.Equal(expected, UrlSignature.Compute("/a", "write", "user", "t", null));
     }
 }
+
+public class EncodingNegotiationTests
+{
+    [Theory]
+    [InlineData("", "identity")]
+    [InlineData("gzip", "gzip")]
+    [InlineData("gzip;q=1.0", "gzip")]
+    [InlineData("gzip, deflate", "identity")]
+    [InlineData("gzip, deflate, br", "identity")]
+    [InlineData("gzip, identity;q=0", "gzip")]
+    [InlineData("identity", "identity")]
+    [InlineData("br", "identity")]
+    [InlineData("br, identity;q=0", null)]
+    [InlineData("*;q=0", null)]
+    public void Negotiate(string header, string? expected) =>
+        Assert.Equal(expected, Portal.Envd.Files.FilesEndpoints.NegotiateEncoding(header));
+}
