@@ -4,6 +4,7 @@ using Portal.Envd.Files;
 using Portal.Envd.Filesystem;
 using Portal.Envd.Process;
 using Portal.Envd.Sandbox;
+using Portal.Envd.Tunnel;
 using Portal.Envd.Users;
 
 namespace Portal.Envd;
@@ -64,6 +65,7 @@ public static class EnvdApp
         router.MapProcess(app.Services);
         router.MapFilesystem(app.Services);
         app.MapFiles(app.Services);
+        app.MapTunnel();
         router.MapFallbacks();
 
         if (options.Socket is { } path)
