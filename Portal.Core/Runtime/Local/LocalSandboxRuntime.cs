@@ -135,6 +135,9 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             "--setenv", "HOME", "/root", "--chdir", "/",
         ];
         foreach (var a in head) yield return a;
+        // bwrap run by root keeps every capability unless told otherwise.
+        yield return "--cap-drop";
+        yield return "ALL";
         foreach (var cap in Capabilities) { yield return "--cap-add"; yield return cap; }
         yield return "--";
         yield return "/usr/local/bin/portal-envd";
