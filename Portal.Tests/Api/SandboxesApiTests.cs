@@ -161,8 +161,8 @@ public class SandboxesApiTests
     {
         await using var host = await PortalHost.StartAsync();
         var id = (string)(await host.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":1}"""))["sandboxID"]!;
-        await WaitUntil(() => !host.Runtime.Exists(id), TimeSpan.FromSeconds(5));
-        AssertError(await host.Admin.GetJsonAsync($"/sandboxes/{id}"), 404);
+        await WaitUntilAsync(async () => (await host.Admin.GetJsonAsync($"/sandboxes/{id}")).Status == 404, TimeSpan.FromSeconds(5));
+        Assert.False(host.Runtime.Exists(id));
         var (_, logs) = await host.Admin.GetJsonAsync($"/v2/sandboxes/{id}/logs");
         Assert.Contains(logs!["logs"]!.AsArray(), l => ((string)l!["message"]!).Contains("timeout was reached"));
     }
@@ -172,7 +172,8 @@ public class SandboxesApiTests
     {
         await using var host = await PortalHost.StartAsync();
         var id = (string)(await host.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":1,"autoPause":true}"""))["sandboxID"]!;
-        await WaitUntil(() => host.Runtime.StateOf(id) == SandboxState.Paused, TimeSpan.FromSeconds(5));
+        await WaitUntilAsync(async () => (string?)(await host.Admin.GetJsonAsync($"/sandboxes/{id}")).Body!["state"] == "paused", TimeSpan.FromSeconds(5));
+        Assert.Equal(SandboxState.Paused, host.Runtime.StateOf(id));
         var (_, info) = await host.Admin.GetJsonAsync($"/sandboxes/{id}");
         Assert.Equal("paused", (string)info!["state"]!);
         Assert.Equal("pause", (string)info["lifecycle"]!["onTimeout"]!);
