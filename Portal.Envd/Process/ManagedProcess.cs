@@ -27,6 +27,7 @@ public sealed class ManagedProcess
     private CancellationTokenSource? _lifetime;
     private EndEvent? _end;
     private long _signalsSent;
+    private readonly string _tempDir;
 
     private ManagedProcess(SysProcess process, Pty? pty, LaunchSpec spec, ManualResetEventSlim reaped)
     {
@@ -36,6 +37,7 @@ public sealed class ManagedProcess
         Pid = (uint)process.Id;
         Tag = spec.Tag;
         Config = spec.Config;
+        _tempDir = spec.Environment.LastOrDefault(kv => kv.Key == "TMPDIR").Value is { Length: > 0 } tmp ? tmp : "/tmp";
         if (pty is null)
         {
             _stdout = process.StandardOutput.BaseStream;
@@ -304,6 +306,8 @@ public sealed class ManagedProcess
             _inputLock.Release();
         }
         _process.Dispose();
+        if (SelfCommand.Prefix.Count > 0) // a JIT-mode helper: see PtyExec.RemoveDiagnosticsSocket
+            PtyExec.RemoveDiagnosticsSocket((int)Pid, _tempDir);
     }
 
     private void Finish(EndEvent end)

@@ -57,7 +57,7 @@ public static class PtyExec
             }
         }
 
-        RemoveDiagnosticsSocket();
+        RemoveDiagnosticsSocket(Environment.ProcessId, Path.GetTempPath());
         ResetSignals();
         // Descriptors envd itself inherited without close-on-exec must not reach the command.
         // Marked, not closed: the runtime still uses its own until exec replaces it.
@@ -92,12 +92,13 @@ public static class PtyExec
     /// <summary>
     /// A JIT-mode runtime opens a diagnostics socket in the temp dir and deletes it at
     /// shutdown, which exec skips: remove ours so commands leave no litter. (NativeAOT has none.)
+    /// envd repeats this after the process ends, for helpers killed before they got here.
     /// </summary>
-    private static void RemoveDiagnosticsSocket()
+    internal static void RemoveDiagnosticsSocket(int pid, string tempDir)
     {
         try
         {
-            foreach (var f in Directory.EnumerateFiles(Path.GetTempPath(), $"dotnet-diagnostic-{Environment.ProcessId}-*-socket"))
+            foreach (var f in Directory.EnumerateFiles(tempDir, $"dotnet-diagnostic-{pid}-*-socket"))
                 File.Delete(f);
         }
         catch (IOException) { }
