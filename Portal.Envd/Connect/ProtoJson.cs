@@ -8,6 +8,8 @@ namespace Portal.Envd.Connect;
 /// <summary>
 /// proto3 JSON input rules the source-generated contracts cannot express alone:
 /// parsers must accept snake_case field names as well as lowerCamelCase.
+/// Keys of map fields (env var names, metadata keys) are data, not field names, and are
+/// kept as sent; the contract's metadata tells which objects are maps.
 /// </summary>
 public static class ProtoJson
 {
@@ -20,7 +22,7 @@ public static class ProtoJson
             if (HasSnakeCaseProperty(json))
             {
                 var node = JsonNode.Parse(json);
-                node = Camelize(node);
+                node = Camelize(node, typeInfo);
                 return node.Deserialize(typeInfo) ?? throw ConnectException.InvalidArgument("request message must be a JSON object");
             }
             return JsonSerializer.Deserialize(json, typeInfo) ?? throw ConnectException.InvalidArgument("request message must be a JSON object");
@@ -65,27 +67,40 @@ public static class ProtoJson
         return false;
     }
 
-    private static JsonNode? Camelize(JsonNode? node)
+    private static JsonNode? Camelize(JsonNode? node, JsonTypeInfo? type)
     {
         switch (node)
         {
+            case JsonObject obj when type?.Kind == JsonTypeInfoKind.Dictionary:
+            {
+                var values = ElementInfo(type);
+                var result = new JsonObject();
+                foreach (var (key, value) in obj.ToList())
+                {
+                    obj.Remove(key);
+                    result[key] = Camelize(value, values);
+                }
+                return result;
+            }
             case JsonObject obj:
             {
                 var result = new JsonObject();
                 foreach (var (key, value) in obj.ToList())
                 {
                     obj.Remove(key);
-                    result[ToCamel(key)] = Camelize(value);
+                    var name = ToCamel(key);
+                    result[name] = Camelize(value, PropertyInfo(type, name));
                 }
                 return result;
             }
             case JsonArray arr:
             {
+                var items = type?.Kind == JsonTypeInfoKind.Enumerable ? ElementInfo(type) : null;
                 var result = new JsonArray();
                 foreach (var item in arr.ToList())
                 {
                     arr.Remove(item);
-                    result.Add(Camelize(item));
+                    result.Add(Camelize(item, items));
                 }
                 return result;
             }
@@ -93,6 +108,21 @@ public static class ProtoJson
                 return node;
         }
     }
+
+    private static JsonTypeInfo? PropertyInfo(JsonTypeInfo? type, string jsonName)
+    {
+        if (type is not { Kind: JsonTypeInfoKind.Object }) return null;
+        foreach (var p in type.Properties)
+            if (string.Equals(p.Name, jsonName, StringComparison.OrdinalIgnoreCase))
+                return TypeInfo(type.Options, p.PropertyType);
+        return null;
+    }
+
+    private static JsonTypeInfo? ElementInfo(JsonTypeInfo type) =>
+        type.ElementType is { } t ? TypeInfo(type.Options, t) : null;
+
+    private static JsonTypeInfo? TypeInfo(JsonSerializerOptions options, Type type) =>
+        options.TryGetTypeInfo(Nullable.GetUnderlyingType(type) ?? type, out var info) ? info : null;
 
     private static string ToCamel(string name)
     {
