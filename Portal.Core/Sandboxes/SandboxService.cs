@@ -409,6 +409,7 @@ public sealed class SandboxService(
 
     private async Task PauseLockedAsync(SandboxRecord rec, string message)
     {
+        SandboxStopped?.Invoke(rec.SandboxId); // a frozen sandbox would leave its streams hanging
         try { await runtime.PauseAsync(rec.SandboxId, CancellationToken.None); }
         catch (SandboxNotFoundException)
         {
@@ -422,7 +423,19 @@ public sealed class SandboxService(
 
     private async Task KillLockedAsync(SandboxRecord rec, string message)
     {
-        await runtime.KillAsync(rec.SandboxId, CancellationToken.None); // false = already gone: same outcome
+        // Stop routing to it and cut its live streams first: clients learn at once, not when
+        // the runtime has finished tearing it down.
+        _live.TryRemove(rec.SandboxId, out _);
+        SandboxStopped?.Invoke(rec.SandboxId);
+        try
+        {
+            await runtime.KillAsync(rec.SandboxId, CancellationToken.None); // false = already gone: same outcome
+        }
+        catch
+        {
+            _live[rec.SandboxId] = rec;
+            throw;
+        }
         await MarkKilledAsync(rec, message, "info", CancellationToken.None);
     }
 

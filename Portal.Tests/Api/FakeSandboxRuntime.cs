@@ -49,7 +49,11 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         Specs.Enqueue(spec);
         if (RealEnvd)
         {
-            var envd = await EnvdServer.StartAsync(new EnvdOptions { AccessToken = spec.EnvdAccessToken });
+            // As the real runtime does: start envd, then /init it with the env vars and token.
+            var envd = await EnvdServer.StartAsync();
+            var init = System.Text.Json.JsonSerializer.Serialize(new { envVars = spec.EnvVars, accessToken = spec.EnvdAccessToken });
+            using var res = await envd.Http.PostAsync("/init", new StringContent(init, System.Text.Encoding.UTF8, "application/json"), ct);
+            res.EnsureSuccessStatusCode();
             _envds[spec.SandboxId] = envd;
         }
         var inst = new SandboxInstance
@@ -72,7 +76,8 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     public async Task<bool> KillAsync(string sandboxId, CancellationToken ct)
     {
         if (!_sandboxes.TryRemove(sandboxId, out var inst)) return false;
-        if (_envds.TryRemove(sandboxId, out var envd)) await envd.DisposeAsync();
+        // Like a real kill, don't wait for envd's in-flight requests to drain.
+        if (_envds.TryRemove(sandboxId, out var envd)) _ = envd.DisposeAsync().AsTask();
         await _events.Writer.WriteAsync(new SandboxEvent(SandboxEventKind.Killed, inst with { State = SandboxState.Dead }, DateTimeOffset.UtcNow), ct);
         return true;
     }
