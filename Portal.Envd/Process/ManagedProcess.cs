@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using System.IO.Pipes;
+using System.Runtime.InteropServices;
 using Portal.Envd.Connect;
 using Portal.Envd.Native;
 using SysProcess = System.Diagnostics.Process;
@@ -101,7 +102,16 @@ public sealed class ManagedProcess
         {
             process.Start();
         }
-        catch (Exception e) when (e is Win32Exception or InvalidOperationException or IOException)
+        catch (Win32Exception e)
+        {
+            // Typically the user may not enter the cwd. E2B's envd answers start failures
+            // with invalid_argument. (The exception text is a resource key under AOT: use errno.)
+            pty?.Dispose();
+            process.Dispose();
+            throw ConnectException.InvalidArgument(
+                $"error starting process '{spec.Cmd}' in '{spec.Cwd}' as user '{spec.User.Name}': {Marshal.GetPInvokeErrorMessage(e.NativeErrorCode)}");
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException)
         {
             pty?.Dispose();
             process.Dispose();
