@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using System.IO.Pipes;
+using System.Runtime.InteropServices;
 using Portal.Envd.Connect;
 using Portal.Envd.Native;
 using SysProcess = System.Diagnostics.Process;
@@ -101,7 +102,16 @@ public sealed class ManagedProcess
         {
             process.Start();
         }
-        catch (Exception e) when (e is Win32Exception or InvalidOperationException or IOException)
+        catch (Win32Exception e)
+        {
+            // Typically the user may not enter the cwd. E2B's envd answers start failures
+            // with invalid_argument. (The exception text is a resource key under AOT: use errno.)
+            pty?.Dispose();
+            process.Dispose();
+            throw ConnectException.InvalidArgument(
+                $"error starting process '{spec.Cmd}' in '{spec.Cwd}' as user '{spec.User.Name}': {Marshal.GetPInvokeErrorMessage(e.NativeErrorCode)}");
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException)
         {
             pty?.Dispose();
             process.Dispose();
@@ -149,8 +159,9 @@ public sealed class ManagedProcess
 
     /// <summary>
     /// Signals the whole process group (the child leads its own session), and the child itself
-    /// in case it has not reached setsid yet. No-op once the child is reaped, so a recycled
-    /// pid is never hit.
+    /// in case it has not reached setsid yet. SIGKILL goes to the whole session: an interactive
+    /// shell on a PTY puts each job in a process group of its own. No-op once the child is
+    /// reaped, so a recycled pid is never hit.
     /// </summary>
     public void Signal(int signal)
     {
@@ -159,6 +170,28 @@ public sealed class ManagedProcess
         var pid = (int)Pid;
         Libc.kill(-pid, signal);
         Libc.kill(pid, signal);
+        if (signal == Libc.SIGKILL) KillSession(pid);
+    }
+
+    /// <summary>SIGKILLs every process whose session id is <paramref name="sid"/> (field 6 of /proc/N/stat).</summary>
+    private static void KillSession(int sid)
+    {
+        var wanted = sid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            var name = Path.GetFileName(dir);
+            if (name.Length == 0 || !char.IsAsciiDigit(name[0])) continue;
+            try
+            {
+                var stat = File.ReadAllText(dir + "/stat");
+                // "pid (comm) state ppid pgrp session ..."; comm may contain spaces and parens.
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ', 5);
+                if (fields.Length > 3 && fields[3] == wanted && int.TryParse(name, out var member))
+                    Libc.kill(member, Libc.SIGKILL);
+            }
+            catch (IOException) { } // gone meanwhile
+            catch (UnauthorizedAccessException) { }
+        }
     }
 
     public async Task WriteStdinAsync(byte[] data, CancellationToken ct)

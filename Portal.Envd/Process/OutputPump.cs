@@ -18,7 +18,7 @@ public static class OutputPump
     private const int PollMs = 200;
     /// <summary>After exit: stop once no output arrived for this long...</summary>
     private const int DrainIdleMs = 50;
-    /// <summary>...or this long after exit at the latest.</summary>
+    /// <summary>...or this long after exit at the latest (not counting time spent waiting for clients).</summary>
     private const int DrainCapMs = 1000;
 
     /// <param name="exited">True once the child has been reaped.</param>
@@ -28,6 +28,7 @@ public static class OutputPump
         var open = sources.ToList();
         var buffer = new byte[ChunkSize];
         long exitSeenAt = -1;
+        var idleHangups = 0;
         var pollFds = stackalloc Libc.PollFd[Math.Max(1, sources.Count)];
 
         while (open.Count > 0)
@@ -58,16 +59,22 @@ public static class OutputPump
                 fixed (byte* p = buffer) n = Libc.read(fd, p, ChunkSize);
                 if (n > 0)
                 {
+                    idleHangups = 0;
+                    var before = Environment.TickCount64;
                     publish(kind, buffer.AsSpan(0, (int)n).ToArray());
+                    // Time blocked on a slow client does not count against the drain cap:
+                    // what the child wrote before exiting must all get out.
+                    if (exitSeenAt >= 0) exitSeenAt += Environment.TickCount64 - before;
                     continue;
                 }
                 var errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
                 if (n < 0 && errno is Libc.EINTR or Libc.EAGAIN) continue;
                 if (kind == OutputKind.Pty && errno == Libc.EIO && exitSeenAt < 0 && !exited())
                 {
-                    // No slave fd open right now (the child has not opened it yet, or is just
-                    // exiting): EIO is not the end until the child is gone.
-                    Thread.Sleep(10);
+                    // No slave fd open right now (the child is just exiting, or detached from
+                    // its terminal and runs on): EIO is not the end until the child is gone.
+                    // Back off, since poll keeps reporting the hang-up.
+                    Thread.Sleep(Math.Min(10 * ++idleHangups, 200));
                     continue;
                 }
                 open.RemoveAt(i); // EOF (a PTY master reports EIO once every slave fd is closed)

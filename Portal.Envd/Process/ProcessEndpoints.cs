@@ -15,6 +15,9 @@ public static class ProcessEndpoints
             async (request, ctx, stream) =>
             {
                 var (process, output) = manager.Start(request, ctx.User, ctx.Timeout);
+                // The process has its own timer for after a disconnect; this one fires with the
+                // stream's, so the kill does not trail the deadline_exceeded the client sees.
+                using var kill = ctx.Deadline.Register(() => process.Signal(Libc.SIGKILL));
                 using (output)
                 {
                     await stream.WriteAsync(ProcessStreamResponse.Start(process.Pid), ctx.Cancellation);

@@ -99,6 +99,24 @@ public class ProcessUnitTests
     }
 
     [Fact]
+    public void OutputPump_AfterExit_DrainsEverything_EvenWhenAClientIsSlow()
+    {
+        using var server = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.In);
+        using (var writer = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.Out, server.ClientSafePipeHandle))
+            writer.Write(new byte[60 * 1024]); // what a child left in its pipe when it exited
+        server.DisposeLocalCopyOfClientHandle();
+
+        var total = 0;
+        OutputPump.Run([((int)server.SafePipeHandle.DangerousGetHandle(), OutputKind.Stdout)], exited: () => true, publish: (_, chunk) =>
+        {
+            Assert.InRange(chunk.Length, 1, OutputPump.ChunkSize);
+            if (total == 0) Thread.Sleep(1500); // a stalled client, longer than the drain cap
+            total += chunk.Length;
+        });
+        Assert.Equal(60 * 1024, total);
+    }
+
+    [Fact]
     public void SelfCommand_PointsAtAnExistingFile()
     {
         Assert.True(File.Exists(SelfCommand.File), SelfCommand.File);

@@ -62,6 +62,21 @@ public class PtyTests
     }
 
     [Fact]
+    public async Task Pty_Kill_AlsoEndsBackgroundJobsInTheirOwnProcessGroups()
+    {
+        await using var envd = await EnvdServer.StartAsync();
+        await using var s = await ProcessStream.StartAsync(envd, PtyStart());
+        await TypeAsync(envd, s.Pid, "sleep 36 & echo \"J=$!\"\n");
+        await s.WaitForOutputAsync(o => System.Text.RegularExpressions.Regex.IsMatch(o, @"J=\d+\r?\n"));
+        var job = uint.Parse(System.Text.RegularExpressions.Regex.Match(s.Pty, @"J=(\d+)\r?\n").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(IsAlive(job));
+
+        await SignalAsync(envd, new { pid = s.Pid }, "SIGNAL_SIGKILL");
+        await s.ReadToEndAsync();
+        await WaitUntilAsync(() => !IsAlive(job), TimeSpan.FromSeconds(5), "the background job to die");
+    }
+
+    [Fact]
     public async Task Pty_RunsAsRootWhenAsked_AndIsListed()
     {
         await using var envd = await EnvdServer.StartAsync();

@@ -51,6 +51,16 @@ public class StartTests
     }
 
     [Fact]
+    public async Task Cwd_TheUserCannotEnter_IsInvalidArgument()
+    {
+        await using var envd = await EnvdServer.StartAsync();
+        await using var s = await ProcessStream.StartAsync(envd, ProcessStream.Bash("pwd", cwd: "/root"));
+        Assert.Equal("invalid_argument", s.ErrorCode);
+        Assert.Contains("Permission denied", s.EndStream!["error"]!["message"]!.GetValue<string>());
+        await AssertStillServesAsync(envd);
+    }
+
+    [Fact]
     public async Task ArgsArePassedVerbatim_WithoutAShell()
     {
         await using var envd = await EnvdServer.StartAsync();
