@@ -37,16 +37,21 @@ public sealed class RuntimeEventFollower(ISandboxRuntime runtime, SandboxService
 {
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
+        var backoff = TimeSpan.FromSeconds(1);
         while (!ct.IsCancellationRequested)
         {
             try
             {
                 await foreach (var evt in runtime.WatchAsync(ct))
+                {
+                    backoff = TimeSpan.FromSeconds(1);
                     await sandboxes.ApplyRuntimeEventAsync(evt, ct);
+                }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
-            catch (Exception e) { log.LogWarning(e, "Runtime event stream failed; following again in 1 s"); }
-            try { await Task.Delay(TimeSpan.FromSeconds(1), ct); } catch (OperationCanceledException) { return; }
+            catch (Exception e) { log.LogWarning(e, "Runtime event stream failed; following again in {Seconds} s", backoff.TotalSeconds); }
+            try { await Task.Delay(backoff, ct); } catch (OperationCanceledException) { return; }
+            backoff = TimeSpan.FromSeconds(Math.Min(backoff.TotalSeconds * 2, 30));
         }
     }
 }

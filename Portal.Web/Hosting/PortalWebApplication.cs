@@ -70,7 +70,7 @@ public static class PortalWebApplication
         });
 
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton<IPortalStore>(sp => new SqlitePortalStore(sp.GetRequiredService<IOptions<PortalOptions>>().Value.DatabasePath));
+        services.TryAddSingleton<IPortalStore>(sp => new SqlitePortalStore(sp.GetRequiredService<IOptions<PortalOptions>>().Value.DatabasePath));
         services.AddSingleton<PortalTelemetry>();
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<SandboxService>();
