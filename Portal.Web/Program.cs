@@ -1,8 +1,8 @@
-// The portal host. For now it only reports health; the control plane, proxy and
-// dashboard land here as their issues are done (see docs/architecture.md).
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
-app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
+// Sandbox Portal: the E2B-compatible control plane, API keys and sandbox proxy.
+// Everything is assembled in Hosting/PortalWebApplication.cs (tests boot the same app).
+using Portal.Web.Hosting;
+
+var app = PortalWebApplication.Build(args);
 app.Run();
 
 public partial class Program;

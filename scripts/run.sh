@@ -1,13 +1,50 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs Sandbox Portal.
-# Until the portal's control plane lands (see docs/status.md) this runs Portal.Envd on
-# localhost:49983, where the E2B SDK's debug mode (E2B_DEBUG=true) talks to it.
+# Installs what is missing, builds, and runs Sandbox Portal (E2B-compatible control plane,
+# API keys and sandbox proxy) with the local runtime on port 7788.
+#
+#   scripts/run.sh [--urls http://0.0.0.0:7788] [any Portal:* setting as --Portal:Key value]
+#
+# Environment: PORTAL_DATA_DIR (default /var/lib/sandbox-portal), PORTAL_ADMIN_API_KEY
+# (seed the admin key instead of generating one), E2B_DOMAIN, PORTAL_RUNTIME (default local).
+# Once the portal answers it prints the three lines an E2B SDK user needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-dotnet build Portal.Envd -c Release -nologo -v q -clp:ErrorsOnly
+dotnet build Portal.Web -c Release -nologo -v q -clp:ErrorsOnly
+
+export PORTAL_DATA_DIR="${PORTAL_DATA_DIR:-/var/lib/sandbox-portal}"
+mkdir -p "$PORTAL_DATA_DIR"
+
+# The URL clients use: from --urls (or ASPNETCORE_URLS), else port 7788 on this machine.
+urls="${ASPNETCORE_URLS:-}"
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[$i]}" in
+    --urls) urls="${args[$((i + 1))]:-}" ;;
+    --urls=*) urls="${args[$i]#--urls=}" ;;
+  esac
+done
+[ -n "$urls" ] || { urls="http://0.0.0.0:7788"; args+=(--urls "$urls"); }
+first="${urls%%;*}"
+client_url="$(printf '%s' "$first" | sed -E 's#://(0\.0\.0\.0|\*|\+|\[::\])#://127.0.0.1#')"
+
+dotnet Portal.Web/bin/Release/net10.0/Portal.Web.dll "${args[@]}" &
+PORTAL_PID=$!
+trap 'kill -TERM $PORTAL_PID 2>/dev/null; wait $PORTAL_PID 2>/dev/null' INT TERM EXIT
+
+for _ in $(seq 1 600); do
+  if curl -fsS -o /dev/null "$client_url/health" 2>/dev/null; then break; fi
+  kill -0 $PORTAL_PID 2>/dev/null || { echo "the portal exited during startup (see above)"; exit 1; }
+  sleep 0.1
+done
+
+key="${PORTAL_ADMIN_API_KEY:-}"
+[ -n "$key" ] || key="$(cat "$PORTAL_DATA_DIR/admin-api-key" 2>/dev/null || true)"
+[ -n "$key" ] || key="<an API key of the portal: $PORTAL_DATA_DIR/admin-api-key was removed; create one with POST /api-keys>"
 echo
-echo "Portal.Envd on http://127.0.0.1:49983 — try it with the E2B SDK:"
-echo "  E2B_DEBUG=true node -e \"const {Sandbox}=require('e2b');Sandbox.create().then(s=>s.commands.run('uname -a')).then(r=>console.log(r.stdout))\""
+echo "Sandbox Portal is running. Point the E2B SDK at it with:"
+echo "E2B_API_URL=$client_url"
+echo "E2B_SANDBOX_URL=$client_url"
+echo "E2B_API_KEY=$key"
 echo
-exec dotnet Portal.Envd/bin/Release/net10.0/portal-envd.dll --host 127.0.0.1 --port 49983 "$@"
+wait $PORTAL_PID

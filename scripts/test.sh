@@ -34,6 +34,11 @@ bash scripts/e2e-envd.sh "$OUT/e2e-envd.tap"
 counts=$(node scripts/count-tap.mjs "$OUT/e2e-envd.tap")
 add_counts $counts
 
+log "e2e: the portal (local runtime + envd) driven by the real e2b SDK (non-debug mode)"
+bash scripts/e2e-portal.sh "$OUT/e2e-portal.tap"
+counts=$(node scripts/count-tap.mjs "$OUT/e2e-portal.tap")
+add_counts $counts
+
 echo
 summary="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"

@@ -1,0 +1,60 @@
+namespace Portal.Core.Persistence.Sqlite;
+
+// Row shapes of the SQLite schema. Times are Unix milliseconds (UTC) so they sort and
+// compare in SQL; dictionaries are JSON text. Mapped to and from the domain records in
+// SqlitePortalStore; nothing outside this folder sees them.
+
+internal sealed class TeamRow
+{
+    public string TeamId { get; set; } = "";
+    public string Name { get; set; } = "";
+    public bool IsAdmin { get; set; }
+    public long CreatedAt { get; set; }
+}
+
+internal sealed class ApiKeyRow
+{
+    public string Id { get; set; } = "";
+    public string TeamId { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string KeyHash { get; set; } = "";
+    public string MaskSuffix { get; set; } = "";
+    public long CreatedAt { get; set; }
+    public string? CreatedByKeyId { get; set; }
+    public string? CreatedByName { get; set; }
+    public long? LastUsedAt { get; set; }
+    public long? ExpiresAt { get; set; }
+    public long? RevokedAt { get; set; }
+}
+
+internal sealed class SandboxRow
+{
+    public string SandboxId { get; set; } = "";
+    public string TeamId { get; set; } = "";
+    public string TemplateId { get; set; } = "";
+    public string? Alias { get; set; }
+    public string ClientId { get; set; } = "";
+    public string MetadataJson { get; set; } = "{}";
+    public string? EnvdAccessToken { get; set; }
+    public string Status { get; set; } = "";
+    public long CreatedAt { get; set; }
+    public long StartedAt { get; set; }
+    public long EndAt { get; set; }
+    public long? EndedAt { get; set; }
+    public bool AutoPause { get; set; }
+    public bool AllowInternetAccess { get; set; }
+    public int CpuCount { get; set; }
+    public int MemoryMB { get; set; }
+    public int DiskSizeMB { get; set; }
+    public string EnvdVersion { get; set; } = "";
+}
+
+internal sealed class SandboxLogRow
+{
+    public long Id { get; set; }
+    public string SandboxId { get; set; } = "";
+    public long Timestamp { get; set; }
+    public string Level { get; set; } = "";
+    public string Message { get; set; } = "";
+    public string FieldsJson { get; set; } = "{}";
+}

@@ -1,0 +1,52 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Design;
+
+namespace Portal.Core.Persistence.Sqlite;
+
+internal sealed class PortalDbContext(DbContextOptions<PortalDbContext> options) : DbContext(options)
+{
+    public DbSet<TeamRow> Teams => Set<TeamRow>();
+    public DbSet<ApiKeyRow> ApiKeys => Set<ApiKeyRow>();
+    public DbSet<SandboxRow> Sandboxes => Set<SandboxRow>();
+    public DbSet<SandboxLogRow> SandboxLogs => Set<SandboxLogRow>();
+
+    protected override void OnModelCreating(ModelBuilder b)
+    {
+        b.Entity<TeamRow>(e =>
+        {
+            e.ToTable("teams");
+            e.HasKey(x => x.TeamId);
+            e.Property(x => x.Name).IsRequired();
+        });
+        b.Entity<ApiKeyRow>(e =>
+        {
+            e.ToTable("api_keys");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.KeyHash).IsUnique();
+            e.HasIndex(x => x.TeamId);
+            e.HasOne<TeamRow>().WithMany().HasForeignKey(x => x.TeamId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<SandboxRow>(e =>
+        {
+            e.ToTable("sandboxes");
+            e.HasKey(x => x.SandboxId);
+            e.HasIndex(x => x.Status);
+            e.HasIndex(x => new { x.TeamId, x.Status });
+            e.HasOne<TeamRow>().WithMany().HasForeignKey(x => x.TeamId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<SandboxLogRow>(e =>
+        {
+            e.ToTable("sandbox_logs");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).ValueGeneratedOnAdd();
+            e.HasIndex(x => new { x.SandboxId, x.Timestamp });
+        });
+    }
+}
+
+/// <summary>Lets <c>dotnet ef migrations add</c> build the model without the web host.</summary>
+internal sealed class PortalDbContextDesignFactory : IDesignTimeDbContextFactory<PortalDbContext>
+{
+    public PortalDbContext CreateDbContext(string[] args) =>
+        new(new DbContextOptionsBuilder<PortalDbContext>().UseSqlite("Data Source=design.db").Options);
+}

@@ -1,0 +1,221 @@
+using System.Data.Common;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Portal.Core.Auth;
+using Portal.Core.Sandboxes;
+
+namespace Portal.Core.Persistence.Sqlite;
+
+/// <summary>
+/// <see cref="IPortalStore"/> on one SQLite file in WAL mode. Writes are serialised in the
+/// process (SQLite has one writer anyway) and each is its own committed transaction;
+/// <c>synchronous=NORMAL</c> under WAL keeps every commit across a process crash.
+/// </summary>
+public sealed class SqlitePortalStore : IPortalStore, IDisposable
+{
+    private readonly DbContextOptions<PortalDbContext> _options;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+
+    public SqlitePortalStore(string databasePath)
+    {
+        DatabasePath = Path.GetFullPath(databasePath);
+        var cs = new SqliteConnectionStringBuilder
+        {
+            DataSource = DatabasePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        _options = new DbContextOptionsBuilder<PortalDbContext>()
+            .UseSqlite(cs)
+            .AddInterceptors(new PragmaInterceptor())
+            .Options;
+    }
+
+    public string DatabasePath { get; }
+
+    private PortalDbContext Open() => new(_options);
+
+    public async Task InitializeAsync(CancellationToken ct)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(DatabasePath)!);
+        await using var db = Open();
+        await db.Database.MigrateAsync(ct);
+        // WAL is a property of the file: set once, kept across connections and restarts.
+        await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+    }
+
+    private async Task WriteAsync(Func<PortalDbContext, Task> work, CancellationToken ct)
+    {
+        await _writeLock.WaitAsync(ct);
+        try
+        {
+            await using var db = Open();
+            await work(db);
+            await db.SaveChangesAsync(CancellationToken.None); // once started, a write is not abandoned
+        }
+        finally { _writeLock.Release(); }
+    }
+
+    // ---- teams ----
+
+    public async Task<IReadOnlyList<Team>> ListTeamsAsync(CancellationToken ct)
+    {
+        await using var db = Open();
+        var rows = await db.Teams.AsNoTracking().OrderBy(t => t.CreatedAt).ToListAsync(ct);
+        return rows.Select(ToTeam).ToList();
+    }
+
+    public async Task<Team?> FindTeamAsync(string teamId, CancellationToken ct)
+    {
+        await using var db = Open();
+        var row = await db.Teams.AsNoTracking().FirstOrDefaultAsync(t => t.TeamId == teamId, ct);
+        return row is null ? null : ToTeam(row);
+    }
+
+    public Task AddTeamAsync(Team team, CancellationToken ct) =>
+        WriteAsync(db => { db.Teams.Add(FromTeam(team)); return Task.CompletedTask; }, ct);
+
+    public Task AddTeamWithKeyAsync(Team team, ApiKey key, CancellationToken ct) =>
+        WriteAsync(db => { db.Teams.Add(FromTeam(team)); db.ApiKeys.Add(FromKey(key)); return Task.CompletedTask; }, ct);
+
+    // ---- keys ----
+
+    public async Task<IReadOnlyList<ApiKey>> ListApiKeysAsync(CancellationToken ct)
+    {
+        await using var db = Open();
+        var rows = await db.ApiKeys.AsNoTracking().OrderBy(k => k.CreatedAt).ToListAsync(ct);
+        return rows.Select(ToKey).ToList();
+    }
+
+    public Task AddApiKeyAsync(ApiKey key, CancellationToken ct) =>
+        WriteAsync(db => { db.ApiKeys.Add(FromKey(key)); return Task.CompletedTask; }, ct);
+
+    public Task UpdateApiKeyAsync(ApiKey key, CancellationToken ct) =>
+        WriteAsync(db => { db.ApiKeys.Update(FromKey(key)); return Task.CompletedTask; }, ct);
+
+    // ---- sandboxes ----
+
+    public async Task<IReadOnlyList<SandboxRecord>> ListLiveSandboxesAsync(CancellationToken ct)
+    {
+        var killed = nameof(SandboxStatus.Killed);
+        await using var db = Open();
+        var rows = await db.Sandboxes.AsNoTracking().Where(s => s.Status != killed).ToListAsync(ct);
+        return rows.Select(ToSandbox).ToList();
+    }
+
+    public async Task<SandboxRecord?> FindSandboxAsync(string sandboxId, CancellationToken ct)
+    {
+        await using var db = Open();
+        var row = await db.Sandboxes.AsNoTracking().FirstOrDefaultAsync(s => s.SandboxId == sandboxId, ct);
+        return row is null ? null : ToSandbox(row);
+    }
+
+    public Task SaveSandboxAsync(SandboxRecord record, SandboxLogEntry? log, CancellationToken ct) =>
+        WriteAsync(async db =>
+        {
+            var row = FromSandbox(record);
+            var exists = await db.Sandboxes.AsNoTracking().AnyAsync(s => s.SandboxId == record.SandboxId, CancellationToken.None);
+            if (exists) db.Sandboxes.Update(row); else db.Sandboxes.Add(row);
+            if (log is not null) db.SandboxLogs.Add(FromLog(log));
+        }, ct);
+
+    public Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct) =>
+        WriteAsync(db => { db.SandboxLogs.Add(FromLog(log)); return Task.CompletedTask; }, ct);
+
+    public async Task<IReadOnlyList<SandboxLogEntry>> ListSandboxLogsAsync(string sandboxId, DateTimeOffset? from, int limit, bool newestFirst, CancellationToken ct)
+    {
+        await using var db = Open();
+        var q = db.SandboxLogs.AsNoTracking().Where(l => l.SandboxId == sandboxId);
+        if (from is { } f)
+        {
+            var ms = f.ToUnixTimeMilliseconds();
+            q = newestFirst ? q.Where(l => l.Timestamp <= ms) : q.Where(l => l.Timestamp >= ms);
+        }
+        q = newestFirst ? q.OrderByDescending(l => l.Timestamp).ThenByDescending(l => l.Id) : q.OrderBy(l => l.Timestamp).ThenBy(l => l.Id);
+        var rows = await q.Take(limit).ToListAsync(ct);
+        return rows.Select(ToLog).ToList();
+    }
+
+    public void Dispose()
+    {
+        _writeLock.Dispose();
+        SqliteConnection.ClearAllPools();
+    }
+
+    // ---- mapping ----
+
+    private static long Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds();
+    private static long? Ms(DateTimeOffset? t) => t?.ToUnixTimeMilliseconds();
+    private static DateTimeOffset At(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+    private static DateTimeOffset? At(long? ms) => ms is { } v ? DateTimeOffset.FromUnixTimeMilliseconds(v) : null;
+
+    private static string Json(IReadOnlyDictionary<string, string> d) => JsonSerializer.Serialize(d);
+    private static Dictionary<string, string> Dict(string json) =>
+        string.IsNullOrEmpty(json) ? [] : JsonSerializer.Deserialize<Dictionary<string, string>>(json) ?? [];
+
+    private static Team ToTeam(TeamRow r) => new() { TeamId = r.TeamId, Name = r.Name, IsAdmin = r.IsAdmin, CreatedAt = At(r.CreatedAt) };
+    private static TeamRow FromTeam(Team t) => new() { TeamId = t.TeamId, Name = t.Name, IsAdmin = t.IsAdmin, CreatedAt = Ms(t.CreatedAt) };
+
+    private static ApiKey ToKey(ApiKeyRow r) => new()
+    {
+        Id = r.Id, TeamId = r.TeamId, Name = r.Name, KeyHash = r.KeyHash, MaskSuffix = r.MaskSuffix,
+        CreatedAt = At(r.CreatedAt), CreatedByKeyId = r.CreatedByKeyId, CreatedByName = r.CreatedByName,
+        LastUsedAt = At(r.LastUsedAt), ExpiresAt = At(r.ExpiresAt), RevokedAt = At(r.RevokedAt),
+    };
+
+    private static ApiKeyRow FromKey(ApiKey k) => new()
+    {
+        Id = k.Id, TeamId = k.TeamId, Name = k.Name, KeyHash = k.KeyHash, MaskSuffix = k.MaskSuffix,
+        CreatedAt = Ms(k.CreatedAt), CreatedByKeyId = k.CreatedByKeyId, CreatedByName = k.CreatedByName,
+        LastUsedAt = Ms(k.LastUsedAt), ExpiresAt = Ms(k.ExpiresAt), RevokedAt = Ms(k.RevokedAt),
+    };
+
+    private static SandboxRecord ToSandbox(SandboxRow r) => new()
+    {
+        SandboxId = r.SandboxId, TeamId = r.TeamId, TemplateId = r.TemplateId, Alias = r.Alias, ClientId = r.ClientId,
+        Metadata = Dict(r.MetadataJson), EnvdAccessToken = r.EnvdAccessToken,
+        Status = Enum.Parse<SandboxStatus>(r.Status), CreatedAt = At(r.CreatedAt), StartedAt = At(r.StartedAt),
+        EndAt = At(r.EndAt), EndedAt = At(r.EndedAt), AutoPause = r.AutoPause, AllowInternetAccess = r.AllowInternetAccess,
+        CpuCount = r.CpuCount, MemoryMB = r.MemoryMB, DiskSizeMB = r.DiskSizeMB, EnvdVersion = r.EnvdVersion,
+    };
+
+    private static SandboxRow FromSandbox(SandboxRecord s) => new()
+    {
+        SandboxId = s.SandboxId, TeamId = s.TeamId, TemplateId = s.TemplateId, Alias = s.Alias, ClientId = s.ClientId,
+        MetadataJson = Json(s.Metadata), EnvdAccessToken = s.EnvdAccessToken, Status = s.Status.ToString(),
+        CreatedAt = Ms(s.CreatedAt), StartedAt = Ms(s.StartedAt), EndAt = Ms(s.EndAt), EndedAt = Ms(s.EndedAt),
+        AutoPause = s.AutoPause, AllowInternetAccess = s.AllowInternetAccess, CpuCount = s.CpuCount,
+        MemoryMB = s.MemoryMB, DiskSizeMB = s.DiskSizeMB, EnvdVersion = s.EnvdVersion,
+    };
+
+    private static SandboxLogEntry ToLog(SandboxLogRow r) =>
+        new(r.SandboxId, At(r.Timestamp), r.Level, r.Message, Dict(r.FieldsJson)) { Id = r.Id };
+
+    private static SandboxLogRow FromLog(SandboxLogEntry l) => new()
+    {
+        SandboxId = l.SandboxId, Timestamp = Ms(l.Timestamp), Level = l.Level, Message = l.Message, FieldsJson = Json(l.Fields),
+    };
+
+    /// <summary>Per-connection settings SQLite does not keep in the file.</summary>
+    private sealed class PragmaInterceptor : DbConnectionInterceptor
+    {
+        private const string Sql = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
+
+        public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
+        {
+            using var cmd = connection.CreateCommand();
+            cmd.CommandText = Sql;
+            cmd.ExecuteNonQuery();
+        }
+
+        public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
+        {
+            await using var cmd = connection.CreateCommand();
+            cmd.CommandText = Sql;
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+    }
+}

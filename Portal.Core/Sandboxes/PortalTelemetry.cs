@@ -1,0 +1,37 @@
+using System.Collections.Concurrent;
+
+namespace Portal.Core.Sandboxes;
+
+/// <summary>Counters the web layer exports in Prometheus format. Thread-safe, lock-free counts.</summary>
+public sealed class PortalTelemetry
+{
+    /// <summary>Upper bounds (seconds) of the create-latency histogram buckets.</summary>
+    public static readonly double[] CreateLatencyBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+    private readonly long[] _createBuckets = new long[CreateLatencyBuckets.Length];
+    private long _createCount;
+    private long _createSumMicros;
+    private readonly ConcurrentDictionary<string, long> _creates = new();
+    private long _proxied;
+    private readonly ConcurrentDictionary<string, long> _proxyErrors = new();
+
+    public void RecordCreate(string outcome, TimeSpan latency)
+    {
+        _creates.AddOrUpdate(outcome, 1, (_, v) => v + 1);
+        if (outcome != "success") return;
+        Interlocked.Increment(ref _createCount);
+        Interlocked.Add(ref _createSumMicros, (long)(latency.TotalMilliseconds * 1000));
+        for (var i = 0; i < CreateLatencyBuckets.Length; i++)
+            if (latency.TotalSeconds <= CreateLatencyBuckets[i]) Interlocked.Increment(ref _createBuckets[i]);
+    }
+
+    public void RecordProxied() => Interlocked.Increment(ref _proxied);
+    public void RecordProxyError(string reason) => _proxyErrors.AddOrUpdate(reason, 1, (_, v) => v + 1);
+
+    public IReadOnlyDictionary<string, long> Creates => _creates;
+    public long CreateLatencyCount => Interlocked.Read(ref _createCount);
+    public double CreateLatencySumSeconds => Interlocked.Read(ref _createSumMicros) / 1_000_000.0;
+    public long CreateLatencyBucket(int i) => Interlocked.Read(ref _createBuckets[i]);
+    public long Proxied => Interlocked.Read(ref _proxied);
+    public IReadOnlyDictionary<string, long> ProxyErrors => _proxyErrors;
+}

@@ -1,0 +1,65 @@
+namespace Portal.Core.Sandboxes;
+
+/// <summary>Where a sandbox is in its life, as the control plane records it.</summary>
+public enum SandboxStatus
+{
+    /// <summary>Record written, runtime still starting it; never listed or routed to.</summary>
+    Creating,
+    Running,
+    Paused,
+    /// <summary>Killed, expired or died; kept for its logs only.</summary>
+    Killed,
+}
+
+/// <summary>
+/// The control plane's record of one sandbox (immutable; every change is a new copy that is
+/// written to the store before it becomes visible).
+/// </summary>
+public sealed record SandboxRecord
+{
+    public required string SandboxId { get; init; }
+    public required string TeamId { get; init; }
+    public required string TemplateId { get; init; }
+    /// <summary>The name the caller asked for when it was an alias of <see cref="TemplateId"/>.</summary>
+    public string? Alias { get; init; }
+    public required string ClientId { get; init; }
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+    /// <summary>envd's <c>X-Access-Token</c>; null for an unsecured (v1 <c>secure:false</c>) sandbox.</summary>
+    public string? EnvdAccessToken { get; init; }
+    public required SandboxStatus Status { get; init; }
+    public required DateTimeOffset CreatedAt { get; init; }
+    public required DateTimeOffset StartedAt { get; init; }
+    /// <summary>The deadline: at this instant the sandbox is killed, or paused with <see cref="AutoPause"/>.</summary>
+    public required DateTimeOffset EndAt { get; init; }
+    public DateTimeOffset? EndedAt { get; init; }
+    public bool AutoPause { get; init; }
+    public bool AllowInternetAccess { get; init; }
+    public int CpuCount { get; init; }
+    public int MemoryMB { get; init; }
+    public int DiskSizeMB { get; init; }
+    public string EnvdVersion { get; init; } = "";
+
+    public bool IsLive => Status is SandboxStatus.Running or SandboxStatus.Paused;
+}
+
+/// <summary>One lifecycle line of a sandbox (its logs).</summary>
+public sealed record SandboxLogEntry(
+    string SandboxId,
+    DateTimeOffset Timestamp,
+    string Level,
+    string Message,
+    IReadOnlyDictionary<string, string> Fields)
+{
+    public long Id { get; init; }
+}
+
+/// <summary>A sampled metrics point of a sandbox.</summary>
+public sealed record SandboxMetricSample(
+    DateTimeOffset Timestamp,
+    int CpuCount,
+    double CpuUsedPct,
+    long MemUsed,
+    long MemTotal,
+    long MemCache,
+    long DiskUsed,
+    long DiskTotal);

@@ -1,0 +1,502 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Portal.Core.Auth;
+using Portal.Core.Persistence;
+using Portal.Core.Runtime;
+
+namespace Portal.Core.Sandboxes;
+
+/// <summary>What a create asks for, already parsed from either API version.</summary>
+public sealed record CreateSandboxCommand
+{
+    public required string Template { get; init; }
+    /// <summary>Seconds; null = the version's default.</summary>
+    public long? TimeoutSeconds { get; init; }
+    public bool IsV1 { get; init; }
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> EnvVars { get; init; } = new Dictionary<string, string>();
+    /// <summary>Issue an envd access token (always for v2; v1 only with <c>secure:true</c>).</summary>
+    public bool Secure { get; init; } = true;
+    public bool AutoPause { get; init; }
+    public bool AllowInternetAccess { get; init; } = true;
+}
+
+/// <summary>
+/// The control plane's domain logic: sandbox lifecycle over <see cref="ISandboxRuntime"/>,
+/// recorded in <see cref="IPortalStore"/>, deadlines on <see cref="TimeProvider"/>. Live
+/// sandboxes (running or paused) are also held in memory for listing and for the proxy; every
+/// change is committed to the store before it becomes visible. Operations on one sandbox are
+/// serialised; different sandboxes proceed in parallel.
+/// </summary>
+public sealed class SandboxService(
+    ISandboxRuntime runtime,
+    IPortalStore store,
+    TimeProvider clock,
+    IOptions<SandboxOptions> options,
+    PortalTelemetry telemetry,
+    ILogger<SandboxService> log)
+{
+    private readonly SandboxOptions _options = options.Value;
+    private readonly ConcurrentDictionary<string, SandboxRecord> _live = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+    private readonly MetricsHistory _metrics = new(options.Value.MetricsHistorySize);
+
+    /// <summary>Raised (sandbox ID) after a sandbox stopped being reachable: killed, paused, died.
+    /// The proxy cuts that sandbox's open connections.</summary>
+    public event Action<string>? SandboxStopped;
+
+    public ISandboxRuntime Runtime => runtime;
+
+    /// <summary>Live records (running and paused), for the proxy and the metrics page.</summary>
+    public ICollection<SandboxRecord> Live => _live.Values;
+
+    /// <summary>The live record, whoever owns it (the proxy's view; no tenancy).</summary>
+    public SandboxRecord? FindLive(string sandboxId) => _live.GetValueOrDefault(sandboxId);
+
+    // ------------------------------------------------------------------ startup
+
+    /// <summary>
+    /// Loads the store's live records and reconciles them with what the runtime still has:
+    /// gone sandboxes are marked killed, creates cut short by a restart are cleaned up.
+    /// </summary>
+    public async Task RecoverAsync(CancellationToken ct)
+    {
+        var records = await store.ListLiveSandboxesAsync(ct);
+        var instances = (await runtime.ListAsync(ct)).ToDictionary(i => i.SandboxId, StringComparer.Ordinal);
+        foreach (var rec in records)
+        {
+            instances.TryGetValue(rec.SandboxId, out var inst);
+            if (rec.Status == SandboxStatus.Creating)
+            {
+                if (inst is not null) await TryKillInRuntimeAsync(rec.SandboxId);
+                await MarkKilledAsync(rec, "create was interrupted by a portal restart", "warn", ct);
+            }
+            else if (inst is null || inst.State == SandboxState.Dead)
+            {
+                await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", ct);
+            }
+            else
+            {
+                var status = inst.State == SandboxState.Paused ? SandboxStatus.Paused : SandboxStatus.Running;
+                var current = rec;
+                if (status != rec.Status)
+                {
+                    current = rec with { Status = status };
+                    await store.SaveSandboxAsync(current, Log(rec.SandboxId, "info", $"state is {status.ToString().ToLowerInvariant()} after a portal restart"), ct);
+                }
+                _live[rec.SandboxId] = current;
+            }
+        }
+        log.LogInformation("Recovered {Count} live sandboxes from the store", _live.Count);
+    }
+
+    // ------------------------------------------------------------------ create
+
+    public async Task<SandboxRecord> CreateAsync(Caller caller, CreateSandboxCommand cmd, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        var timeout = ValidateTimeout(cmd.TimeoutSeconds ?? (cmd.IsV1 ? _options.V1DefaultTimeoutSeconds : _options.DefaultTimeoutSeconds), "timeout");
+        if (string.IsNullOrWhiteSpace(cmd.Template))
+            throw PortalException.BadRequest("'templateID' is required");
+        var template = await runtime.Templates.FindAsync(cmd.Template, ct);
+        if (template is null)
+        {
+            telemetry.RecordCreate("template_not_found", sw.Elapsed);
+            throw PortalException.BadRequest($"template '{cmd.Template}' not found");
+        }
+
+        var now = Now();
+        var rec = new SandboxRecord
+        {
+            SandboxId = SandboxIds.New(),
+            TeamId = caller.TeamId,
+            TemplateId = template.TemplateId,
+            Alias = cmd.Template != template.TemplateId ? cmd.Template : template.Aliases.FirstOrDefault(),
+            ClientId = _options.ClientId,
+            Metadata = new Dictionary<string, string>(cmd.Metadata, StringComparer.Ordinal),
+            EnvdAccessToken = cmd.Secure ? SandboxIds.NewAccessToken() : null,
+            Status = SandboxStatus.Creating,
+            CreatedAt = now,
+            StartedAt = now,
+            EndAt = now + timeout,
+            AutoPause = cmd.AutoPause,
+            AllowInternetAccess = cmd.AllowInternetAccess,
+            CpuCount = template.CpuCount,
+            MemoryMB = template.MemoryMB,
+            DiskSizeMB = template.DiskSizeMB,
+        };
+        // The record exists before the sandbox does: a restart mid-create finds and cleans it.
+        await store.SaveSandboxAsync(rec, Log(rec.SandboxId, "info", $"creating from template '{template.TemplateId}'",
+            ("templateID", template.TemplateId), ("teamID", caller.TeamId)), ct);
+
+        SandboxInstance inst;
+        try
+        {
+            // Not tied to the request: a client that hangs up must not leave a half-made sandbox.
+            inst = await runtime.CreateAsync(new SandboxSpec
+            {
+                SandboxId = rec.SandboxId,
+                TemplateId = template.TemplateId,
+                EnvVars = cmd.EnvVars,
+                EnvdAccessToken = rec.EnvdAccessToken,
+                AllowInternetAccess = cmd.AllowInternetAccess,
+            }, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            await MarkKilledAsync(rec, "create failed: " + e.Message, "error", CancellationToken.None);
+            telemetry.RecordCreate(e is RuntimeCapacityException ? "capacity" : "error", sw.Elapsed);
+            throw e switch
+            {
+                TemplateNotFoundException t => PortalException.BadRequest($"template '{t.TemplateId}' not found"),
+                RuntimeCapacityException c => new PortalException(429, "no capacity for another sandbox: " + c.Message),
+                _ => e,
+            };
+        }
+
+        var started = Now();
+        rec = rec with
+        {
+            Status = SandboxStatus.Running,
+            StartedAt = started,
+            EndAt = started + timeout,
+            CpuCount = inst.CpuCount,
+            MemoryMB = inst.MemoryMB,
+            DiskSizeMB = inst.DiskSizeMB,
+            EnvdVersion = NormalizeEnvdVersion(inst.EnvdVersion),
+            AllowInternetAccess = inst.InternetAccess,
+        };
+        try
+        {
+            await store.SaveSandboxAsync(rec, Log(rec.SandboxId, "info", $"created; ends at {rec.EndAt:O}",
+                ("timeout", ((int)timeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture))), CancellationToken.None);
+        }
+        catch
+        {
+            await TryKillInRuntimeAsync(rec.SandboxId);
+            throw;
+        }
+        _live[rec.SandboxId] = rec;
+        telemetry.RecordCreate("success", sw.Elapsed);
+        log.LogInformation("Sandbox {SandboxId} created from {Template} for team {TeamId} in {Ms} ms", rec.SandboxId, rec.TemplateId, rec.TeamId, sw.ElapsedMilliseconds);
+        return rec;
+    }
+
+    // ------------------------------------------------------------------ read
+
+    public SandboxRecord Get(Caller caller, string sandboxId) => Visible(caller, sandboxId);
+
+    public SandboxPage List(Caller caller, SandboxListQuery q)
+    {
+        (long Ms, string Id)? cursor = q.NextToken is { Length: > 0 } t ? PageToken.Decode(t) : null;
+        var startedAfter = q.StartedAfter;
+        IEnumerable<SandboxRecord> items = _live.Values.Where(r =>
+            caller.CanSee(r.TeamId)
+            && q.States.Contains(r.Status)
+            && (startedAfter is null || r.StartedAt >= startedAfter)
+            && (q.Template is null || r.TemplateId == q.Template || r.Alias == q.Template)
+            && MetadataFilter.Matches(r.Metadata, q.Metadata));
+
+        // desc: newest first, ties by ID ascending; asc: the exact reverse.
+        var sorted = q.Ascending
+            ? items.OrderBy(r => r.StartedAt).ThenByDescending(r => r.SandboxId, StringComparer.Ordinal)
+            : items.OrderByDescending(r => r.StartedAt).ThenBy(r => r.SandboxId, StringComparer.Ordinal);
+        IEnumerable<SandboxRecord> after = sorted;
+        if (cursor is { } c)
+            after = sorted.Where(r => q.Ascending ? ComesAfterAsc(r, c) : ComesAfterDesc(r, c));
+
+        if (q.Limit is not { } limit) return new SandboxPage(after.ToList(), null);
+        var page = after.Take(limit + 1).ToList();
+        if (page.Count <= limit) return new SandboxPage(page, null);
+        page.RemoveAt(limit);
+        return new SandboxPage(page, PageToken.Encode(page[^1]));
+    }
+
+    private static bool ComesAfterDesc(SandboxRecord r, (long Ms, string Id) c)
+    {
+        var ms = r.StartedAt.ToUnixTimeMilliseconds();
+        return ms < c.Ms || (ms == c.Ms && string.CompareOrdinal(r.SandboxId, c.Id) > 0);
+    }
+
+    private static bool ComesAfterAsc(SandboxRecord r, (long Ms, string Id) c)
+    {
+        var ms = r.StartedAt.ToUnixTimeMilliseconds();
+        return ms > c.Ms || (ms == c.Ms && string.CompareOrdinal(r.SandboxId, c.Id) < 0);
+    }
+
+    // ------------------------------------------------------------------ lifecycle
+
+    /// <summary>Connect: a running sandbox's deadline is only extended; a paused one is resumed.</summary>
+    public async Task<(SandboxRecord Sandbox, bool Resumed)> ConnectAsync(Caller caller, string sandboxId, long? timeoutSeconds, CancellationToken ct)
+    {
+        var timeout = ValidateTimeout(timeoutSeconds ?? _options.DefaultTimeoutSeconds, "timeout");
+        return await WithLockAsync(caller, sandboxId, async rec =>
+        {
+            if (rec.Status == SandboxStatus.Paused)
+                return (await ResumeLockedAsync(rec, timeout, null, "resumed by connect"), true);
+            var end = Max(rec.EndAt, Now() + timeout);
+            if (end == rec.EndAt) return (rec, false);
+            var updated = rec with { EndAt = end };
+            await SaveLiveAsync(updated, Log(sandboxId, "info", $"connect extended the deadline to {end:O}"));
+            return (updated, false);
+        });
+    }
+
+    /// <summary>Deprecated v1 resume: 409 when it is not paused.</summary>
+    public Task<SandboxRecord> ResumeAsync(Caller caller, string sandboxId, long? timeoutSeconds, bool? autoPause, CancellationToken ct)
+    {
+        var timeout = ValidateTimeout(timeoutSeconds ?? _options.V1DefaultTimeoutSeconds, "timeout");
+        return WithLockAsync(caller, sandboxId, async rec =>
+        {
+            if (rec.Status != SandboxStatus.Paused)
+                throw PortalException.Conflict($"sandbox '{sandboxId}' is already running");
+            return await ResumeLockedAsync(rec, timeout, autoPause, "resumed");
+        });
+    }
+
+    public Task PauseAsync(Caller caller, string sandboxId, CancellationToken ct) =>
+        WithLockAsync(caller, sandboxId, async rec =>
+        {
+            if (rec.Status == SandboxStatus.Paused)
+                throw PortalException.Conflict($"sandbox '{sandboxId}' is already paused");
+            await PauseLockedAsync(rec, "paused");
+            return true;
+        });
+
+    public Task KillAsync(Caller caller, string sandboxId, CancellationToken ct) =>
+        WithLockAsync(caller, sandboxId, async rec =>
+        {
+            await KillLockedAsync(rec, "killed by request");
+            return true;
+        });
+
+    /// <summary>Sets the deadline to now + timeout exactly (may shorten it).</summary>
+    public Task SetTimeoutAsync(Caller caller, string sandboxId, long? timeoutSeconds, CancellationToken ct)
+    {
+        if (timeoutSeconds is null) throw PortalException.BadRequest("'timeout' is required");
+        var timeout = ValidateTimeout(timeoutSeconds.Value, "timeout");
+        return WithLockAsync(caller, sandboxId, async rec =>
+        {
+            var updated = rec with { EndAt = Now() + timeout };
+            await SaveLiveAsync(updated, Log(sandboxId, "info", $"timeout set: ends at {updated.EndAt:O}"));
+            return true;
+        });
+    }
+
+    /// <summary>Keep-alive: extends the deadline by at least 15 s, never shortens it.</summary>
+    public Task RefreshAsync(Caller caller, string sandboxId, long? durationSeconds, CancellationToken ct)
+    {
+        var seconds = durationSeconds ?? 15;
+        if (seconds is < 0 or > 3600) throw PortalException.BadRequest($"'duration' must be between 0 and 3600 seconds (got {seconds})");
+        var extend = TimeSpan.FromSeconds(Math.Max(seconds, 15));
+        return WithLockAsync(caller, sandboxId, async rec =>
+        {
+            var end = Max(rec.EndAt, Now() + extend);
+            if (end != rec.EndAt) await SaveLiveAsync(rec with { EndAt = end }, null);
+            return true;
+        });
+    }
+
+    // ------------------------------------------------------------------ metrics & logs
+
+    public async Task<IReadOnlyList<SandboxMetricSample>> GetMetricsAsync(Caller caller, string sandboxId, DateTimeOffset? start, DateTimeOffset? end, CancellationToken ct)
+    {
+        var rec = Visible(caller, sandboxId);
+        if (rec.Status == SandboxStatus.Running && _metrics.IsEmpty(sandboxId))
+            await SampleAsync(rec, ct);
+        return _metrics.Get(sandboxId, start, end);
+    }
+
+    public async Task<IReadOnlyList<SandboxLogEntry>> GetLogsAsync(Caller caller, string sandboxId, DateTimeOffset? from, int limit, bool newestFirst, CancellationToken ct)
+    {
+        if (!SandboxIds.IsWellFormed(sandboxId)) throw PortalException.SandboxNotFound(sandboxId);
+        var rec = _live.GetValueOrDefault(sandboxId) ?? await store.FindSandboxAsync(sandboxId, ct);
+        if (rec is null || !caller.CanSee(rec.TeamId)) throw PortalException.SandboxNotFound(sandboxId);
+        return await store.ListSandboxLogsAsync(sandboxId, from, limit, newestFirst, ct);
+    }
+
+    /// <summary>One metrics sample of every running sandbox (called by the sampler).</summary>
+    public async Task SampleAllAsync(CancellationToken ct)
+    {
+        foreach (var rec in _live.Values.Where(r => r.Status == SandboxStatus.Running).ToList())
+        {
+            try { await SampleAsync(rec, ct); }
+            catch (Exception e) when (e is not OperationCanceledException) { log.LogDebug(e, "Metrics of {SandboxId} unavailable", rec.SandboxId); }
+        }
+    }
+
+    private async Task SampleAsync(SandboxRecord rec, CancellationToken ct)
+    {
+        var m = await runtime.GetMetricsAsync(rec.SandboxId, ct);
+        if (m is null) return;
+        _metrics.Add(rec.SandboxId, new SandboxMetricSample(Clock.TruncateToMs(m.Timestamp), m.CpuCount, m.CpuUsedPct, m.MemUsed, m.MemTotal, m.MemCache, m.DiskUsed, m.DiskTotal));
+    }
+
+    // ------------------------------------------------------------------ background
+
+    /// <summary>Kills (or, with autoPause, pauses) every running sandbox whose deadline has passed.</summary>
+    public async Task<int> EnforceDeadlinesAsync(CancellationToken ct)
+    {
+        var now = Now();
+        var due = _live.Values.Where(r => r.Status == SandboxStatus.Running && r.EndAt <= now).ToList();
+        foreach (var candidate in due)
+        {
+            var gate = Gate(candidate.SandboxId);
+            await gate.WaitAsync(ct);
+            try
+            {
+                if (!_live.TryGetValue(candidate.SandboxId, out var rec) || rec.Status != SandboxStatus.Running || rec.EndAt > Now()) continue;
+                if (rec.AutoPause)
+                {
+                    try { await PauseLockedAsync(rec, "paused: its timeout was reached (autoPause)"); continue; }
+                    catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "Auto-pause of {SandboxId} failed; killing it", rec.SandboxId); }
+                }
+                await KillLockedAsync(rec, "killed: its timeout was reached");
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogError(e, "Could not end sandbox {SandboxId} at its deadline", candidate.SandboxId);
+            }
+            finally { gate.Release(); }
+        }
+        return due.Count;
+    }
+
+    /// <summary>Applies a state change the runtime reports (a sandbox died or was changed outside the portal).</summary>
+    public async Task ApplyRuntimeEventAsync(SandboxEvent evt, CancellationToken ct)
+    {
+        var id = evt.Sandbox.SandboxId;
+        if (!_live.ContainsKey(id)) return;
+        var gate = Gate(id);
+        await gate.WaitAsync(ct);
+        try
+        {
+            if (!_live.TryGetValue(id, out var rec)) return;
+            switch (evt.Kind)
+            {
+                case SandboxEventKind.Died or SandboxEventKind.Killed:
+                    await MarkKilledAsync(rec, evt.Kind == SandboxEventKind.Died ? $"died: {evt.Reason ?? "the runtime reported it gone"}" : "killed outside the portal", "warn", ct);
+                    break;
+                case SandboxEventKind.Paused when rec.Status == SandboxStatus.Running:
+                    await SaveLiveAsync(rec with { Status = SandboxStatus.Paused }, Log(id, "info", "paused outside the portal"));
+                    SandboxStopped?.Invoke(id);
+                    break;
+                case SandboxEventKind.Resumed when rec.Status == SandboxStatus.Paused:
+                    await SaveLiveAsync(rec with { Status = SandboxStatus.Running }, Log(id, "info", "resumed outside the portal"));
+                    break;
+            }
+        }
+        finally { gate.Release(); }
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    private async Task<SandboxRecord> ResumeLockedAsync(SandboxRecord rec, TimeSpan timeout, bool? autoPause, string message)
+    {
+        try { await runtime.ResumeAsync(rec.SandboxId, CancellationToken.None); }
+        catch (SandboxNotFoundException)
+        {
+            await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", CancellationToken.None);
+            throw PortalException.SandboxNotFound(rec.SandboxId);
+        }
+        catch (SandboxStateException e) when (e.State == SandboxState.Running) { /* already running: fine */ }
+        var updated = rec with { Status = SandboxStatus.Running, EndAt = Now() + timeout, AutoPause = autoPause ?? rec.AutoPause };
+        await SaveLiveAsync(updated, Log(rec.SandboxId, "info", $"{message}; ends at {updated.EndAt:O}"));
+        return updated;
+    }
+
+    private async Task PauseLockedAsync(SandboxRecord rec, string message)
+    {
+        SandboxStopped?.Invoke(rec.SandboxId); // a frozen sandbox would leave its streams hanging
+        try { await runtime.PauseAsync(rec.SandboxId, CancellationToken.None); }
+        catch (SandboxNotFoundException)
+        {
+            await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", CancellationToken.None);
+            throw PortalException.SandboxNotFound(rec.SandboxId);
+        }
+        catch (SandboxStateException e) when (e.State == SandboxState.Paused) { /* already paused in the runtime */ }
+        await SaveLiveAsync(rec with { Status = SandboxStatus.Paused }, Log(rec.SandboxId, "info", message));
+        SandboxStopped?.Invoke(rec.SandboxId);
+    }
+
+    private async Task KillLockedAsync(SandboxRecord rec, string message)
+    {
+        // Stop routing to it and cut its live streams first: clients learn at once, not when
+        // the runtime has finished tearing it down.
+        _live.TryRemove(rec.SandboxId, out _);
+        SandboxStopped?.Invoke(rec.SandboxId);
+        try
+        {
+            await runtime.KillAsync(rec.SandboxId, CancellationToken.None); // false = already gone: same outcome
+        }
+        catch
+        {
+            _live[rec.SandboxId] = rec;
+            throw;
+        }
+        await MarkKilledAsync(rec, message, "info", CancellationToken.None);
+    }
+
+    private async Task MarkKilledAsync(SandboxRecord rec, string message, string level, CancellationToken ct)
+    {
+        var now = Now();
+        await store.SaveSandboxAsync(rec with { Status = SandboxStatus.Killed, EndedAt = now }, Log(rec.SandboxId, level, message), ct);
+        _live.TryRemove(rec.SandboxId, out _);
+        _metrics.Remove(rec.SandboxId);
+        SandboxStopped?.Invoke(rec.SandboxId);
+        log.LogInformation("Sandbox {SandboxId}: {Message}", rec.SandboxId, message);
+    }
+
+    private async Task SaveLiveAsync(SandboxRecord updated, SandboxLogEntry? entry)
+    {
+        await store.SaveSandboxAsync(updated, entry, CancellationToken.None);
+        _live[updated.SandboxId] = updated;
+    }
+
+    private async Task TryKillInRuntimeAsync(string sandboxId)
+    {
+        try { await runtime.KillAsync(sandboxId, CancellationToken.None); }
+        catch (Exception e) { log.LogWarning(e, "Could not kill {SandboxId} in the runtime", sandboxId); }
+    }
+
+    private SandboxRecord Visible(Caller caller, string sandboxId)
+    {
+        if (!SandboxIds.IsWellFormed(sandboxId) || !_live.TryGetValue(sandboxId, out var rec) || !caller.CanSee(rec.TeamId))
+            throw PortalException.SandboxNotFound(sandboxId);
+        return rec;
+    }
+
+    private async Task<T> WithLockAsync<T>(Caller caller, string sandboxId, Func<SandboxRecord, Task<T>> action)
+    {
+        Visible(caller, sandboxId); // cheap 404 before queueing on the lock
+        var gate = Gate(sandboxId);
+        await gate.WaitAsync();
+        try
+        {
+            // Re-read under the lock: it may have changed (or died) while we waited.
+            return await action(Visible(caller, sandboxId));
+        }
+        finally { gate.Release(); }
+    }
+
+    private SemaphoreSlim Gate(string sandboxId) => _locks.GetOrAdd(sandboxId, _ => new SemaphoreSlim(1, 1));
+
+    private TimeSpan ValidateTimeout(long seconds, string field)
+    {
+        if (seconds < 1 || seconds > _options.MaxTimeoutSeconds)
+            throw PortalException.BadRequest($"'{field}' must be between 1 and {_options.MaxTimeoutSeconds} seconds (got {seconds})");
+        return TimeSpan.FromSeconds(seconds);
+    }
+
+    private static string NormalizeEnvdVersion(string? v) =>
+        Version.TryParse(v, out var parsed) && parsed >= new Version(0, 6, 4) ? v! : "0.6.13";
+
+    private DateTimeOffset Now() => Clock.TruncateToMs(clock.GetUtcNow());
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a >= b ? a : b;
+
+    private SandboxLogEntry Log(string sandboxId, string level, string message, params (string Key, string Value)[] fields) =>
+        new(sandboxId, Now(), level, message, fields.ToDictionary(f => f.Key, f => f.Value));
+}

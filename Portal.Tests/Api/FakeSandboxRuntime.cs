@@ -1,0 +1,165 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Portal.Core.Runtime;
+using Portal.Envd;
+using Portal.Tests.Envd;
+
+namespace Portal.Tests.Api;
+
+/// <summary>
+/// FAKE runtime for control-plane tests: sandboxes are entries in a dictionary, nothing runs.
+/// <see cref="ConnectAsync"/> opens a TCP connection to a loopback test server standing in for
+/// the sandbox port (<see cref="Backends"/>), or — with <see cref="RealEnvd"/> — to a real
+/// in-process envd started per sandbox with its access token and env vars.
+/// </summary>
+public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, SandboxInstance> _sandboxes = new();
+    private readonly ConcurrentDictionary<string, EnvdServer> _envds = new();
+    private readonly Channel<SandboxEvent> _events = Channel.CreateUnbounded<SandboxEvent>();
+
+    public string Name => "fake";
+    public ITemplateCatalog Templates { get; } = new FakeTemplates();
+
+    /// <summary>Sandbox port → loopback TCP port of a test server that plays it (same for every sandbox).</summary>
+    public ConcurrentDictionary<int, int> Backends { get; } = new();
+
+    /// <summary>Start a real envd (in-process) per sandbox and route port 49983 to it.</summary>
+    public bool RealEnvd { get; set; }
+
+    /// <summary>Artificial create latency.</summary>
+    public TimeSpan CreateDelay { get; set; }
+
+    /// <summary>Make the next creates fail with this exception.</summary>
+    public Exception? FailCreatesWith { get; set; }
+
+    public ConcurrentQueue<SandboxSpec> Specs { get; } = new();
+    public int Count => _sandboxes.Count;
+    public bool Exists(string id) => _sandboxes.ContainsKey(id);
+    public SandboxState? StateOf(string id) => _sandboxes.TryGetValue(id, out var s) ? s.State : null;
+
+    public async Task<SandboxInstance> CreateAsync(SandboxSpec spec, CancellationToken ct)
+    {
+        if (FailCreatesWith is { } e) throw e;
+        var template = await Templates.FindAsync(spec.TemplateId, ct) ?? throw new TemplateNotFoundException(spec.TemplateId);
+        if (CreateDelay > TimeSpan.Zero) await Task.Delay(CreateDelay, ct);
+        Specs.Enqueue(spec);
+        if (RealEnvd)
+        {
+            // As the real runtime does: start envd, then /init it with the env vars and token.
+            var envd = await EnvdServer.StartAsync();
+            var init = System.Text.Json.JsonSerializer.Serialize(new { envVars = spec.EnvVars, accessToken = spec.EnvdAccessToken });
+            using var res = await envd.Http.PostAsync("/init", new StringContent(init, System.Text.Encoding.UTF8, "application/json"), ct);
+            res.EnsureSuccessStatusCode();
+            _envds[spec.SandboxId] = envd;
+        }
+        var inst = new SandboxInstance
+        {
+            SandboxId = spec.SandboxId, TemplateId = template.TemplateId, State = SandboxState.Running,
+            StartedAt = DateTimeOffset.UtcNow, CpuCount = template.CpuCount, MemoryMB = template.MemoryMB,
+            DiskSizeMB = template.DiskSizeMB, EnvdVersion = "0.6.13", InternetAccess = spec.AllowInternetAccess,
+        };
+        _sandboxes[spec.SandboxId] = inst;
+        await _events.Writer.WriteAsync(new SandboxEvent(SandboxEventKind.Created, inst, DateTimeOffset.UtcNow), ct);
+        return inst;
+    }
+
+    public Task<SandboxInstance?> FindAsync(string sandboxId, CancellationToken ct) =>
+        Task.FromResult(_sandboxes.GetValueOrDefault(sandboxId));
+
+    public Task<IReadOnlyList<SandboxInstance>> ListAsync(CancellationToken ct) =>
+        Task.FromResult<IReadOnlyList<SandboxInstance>>(_sandboxes.Values.ToList());
+
+    public async Task<bool> KillAsync(string sandboxId, CancellationToken ct)
+    {
+        if (!_sandboxes.TryRemove(sandboxId, out var inst)) return false;
+        // Like a real kill, don't wait for envd's in-flight requests to drain.
+        if (_envds.TryRemove(sandboxId, out var envd)) _ = envd.DisposeAsync().AsTask();
+        await _events.Writer.WriteAsync(new SandboxEvent(SandboxEventKind.Killed, inst with { State = SandboxState.Dead }, DateTimeOffset.UtcNow), ct);
+        return true;
+    }
+
+    /// <summary>The sandbox dies on its own (the runtime reports it).</summary>
+    public async Task SimulateDeathAsync(string sandboxId)
+    {
+        if (!_sandboxes.TryRemove(sandboxId, out var inst)) return;
+        if (_envds.TryRemove(sandboxId, out var envd)) await envd.DisposeAsync();
+        await _events.Writer.WriteAsync(new SandboxEvent(SandboxEventKind.Died, inst with { State = SandboxState.Dead }, DateTimeOffset.UtcNow, "out of memory"));
+    }
+
+    /// <summary>Forget a sandbox silently (as if it vanished while the portal was down).</summary>
+    public void Vanish(string sandboxId) => _sandboxes.TryRemove(sandboxId, out _);
+
+    public Task PauseAsync(string sandboxId, CancellationToken ct)
+    {
+        var inst = _sandboxes.GetValueOrDefault(sandboxId) ?? throw new SandboxNotFoundException(sandboxId);
+        if (inst.State == SandboxState.Paused) throw new SandboxStateException(sandboxId, inst.State, "already paused");
+        _sandboxes[sandboxId] = inst with { State = SandboxState.Paused };
+        return Task.CompletedTask;
+    }
+
+    public Task<SandboxInstance> ResumeAsync(string sandboxId, CancellationToken ct)
+    {
+        var inst = _sandboxes.GetValueOrDefault(sandboxId) ?? throw new SandboxNotFoundException(sandboxId);
+        if (inst.State != SandboxState.Paused) throw new SandboxStateException(sandboxId, inst.State, "not paused");
+        var resumed = inst with { State = SandboxState.Running };
+        _sandboxes[sandboxId] = resumed;
+        return Task.FromResult(resumed);
+    }
+
+    public async ValueTask<Stream> ConnectAsync(string sandboxId, int port, CancellationToken ct)
+    {
+        if (!_sandboxes.TryGetValue(sandboxId, out var inst) || inst.State != SandboxState.Running)
+            throw new SandboxNotFoundException(sandboxId);
+        int target;
+        if (RealEnvd && port == SandboxPorts.Envd && _envds.TryGetValue(sandboxId, out var envd)) target = envd.BaseAddress.Port;
+        else if (!Backends.TryGetValue(port, out target)) throw new SandboxPortClosedException(sandboxId, port);
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, target), ct);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct) =>
+        Task.FromResult<SandboxMetrics?>(_sandboxes.ContainsKey(sandboxId)
+            ? new SandboxMetrics { Timestamp = DateTimeOffset.UtcNow, CpuCount = 2, CpuUsedPct = 12.5, MemUsed = 100 << 20, MemTotal = 512 << 20, MemCache = 1 << 20, DiskUsed = 10 << 20, DiskTotal = 2048L << 20 }
+            : null);
+
+    public async IAsyncEnumerable<SandboxEvent> WatchAsync([EnumeratorCancellation] CancellationToken ct)
+    {
+        foreach (var s in _sandboxes.Values)
+            yield return new SandboxEvent(SandboxEventKind.Created, s, DateTimeOffset.UtcNow);
+        await foreach (var e in _events.Reader.ReadAllAsync(ct))
+            yield return e;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var envd in _envds.Values) await envd.DisposeAsync();
+        _envds.Clear();
+    }
+
+    private sealed class FakeTemplates : ITemplateCatalog
+    {
+        private static readonly SandboxTemplate[] All =
+        [
+            new() { TemplateId = "base", Aliases = ["base-alias"], CpuCount = 2, MemoryMB = 512, DiskSizeMB = 2048 },
+            new() { TemplateId = "code-interpreter-v1", CpuCount = 2, MemoryMB = 1024, DiskSizeMB = 4096 },
+        ];
+
+        public Task<SandboxTemplate?> FindAsync(string templateIdOrAlias, CancellationToken ct) =>
+            Task.FromResult(All.FirstOrDefault(t => t.TemplateId == templateIdOrAlias || t.Aliases.Contains(templateIdOrAlias)));
+
+        public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(All);
+    }
+}

@@ -1,0 +1,235 @@
+using Microsoft.Extensions.Options;
+using Portal.Core;
+using Portal.Core.Sandboxes;
+using Portal.Web.Options;
+
+namespace Portal.Web.Apis;
+
+/// <summary>The E2B sandbox routes, v1 and v2 (e2b-protocol.md §2).</summary>
+public static class SandboxesApi
+{
+    public static IEndpointRouteBuilder MapSandboxesApi(this IEndpointRouteBuilder root)
+    {
+        var v1 = root.MapGroup("/sandboxes").RequireApiKey().WithTags("sandboxes");
+        v1.MapPost("", CreateV1);
+        v1.MapGet("", ListV1);
+        v1.MapGet("/metrics", ManyMetrics);
+        v1.MapGet("/{sandboxID}", Get);
+        v1.MapDelete("/{sandboxID}", Kill);
+        v1.MapPost("/{sandboxID}/timeout", SetTimeout);
+        v1.MapPost("/{sandboxID}/pause", Pause);
+        v1.MapPost("/{sandboxID}/resume", Resume);
+        v1.MapPost("/{sandboxID}/connect", Connect);
+        v1.MapPost("/{sandboxID}/refreshes", Refresh);
+        v1.MapGet("/{sandboxID}/metrics", Metrics);
+        v1.MapGet("/{sandboxID}/logs", LogsV1);
+
+        var v2 = root.MapGroup("/v2/sandboxes").RequireApiKey().WithTags("sandboxes");
+        v2.MapPost("", CreateV2);
+        v2.MapGet("", ListV2);
+        v2.MapPost("/{sandboxID}/connect", Connect);
+        v2.MapGet("/{sandboxID}/logs", LogsV2);
+        return root;
+    }
+
+    private static string? Domain(HttpContext ctx)
+    {
+        var d = ctx.RequestServices.GetRequiredService<IOptions<PortalOptions>>().Value.Domain;
+        return string.IsNullOrWhiteSpace(d) ? null : d;
+    }
+
+    // ---------------------------------------------------------------- create
+
+    private static Task<IResult> CreateV1(HttpContext ctx, SandboxService svc) => Create(ctx, svc, v1: true);
+    private static Task<IResult> CreateV2(HttpContext ctx, SandboxService svc) => Create(ctx, svc, v1: false);
+
+    private static async Task<IResult> Create(HttpContext ctx, SandboxService svc, bool v1)
+    {
+        var body = await ApiRequest.ReadBodyAsync<NewSandboxBody>(ctx);
+        if (string.IsNullOrWhiteSpace(body.TemplateId))
+            throw PortalException.BadRequest("'templateID' is required");
+        ValidateMap(body.Metadata, "metadata");
+        ValidateMap(body.EnvVars, "envVars");
+        var rec = await svc.CreateAsync(ctx.Caller(), new CreateSandboxCommand
+        {
+            Template = body.TemplateId,
+            TimeoutSeconds = body.Timeout,
+            IsV1 = v1,
+            Metadata = body.Metadata ?? [],
+            EnvVars = body.EnvVars ?? [],
+            Secure = !v1 || body.Secure == true,
+            AutoPause = body.AutoPause ?? false,
+            AllowInternetAccess = body.AllowInternetAccess ?? true,
+        }, ctx.RequestAborted);
+        return TypedResults.Json(SandboxDto.From(rec, Domain(ctx)), statusCode: StatusCodes.Status201Created);
+    }
+
+    private static void ValidateMap(Dictionary<string, string>? map, string field)
+    {
+        if (map is null) return;
+        if (map.Count > 1000) throw PortalException.BadRequest($"'{field}' has more than 1000 entries");
+        foreach (var (k, v) in map)
+        {
+            if (string.IsNullOrEmpty(k)) throw PortalException.BadRequest($"'{field}' has an empty key");
+            if (v is null) throw PortalException.BadRequest($"'{field}.{k}' must be a string, not null");
+        }
+    }
+
+    // ---------------------------------------------------------------- list & read
+
+    private static IResult ListV1(HttpContext ctx, SandboxService svc)
+    {
+        var page = svc.List(ctx.Caller(), new SandboxListQuery
+        {
+            Metadata = MetadataFilter.Parse(ApiRequest.Query(ctx, "metadata")),
+            States = new HashSet<SandboxStatus> { SandboxStatus.Running },
+        });
+        return TypedResults.Ok(page.Items.Select(ListedSandboxDto.From).ToList());
+    }
+
+    private static IResult ListV2(HttpContext ctx, SandboxService svc)
+    {
+        var order = ApiRequest.Query(ctx, "order");
+        if (order is not (null or "asc" or "desc"))
+            throw PortalException.BadRequest($"query parameter 'order' must be 'asc' or 'desc' (got '{order}')");
+        var page = svc.List(ctx.Caller(), new SandboxListQuery
+        {
+            Metadata = MetadataFilter.Parse(ApiRequest.Query(ctx, "metadata")),
+            States = ParseStates(ctx),
+            Ascending = order == "asc",
+            StartedAfter = ApiRequest.QueryTime(ctx, "startedAfter"),
+            Template = ApiRequest.Query(ctx, "template"),
+            Limit = ApiRequest.QueryInt(ctx, "limit", 1, 100) ?? 100,
+            NextToken = ApiRequest.Query(ctx, "nextToken"),
+        });
+        if (page.NextToken is not null) ctx.Response.Headers["X-Next-Token"] = page.NextToken;
+        return TypedResults.Ok(page.Items.Select(ListedSandboxDto.From).ToList());
+    }
+
+    private static HashSet<SandboxStatus> ParseStates(HttpContext ctx)
+    {
+        var values = ctx.Request.Query["state"];
+        var states = new HashSet<SandboxStatus>();
+        foreach (var v in values)
+            foreach (var part in (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                states.Add(part switch
+                {
+                    "running" => SandboxStatus.Running,
+                    "paused" => SandboxStatus.Paused,
+                    _ => throw PortalException.BadRequest($"query parameter 'state' must be 'running', 'paused' or both comma-joined (got '{part}')"),
+                });
+        return states.Count == 0 ? [SandboxStatus.Running, SandboxStatus.Paused] : states;
+    }
+
+    private static IResult Get(HttpContext ctx, SandboxService svc, string sandboxID) =>
+        TypedResults.Ok(SandboxDetailDto.From(svc.Get(ctx.Caller(), sandboxID), Domain(ctx)));
+
+    // ---------------------------------------------------------------- lifecycle
+
+    private static async Task<IResult> Kill(HttpContext ctx, SandboxService svc, string sandboxID)
+    {
+        await svc.KillAsync(ctx.Caller(), sandboxID, ctx.RequestAborted);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<IResult> SetTimeout(HttpContext ctx, SandboxService svc, string sandboxID)
+    {
+        var body = await ApiRequest.ReadBodyAsync<TimeoutBody>(ctx);
+        await svc.SetTimeoutAsync(ctx.Caller(), sandboxID, body.Timeout, ctx.RequestAborted);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<IResult> Pause(HttpContext ctx, SandboxService svc, string sandboxID)
+    {
+        await ApiRequest.ReadBodyAsync(ctx, () => new EmptyBody());
+        await svc.PauseAsync(ctx.Caller(), sandboxID, ctx.RequestAborted);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<IResult> Resume(HttpContext ctx, SandboxService svc, string sandboxID)
+    {
+        var body = await ApiRequest.ReadBodyAsync(ctx, () => new ResumeBody());
+        var rec = await svc.ResumeAsync(ctx.Caller(), sandboxID, body.Timeout, body.AutoPause, ctx.RequestAborted);
+        return TypedResults.Json(SandboxDto.From(rec, Domain(ctx)), statusCode: StatusCodes.Status201Created);
+    }
+
+    private static async Task<IResult> Connect(HttpContext ctx, SandboxService svc, string sandboxID)
+    {
+        var body = await ApiRequest.ReadBodyAsync(ctx, () => new ConnectBody());
+        var (rec, resumed) = await svc.ConnectAsync(ctx.Caller(), sandboxID, body.Timeout, ctx.RequestAborted);
+        return TypedResults.Json(SandboxDto.From(rec, Domain(ctx)), statusCode: resumed ? StatusCodes.Status201Created : StatusCodes.Status200OK);
+    }
+
+    private static async Task<IResult> Refresh(HttpContext ctx, SandboxService svc, string sandboxID)
+    {
+        var body = await ApiRequest.ReadBodyAsync(ctx, () => new RefreshBody());
+        await svc.RefreshAsync(ctx.Caller(), sandboxID, body.Duration, ctx.RequestAborted);
+        return TypedResults.NoContent();
+    }
+
+    // ---------------------------------------------------------------- metrics & logs
+
+    private static async Task<IResult> Metrics(HttpContext ctx, SandboxService svc, string sandboxID)
+    {
+        var start = ApiRequest.UnixSeconds(ctx, "start");
+        var end = ApiRequest.UnixSeconds(ctx, "end");
+        if (start is not null && end is not null && start > end)
+            throw PortalException.BadRequest("query parameter 'start' must not be after 'end'");
+        // 'end' is a whole second: include samples taken during it.
+        var samples = await svc.GetMetricsAsync(ctx.Caller(), sandboxID, start, end?.AddSeconds(1).AddTicks(-1), ctx.RequestAborted);
+        return TypedResults.Ok(samples.Select(SandboxMetricDto.From).ToList());
+    }
+
+    private static async Task<IResult> ManyMetrics(HttpContext ctx, SandboxService svc)
+    {
+        var ids = (ApiRequest.Query(ctx, "sandbox_ids") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (ids.Length == 0) throw PortalException.BadRequest("query parameter 'sandbox_ids' is required (comma-separated sandbox IDs)");
+        if (ids.Length > 100) throw PortalException.BadRequest("query parameter 'sandbox_ids' names more than 100 sandboxes");
+        var result = new Dictionary<string, SandboxMetricDto>();
+        foreach (var id in ids.Distinct())
+        {
+            IReadOnlyList<SandboxMetricSample> samples;
+            try { samples = await svc.GetMetricsAsync(ctx.Caller(), id, null, null, ctx.RequestAborted); }
+            catch (PortalException e) when (e.Status == 404) { continue; }
+            if (samples.Count > 0) result[id] = SandboxMetricDto.From(samples[^1]);
+        }
+        return TypedResults.Ok(new { sandboxes = result });
+    }
+
+    private static async Task<IResult> LogsV1(HttpContext ctx, SandboxService svc, string sandboxID)
+    {
+        var start = ApiRequest.QueryLong(ctx, "start", 0, 253402300799999);
+        var limit = ApiRequest.QueryInt(ctx, "limit", 1, 1000) ?? 1000;
+        var entries = await svc.GetLogsAsync(ctx.Caller(), sandboxID, start is { } s ? DateTimeOffset.FromUnixTimeMilliseconds(s) : null, limit, false, ctx.RequestAborted);
+        return TypedResults.Ok(new
+        {
+            logs = entries.Select(e => new LogLineDto(e.Timestamp, e.Message)).ToList(),
+            logEntries = entries.Select(LogEntryDto.From).ToList(),
+        });
+    }
+
+    private static async Task<IResult> LogsV2(HttpContext ctx, SandboxService svc, string sandboxID)
+    {
+        var cursor = ApiRequest.QueryLong(ctx, "cursor", 0, 253402300799999);
+        var limit = ApiRequest.QueryInt(ctx, "limit", 1, 1000) ?? 1000;
+        var direction = ApiRequest.Query(ctx, "direction") ?? "forward";
+        if (direction is not ("forward" or "backward"))
+            throw PortalException.BadRequest($"query parameter 'direction' must be 'forward' or 'backward' (got '{direction}')");
+        var level = ApiRequest.Query(ctx, "level");
+        var minLevel = level is null ? 0 : LevelRank(level) ?? throw PortalException.BadRequest($"query parameter 'level' must be debug, info, warn or error (got '{level}')");
+        var search = ApiRequest.Query(ctx, "search");
+        var entries = await svc.GetLogsAsync(ctx.Caller(), sandboxID, cursor is { } c ? DateTimeOffset.FromUnixTimeMilliseconds(c) : null, 10_000, direction == "backward", ctx.RequestAborted);
+        var selected = entries
+            .Where(e => (LevelRank(e.Level) ?? 1) >= minLevel)
+            .Where(e => search is null || e.Message.Contains(search, StringComparison.OrdinalIgnoreCase))
+            .Take(limit)
+            .Select(LogEntryDto.From)
+            .ToList();
+        return TypedResults.Ok(new { logs = selected });
+    }
+
+    private static int? LevelRank(string level) => level switch
+    {
+        "debug" => 0, "info" => 1, "warn" => 2, "error" => 3, _ => null,
+    };
+}

@@ -1,0 +1,112 @@
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Portal.Core.Auth;
+using Portal.Core.Persistence;
+using Portal.Core.Persistence.Sqlite;
+using Portal.Core.Sandboxes;
+using Portal.Web.Apis;
+using Portal.Web.Background;
+using Portal.Web.Options;
+using Portal.Web.Proxy;
+using Portal.Web.Runtime;
+using Portal.Web.Telemetry;
+
+namespace Portal.Web.Hosting;
+
+/// <summary>
+/// Builds the portal's <see cref="WebApplication"/>: Program.cs runs it, tests boot it in-process
+/// on port 0 with their own configuration and a fake runtime.
+/// </summary>
+public static class PortalWebApplication
+{
+    public const int DefaultPort = 7788;
+
+    /// <summary>Environment variables users know, mapped to configuration keys (explicit configuration wins).</summary>
+    private static readonly (string Env, string Key)[] EnvironmentKeys =
+    [
+        ("PORTAL_DATA_DIR", "Portal:DataDir"),
+        ("PORTAL_ADMIN_API_KEY", "Portal:AdminApiKey"),
+        ("E2B_DOMAIN", "Portal:Domain"),
+        ("PORTAL_RUNTIME", "Portal:Runtime"),
+    ];
+
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
+        var mapped = new Dictionary<string, string?>();
+        foreach (var (env, key) in EnvironmentKeys)
+            if (builder.Configuration[key] is null && Environment.GetEnvironmentVariable(env) is { Length: > 0 } v)
+                mapped[key] = v;
+        builder.Configuration.AddInMemoryCollection(mapped);
+        if (builder.Configuration["urls"] is null && Environment.GetEnvironmentVariable("ASPNETCORE_URLS") is null
+            && Environment.GetEnvironmentVariable("ASPNETCORE_HTTP_PORTS") is null)
+            builder.WebHost.UseUrls($"http://0.0.0.0:{DefaultPort}");
+        // The proxy streams uploads of any size; control-plane bodies are limited by ApiRequest.
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
+
+        configure?.Invoke(builder);
+        AddPortal(builder.Services, builder.Configuration);
+
+        var app = builder.Build();
+        UsePortal(app);
+        return app;
+    }
+
+    public static void AddPortal(IServiceCollection services, IConfiguration config)
+    {
+        services.AddOptions<PortalOptions>().Bind(config.GetSection(PortalOptions.Section)).ValidateOnStart();
+        services.AddOptions<SandboxOptions>().Bind(config.GetSection(SandboxOptions.Section)).ValidateOnStart();
+        services.AddOptions<ProxyOptions>().Bind(config.GetSection(ProxyOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PortalOptions>, PortalOptionsValidator>();
+        services.AddSingleton<IValidateOptions<SandboxOptions>, SandboxOptionsValidator>();
+        services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
+
+        services.AddProblemDetails();
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+            o.SerializerOptions.Converters.Add(new Rfc3339Converter());
+        });
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IPortalStore>(sp => new SqlitePortalStore(sp.GetRequiredService<IOptions<PortalOptions>>().Value.DatabasePath));
+        services.AddSingleton<PortalTelemetry>();
+        services.AddSingleton<ApiKeyService>();
+        services.AddSingleton<SandboxService>();
+        services.AddSandboxRuntime(config);
+
+        services.AddHttpForwarder();
+        services.AddSingleton<SandboxConnections>();
+        services.AddSingleton<SandboxProxy>();
+
+        // Order matters: the initializer finishes before the others start and before Kestrel listens.
+        services.AddSingleton<PortalInitializer>();
+        services.AddHostedService(sp => sp.GetRequiredService<PortalInitializer>());
+        services.AddHostedService<DeadlineEnforcer>();
+        services.AddHostedService<MetricsSampler>();
+        services.AddHostedService<RuntimeEventFollower>();
+    }
+
+    public static void UsePortal(WebApplication app)
+    {
+        // Routed sandbox traffic first: it must pass through untouched by the API's error pages.
+        var proxy = app.Services.GetRequiredService<SandboxProxy>();
+        app.Use((ctx, next) => proxy.InvokeAsync(ctx, next));
+        app.UseApiErrors();
+
+        app.MapGet("/health", (PortalInitializer init) => init.Ready
+            ? Results.Ok(new { status = "ok" })
+            : ApiErrors.Result(503, "starting"));
+        app.MapPrometheusMetrics();
+        MapControlPlane(app);
+        MapControlPlane(app.MapGroup("/kruise/api"));
+    }
+
+    private static void MapControlPlane(IEndpointRouteBuilder root)
+    {
+        root.MapSandboxesApi();
+        root.MapApiKeysApi();
+        root.MapTeamsApi();
+    }
+}

@@ -1,0 +1,89 @@
+using Microsoft.Extensions.Options;
+using Portal.Core.Auth;
+using Portal.Core.Sandboxes;
+
+namespace Portal.Web.Options;
+
+/// <summary>Configuration section <c>Portal</c> (environment: PORTAL_DATA_DIR, PORTAL_ADMIN_API_KEY, E2B_DOMAIN, PORTAL_RUNTIME).</summary>
+public sealed class PortalOptions
+{
+    public const string Section = "Portal";
+    public const string DefaultDataDir = "/var/lib/sandbox-portal";
+
+    /// <summary>Where the SQLite database and <c>admin-api-key</c> live.</summary>
+    public string DataDir { get; set; } = DefaultDataDir;
+    /// <summary>Seeds this admin key instead of generating one (<c>e2b_</c> + 40 lowercase hex).</summary>
+    public string? AdminApiKey { get; set; }
+    /// <summary>E2B domain returned in the <c>domain</c> field; empty = none (clients use their own setting).</summary>
+    public string? Domain { get; set; }
+    /// <summary>Which sandbox runtime to use: <c>local</c>.</summary>
+    public string Runtime { get; set; } = "local";
+    /// <summary>Largest control-plane request body; larger ones get 413. The proxy is not limited.</summary>
+    public long MaxApiBodyBytes { get; set; } = 1024 * 1024;
+
+    public string DatabasePath => Path.Combine(DataDir, "portal.db");
+    public string AdminKeyFile => Path.Combine(DataDir, "admin-api-key");
+}
+
+/// <summary>Configuration section <c>Portal:Proxy</c>.</summary>
+public sealed class ProxyOptions
+{
+    public const string Section = "Portal:Proxy";
+
+    /// <summary>A proxied request with no bytes either way for this long is cut (envd streams send keepalives every 50 s).</summary>
+    public TimeSpan ActivityTimeout { get; set; } = TimeSpan.FromMinutes(10);
+    /// <summary>Opening the byte stream to a sandbox port.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>Idle pooled connections to a sandbox are closed after this.</summary>
+    public TimeSpan PooledConnectionIdleTimeout { get; set; } = TimeSpan.FromMinutes(1);
+}
+
+internal sealed class PortalOptionsValidator : IValidateOptions<PortalOptions>
+{
+    public ValidateOptionsResult Validate(string? name, PortalOptions o)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(o.DataDir) || !Path.IsPathRooted(o.DataDir))
+            errors.Add($"Portal:DataDir (env PORTAL_DATA_DIR) must be an absolute directory path (got '{o.DataDir}').");
+        if (!string.IsNullOrEmpty(o.AdminApiKey) && !ApiKeyFormat.IsWellFormed(o.AdminApiKey))
+            errors.Add("Portal:AdminApiKey (env PORTAL_ADMIN_API_KEY) must be 'e2b_' followed by 40 lowercase hex digits.");
+        if (o.MaxApiBodyBytes is < 1024 or > 64 * 1024 * 1024)
+            errors.Add($"Portal:MaxApiBodyBytes must be between 1024 and 67108864 (got {o.MaxApiBodyBytes}).");
+        if (string.IsNullOrWhiteSpace(o.Runtime))
+            errors.Add("Portal:Runtime (env PORTAL_RUNTIME) must name a sandbox runtime, e.g. 'local'.");
+        if (!string.IsNullOrEmpty(o.Domain) && (o.Domain.Contains('/') || o.Domain.Contains(' ')))
+            errors.Add($"Portal:Domain (env E2B_DOMAIN) must be a host name, optionally with ':port' (got '{o.Domain}').");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+internal sealed class ProxyOptionsValidator : IValidateOptions<ProxyOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ProxyOptions o)
+    {
+        var errors = new List<string>();
+        if (o.ActivityTimeout <= TimeSpan.Zero) errors.Add($"Portal:Proxy:ActivityTimeout must be positive, e.g. '00:10:00' (got '{o.ActivityTimeout}').");
+        if (o.ConnectTimeout <= TimeSpan.Zero) errors.Add($"Portal:Proxy:ConnectTimeout must be positive, e.g. '00:00:10' (got '{o.ConnectTimeout}').");
+        if (o.PooledConnectionIdleTimeout <= TimeSpan.Zero) errors.Add($"Portal:Proxy:PooledConnectionIdleTimeout must be positive (got '{o.PooledConnectionIdleTimeout}').");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SandboxOptions o)
+    {
+        const string s = SandboxOptions.Section;
+        var errors = new List<string>();
+        if (o.MaxTimeoutSeconds < 1) errors.Add($"{s}:MaxTimeoutSeconds must be at least 1 (got {o.MaxTimeoutSeconds}).");
+        if (o.DefaultTimeoutSeconds < 1 || o.DefaultTimeoutSeconds > o.MaxTimeoutSeconds)
+            errors.Add($"{s}:DefaultTimeoutSeconds must be between 1 and {s}:MaxTimeoutSeconds ({o.MaxTimeoutSeconds}) (got {o.DefaultTimeoutSeconds}).");
+        if (o.V1DefaultTimeoutSeconds < 1 || o.V1DefaultTimeoutSeconds > o.MaxTimeoutSeconds)
+            errors.Add($"{s}:V1DefaultTimeoutSeconds must be between 1 and {s}:MaxTimeoutSeconds ({o.MaxTimeoutSeconds}) (got {o.V1DefaultTimeoutSeconds}).");
+        if (o.DeadlineCheckInterval <= TimeSpan.Zero) errors.Add($"{s}:DeadlineCheckInterval must be positive, e.g. '00:00:01' (got '{o.DeadlineCheckInterval}').");
+        if (o.MetricsSampleInterval <= TimeSpan.Zero) errors.Add($"{s}:MetricsSampleInterval must be positive, e.g. '00:00:05' (got '{o.MetricsSampleInterval}').");
+        if (o.MetricsHistorySize < 1) errors.Add($"{s}:MetricsHistorySize must be at least 1 (got {o.MetricsHistorySize}).");
+        if (string.IsNullOrWhiteSpace(o.ClientId)) errors.Add($"{s}:ClientId must not be empty.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

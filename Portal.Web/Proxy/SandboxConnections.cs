@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.Extensions.Options;
+using Portal.Core.Runtime;
+using Portal.Core.Sandboxes;
+using Portal.Web.Options;
+
+namespace Portal.Web.Proxy;
+
+/// <summary>
+/// The one long-lived <see cref="HttpMessageInvoker"/> the proxy sends through. Its
+/// <c>ConnectCallback</c> opens a byte stream to the target port of the target sandbox via
+/// <see cref="ISandboxRuntime.ConnectAsync"/> (the destination host is the sandbox ID), so
+/// HTTP/1.1, streaming and WebSocket upgrades all run over the runtime's stream. Every stream
+/// and every in-flight proxied request is tracked per sandbox and cut when the sandbox stops.
+/// </summary>
+public sealed class SandboxConnections : IDisposable
+{
+    private readonly ISandboxRuntime _runtime;
+    private readonly SandboxService _sandboxes;
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<object, Action>> _open = new(StringComparer.Ordinal);
+
+    public SandboxConnections(ISandboxRuntime runtime, SandboxService sandboxes, IOptions<ProxyOptions> options)
+    {
+        _runtime = runtime;
+        _sandboxes = sandboxes;
+        var o = options.Value;
+        Invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            ActivityHeadersPropagator = null,
+            ConnectTimeout = o.ConnectTimeout,
+            PooledConnectionIdleTimeout = o.PooledConnectionIdleTimeout,
+            EnableMultipleHttp2Connections = true,
+            ConnectCallback = ConnectAsync,
+        }, disposeHandler: true);
+        _sandboxes.SandboxStopped += Cut;
+    }
+
+    public HttpMessageInvoker Invoker { get; }
+
+    /// <summary>Destination prefix for a sandbox port: the host part is read back by the connect callback.</summary>
+    public static string DestinationPrefix(string sandboxId, int port) => $"http://{sandboxId}:{port}/";
+
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext ctx, CancellationToken ct)
+    {
+        var id = ctx.DnsEndPoint.Host;
+        var stream = await _runtime.ConnectAsync(id, ctx.DnsEndPoint.Port, ct);
+        var tracked = new TrackedStream(stream);
+        var set = _open.GetOrAdd(id, _ => new ConcurrentDictionary<object, Action>());
+        set[tracked] = tracked.Abort;
+        tracked.Closed = () => set.TryRemove(tracked, out _);
+        // The sandbox may have stopped while we were connecting.
+        if (_sandboxes.FindLive(id) is not { Status: SandboxStatus.Running }) tracked.Abort();
+        return tracked;
+    }
+
+    /// <summary>Registers an in-flight proxied request so a kill aborts it; dispose to unregister.</summary>
+    public IDisposable Track(string sandboxId, HttpContext http)
+    {
+        var set = _open.GetOrAdd(sandboxId, _ => new ConcurrentDictionary<object, Action>());
+        set[http] = http.Abort;
+        return new Registration(() => set.TryRemove(http, out _));
+    }
+
+    /// <summary>Cuts every stream and request of a sandbox (killed, paused or died).</summary>
+    public void Cut(string sandboxId)
+    {
+        if (!_open.TryRemove(sandboxId, out var set)) return;
+        foreach (var abort in set.Values)
+        {
+            try { abort(); } catch { /* already closed */ }
+        }
+    }
+
+    public void Dispose()
+    {
+        _sandboxes.SandboxStopped -= Cut;
+        Invoker.Dispose();
+    }
+
+    private sealed class Registration(Action dispose) : IDisposable
+    {
+        private int _done;
+        public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) dispose(); }
+    }
+
+    /// <summary>A pass-through stream that can be cut from outside and reports when it closes.</summary>
+    private sealed class TrackedStream(Stream inner) : Stream
+    {
+        private int _closed;
+        public Action? Closed { get; set; }
+
+        public void Abort() => Dispose();
+
+        public override bool CanRead => inner.CanRead;
+        public override bool CanSeek => false;
+        public override bool CanWrite => inner.CanWrite;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override Task FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override int Read(Span<byte> buffer) => inner.Read(buffer);
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => inner.ReadAsync(buffer, offset, count, ct);
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => inner.ReadAsync(buffer, ct);
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+        public override void Write(ReadOnlySpan<byte> buffer) => inner.Write(buffer);
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) => inner.WriteAsync(buffer, offset, count, ct);
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default) => inner.WriteAsync(buffer, ct);
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing && Interlocked.Exchange(ref _closed, 1) == 0)
+            {
+                inner.Dispose();
+                Closed?.Invoke();
+            }
+            base.Dispose(disposing);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _closed, 1) == 0)
+            {
+                await inner.DisposeAsync();
+                Closed?.Invoke();
+            }
+            await base.DisposeAsync();
+        }
+    }
+}

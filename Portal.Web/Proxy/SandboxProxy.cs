@@ -1,0 +1,176 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Options;
+using Portal.Core.Runtime;
+using Portal.Core.Sandboxes;
+using Portal.Web.Apis;
+using Portal.Web.Options;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Portal.Web.Proxy;
+
+/// <summary>
+/// Header routing: a request carrying <c>E2b-Sandbox-Id</c> + <c>E2b-Sandbox-Port</c> goes to
+/// that port of that sandbox, streamed both ways (YARP's <see cref="IHttpForwarder"/>).
+/// A signed <c>/files</c> URL without those headers is routed to the one live sandbox whose
+/// access token produces its signature. Everything else falls through to the portal itself.
+/// The proxy sees no API keys: envd's access token guards each sandbox.
+/// </summary>
+public sealed class SandboxProxy(
+    IHttpForwarder forwarder,
+    SandboxConnections connections,
+    SandboxService sandboxes,
+    PortalTelemetry telemetry,
+    IOptions<ProxyOptions> options,
+    ILogger<SandboxProxy> log)
+{
+    public const string SandboxIdHeader = "E2b-Sandbox-Id";
+    public const string SandboxPortHeader = "E2b-Sandbox-Port";
+
+    private readonly ForwarderRequestConfig _config = new()
+    {
+        ActivityTimeout = options.Value.ActivityTimeout,
+        Version = HttpVersion.Version11,
+        VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+    };
+
+    public async Task InvokeAsync(HttpContext ctx, RequestDelegate next)
+    {
+        var headers = ctx.Request.Headers;
+        var idHeader = headers[SandboxIdHeader].FirstOrDefault();
+        var portHeader = headers[SandboxPortHeader].FirstOrDefault();
+        if (idHeader is not null || portHeader is not null)
+        {
+            if (string.IsNullOrEmpty(idHeader) || !SandboxIds.IsWellFormed(idHeader))
+            {
+                await ApiErrors.WriteAsync(ctx, 400, $"invalid {SandboxIdHeader} header '{idHeader}': a sandbox ID (lowercase letters and digits) is required");
+                return;
+            }
+            if (!TryParsePort(portHeader, out var port))
+            {
+                await ApiErrors.WriteAsync(ctx, 400, $"invalid {SandboxPortHeader} header '{portHeader}': a port 1-65535 is required");
+                return;
+            }
+            await ForwardAsync(ctx, idHeader, port);
+            return;
+        }
+
+        if (ctx.Request.Path.Equals("/files", StringComparison.Ordinal) && ctx.Request.Query.ContainsKey("signature"))
+        {
+            await ForwardSignedAsync(ctx);
+            return;
+        }
+
+        await next(ctx);
+    }
+
+    private async Task ForwardSignedAsync(HttpContext ctx)
+    {
+        var q = ctx.Request.Query;
+        var operation = HttpMethods.IsGet(ctx.Request.Method) || HttpMethods.IsHead(ctx.Request.Method) ? "read"
+            : HttpMethods.IsPost(ctx.Request.Method) ? "write" : null;
+        var path = q["path"].FirstOrDefault();
+        var signature = q["signature"].FirstOrDefault();
+        if (operation is null || string.IsNullOrEmpty(path) || string.IsNullOrEmpty(signature))
+        {
+            await ApiErrors.WriteAsync(ctx, 400, "a signed /files URL needs GET or POST with 'path' and 'signature' query parameters");
+            return;
+        }
+        var user = q["username"].FirstOrDefault() ?? "";
+        var expiration = q["signature_expiration"].FirstOrDefault();
+
+        // Compute the expected signature per live sandbox's token; only an exact match routes.
+        SandboxRecord? match = null;
+        foreach (var rec in sandboxes.Live)
+        {
+            if (rec.EnvdAccessToken is { } token && FileUrlSignature.Matches(signature, path, operation, user, token, expiration))
+            {
+                match = rec;
+                break;
+            }
+        }
+        if (match is null)
+        {
+            telemetry.RecordProxyError("signature_unmatched");
+            await ApiErrors.WriteAsync(ctx, 401, "invalid signature: it was not made with the access token of any running sandbox (or send E2b-Sandbox-Id and E2b-Sandbox-Port headers)");
+            return;
+        }
+        await ForwardAsync(ctx, match.SandboxId, SandboxPorts.Envd);
+    }
+
+    private async Task ForwardAsync(HttpContext ctx, string sandboxId, int port)
+    {
+        telemetry.RecordProxied();
+        if (sandboxes.FindLive(sandboxId) is not { Status: SandboxStatus.Running })
+        {
+            telemetry.RecordProxyError("sandbox_not_found");
+            await WriteNotFoundAsync(ctx, sandboxId);
+            return;
+        }
+
+        using var registration = connections.Track(sandboxId, ctx);
+        var error = await forwarder.SendAsync(ctx, SandboxConnections.DestinationPrefix(sandboxId, port), connections.Invoker, _config, HttpTransformer.Default);
+        if (error == ForwarderError.None) return;
+
+        var exception = ctx.Features.Get<IForwarderErrorFeature>()?.Exception;
+        if (error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.UpgradeRequestCanceled)
+            return; // the client went away
+        var closed = Find<SandboxPortClosedException>(exception);
+        var notFound = Find<SandboxNotFoundException>(exception);
+        var gone = notFound is not null || sandboxes.FindLive(sandboxId) is not { Status: SandboxStatus.Running };
+        telemetry.RecordProxyError(closed is not null ? "port_closed" : gone ? "sandbox_not_found" : error.ToString());
+        if (ctx.Response.HasStarted)
+        {
+            ctx.Abort();
+            return;
+        }
+        ctx.Response.Clear();
+        if (closed is not null)
+            await WriteJsonAsync(ctx, 502, new ProxyError("The sandbox is running but port is not open", sandboxId, port, 502));
+        else if (gone)
+            await WriteNotFoundAsync(ctx, sandboxId);
+        else
+        {
+            log.LogWarning(exception, "Proxying to {SandboxId}:{Port} failed: {Error}", sandboxId, port, error);
+            await WriteJsonAsync(ctx, 502, new ProxyError($"could not reach port {port} of the sandbox: {exception?.GetBaseException().Message ?? error.ToString()}", sandboxId, port, 502));
+        }
+    }
+
+    private static Task WriteNotFoundAsync(HttpContext ctx, string sandboxId) =>
+        WriteJsonAsync(ctx, 502, new ProxyError("The sandbox was not found", sandboxId, null, 502));
+
+    private static Task WriteJsonAsync(HttpContext ctx, int status, ProxyError body)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/json";
+        return ctx.Response.WriteAsync(JsonSerializer.Serialize(body, ProxyErrorJson));
+    }
+
+    private static readonly JsonSerializerOptions ProxyErrorJson = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+
+    private sealed record ProxyError(
+        [property: JsonPropertyName("message")] string Message,
+        [property: JsonPropertyName("sandboxId")] string SandboxId,
+        [property: JsonPropertyName("port")] int? Port,
+        [property: JsonPropertyName("code")] int Code);
+
+    private static T? Find<T>(Exception? e) where T : Exception
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+        {
+            if (x is T t) return t;
+            if (x is AggregateException agg)
+                foreach (var inner in agg.InnerExceptions)
+                    if (Find<T>(inner) is { } found) return found;
+        }
+        return null;
+    }
+
+    private static bool TryParsePort(string? text, out int port)
+    {
+        port = 0;
+        return !string.IsNullOrEmpty(text) && text.Length <= 5 && text.All(char.IsAsciiDigit)
+            && int.TryParse(text, out port) && port is >= 1 and <= 65535;
+    }
+}

@@ -1,0 +1,53 @@
+using System.Globalization;
+using System.Text;
+using Portal.Core.Sandboxes;
+
+namespace Portal.Web.Telemetry;
+
+/// <summary><c>GET /metrics</c> in the Prometheus text format (0.0.4), no key needed.</summary>
+public static class PrometheusEndpoint
+{
+    public static IEndpointRouteBuilder MapPrometheusMetrics(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/metrics", (SandboxService sandboxes, PortalTelemetry t) =>
+            Results.Text(Render(sandboxes, t), "text/plain; version=0.0.4; charset=utf-8"));
+        return app;
+    }
+
+    public static string Render(SandboxService sandboxes, PortalTelemetry t)
+    {
+        var sb = new StringBuilder();
+        sb.Append("# HELP portal_sandboxes Live sandboxes by state and template.\n# TYPE portal_sandboxes gauge\n");
+        var groups = sandboxes.Live.GroupBy(r => (State: r.Status.ToString().ToLowerInvariant(), r.TemplateId)).OrderBy(g => g.Key.State).ThenBy(g => g.Key.TemplateId);
+        var any = false;
+        foreach (var g in groups)
+        {
+            any = true;
+            sb.Append($"portal_sandboxes{{state=\"{Esc(g.Key.State)}\",template=\"{Esc(g.Key.TemplateId)}\"}} {g.Count()}\n");
+        }
+        if (!any) sb.Append("portal_sandboxes{state=\"running\",template=\"\"} 0\n");
+
+        sb.Append("# HELP portal_sandbox_creates_total Sandbox create requests by outcome.\n# TYPE portal_sandbox_creates_total counter\n");
+        if (t.Creates.Count == 0) sb.Append("portal_sandbox_creates_total{outcome=\"success\"} 0\n");
+        foreach (var (outcome, n) in t.Creates.OrderBy(kv => kv.Key))
+            sb.Append($"portal_sandbox_creates_total{{outcome=\"{Esc(outcome)}\"}} {n}\n");
+
+        sb.Append("# HELP portal_sandbox_create_duration_seconds Time to create a sandbox (successful creates).\n# TYPE portal_sandbox_create_duration_seconds histogram\n");
+        for (var i = 0; i < PortalTelemetry.CreateLatencyBuckets.Length; i++)
+            sb.Append($"portal_sandbox_create_duration_seconds_bucket{{le=\"{F(PortalTelemetry.CreateLatencyBuckets[i])}\"}} {t.CreateLatencyBucket(i)}\n");
+        sb.Append($"portal_sandbox_create_duration_seconds_bucket{{le=\"+Inf\"}} {t.CreateLatencyCount}\n");
+        sb.Append($"portal_sandbox_create_duration_seconds_sum {F(t.CreateLatencySumSeconds)}\n");
+        sb.Append($"portal_sandbox_create_duration_seconds_count {t.CreateLatencyCount}\n");
+
+        sb.Append("# HELP portal_proxy_requests_total Requests routed to a sandbox port.\n# TYPE portal_proxy_requests_total counter\n");
+        sb.Append($"portal_proxy_requests_total {t.Proxied}\n");
+        sb.Append("# HELP portal_proxy_errors_total Proxied requests that failed, by reason.\n# TYPE portal_proxy_errors_total counter\n");
+        if (t.ProxyErrors.Count == 0) sb.Append("portal_proxy_errors_total{reason=\"sandbox_not_found\"} 0\n");
+        foreach (var (reason, n) in t.ProxyErrors.OrderBy(kv => kv.Key))
+            sb.Append($"portal_proxy_errors_total{{reason=\"{Esc(reason)}\"}} {n}\n");
+        return sb.ToString();
+    }
+
+    private static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+    private static string Esc(string s) => s.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n");
+}
