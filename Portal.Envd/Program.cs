@@ -23,6 +23,9 @@ catch (ArgumentException e)
     return 2;
 }
 
+// A daemon reads nothing from its own stdin; children started without stdin inherit this.
+Portal.Envd.Native.Libc.RedirectStdinToDevNull();
+
 var app = EnvdApp.Build(options);
 await app.RunAsync();
 return 0;

@@ -50,12 +50,24 @@ public static class ProtoJson
     {
         if (json.IndexOf((byte)'_') < 0) return false;
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { AllowTrailingCommas = false });
+        var skipDepth = -1; // inside a map field: its keys are data
         try
         {
             while (reader.Read())
             {
-                if (reader.TokenType == JsonTokenType.PropertyName && reader.ValueSpan.IndexOf((byte)'_') >= 0)
-                    return true;
+                if (skipDepth >= 0)
+                {
+                    if (reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == skipDepth) skipDepth = -1;
+                    continue;
+                }
+                if (reader.TokenType != JsonTokenType.PropertyName) continue;
+                var name = reader.GetString()!;
+                if (name.Contains('_') && !MapFields.Contains(ToCamel(name))) return true;
+                if (MapFields.Contains(ToCamel(name)))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.StartObject) skipDepth = reader.CurrentDepth;
+                }
             }
         }
         catch (JsonException)
@@ -64,6 +76,9 @@ public static class ProtoJson
         }
         return false;
     }
+
+    /// <summary>Fields whose values are maps: their keys are data (env var names), never renamed.</summary>
+    private static readonly HashSet<string> MapFields = new(StringComparer.Ordinal) { "envs", "metadata", "envVars" };
 
     private static JsonNode? Camelize(JsonNode? node)
     {
@@ -75,7 +90,8 @@ public static class ProtoJson
                 foreach (var (key, value) in obj.ToList())
                 {
                     obj.Remove(key);
-                    result[ToCamel(key)] = Camelize(value);
+                    var name = ToCamel(key);
+                    result[name] = MapFields.Contains(name) ? value : Camelize(value);
                 }
                 return result;
             }

@@ -41,6 +41,14 @@ internal static partial class Libc
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int lchown(string path, uint owner, uint group);
 
+    internal static void RedirectStdinToDevNull()
+    {
+        var fd = open("/dev/null", 0, 0);
+        if (fd < 0) return;
+        dup2(fd, 0);
+        if (fd != 0) close(fd);
+    }
+
     internal const int O_RDWR = 0x2;
     internal const int O_NOCTTY = 0x100;
     internal const int O_CLOEXEC = 0x80000;

@@ -29,11 +29,7 @@ public sealed class ManagedProcess : IDisposable
         Config = config;
         Tag = tag;
         Pid = (uint)process.Id;
-        if (pty is null)
-        {
-            _stdin = process.StandardInput.BaseStream;
-            if (!keepStdin) CloseStdin();
-        }
+        if (pty is null && keepStdin) _stdin = process.StandardInput.BaseStream;
     }
 
     public uint Pid { get; }
@@ -179,6 +175,12 @@ public sealed class ManagedProcess : IDisposable
         }
         CloseStdinQuietly();
         _pty?.Dispose();
+        if (_pty is null)
+        {
+            // Hand the pipes back now; the Process object itself stays for exit retention.
+            try { _process.StandardOutput.Dispose(); } catch (IOException) { }
+            try { _process.StandardError.Dispose(); } catch (IOException) { }
+        }
     }
 
     /// <summary>Go's wording, which the SDKs show: "exit status 1", "signal: killed".</summary>

@@ -11,6 +11,7 @@ public static class ProcessEndpoints
     public static void MapProcess(this ConnectRouter router, IServiceProvider services)
     {
         var manager = services.GetRequiredService<ProcessManager>();
+        services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(manager.KillAll);
         var json = ProcessJsonContext.Default;
 
         router.ServerStreaming(Service + "Start", json.StartRequest, json.ProcessEventResponse, ProcessEventResponse.KeepaliveMessage,
@@ -33,6 +34,10 @@ public static class ProcessEndpoints
                 await stream.WriteAsync(Event(new ProcessEvent { Start = new StartEvent { Pid = process.Pid } }));
                 await ForwardAsync(process, events, stream, ctx);
             });
+
+        // Client streaming cannot be done over fetch; no SDK calls it.
+        router.ServerStreaming(Service + "StreamInput", json.Empty, json.Empty, new Empty(), (_, _, _) =>
+            throw new ConnectException(ConnectCode.Unimplemented, "StreamInput (client streaming) is not supported; use SendInput"));
 
         router.Unary(Service + "List", json.ListRequest, json.ListResponse, (_, _) =>
             Task.FromResult(new ListResponse

@@ -41,7 +41,8 @@ public sealed class ProcessManager(EnvdState state)
         else
         {
             psi.FileName = config.Cmd;
-            psi.RedirectStandardInput = true;
+            // Without stdin the child inherits envd's own, which Program.cs points at /dev/null.
+            psi.RedirectStandardInput = request.Stdin ?? true;
             psi.RedirectStandardOutput = true;
             psi.RedirectStandardError = true;
         }
@@ -80,6 +81,12 @@ public sealed class ProcessManager(EnvdState state)
         return _processes.Values.FirstOrDefault(p => p.Tag == selector.Tag && !p.Ended.IsCompleted)
             ?? _processes.Values.FirstOrDefault(p => p.Tag == selector.Tag)
             ?? throw ConnectException.NotFound($"process with tag '{selector.Tag}' not found");
+    }
+
+    /// <summary>Ends every process still running (envd is shutting down).</summary>
+    public void KillAll()
+    {
+        foreach (var p in List()) p.Signal(Signal.Sigkill);
     }
 
     /// <summary>Live processes only.</summary>

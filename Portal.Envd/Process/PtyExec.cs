@@ -41,13 +41,18 @@ public static class PtyExec
         return error == 2 ? 127 : 126;
     }
 
-    /// <summary>How to start envd itself: the native file, or <c>dotnet portal-envd.dll</c>.</summary>
+    /// <summary>
+    /// How to start envd itself: the native file when we are it, else <c>dotnet portal-envd.dll</c>
+    /// (development, and hosts such as test runners that load envd as a library).
+    /// </summary>
     public static (string FileName, string[] Prefix) SelfCommand()
     {
         var path = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find envd's own executable");
-        var name = Path.GetFileNameWithoutExtension(path);
-        if (name == "dotnet")
-            return (path, [Path.Combine(AppContext.BaseDirectory, "portal-envd.dll"), Verb]);
-        return (path, [Verb]);
+        if (Path.GetFileName(path) == "portal-envd") return (path, [Verb]);
+        var dll = Path.Combine(AppContext.BaseDirectory, "portal-envd.dll");
+        var dotnet = Path.GetFileNameWithoutExtension(path) == "dotnet"
+            ? path
+            : Path.GetFullPath(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", "..", "dotnet"));
+        return (dotnet, [dll, Verb]);
     }
 }

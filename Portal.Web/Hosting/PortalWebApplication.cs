@@ -29,6 +29,8 @@ public static class PortalWebApplication
         ("PORTAL_ADMIN_API_KEY", "Portal:AdminApiKey"),
         ("E2B_DOMAIN", "Portal:Domain"),
         ("PORTAL_RUNTIME", "Portal:Runtime"),
+        ("PORTAL_TEMPLATES_DIR", "Portal:LocalRuntime:TemplatesDirectory"),
+        ("PORTAL_ENVD_PATH", "Portal:LocalRuntime:EnvdPath"),
     ];
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)

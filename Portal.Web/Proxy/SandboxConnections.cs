@@ -62,7 +62,9 @@ public sealed class SandboxConnections : IDisposable
     public IDisposable Track(string sandboxId, HttpContext http)
     {
         var set = _open.GetOrAdd(sandboxId, _ => new ConcurrentDictionary<object, Action>());
-        set[http] = http.Abort;
+        // A request still waiting for its response fails over to a clean 502 once its upstream
+        // stream is cut; only responses already under way must be torn down.
+        set[http] = () => { if (http.Response.HasStarted) http.Abort(); };
         return new Registration(() => set.TryRemove(http, out _));
     }
 

@@ -1,16 +1,43 @@
+using Microsoft.Extensions.Options;
 using Portal.Core.Runtime;
+using Portal.Core.Runtime.Local;
+using Portal.Web.Options;
 
 namespace Portal.Web.Runtime;
 
 /// <summary>Picks the <see cref="ISandboxRuntime"/> named by <c>Portal:Runtime</c>, unless the host already registered one (tests).</summary>
 public static class RuntimeRegistration
 {
+    public const string LocalSection = "Portal:LocalRuntime";
+
     public static IServiceCollection AddSandboxRuntime(this IServiceCollection services, IConfiguration config)
     {
         if (services.Any(d => d.ServiceType == typeof(ISandboxRuntime))) return services;
         var name = config["Portal:Runtime"] ?? "local";
-        services.AddSingleton<ISandboxRuntime>(_ => throw new InvalidOperationException(
-            $"Portal:Runtime (env PORTAL_RUNTIME) is '{name}', but no such sandbox runtime is built into this portal."));
+        if (name != "local")
+        {
+            services.AddSingleton<ISandboxRuntime>(_ => throw new InvalidOperationException(
+                $"Portal:Runtime (env PORTAL_RUNTIME) is '{name}', but no such sandbox runtime is built into this portal; use 'local'."));
+            return services;
+        }
+
+        services.AddOptions<LocalRuntimeOptions>()
+            .Bind(config.GetSection(LocalSection))
+            .PostConfigure<IOptions<PortalOptions>>((o, portal) =>
+            {
+                // Sandboxes live in the data directory unless placed elsewhere on purpose.
+                if (config[LocalSection + ":SandboxesDirectory"] is null)
+                    o.SandboxesDirectory = Path.Combine(portal.Value.DataDir, "sandboxes");
+            })
+            .Validate(o => File.Exists(o.EnvdPath), "Portal:LocalRuntime:EnvdPath (env PORTAL_ENVD_PATH) must name the published portal-envd binary (scripts/publish-envd.sh makes artifacts/envd/portal-envd)")
+            .Validate(o => Directory.Exists(o.TemplatesDirectory), "Portal:LocalRuntime:TemplatesDirectory (env PORTAL_TEMPLATES_DIR) must exist; build the base template with scripts/build-template.sh")
+            .Validate(o => File.Exists(o.BwrapPath), "Portal:LocalRuntime:BwrapPath: bubblewrap not found; install it (scripts/install-deps.sh)")
+            .ValidateOnStart();
+        services.AddSingleton<LocalSandboxRuntime>(sp => new LocalSandboxRuntime(
+            sp.GetRequiredService<IOptions<LocalRuntimeOptions>>().Value,
+            time: sp.GetRequiredService<TimeProvider>(),
+            logger: sp.GetRequiredService<ILogger<LocalSandboxRuntime>>()));
+        services.AddSingleton<ISandboxRuntime>(sp => sp.GetRequiredService<LocalSandboxRuntime>());
         return services;
     }
 }

@@ -18,7 +18,7 @@ public sealed class LocalRuntimeOptions
     public int PidsLimit { get; set; } = 1024;
 
     /// <summary>How long a new sandbox may take until envd answers.</summary>
-    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(15);
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Name of the cgroup (per controller) that holds every sandbox's cgroup.</summary>
     public string CgroupGroup { get; set; } = "sandbox-portal";

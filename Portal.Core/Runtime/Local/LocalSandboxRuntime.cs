@@ -30,6 +30,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _log;
     private readonly ConcurrentDictionary<string, SandboxRecordFile> _sandboxes = new();
+    /// <summary>IDs being created: reserved, but not yet visible or monitored.</summary>
+    private readonly ConcurrentDictionary<string, byte> _starting = new();
     private readonly ConcurrentDictionary<string, (long Cpu, long At)> _cpuSamples = new();
     private readonly ConcurrentDictionary<string, long> _oomSeen = new();
     private readonly List<Channel<SandboxEvent>> _watchers = [];
@@ -72,19 +74,23 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             DiskSizeMB = template.DiskSizeMB,
             AccessToken = spec.EnvdAccessToken,
         };
-        if (!_sandboxes.TryAdd(spec.SandboxId, record) || Directory.Exists(Dir(spec.SandboxId)))
+        if (_sandboxes.ContainsKey(spec.SandboxId) || !_starting.TryAdd(spec.SandboxId, 0) || Directory.Exists(Dir(spec.SandboxId)))
             throw new SandboxStateException(spec.SandboxId, SandboxState.Running, $"sandbox '{spec.SandboxId}' already exists");
         try
         {
             Start(record, _templates.RootfsOf(template.TemplateId));
             await WaitHealthyAsync(spec.SandboxId, ct);
             await InitAsync(spec, ct);
+            _sandboxes[spec.SandboxId] = record;
         }
         catch
         {
             Destroy(spec.SandboxId);
-            _sandboxes.TryRemove(spec.SandboxId, out _);
             throw;
+        }
+        finally
+        {
+            _starting.TryRemove(spec.SandboxId, out _);
         }
         var instance = ToInstance(record);
         Publish(SandboxEventKind.Created, instance);
@@ -158,7 +164,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             {
                 var log = Path.Combine(Dir(id), "sandbox.log");
                 var tail = File.Exists(log) ? string.Join(" | ", File.ReadLines(log).TakeLast(5)) : "";
-                throw new TimeoutException($"sandbox '{id}' did not become ready within {_options.StartTimeout.TotalSeconds:0} s: {tail}");
+                var alive = _cgroups.Pids(id).Count;
+                throw new TimeoutException($"sandbox '{id}' did not become ready within {_options.StartTimeout.TotalSeconds:0} s ({alive} processes alive, socket {(File.Exists(socket) ? "present" : "absent")}): {tail}");
             }
             await Task.Delay(2, ct);
         }
@@ -347,7 +354,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
                 Destroy(id);
             }
         }
-        foreach (var orphan in _cgroups.List().Where(c => !_sandboxes.ContainsKey(c)))
+        foreach (var orphan in _cgroups.List().Where(c => !_sandboxes.ContainsKey(c) && !_starting.ContainsKey(c)))
         {
             _cgroups.KillAll(orphan, TimeSpan.FromSeconds(5));
             _cgroups.Remove(orphan);
