@@ -86,6 +86,7 @@ public class PortalProcessRestartTests
             psi.Environment["PORTAL_DATA_DIR"] = dataDir;
             psi.Environment["PORTAL_ADMIN_API_KEY"] = PortalHost.AdminKey;
             psi.Environment["PORTAL_RUNTIME"] = "local";
+            psi.Environment["PORTAL_ENVD_PATH"] = Path.Combine(Portal.Tests.Runtime.Local.LocalRuntimeFixture.RepoRoot, "artifacts", "envd", "portal-envd");
             var log = new StringBuilder();
             var proc = Process.Start(psi)!;
             proc.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using Portal.Core.Runtime;
+using Portal.Core.Runtime.Local;
+
+namespace Portal.Bench;
+
+/// <summary>
+/// The local runtime's numbers: cold create to envd-ready, pause and resume, memory per idle
+/// sandbox (and envd's share), and how many idle sandboxes fit before creates slow down.
+/// Uses a private data directory and cgroup group; kills everything it made.
+/// </summary>
+public static class RuntimeBench
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        string Arg(string name, string fallback) { var i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback; }
+        var data = Path.Combine("/var/tmp", $"portal-bench-{Guid.NewGuid():N}"[..24]);
+        var options = new LocalRuntimeOptions
+        {
+            SandboxesDirectory = Path.Combine(data, "sandboxes"),
+            TemplatesDirectory = Arg("--templates", "/var/lib/sandbox-portal/templates"),
+            EnvdPath = Path.GetFullPath(Arg("--envd", "artifacts/envd/portal-envd")),
+            CgroupGroup = "portal-bench",
+        };
+        var max = int.Parse(Arg("--max", "300"));
+        using var runtime = new LocalSandboxRuntime(options);
+        var ct = CancellationToken.None;
+        var made = new List<string>();
+        string NewId() => "b" + Guid.NewGuid().ToString("N")[..19];
+        async Task<double> CreateAsync()
+        {
+            var id = NewId();
+            var sw = Stopwatch.StartNew();
+            await runtime.CreateAsync(new SandboxSpec { SandboxId = id, TemplateId = "base", MemoryMB = 256, CpuCount = 1 }, ct);
+            made.Add(id);
+            return sw.Elapsed.TotalMilliseconds;
+        }
+        try
+        {
+            Console.WriteLine($"Local runtime benchmark ({DateTime.UtcNow:u}, {Environment.ProcessorCount} cores, cgroup {runtime.CgroupVersion})");
+            await CreateAsync(); // warm the page cache
+            var cold = new List<double>();
+            for (var i = 0; i < 20; i++) cold.Add(await CreateAsync());
+            Console.WriteLine($"cold create to envd ready   p50 {P(cold, 50):0.0} ms   p95 {P(cold, 95):0.0} ms   (target < 150 ms)");
+
+            var pause = new List<double>();
+            var resume = new List<double>();
+            foreach (var id in made.Take(10))
+            {
+                var sw = Stopwatch.StartNew();
+                await runtime.PauseAsync(id, ct);
+                pause.Add(sw.Elapsed.TotalMilliseconds);
+                sw.Restart();
+                await runtime.ResumeAsync(id, ct);
+                resume.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            Console.WriteLine($"pause                        p50 {P(pause, 50):0.00} ms   p95 {P(pause, 95):0.00} ms   (target < 10 ms)");
+            Console.WriteLine($"resume (until envd answers)  p50 {P(resume, 50):0.00} ms   p95 {P(resume, 95):0.00} ms   (target < 10 ms)");
+
+            await Task.Delay(4000); // let envd trim its memory
+            var cgroups = CgroupDriver.Detect(group: options.CgroupGroup);
+            var perSandbox = made.Select(id => cgroups.Stats(id).MemoryBytes).ToList();
+            var envdRss = made.Select(id => EnvdRss(cgroups.Pids(id))).Where(r => r > 0).ToList();
+            Console.WriteLine($"memory per idle sandbox      {Avg(perSandbox) / 1048576.0:0.0} MB charged to its cgroup (incl. page cache); envd RSS {Avg(envdRss) / 1048576.0:0.0} MB   (target < 20 MB)");
+
+            var baseline = P(cold, 50);
+            var count = made.Count;
+            var recent = new List<double>();
+            while (count < max)
+            {
+                recent.Add(await CreateAsync());
+                count++;
+                if (recent.Count >= 10)
+                {
+                    var p50 = P(recent, 50);
+                    if (count % 50 == 0) Console.WriteLine($"  {count} idle sandboxes: create p50 {p50:0.0} ms");
+                    if (p50 > 2 * baseline) { Console.WriteLine($"creates slowed down (p50 {p50:0.0} ms > 2x {baseline:0.0} ms) at {count} sandboxes"); break; }
+                    recent.Clear();
+                }
+            }
+            Console.WriteLine($"idle sandboxes held          {count} (stopped at cap {max} or slowdown)   (target >= 300)");
+            return 0;
+        }
+        finally
+        {
+            foreach (var id in made) await runtime.KillAsync(id, ct);
+            try { Directory.Delete(data, true); } catch (IOException) { }
+        }
+    }
+
+    private static long EnvdRss(IReadOnlyList<int> pids)
+    {
+        foreach (var pid in pids)
+        {
+            try
+            {
+                if (!File.ReadAllText($"/proc/{pid}/comm").StartsWith("portal-envd", StringComparison.Ordinal)) continue;
+                var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+            }
+            catch (IOException) { }
+        }
+        return 0;
+    }
+
+    private static double P(List<double> xs, int p) { var s = xs.Order().ToList(); return s[Math.Min(s.Count - 1, p * s.Count / 100)]; }
+    private static double Avg(List<long> xs) => xs.Count == 0 ? 0 : xs.Average();
+}
