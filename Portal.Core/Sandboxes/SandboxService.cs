@@ -464,6 +464,8 @@ public sealed class SandboxService(
         await store.SaveSandboxAsync(rec with { Status = SandboxStatus.Killed, EndedAt = now }, Log(rec.SandboxId, level, message), ct);
         _live.TryRemove(rec.SandboxId, out _);
         _metrics.Remove(rec.SandboxId);
+        // Waiters holding the old gate re-check visibility under it and answer 404.
+        _locks.TryRemove(rec.SandboxId, out _);
         SandboxStopped?.Invoke(rec.SandboxId);
         log.LogInformation("Sandbox {SandboxId}: {Message}", rec.SandboxId, message);
     }
