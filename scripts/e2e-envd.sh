@@ -5,8 +5,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 TAP="${1:-artifacts/test-results/e2e-envd.tap}"
 mkdir -p "$(dirname "$TAP")"
-ENVD_DLL=Portal.Envd/bin/Release/net10.0/portal-envd.dll
-[ -f "$ENVD_DLL" ] || dotnet build Portal.Envd -c Release -nologo -v q -clp:ErrorsOnly
+# The suite runs the published native file: what gets injected into sandboxes.
+bash scripts/publish-envd.sh
+ENVD_BIN="$(realpath artifacts/envd/portal-envd)"
+export ENVD_BIN
 
 # The SDK's debug mode fixes the port, so concurrent runs on one machine take turns.
 exec 9>/tmp/portal-e2e-49983.lock
@@ -15,7 +17,7 @@ if (exec 3<>/dev/tcp/127.0.0.1/49983) 2>/dev/null; then
   echo "port 49983 is already in use: stop the other envd first"; exit 1
 fi
 LOG=$(mktemp)
-dotnet "$ENVD_DLL" --host 127.0.0.1 --port 49983 >"$LOG" 2>&1 &
+"$ENVD_BIN" --host 127.0.0.1 --port 49983 >"$LOG" 2>&1 &
 ENVD_PID=$!
 trap 'kill $ENVD_PID 2>/dev/null; wait $ENVD_PID 2>/dev/null' EXIT
 for _ in $(seq 1 100); do

@@ -14,6 +14,11 @@ bash scripts/install-deps.sh || { echo "dependency installation failed"; echo "0
 passed=0; failed=0; skipped=0
 add_counts() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3)); }
 
+log "publishing portal-envd and building the base sandbox template (cached after the first run)"
+if ! bash scripts/publish-envd.sh || ! bash scripts/build-template.sh base; then
+  echo "preparing the sandbox runtime failed"; echo "0 passed, 1 failed"; exit 1
+fi
+
 log "building"
 if ! dotnet build Portal.sln -c Release -nologo -v q -clp:ErrorsOnly; then
   echo "build failed"; echo "0 passed, 1 failed"; exit 1

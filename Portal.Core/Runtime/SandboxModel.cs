@@ -61,7 +61,16 @@ public sealed record SandboxMetrics
     public required long DiskTotal { get; init; }
 }
 
-public enum SandboxEventKind { Created, Paused, Resumed, Killed, Died }
+public enum SandboxEventKind
+{
+    Created,
+    Paused,
+    Resumed,
+    Killed,
+    Died,
+    /// <summary>A process in the sandbox was killed for exceeding its memory limit; the sandbox lives on.</summary>
+    MemoryLimitHit,
+}
 
 /// <summary>A state change; <see cref="Sandbox"/> is the state after it.</summary>
 public sealed record SandboxEvent(SandboxEventKind Kind, SandboxInstance Sandbox, DateTimeOffset At, string? Reason = null);

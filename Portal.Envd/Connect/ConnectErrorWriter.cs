@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Portal.Envd.Connect;
@@ -6,10 +7,13 @@ namespace Portal.Envd.Connect;
 /// <summary>Writes Connect error JSON: <c>{"code":"not_found","message":"..."}</c>.</summary>
 public static class ConnectErrorWriter
 {
+    // Error texts quote paths and media types: keep '+', quotes and non-ASCII readable.
+    private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static byte[] ErrorJson(ConnectCode code, string message)
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+        using (var w = new Utf8JsonWriter(ms, Options))
         {
             w.WriteStartObject();
             w.WriteString("code", code.WireName());
@@ -24,7 +28,7 @@ public static class ConnectErrorWriter
     {
         if (error is null) return "{}"u8.ToArray();
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+        using (var w = new Utf8JsonWriter(ms, Options))
         {
             w.WriteStartObject();
             w.WritePropertyName("error");

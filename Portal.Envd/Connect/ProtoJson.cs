@@ -8,8 +8,6 @@ namespace Portal.Envd.Connect;
 /// <summary>
 /// proto3 JSON input rules the source-generated contracts cannot express alone:
 /// parsers must accept snake_case field names as well as lowerCamelCase.
-/// Keys of map fields (env var names, metadata keys) are data, not field names, and are
-/// kept as sent; the contract's metadata tells which objects are maps.
 /// </summary>
 public static class ProtoJson
 {
@@ -22,7 +20,7 @@ public static class ProtoJson
             if (HasSnakeCaseProperty(json))
             {
                 var node = JsonNode.Parse(json);
-                node = Camelize(node, typeInfo);
+                node = Camelize(node);
                 return node.Deserialize(typeInfo) ?? throw ConnectException.InvalidArgument("request message must be a JSON object");
             }
             return JsonSerializer.Deserialize(json, typeInfo) ?? throw ConnectException.InvalidArgument("request message must be a JSON object");
@@ -67,40 +65,27 @@ public static class ProtoJson
         return false;
     }
 
-    private static JsonNode? Camelize(JsonNode? node, JsonTypeInfo? type)
+    private static JsonNode? Camelize(JsonNode? node)
     {
         switch (node)
         {
-            case JsonObject obj when type?.Kind == JsonTypeInfoKind.Dictionary:
-            {
-                var values = ElementInfo(type);
-                var result = new JsonObject();
-                foreach (var (key, value) in obj.ToList())
-                {
-                    obj.Remove(key);
-                    result[key] = Camelize(value, values);
-                }
-                return result;
-            }
             case JsonObject obj:
             {
                 var result = new JsonObject();
                 foreach (var (key, value) in obj.ToList())
                 {
                     obj.Remove(key);
-                    var name = ToCamel(key);
-                    result[name] = Camelize(value, PropertyInfo(type, name));
+                    result[ToCamel(key)] = Camelize(value);
                 }
                 return result;
             }
             case JsonArray arr:
             {
-                var items = type?.Kind == JsonTypeInfoKind.Enumerable ? ElementInfo(type) : null;
                 var result = new JsonArray();
                 foreach (var item in arr.ToList())
                 {
                     arr.Remove(item);
-                    result.Add(Camelize(item, items));
+                    result.Add(Camelize(item));
                 }
                 return result;
             }
@@ -108,21 +93,6 @@ public static class ProtoJson
                 return node;
         }
     }
-
-    private static JsonTypeInfo? PropertyInfo(JsonTypeInfo? type, string jsonName)
-    {
-        if (type is not { Kind: JsonTypeInfoKind.Object }) return null;
-        foreach (var p in type.Properties)
-            if (string.Equals(p.Name, jsonName, StringComparison.OrdinalIgnoreCase))
-                return TypeInfo(type.Options, p.PropertyType);
-        return null;
-    }
-
-    private static JsonTypeInfo? ElementInfo(JsonTypeInfo type) =>
-        type.ElementType is { } t ? TypeInfo(type.Options, t) : null;
-
-    private static JsonTypeInfo? TypeInfo(JsonSerializerOptions options, Type type) =>
-        options.TryGetTypeInfo(Nullable.GetUnderlyingType(type) ?? type, out var info) ? info : null;
 
     private static string ToCamel(string name)
     {

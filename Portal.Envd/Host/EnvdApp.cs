@@ -4,6 +4,7 @@ using Portal.Envd.Files;
 using Portal.Envd.Filesystem;
 using Portal.Envd.Process;
 using Portal.Envd.Sandbox;
+using Portal.Envd.Tunnel;
 using Portal.Envd.Users;
 
 namespace Portal.Envd;
@@ -49,8 +50,14 @@ public static class EnvdApp
         builder.Services.AddSingleton(new MetricsSampler());
         builder.Services.AddSingleton<ProcessManager>();
         builder.Services.AddSingleton<WatcherRegistry>();
+        builder.Services.AddSingleton(directory);
+        builder.Services.AddSingleton<EntryInfoReader>();
+
+        var trimmer = new IdleMemoryTrimmer();
+        builder.Services.AddSingleton(trimmer);
 
         var app = builder.Build();
+        app.Use(trimmer.Middleware);
         app.UseMiddleware<AccessTokenMiddleware>();
 
         var router = new ConnectRouter(app, users, app.Logger);
@@ -58,6 +65,7 @@ public static class EnvdApp
         router.MapProcess(app.Services);
         router.MapFilesystem(app.Services);
         app.MapFiles(app.Services);
+        app.MapTunnel();
         router.MapFallbacks();
 
         if (options.Socket is { } path)

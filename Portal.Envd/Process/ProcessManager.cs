@@ -1,65 +1,120 @@
 using System.Collections.Concurrent;
+using System.ComponentModel;
+using System.Diagnostics;
 using Portal.Envd.Connect;
-using Portal.Envd.Native;
 using Portal.Envd.Users;
 
 namespace Portal.Envd.Process;
 
-/// <summary>
-/// All processes envd started, by pid. Exited ones stay for <see cref="Retention"/> so a
-/// Connect that races the exit still gets start + end; every other call sees live ones only.
-/// Disposed with the host: whatever still runs is killed.
-/// </summary>
-public sealed class ProcessManager(EnvdState state) : IDisposable
+/// <summary>Starts processes as sandbox users and keeps track of them by pid and tag.</summary>
+public sealed class ProcessManager(EnvdState state)
 {
-    public static readonly TimeSpan Retention = TimeSpan.FromSeconds(30);
+    /// <summary>How long an ended process can still be connected to (start + end only).</summary>
+    public static readonly TimeSpan ExitRetention = TimeSpan.FromSeconds(30);
 
+    private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     private readonly ConcurrentDictionary<uint, ManagedProcess> _processes = new();
 
-    /// <summary>Starts a command and returns it with a subscription that sees all its output.</summary>
-    /// <param name="lifetime">From Connect-Timeout-Ms: the process is killed when it passes, stream or not.</param>
-    public (ManagedProcess Process, Subscription Output) Start(StartRequest request, EnvdUser user, TimeSpan? lifetime)
+    public ManagedProcess Start(StartRequest request, EnvdUser user)
     {
-        var spec = LaunchSpec.Create(request, user, state);
-        var process = ManagedProcess.Start(spec);
-        var output = process.Subscribe(); // before the pump runs: no output can be missed
-        _processes[process.Pid] = process; // replaces a retained exited entry of a recycled pid
-        if (lifetime is { } t) process.KillAfter(t);
-        process.BeginPump();
-        _ = ForgetAfterRetentionAsync(process);
-        return (process, output);
-    }
+        var config = request.Process ?? throw ConnectException.InvalidArgument("process is required");
+        if (string.IsNullOrEmpty(config.Cmd)) throw ConnectException.InvalidArgument("process.cmd is required");
+        var cwd = ResolveCwd(config.Cwd, user);
 
-    public IReadOnlyList<ManagedProcess> Running => [.. _processes.Values.Where(p => p.IsRunning).OrderBy(p => p.Pid)];
-
-    /// <summary>Resolves a selector; throws <c>not_found</c> (or <c>invalid_argument</c> for an empty one).</summary>
-    public ManagedProcess Find(ProcessSelector? selector, bool includeExited = false)
-    {
-        if (selector?.Pid is { } pid)
+        PseudoTerminal? pty = null;
+        var psi = new ProcessStartInfo
         {
-            if (_processes.TryGetValue(pid, out var p) && (includeExited || p.IsRunning)) return p;
-            throw ConnectException.NotFound($"process with pid {pid} not found");
-        }
-        if (selector?.Tag is { } tag)
+            UseShellExecute = false,
+            WorkingDirectory = cwd,
+            UserName = user.Name,
+        };
+        if (request.Pty is { } ptyConfig)
         {
-            var candidates = _processes.Values.Where(p => p.Tag == tag && (includeExited || p.IsRunning));
-            // A running process wins over a retained exited one with the same tag.
-            return candidates.OrderBy(p => p.IsRunning ? 0 : 1).FirstOrDefault()
-                ?? throw ConnectException.NotFound($"process with tag '{tag}' not found");
+            var size = ptyConfig.Size ?? new PtySize { Cols = 80, Rows = 24 };
+            pty = PseudoTerminal.Open(size.Cols, size.Rows, user.Uid, user.Gid);
+            var (self, prefix) = PtyExec.SelfCommand();
+            psi.FileName = self;
+            foreach (var a in prefix) psi.ArgumentList.Add(a);
+            psi.ArgumentList.Add(pty.SlavePath);
+            psi.ArgumentList.Add(config.Cmd);
         }
-        throw ConnectException.InvalidArgument("process selector needs a pid or a tag");
+        else
+        {
+            psi.FileName = config.Cmd;
+            psi.RedirectStandardInput = true;
+            psi.RedirectStandardOutput = true;
+            psi.RedirectStandardError = true;
+        }
+        foreach (var a in config.Args ?? []) psi.ArgumentList.Add(a);
+        BuildEnvironment(psi.Environment, user, config.Envs);
+
+        System.Diagnostics.Process child;
+        try
+        {
+            child = System.Diagnostics.Process.Start(psi) ?? throw ConnectException.Internal("process did not start");
+        }
+        catch (Win32Exception e)
+        {
+            pty?.Dispose();
+            throw new ConnectException(ConnectCode.InvalidArgument, $"cannot start '{config.Cmd}': {e.Message}");
+        }
+        catch
+        {
+            pty?.Dispose();
+            throw;
+        }
+
+        // Absent `stdin` (older clients) keeps the pipe open, as envd does.
+        var managed = new ManagedProcess(child, config, request.Tag, pty, keepStdin: request.Stdin ?? true);
+        _processes[managed.Pid] = managed;
+        _ = ForgetLaterAsync(managed);
+        return managed;
     }
 
-    private async Task ForgetAfterRetentionAsync(ManagedProcess process)
+    public ManagedProcess Find(ProcessSelector? selector)
     {
-        await process.Ended;
-        await Task.Delay(Retention);
-        _processes.TryRemove(KeyValuePair.Create(process.Pid, process));
+        if (selector is null || (selector.Pid is null && string.IsNullOrEmpty(selector.Tag)))
+            throw ConnectException.InvalidArgument("process selector needs a pid or a tag");
+        if (selector.Pid is { } pid)
+            return _processes.TryGetValue(pid, out var p) ? p : throw ConnectException.NotFound($"process with pid {pid} not found");
+        return _processes.Values.FirstOrDefault(p => p.Tag == selector.Tag && !p.Ended.IsCompleted)
+            ?? _processes.Values.FirstOrDefault(p => p.Tag == selector.Tag)
+            ?? throw ConnectException.NotFound($"process with tag '{selector.Tag}' not found");
     }
 
-    public void Dispose()
+    /// <summary>Live processes only.</summary>
+    public IEnumerable<ManagedProcess> List() => _processes.Values.Where(p => !p.Ended.IsCompleted).OrderBy(p => p.Pid);
+
+    private async Task ForgetLaterAsync(ManagedProcess p)
     {
-        foreach (var p in _processes.Values.Where(p => p.IsRunning))
-            p.Signal(Libc.SIGKILL);
+        await p.Ended;
+        await Task.Delay(ExitRetention);
+        if (_processes.TryGetValue(p.Pid, out var current) && current == p)
+            _processes.TryRemove(p.Pid, out _);
+        p.Dispose();
+    }
+
+    private string ResolveCwd(string? requested, EnvdUser user)
+    {
+        var cwd = string.IsNullOrEmpty(requested) ? state.DefaultWorkdir ?? user.Home : requested;
+        if (cwd == "~") cwd = user.Home;
+        else if (cwd.StartsWith("~/", StringComparison.Ordinal)) cwd = Path.Combine(user.Home, cwd[2..]);
+        else if (!cwd.StartsWith('/')) cwd = Path.Combine(user.Home, cwd);
+        cwd = Path.GetFullPath(cwd);
+        var exists = FsIdentity.RunAs(user, () => Directory.Exists(cwd));
+        if (!exists) throw ConnectException.InvalidArgument($"cwd '{cwd}' does not exist");
+        return cwd;
+    }
+
+    private void BuildEnvironment(IDictionary<string, string?> env, EnvdUser user, Dictionary<string, string>? callEnvs)
+    {
+        env.Clear();
+        env["PATH"] = DefaultPath;
+        env["HOME"] = user.Home;
+        env["USER"] = user.Name;
+        env["LOGNAME"] = user.Name;
+        env["SHELL"] = user.Shell;
+        foreach (var (k, v) in state.EnvVars) env[k] = v;
+        foreach (var (k, v) in callEnvs ?? []) env[k] = v;
     }
 }

@@ -1,11 +1,10 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Portal.Envd.Process;
 
-// The process.Process messages of E2B's envd proto, as proto3 JSON.
-// Nullable members are proto3 `optional` fields or oneof members: written only when set.
-// Non-nullable scalars are omitted when they hold their default (exitCode 0, exited false),
-// as proto3 JSON requires.
+// process.Process messages in proto3 JSON form (envd's process.proto). Defaults are omitted
+// on output; proto3 `optional` fields are nullable so they are written when set.
 
 public sealed class ProcessConfig
 {
@@ -26,16 +25,12 @@ public sealed class PtyConfig
     public PtySize? Size { get; set; }
 }
 
-/// <summary>oneof selector: <c>{"pid":7}</c> or <c>{"tag":"x"}</c>.</summary>
 public sealed class ProcessSelector
 {
     public uint? Pid { get; set; }
     public string? Tag { get; set; }
-
-    public override string ToString() => Pid is { } pid ? $"pid {pid}" : $"tag '{Tag}'";
 }
 
-/// <summary>oneof input: <c>{"stdin":"&lt;base64&gt;"}</c> or <c>{"pty":"&lt;base64&gt;"}</c>.</summary>
 public sealed class ProcessInput
 {
     public byte[]? Stdin { get; set; }
@@ -47,73 +42,12 @@ public sealed class StartRequest
     public ProcessConfig? Process { get; set; }
     public PtyConfig? Pty { get; set; }
     public string? Tag { get; set; }
-    /// <summary>false → stdin is /dev/null; absent (old clients) or true → an open pipe.</summary>
     public bool? Stdin { get; set; }
 }
 
 public sealed class ConnectRequest
 {
     public ProcessSelector? Process { get; set; }
-}
-
-/// <summary>Both <c>StartResponse</c> and <c>ConnectResponse</c>: <c>{"event":{...}}</c>.</summary>
-public sealed class ProcessStreamResponse
-{
-    public ProcessEvent? Event { get; set; }
-
-    public static readonly ProcessStreamResponse Keepalive = new() { Event = new ProcessEvent { Keepalive = new KeepAliveEvent() } };
-
-    public static ProcessStreamResponse Start(uint pid) => new() { Event = new ProcessEvent { Start = new StartEvent { Pid = pid } } };
-}
-
-/// <summary>oneof event: start | data | end | keepalive.</summary>
-public sealed class ProcessEvent
-{
-    public StartEvent? Start { get; set; }
-    public DataEvent? Data { get; set; }
-    public EndEvent? End { get; set; }
-    public KeepAliveEvent? Keepalive { get; set; }
-}
-
-public sealed class StartEvent
-{
-    public uint Pid { get; set; }
-}
-
-/// <summary>oneof output: stdout | stderr | pty (base64 bytes).</summary>
-public sealed class DataEvent
-{
-    public byte[]? Stdout { get; set; }
-    public byte[]? Stderr { get; set; }
-    public byte[]? Pty { get; set; }
-}
-
-public sealed class EndEvent
-{
-    /// <summary>Exit status; -1 when killed by a signal.</summary>
-    public int ExitCode { get; set; }
-    /// <summary>True when the process exited by itself (not by a signal).</summary>
-    public bool Exited { get; set; }
-    /// <summary>Go's ProcessState text: <c>exit status 1</c>, <c>signal: killed</c>.</summary>
-    public string? Status { get; set; }
-    /// <summary>Same text as <see cref="Status"/> when the process failed; absent on success.</summary>
-    public string? Error { get; set; }
-}
-
-public sealed class KeepAliveEvent;
-
-public sealed class ListRequest;
-
-public sealed class ListResponse
-{
-    public List<ProcessInfo> Processes { get; set; } = [];
-}
-
-public sealed class ProcessInfo
-{
-    public ProcessConfig Config { get; set; } = new();
-    public uint Pid { get; set; }
-    public string? Tag { get; set; }
 }
 
 public sealed class SendInputRequest
@@ -125,8 +59,8 @@ public sealed class SendInputRequest
 public sealed class SendSignalRequest
 {
     public ProcessSelector? Process { get; set; }
-    [JsonConverter(typeof(ProcessSignalJsonConverter))]
-    public ProcessSignal Signal { get; set; }
+    [JsonConverter(typeof(SignalConverter))]
+    public Signal Signal { get; set; }
 }
 
 public sealed class UpdateRequest
@@ -140,19 +74,108 @@ public sealed class CloseStdinRequest
     public ProcessSelector? Process { get; set; }
 }
 
-/// <summary>StreamInput is client-streaming; its messages are never parsed (answered unimplemented).</summary>
-public sealed class StreamInputRequest;
+public sealed class ListRequest;
 
-/// <summary>The empty responses of SendInput, SendSignal, Update, CloseStdin: <c>{}</c>.</summary>
-public sealed class EmptyResponse
+public sealed class Empty;
+
+public sealed class ProcessInfo
 {
-    public static readonly EmptyResponse Instance = new();
+    public ProcessConfig Config { get; set; } = new();
+    public uint Pid { get; set; }
+    public string? Tag { get; set; }
 }
 
-/// <summary>The proto enum values are the Linux signal numbers.</summary>
-public enum ProcessSignal
+public sealed class ListResponse
+{
+    public List<ProcessInfo> Processes { get; set; } = [];
+}
+
+public sealed class StartEvent
+{
+    public uint Pid { get; set; }
+}
+
+public sealed class DataEvent
+{
+    public byte[]? Stdout { get; set; }
+    public byte[]? Stderr { get; set; }
+    public byte[]? Pty { get; set; }
+}
+
+public sealed class EndEvent
+{
+    public int ExitCode { get; set; }
+    public bool Exited { get; set; }
+    public string? Status { get; set; }
+    public string? Error { get; set; }
+}
+
+public sealed class KeepAlive;
+
+/// <summary>oneof event: exactly one member is set.</summary>
+public sealed class ProcessEvent
+{
+    public StartEvent? Start { get; set; }
+    public DataEvent? Data { get; set; }
+    public EndEvent? End { get; set; }
+    public KeepAlive? Keepalive { get; set; }
+}
+
+/// <summary>StartResponse and ConnectResponse share this shape: <c>{"event": {...}}</c>.</summary>
+public sealed class ProcessEventResponse
+{
+    public ProcessEvent Event { get; set; } = new();
+
+    public static readonly ProcessEventResponse KeepaliveMessage = new() { Event = new ProcessEvent { Keepalive = new KeepAlive() } };
+}
+
+public enum Signal
 {
     Unspecified = 0,
     Sigkill = 9,
     Sigterm = 15,
 }
+
+/// <summary>Enum names (<c>SIGNAL_SIGKILL</c>) or numbers, as proto3 JSON allows.</summary>
+public sealed class SignalConverter : JsonConverter<Signal>
+{
+    public override Signal Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.Number)
+            return reader.GetInt32() switch
+            {
+                0 => Signal.Unspecified,
+                9 => Signal.Sigkill,
+                15 => Signal.Sigterm,
+                var n => throw new JsonException($"unknown signal number {n}"),
+            };
+        return reader.GetString() switch
+        {
+            "SIGNAL_UNSPECIFIED" => Signal.Unspecified,
+            "SIGNAL_SIGKILL" => Signal.Sigkill,
+            "SIGNAL_SIGTERM" => Signal.Sigterm,
+            var s => throw new JsonException($"unknown signal '{s}'"),
+        };
+    }
+
+    public override void Write(Utf8JsonWriter writer, Signal value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(value switch
+        {
+            Signal.Sigkill => "SIGNAL_SIGKILL",
+            Signal.Sigterm => "SIGNAL_SIGTERM",
+            _ => "SIGNAL_UNSPECIFIED",
+        });
+}
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault)]
+[JsonSerializable(typeof(StartRequest))]
+[JsonSerializable(typeof(ConnectRequest))]
+[JsonSerializable(typeof(SendInputRequest))]
+[JsonSerializable(typeof(SendSignalRequest))]
+[JsonSerializable(typeof(UpdateRequest))]
+[JsonSerializable(typeof(CloseStdinRequest))]
+[JsonSerializable(typeof(ListRequest))]
+[JsonSerializable(typeof(ListResponse))]
+[JsonSerializable(typeof(Empty))]
+[JsonSerializable(typeof(ProcessEventResponse))]
+internal sealed partial class ProcessJsonContext : JsonSerializerContext;

@@ -1,133 +1,100 @@
-// sandbox.commands.* of the real e2b SDK (debug mode) against Portal.Envd.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { Sandbox, CommandExitError, TimeoutError, InvalidArgumentError } from 'e2b';
+import { CommandExitError, TimeoutError } from 'e2b';
+import { sandbox, sleep, eventually } from './helpers.mjs';
 
 let sbx;
-before(async () => {
-  sbx = await Sandbox.create();
-});
+before(async () => { sbx = await sandbox(); });
 
-test('run: stdout, empty stderr, exit code 0', async () => {
-  const r = await sbx.commands.run('echo hello');
+test('stdout, stderr and exit code of a command', async () => {
+  const r = await sbx.commands.run('echo out; echo err >&2');
   assert.equal(r.exitCode, 0);
-  assert.equal(r.stdout, 'hello\n');
-  assert.equal(r.stderr, '');
-  assert.equal(r.error, undefined);
+  assert.equal(r.stdout, 'out\n');
+  assert.equal(r.stderr, 'err\n');
 });
 
-test('run: stderr is captured separately', async () => {
-  const r = await sbx.commands.run('echo to-out; echo to-err >&2');
-  assert.equal(r.stdout, 'to-out\n');
-  assert.equal(r.stderr, 'to-err\n');
-});
-
-test('run: non-zero exit throws CommandExitError with exitCode, stdout, stderr', async () => {
-  await assert.rejects(sbx.commands.run('echo out; echo err >&2; exit 7'), (e) => {
-    assert.ok(e instanceof CommandExitError, String(e));
-    assert.equal(e.exitCode, 7);
-    assert.equal(e.stdout, 'out\n');
-    assert.equal(e.stderr, 'err\n');
-    assert.equal(e.error, 'exit status 7');
+test('a non-zero exit throws CommandExitError with the output', async () => {
+  await assert.rejects(sbx.commands.run('echo partial; echo bad >&2; exit 3'), (e) => {
+    assert.ok(e instanceof CommandExitError);
+    assert.equal(e.exitCode, 3);
+    assert.equal(e.stdout, 'partial\n');
+    assert.equal(e.stderr, 'bad\n');
+    assert.match(e.message, /exit status 3/);
     return true;
   });
 });
 
-test('run: envs apply to one command only', async () => {
-  const r = await sbx.commands.run('echo "$FOO|$BAR_BAZ"', { envs: { FOO: 'foo', BAR_BAZ: 'bar' } });
-  assert.equal(r.stdout, 'foo|bar\n');
-  const again = await sbx.commands.run('echo "${FOO-unset}"');
-  assert.equal(again.stdout, 'unset\n');
+test('per-call env vars are visible and do not leak into later commands', async () => {
+  const r = await sbx.commands.run('echo "$FOO"', { envs: { FOO: 'bar baz' } });
+  assert.equal(r.stdout, 'bar baz\n');
+  const later = await sbx.commands.run('echo "[$FOO]"');
+  assert.equal(later.stdout, '[]\n');
 });
 
-test('run: cwd absolute, relative to home, ~, and missing', async () => {
-  assert.equal((await sbx.commands.run('pwd', { cwd: '/tmp' })).stdout, '/tmp\n');
+test('cwd: default home, explicit, relative, missing', async () => {
   assert.equal((await sbx.commands.run('pwd')).stdout, '/home/user\n');
-  assert.equal((await sbx.commands.run('pwd', { cwd: '..' })).stdout, '/home\n');
-  assert.equal((await sbx.commands.run('pwd', { cwd: '~' })).stdout, '/home/user\n');
-  await assert.rejects(sbx.commands.run('pwd', { cwd: '/no/such/dir' }), InvalidArgumentError);
+  assert.equal((await sbx.commands.run('pwd', { cwd: '/tmp' })).stdout, '/tmp\n');
+  await sbx.commands.run('mkdir -p rel-dir-e2e');
+  assert.equal((await sbx.commands.run('pwd', { cwd: 'rel-dir-e2e' })).stdout, '/home/user/rel-dir-e2e\n');
+  await assert.rejects(sbx.commands.run('pwd', { cwd: '/does/not/exist' }));
 });
 
-test('run: default user is "user", root on request', async () => {
-  const def = await sbx.commands.run('id -un; echo $HOME');
-  assert.equal(def.stdout, 'user\n/home/user\n');
-  const root = await sbx.commands.run('id -u; echo $HOME', { user: 'root' });
-  assert.equal(root.stdout, '0\n/root\n');
+test('the command runs as the requested user, with that user\'s identity', async () => {
+  assert.equal((await sbx.commands.run('id -un; echo $HOME')).stdout, 'user\n/home/user\n');
+  assert.equal((await sbx.commands.run('id -u; echo $HOME', { user: 'root' })).stdout, '0\n/root\n');
+  // not root with a label: the default user cannot read root's files
+  await assert.rejects(sbx.commands.run('cat /etc/shadow'), CommandExitError);
 });
 
-test('run: onStdout / onStderr callbacks see the output', async () => {
-  const out = [];
-  const err = [];
-  const r = await sbx.commands.run('echo a; sleep 0.1; echo b >&2; sleep 0.1; echo c', {
-    onStdout: (d) => out.push(d),
-    onStderr: (d) => err.push(d),
-  });
-  assert.equal(out.join(''), 'a\nc\n');
-  assert.equal(err.join(''), 'b\n');
-  assert.equal(r.stdout, 'a\nc\n');
-});
-
-test('run: 1 MB of output arrives intact', async () => {
-  const r = await sbx.commands.run(
-    'f=$(mktemp); head -c 786432 /dev/urandom | base64 -w 0 > $f; sha256sum $f | cut -c1-64 >&2; cat $f; rm $f',
-  );
-  assert.equal(r.stdout.length, 1048576);
-  assert.equal(createHash('sha256').update(r.stdout).digest('hex'), r.stderr.trim());
-});
-
-test('run: a short timeoutMs kills the command with TimeoutError', async () => {
-  const started = Date.now();
-  await assert.rejects(sbx.commands.run('sleep 20', { timeoutMs: 700 }), TimeoutError);
-  assert.ok(Date.now() - started < 10_000);
-  // The client's own timer may fire a moment before envd's kill lands: allow a short grace.
-  const deadline = Date.now() + 5_000;
-  let alive = true;
-  while (alive && Date.now() < deadline) {
-    alive = (await sbx.commands.list()).some((p) => p.args.includes('sleep 20'));
-    if (alive) await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.ok(!alive, 'the timed-out command is gone');
-});
-
-test('background: sendStdin, closeStdin, wait', async () => {
-  const h = await sbx.commands.run('cat; echo closed', { background: true, stdin: true });
+test('background command with stdin, closeStdin, list and connect', async () => {
+  const h = await sbx.commands.run('cat; echo done', { background: true, stdin: true });
   assert.ok(h.pid > 0);
-  await sbx.commands.sendStdin(h.pid, 'first\n');
-  await h.sendStdin('second\n');
-  await h.closeStdin();
-  const r = await h.wait();
-  assert.equal(r.exitCode, 0);
-  assert.equal(r.stdout, 'first\nsecond\nclosed\n');
-});
-
-test('background: list, connect, kill', async () => {
-  const h = await sbx.commands.run('for i in $(seq 1 300); do echo tick; sleep 0.1; done', { background: true });
-  const procs = await sbx.commands.list();
-  const mine = procs.find((p) => p.pid === h.pid);
-  assert.ok(mine, 'listed');
-  assert.equal(mine.cmd, '/bin/bash');
-  assert.ok(mine.args.some((a) => a.includes('echo tick')));
-
-  await h.disconnect();
+  const listed = await sbx.commands.list();
+  assert.ok(listed.some((p) => p.pid === h.pid));
+  await sbx.commands.sendStdin(h.pid, 'line one\n');
   const seen = [];
-  const c = await sbx.commands.connect(h.pid, { onStdout: (d) => seen.push(d) });
-  assert.equal(c.pid, h.pid);
-  const deadline = Date.now() + 10_000;
-  while (!seen.join('').includes('tick') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(seen.join('').includes('tick'), 'live output after connect');
-
-  assert.equal(await sbx.commands.kill(h.pid), true);
-  await assert.rejects(c.wait(), (e) => {
-    assert.ok(e instanceof CommandExitError, String(e));
-    assert.equal(e.exitCode, -1);
-    assert.equal(e.error, 'signal: killed');
-    return true;
-  });
-  assert.equal(await sbx.commands.kill(h.pid), false, 'killing a finished command reports false');
-  assert.ok(!(await sbx.commands.list()).some((p) => p.pid === h.pid));
+  const again = await sbx.commands.connect(h.pid, { onStdout: (d) => seen.push(d) });
+  await sbx.commands.sendStdin(h.pid, 'line two\n');
+  await sbx.commands.closeStdin(h.pid);
+  const result = await h.wait();
+  assert.equal(result.stdout, 'line one\nline two\ndone\n');
+  await again.wait();
+  assert.ok(seen.join('').includes('line two'));
 });
 
-test('connect: unknown pid is rejected', async () => {
-  await assert.rejects(sbx.commands.connect(999999999));
+test('kill ends a background command; killing it again reports false', async () => {
+  const h = await sbx.commands.run('sleep 30', { background: true });
+  assert.equal(await sbx.commands.kill(h.pid), true);
+  await assert.rejects(h.wait(), CommandExitError);
+  await eventually(async () => !(await sbx.commands.list()).some((p) => p.pid === h.pid));
+  assert.equal(await sbx.commands.kill(h.pid), false);
+});
+
+test('timeoutMs ends a long command with TimeoutError', async () => {
+  const started = Date.now();
+  await assert.rejects(sbx.commands.run('sleep 20', { timeoutMs: 800 }), TimeoutError);
+  assert.ok(Date.now() - started < 10000);
+});
+
+test('streaming callbacks receive output as it happens', async () => {
+  const chunks = [];
+  const r = await sbx.commands.run('for i in 1 2 3; do echo $i; sleep 0.1; done', { onStdout: (d) => chunks.push(d) });
+  assert.equal(r.stdout, '1\n2\n3\n');
+  assert.equal(chunks.join(''), '1\n2\n3\n');
+});
+
+test('large output arrives intact', async () => {
+  const r = await sbx.commands.run('head -c 1000000 /dev/zero | tr "\\0" "a"');
+  assert.equal(r.stdout.length, 1000000);
+  assert.ok(/^a+$/.test(r.stdout));
+});
+
+test('a disconnected stream does not kill its process', async () => {
+  const h = await sbx.commands.run('sleep 2; echo survived > /tmp/e2e-survivor-$PPID; echo ok', { background: true });
+  await h.disconnect();
+  await sleep(100);
+  assert.ok((await sbx.commands.list()).some((p) => p.pid === h.pid));
+  const back = await sbx.commands.connect(h.pid);
+  const r = await back.wait();
+  assert.equal(r.stdout, 'ok\n');
 });

@@ -1,0 +1,99 @@
+namespace Portal.Core.Runtime.Local;
+
+public sealed record CgroupLimits(int CpuCount, int MemoryMB, int Pids);
+
+public sealed record CgroupStats(long CpuUsageNanos, long MemoryBytes, long MemoryLimitBytes, long OomKills);
+
+/// <summary>
+/// One sandbox's cgroup(s): limits, freezing, killing. Two implementations, chosen at
+/// runtime: cgroup v2 (one unified tree; production hosts) and v1 (a tree per controller,
+/// as on hybrid hosts like our CI machine).
+/// </summary>
+public interface ICgroupDriver
+{
+    string Version { get; }
+
+    /// <summary>Creates the cgroup(s) with limits; returns the files a process writes its PID to, to join.</summary>
+    IReadOnlyList<string> Create(string name, CgroupLimits limits);
+
+    bool Exists(string name);
+    IReadOnlyList<int> Pids(string name);
+    void Freeze(string name);
+    void Thaw(string name);
+    bool IsFrozen(string name);
+    /// <summary>Kills every process in the cgroup and waits until it is empty.</summary>
+    void KillAll(string name, TimeSpan timeout);
+    void Remove(string name);
+    CgroupStats Stats(string name);
+
+    /// <summary>Names of every sandbox cgroup that exists (to find orphans).</summary>
+    IReadOnlyList<string> List();
+}
+
+public static class CgroupDriver
+{
+    /// <summary>Pure v2 when <c>/sys/fs/cgroup/cgroup.controllers</c> exists, else v1.</summary>
+    public static ICgroupDriver Detect(string root = "/sys/fs/cgroup", string group = "sandbox-portal")
+    {
+        if (File.Exists(Path.Combine(root, "cgroup.controllers")))
+            return new CgroupV2Driver(root, group);
+        if (Directory.Exists(Path.Combine(root, "memory")) && Directory.Exists(Path.Combine(root, "freezer")))
+            return new CgroupV1Driver(root, group);
+        throw new InvalidOperationException($"no usable cgroup hierarchy under {root}: the local runtime needs cgroup v2, or v1 with the memory, cpu, pids and freezer controllers");
+    }
+
+    /// <summary>This process's cgroup path for a v1 controller (or "" for v2), from /proc/self/cgroup.</summary>
+    public static string OwnPath(string controller)
+    {
+        foreach (var line in File.ReadLines("/proc/self/cgroup"))
+        {
+            var parts = line.Split(':', 3);
+            if (parts.Length != 3) continue;
+            var controllers = parts[1].Split(',');
+            if ((controller.Length == 0 && parts[0] == "0" && parts[1].Length == 0) || controllers.Contains(controller))
+                return parts[2].TrimStart('/');
+        }
+        return "";
+    }
+
+    internal static void Write(string path, string value) => File.WriteAllText(path, value);
+
+    internal static string Read(string path) => File.ReadAllText(path).Trim();
+
+    internal static long ReadLong(string path, long fallback = 0)
+    {
+        try { return long.TryParse(Read(path), out var v) ? v : fallback; }
+        catch (IOException) { return fallback; }
+    }
+
+    internal static IReadOnlyList<int> ReadPids(string procsFile)
+    {
+        try
+        {
+            return File.ReadAllLines(procsFile).Where(l => l.Length > 0).Select(int.Parse).ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return []; }
+    }
+
+    internal static void WaitEmpty(Func<IReadOnlyList<int>> pids, Action<int> kill, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var left = pids();
+            if (left.Count == 0) return;
+            foreach (var pid in left) kill(pid);
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"processes still alive after kill: {string.Join(",", left)}");
+            Thread.Sleep(5);
+        }
+    }
+
+    internal static void RemoveDir(string dir)
+    {
+        for (var i = 0; i < 50 && Directory.Exists(dir); i++)
+        {
+            try { Directory.Delete(dir); return; }
+            catch (IOException) { Thread.Sleep(10); } // EBUSY while the last task exits
+        }
+    }
+}

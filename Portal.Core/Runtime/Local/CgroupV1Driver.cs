@@ -1,0 +1,87 @@
+namespace Portal.Core.Runtime.Local;
+
+/// <summary>
+/// cgroup v1: one directory per controller (memory, cpu, pids, freezer), each under this
+/// process's own cgroup of that controller (so it works inside a delegated subtree).
+/// </summary>
+public sealed class CgroupV1Driver(string root, string group) : ICgroupDriver
+{
+    private readonly string[] Controllers = Directory.Exists(Path.Combine(root, "cpuacct"))
+        ? ["memory", "cpu", "cpuacct", "pids", "freezer"]
+        : ["memory", "cpu", "pids", "freezer"];
+
+    public string Version => "v1";
+
+    private string Dir(string controller, string name) =>
+        Path.Combine(root, controller, CgroupDriver.OwnPath(controller), group, name);
+
+    public IReadOnlyList<string> Create(string name, CgroupLimits limits)
+    {
+        foreach (var c in Controllers) Directory.CreateDirectory(Dir(c, name));
+        var memory = Dir("memory", name);
+        CgroupDriver.Write(Path.Combine(memory, "memory.limit_in_bytes"), (limits.MemoryMB * 1024L * 1024).ToString());
+        var swap = Path.Combine(memory, "memory.memsw.limit_in_bytes");
+        if (File.Exists(swap)) { try { CgroupDriver.Write(swap, (limits.MemoryMB * 1024L * 1024).ToString()); } catch (IOException) { } }
+        var cpu = Dir("cpu", name);
+        CgroupDriver.Write(Path.Combine(cpu, "cpu.cfs_period_us"), "100000");
+        CgroupDriver.Write(Path.Combine(cpu, "cpu.cfs_quota_us"), (limits.CpuCount * 100000).ToString());
+        CgroupDriver.Write(Path.Combine(Dir("pids", name), "pids.max"), limits.Pids.ToString());
+        return Controllers.Select(c => Path.Combine(Dir(c, name), "cgroup.procs")).ToList();
+    }
+
+    public bool Exists(string name) => Directory.Exists(Dir("freezer", name));
+    public IReadOnlyList<int> Pids(string name) => CgroupDriver.ReadPids(Path.Combine(Dir("freezer", name), "cgroup.procs"));
+
+    public void Freeze(string name)
+    {
+        var state = Path.Combine(Dir("freezer", name), "freezer.state");
+        CgroupDriver.Write(state, "FROZEN");
+        // FREEZING → FROZEN takes a moment; pause means every task has stopped.
+        for (var i = 0; i < 400 && CgroupDriver.Read(state) != "FROZEN"; i++) Thread.Sleep(1);
+    }
+
+    public void Thaw(string name) => CgroupDriver.Write(Path.Combine(Dir("freezer", name), "freezer.state"), "THAWED");
+
+    public bool IsFrozen(string name)
+    {
+        try { return CgroupDriver.Read(Path.Combine(Dir("freezer", name), "freezer.state")) == "FROZEN"; }
+        catch (IOException) { return false; }
+    }
+
+    public void KillAll(string name, TimeSpan timeout)
+    {
+        if (!Exists(name)) return;
+        // Signals reach frozen tasks only once thawed: kill first, then thaw.
+        foreach (var pid in Pids(name)) NativeSignals.Kill(pid, 9);
+        Thaw(name);
+        CgroupDriver.WaitEmpty(() => Pids(name), pid => NativeSignals.Kill(pid, 9), timeout);
+    }
+
+    public void Remove(string name)
+    {
+        foreach (var c in Controllers) CgroupDriver.RemoveDir(Dir(c, name));
+    }
+
+    public CgroupStats Stats(string name)
+    {
+        var memory = Dir("memory", name);
+        long oom = 0;
+        try
+        {
+            var line = File.ReadLines(Path.Combine(memory, "memory.oom_control")).FirstOrDefault(l => l.StartsWith("oom_kill ", StringComparison.Ordinal));
+            if (line is not null) oom = long.Parse(line.Split(' ')[1]);
+        }
+        catch (IOException) { }
+        return new CgroupStats(
+            CgroupDriver.ReadLong(Path.Combine(Dir("cpuacct", name), "cpuacct.usage")),
+            CgroupDriver.ReadLong(Path.Combine(memory, "memory.usage_in_bytes")),
+            CgroupDriver.ReadLong(Path.Combine(memory, "memory.limit_in_bytes"), long.MaxValue),
+            oom);
+    }
+
+    public IReadOnlyList<string> List()
+    {
+        var dir = Path.Combine(root, "freezer", CgroupDriver.OwnPath("freezer"), group);
+        return Directory.Exists(dir) ? Directory.GetDirectories(dir).Select(Path.GetFileName).OfType<string>().ToList() : [];
+    }
+}

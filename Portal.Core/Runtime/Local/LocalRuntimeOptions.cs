@@ -1,0 +1,28 @@
+namespace Portal.Core.Runtime.Local;
+
+/// <summary>Where the local runtime keeps things, and its defaults.</summary>
+public sealed class LocalRuntimeOptions
+{
+    /// <summary>Per-sandbox directories (overlay layers, envd socket, state). Root-only.</summary>
+    public string SandboxesDirectory { get; set; } = "/var/lib/sandbox-portal/sandboxes";
+
+    /// <summary>Templates: <c>&lt;dir&gt;/&lt;name&gt;/rootfs</c> + <c>template.json</c>.</summary>
+    public string TemplatesDirectory { get; set; } = "/var/lib/sandbox-portal/templates";
+
+    /// <summary>The published native <c>portal-envd</c>, bind-mounted read-only into every sandbox.</summary>
+    public string EnvdPath { get; set; } = "/usr/local/lib/sandbox-portal/portal-envd";
+
+    public string BwrapPath { get; set; } = "/usr/bin/bwrap";
+
+    /// <summary>Most processes one sandbox may have.</summary>
+    public int PidsLimit { get; set; } = 1024;
+
+    /// <summary>How long a new sandbox may take until envd answers.</summary>
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Name of the cgroup (per controller) that holds every sandbox's cgroup.</summary>
+    public string CgroupGroup { get; set; } = "sandbox-portal";
+
+    /// <summary>Reported as envdVersion: the envd protocol level Portal.Envd implements.</summary>
+    public string EnvdVersion { get; set; } = "0.6.13";
+}

@@ -1,0 +1,419 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Portal.Core.Runtime.Local;
+
+/// <summary>
+/// Sandboxes on this machine: an overlayfs root over the template, bubblewrap namespaces
+/// (PID, mount, UTS, IPC, network: loopback only), cgroup limits, and Portal.Envd inside on
+/// a Unix socket in the sandbox's directory. Sandboxes run detached (own session, own
+/// cgroup): a portal restart finds them again from their directories. See docs/runtime-local.md.
+/// </summary>
+public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
+{
+    private static readonly string[] Capabilities =
+    [
+        // Docker's default set for root in a container: enough for envd to act as any
+        // sandbox user and for sudo inside; no SYS_ADMIN, NET_ADMIN, SYS_PTRACE, MKNOD...
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
+        "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_AUDIT_WRITE", "CAP_SETFCAP",
+    ];
+
+    private readonly LocalRuntimeOptions _options;
+    private readonly LocalTemplateCatalog _templates;
+    private readonly ICgroupDriver _cgroups;
+    private readonly TimeProvider _time;
+    private readonly ILogger _log;
+    private readonly ConcurrentDictionary<string, SandboxRecordFile> _sandboxes = new();
+    private readonly ConcurrentDictionary<string, (long Cpu, long At)> _cpuSamples = new();
+    private readonly ConcurrentDictionary<string, long> _oomSeen = new();
+    private readonly List<Channel<SandboxEvent>> _watchers = [];
+    private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    private readonly Timer _monitor;
+
+    public LocalSandboxRuntime(LocalRuntimeOptions options, ICgroupDriver? cgroups = null, TimeProvider? time = null, ILogger<LocalSandboxRuntime>? logger = null)
+    {
+        _options = options;
+        _templates = new LocalTemplateCatalog(options.TemplatesDirectory);
+        _cgroups = cgroups ?? CgroupDriver.Detect(group: options.CgroupGroup);
+        _time = time ?? TimeProvider.System;
+        _log = (ILogger?)logger ?? NullLogger.Instance;
+        Directory.CreateDirectory(options.SandboxesDirectory);
+        File.SetUnixFileMode(options.SandboxesDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Reconcile();
+        _monitor = new Timer(_ => Monitor(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
+
+    public string Name => "local";
+    public ITemplateCatalog Templates => _templates;
+    public string CgroupVersion => _cgroups.Version;
+
+    private string Dir(string id) => Path.Combine(_options.SandboxesDirectory, id);
+    private string SocketOf(string id) => Path.Combine(Dir(id), "run", "envd.sock");
+    private string RecordPath(string id) => Path.Combine(Dir(id), "sandbox.json");
+
+    public async Task<SandboxInstance> CreateAsync(SandboxSpec spec, CancellationToken ct)
+    {
+        if (!IsValidId(spec.SandboxId)) throw new ArgumentException($"invalid sandbox ID '{spec.SandboxId}': lowercase letters and digits only");
+        var template = await _templates.FindAsync(spec.TemplateId, ct) ?? throw new TemplateNotFoundException(spec.TemplateId);
+        if (!File.Exists(_options.EnvdPath)) throw new InvalidOperationException($"portal-envd not found at '{_options.EnvdPath}' (LocalRuntime:EnvdPath); run scripts/publish-envd.sh");
+        var record = new SandboxRecordFile
+        {
+            SandboxId = spec.SandboxId,
+            TemplateId = template.TemplateId,
+            StartedAt = _time.GetUtcNow(),
+            CpuCount = spec.CpuCount ?? template.CpuCount,
+            MemoryMB = spec.MemoryMB ?? template.MemoryMB,
+            DiskSizeMB = template.DiskSizeMB,
+            AccessToken = spec.EnvdAccessToken,
+        };
+        if (!_sandboxes.TryAdd(spec.SandboxId, record) || Directory.Exists(Dir(spec.SandboxId)))
+            throw new SandboxStateException(spec.SandboxId, SandboxState.Running, $"sandbox '{spec.SandboxId}' already exists");
+        try
+        {
+            Start(record, _templates.RootfsOf(template.TemplateId));
+            await WaitHealthyAsync(spec.SandboxId, ct);
+            await InitAsync(spec, ct);
+        }
+        catch
+        {
+            Destroy(spec.SandboxId);
+            _sandboxes.TryRemove(spec.SandboxId, out _);
+            throw;
+        }
+        var instance = ToInstance(record);
+        Publish(SandboxEventKind.Created, instance);
+        return instance;
+    }
+
+    private void Start(SandboxRecordFile record, string lowerdir)
+    {
+        var id = record.SandboxId;
+        var dir = Dir(id);
+        foreach (var sub in new[] { "upper", "work", "rootfs", "run" }) Directory.CreateDirectory(Path.Combine(dir, sub));
+        File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        record.Save(RecordPath(id));
+        Run("/bin/mount", "-t", "overlay", "overlay", "-o",
+            $"lowerdir={lowerdir},upperdir={Path.Combine(dir, "upper")},workdir={Path.Combine(dir, "work")}", Path.Combine(dir, "rootfs"));
+
+        var procs = _cgroups.Create(id, new CgroupLimits(record.CpuCount, record.MemoryMB, _options.PidsLimit));
+
+        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        // Join the cgroups first, then become a new session running bwrap: detached from the
+        // portal, so a portal restart or crash leaves the sandbox running.
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("n=$1; shift; while [ \"$n\" -gt 0 ]; do echo $$ > \"$1\" || exit 1; shift; n=$((n-1)); done; exec \"$@\" </dev/null >>\"$SANDBOX_LOG\" 2>&1");
+        psi.ArgumentList.Add("portal-sandbox");
+        psi.ArgumentList.Add(procs.Count.ToString());
+        foreach (var p in procs) psi.ArgumentList.Add(p);
+        foreach (var a in BwrapCommand(id)) psi.ArgumentList.Add(a);
+        psi.Environment.Clear();
+        psi.Environment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin";
+        psi.Environment["SANDBOX_LOG"] = Path.Combine(dir, "sandbox.log");
+        using var launcher = Process.Start(psi) ?? throw new InvalidOperationException("could not start bubblewrap");
+    }
+
+    private IEnumerable<string> BwrapCommand(string id)
+    {
+        var dir = Dir(id);
+        string[] head =
+        [
+            "/usr/bin/setsid", "--fork", _options.BwrapPath,
+            "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+            "--new-session", "--hostname", id,
+            "--bind", Path.Combine(dir, "rootfs"), "/",
+            "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--tmpfs", "/tmp",
+            "--ro-bind", _options.EnvdPath, "/usr/local/bin/portal-envd",
+            "--bind", Path.Combine(dir, "run"), "/run/portal",
+            "--clearenv", "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "--setenv", "HOME", "/root", "--chdir", "/",
+        ];
+        foreach (var a in head) yield return a;
+        // bwrap run by root keeps every capability unless told otherwise.
+        yield return "--cap-drop";
+        yield return "ALL";
+        foreach (var cap in Capabilities) { yield return "--cap-add"; yield return cap; }
+        yield return "--";
+        yield return "/usr/local/bin/portal-envd";
+        yield return "--socket";
+        yield return "/run/portal/envd.sock";
+        yield return "--default-user";
+        yield return "user";
+    }
+
+    private async Task WaitHealthyAsync(string id, CancellationToken ct)
+    {
+        var deadline = _time.GetUtcNow() + _options.StartTimeout;
+        var socket = SocketOf(id);
+        while (true)
+        {
+            if (File.Exists(socket) && await EnvdSocketClient.IsHealthyAsync(socket, ct)) return;
+            if (_time.GetUtcNow() > deadline)
+            {
+                var log = Path.Combine(Dir(id), "sandbox.log");
+                var tail = File.Exists(log) ? string.Join(" | ", File.ReadLines(log).TakeLast(5)) : "";
+                throw new TimeoutException($"sandbox '{id}' did not become ready within {_options.StartTimeout.TotalSeconds:0} s: {tail}");
+            }
+            await Task.Delay(2, ct);
+        }
+    }
+
+    private async Task InitAsync(SandboxSpec spec, CancellationToken ct)
+    {
+        using var http = EnvdSocketClient.HttpClient(SocketOf(spec.SandboxId));
+        var body = new Dictionary<string, object?>
+        {
+            ["envVars"] = spec.EnvVars,
+            ["accessToken"] = spec.EnvdAccessToken,
+            ["defaultUser"] = "user",
+        };
+        using var res = await http.PostAsJsonAsync("/init", body, ct);
+        if (!res.IsSuccessStatusCode) throw new InvalidOperationException($"envd /init failed: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync(ct)}");
+    }
+
+    public Task<SandboxInstance?> FindAsync(string sandboxId, CancellationToken ct) =>
+        Task.FromResult(_sandboxes.TryGetValue(sandboxId ?? "", out var r) ? ToInstance(r) : null);
+
+    public Task<IReadOnlyList<SandboxInstance>> ListAsync(CancellationToken ct) =>
+        Task.FromResult<IReadOnlyList<SandboxInstance>>(_sandboxes.Values.Select(ToInstance).OrderBy(s => s.StartedAt).ToList());
+
+    public async Task<bool> KillAsync(string sandboxId, CancellationToken ct)
+    {
+        await _lifecycle.WaitAsync(ct);
+        try
+        {
+            if (!_sandboxes.TryRemove(sandboxId, out var record)) return false;
+            await Task.Run(() => Destroy(sandboxId), CancellationToken.None);
+            Publish(SandboxEventKind.Killed, ToInstance(record) with { State = SandboxState.Dead });
+            return true;
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    public async Task PauseAsync(string sandboxId, CancellationToken ct)
+    {
+        await _lifecycle.WaitAsync(ct);
+        try
+        {
+            var record = Get(sandboxId);
+            if (record.Paused) throw new SandboxStateException(sandboxId, SandboxState.Paused, $"sandbox '{sandboxId}' is already paused");
+            _cgroups.Freeze(sandboxId);
+            Update(record with { Paused = true });
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+        Publish(SandboxEventKind.Paused, ToInstance(Get(sandboxId)));
+    }
+
+    public async Task<SandboxInstance> ResumeAsync(string sandboxId, CancellationToken ct)
+    {
+        await _lifecycle.WaitAsync(ct);
+        try
+        {
+            var record = Get(sandboxId);
+            if (!record.Paused) throw new SandboxStateException(sandboxId, SandboxState.Running, $"sandbox '{sandboxId}' is not paused");
+            _cgroups.Thaw(sandboxId);
+            await WaitHealthyAsync(sandboxId, ct);
+            Update(record with { Paused = false });
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+        var instance = ToInstance(Get(sandboxId));
+        Publish(SandboxEventKind.Resumed, instance);
+        return instance;
+    }
+
+    public async ValueTask<Stream> ConnectAsync(string sandboxId, int port, CancellationToken ct)
+    {
+        if (!_sandboxes.TryGetValue(sandboxId, out var record) || record.Paused) throw new SandboxNotFoundException(sandboxId);
+        try
+        {
+            return port == SandboxPorts.Envd
+                ? await EnvdSocketClient.OpenAsync(SocketOf(sandboxId), ct)
+                : await EnvdSocketClient.TunnelAsync(SocketOf(sandboxId), port, record.AccessToken, sandboxId, ct);
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            throw new SandboxNotFoundException(sandboxId);
+        }
+    }
+
+    public Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct)
+    {
+        if (!_sandboxes.TryGetValue(sandboxId, out var record)) return Task.FromResult<SandboxMetrics?>(null);
+        var stats = _cgroups.Stats(sandboxId);
+        var now = Stopwatch.GetTimestamp();
+        var previous = _cpuSamples.TryGetValue(sandboxId, out var p) ? p : (Cpu: stats.CpuUsageNanos, At: now);
+        _cpuSamples[sandboxId] = (stats.CpuUsageNanos, now);
+        var elapsedNs = Stopwatch.GetElapsedTime(previous.At, now).TotalMilliseconds * 1_000_000;
+        var cpuPct = elapsedNs > 0 ? (stats.CpuUsageNanos - previous.Cpu) / elapsedNs / record.CpuCount * 100 : 0;
+        var memTotal = Math.Min(stats.MemoryLimitBytes, record.MemoryMB * 1024L * 1024);
+        return Task.FromResult<SandboxMetrics?>(new SandboxMetrics
+        {
+            Timestamp = _time.GetUtcNow(),
+            CpuCount = record.CpuCount,
+            CpuUsedPct = Math.Round(Math.Clamp(cpuPct, 0, 100), 2),
+            MemUsed = stats.MemoryBytes,
+            MemTotal = memTotal,
+            DiskUsed = DirectorySize(Path.Combine(Dir(sandboxId), "upper")),
+            DiskTotal = record.DiskSizeMB * 1024L * 1024,
+        });
+    }
+
+    public async IAsyncEnumerable<SandboxEvent> WatchAsync([EnumeratorCancellation] CancellationToken ct)
+    {
+        var channel = Channel.CreateUnbounded<SandboxEvent>();
+        lock (_watchers)
+        {
+            foreach (var r in _sandboxes.Values) channel.Writer.TryWrite(new SandboxEvent(SandboxEventKind.Created, ToInstance(r), _time.GetUtcNow()));
+            _watchers.Add(channel);
+        }
+        try
+        {
+            await foreach (var e in channel.Reader.ReadAllAsync(ct)) yield return e;
+        }
+        finally
+        {
+            lock (_watchers) _watchers.Remove(channel);
+        }
+    }
+
+    private void Publish(SandboxEventKind kind, SandboxInstance instance, string? reason = null)
+    {
+        var e = new SandboxEvent(kind, instance, _time.GetUtcNow(), reason);
+        lock (_watchers) foreach (var w in _watchers) w.Writer.TryWrite(e);
+    }
+
+    /// <summary>Notices sandboxes that died on their own (every process gone) and memory-limit kills.</summary>
+    private void Monitor()
+    {
+        foreach (var (id, record) in _sandboxes)
+        {
+            try
+            {
+                if (_cgroups.Pids(id).Count == 0 && _sandboxes.TryRemove(id, out _))
+                {
+                    _log.LogWarning("sandbox {SandboxId} died: no process left", id);
+                    Destroy(id);
+                    Publish(SandboxEventKind.Died, ToInstance(record) with { State = SandboxState.Dead }, "every process in the sandbox exited");
+                    continue;
+                }
+                var oom = _cgroups.Stats(id).OomKills;
+                if (oom > _oomSeen.GetValueOrDefault(id))
+                {
+                    _oomSeen[id] = oom;
+                    Publish(SandboxEventKind.MemoryLimitHit, ToInstance(record), $"a process was killed for exceeding the {record.MemoryMB} MB memory limit ({oom} so far)");
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _log.LogDebug(e, "monitoring {SandboxId}", id);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Matches directories against cgroups after a restart: live sandboxes are kept (paused
+    /// ones stay paused), half-made or dead ones are cleaned up, cgroups without a sandbox killed.
+    /// </summary>
+    private void Reconcile()
+    {
+        foreach (var dir in Directory.GetDirectories(_options.SandboxesDirectory))
+        {
+            var id = Path.GetFileName(dir);
+            var record = SandboxRecordFile.TryLoad(RecordPath(id));
+            var alive = record is not null && _cgroups.Exists(id) && _cgroups.Pids(id).Count > 0 && File.Exists(SocketOf(id));
+            if (alive)
+            {
+                _sandboxes[id] = record! with { Paused = _cgroups.IsFrozen(id) };
+                _log.LogInformation("found running sandbox {SandboxId}", id);
+            }
+            else
+            {
+                _log.LogWarning("cleaning up dead or half-created sandbox {SandboxId}", id);
+                Destroy(id);
+            }
+        }
+        foreach (var orphan in _cgroups.List().Where(c => !_sandboxes.ContainsKey(c)))
+        {
+            _cgroups.KillAll(orphan, TimeSpan.FromSeconds(5));
+            _cgroups.Remove(orphan);
+        }
+    }
+
+    /// <summary>Kills every process, unmounts, removes the directory and the cgroups. Idempotent.</summary>
+    private void Destroy(string id)
+    {
+        try { _cgroups.KillAll(id, TimeSpan.FromSeconds(10)); }
+        catch (TimeoutException e) { _log.LogError(e, "sandbox {SandboxId}: processes survived SIGKILL", id); }
+        var rootfs = Path.Combine(Dir(id), "rootfs");
+        NativeSignals.Unmount(rootfs);
+        try { if (Directory.Exists(Dir(id))) Directory.Delete(Dir(id), recursive: true); }
+        catch (IOException e) { _log.LogError(e, "sandbox {SandboxId}: could not remove its directory", id); }
+        _cgroups.Remove(id);
+        _cpuSamples.TryRemove(id, out _);
+        _oomSeen.TryRemove(id, out _);
+    }
+
+    private SandboxRecordFile Get(string id) => _sandboxes.TryGetValue(id, out var r) ? r : throw new SandboxNotFoundException(id);
+
+    private void Update(SandboxRecordFile record)
+    {
+        _sandboxes[record.SandboxId] = record;
+        record.Save(RecordPath(record.SandboxId));
+    }
+
+    private SandboxInstance ToInstance(SandboxRecordFile r) => new()
+    {
+        SandboxId = r.SandboxId,
+        TemplateId = r.TemplateId,
+        State = r.Paused ? SandboxState.Paused : SandboxState.Running,
+        StartedAt = r.StartedAt,
+        CpuCount = r.CpuCount,
+        MemoryMB = r.MemoryMB,
+        DiskSizeMB = r.DiskSizeMB,
+        EnvdVersion = _options.EnvdVersion,
+        InternetAccess = false,
+    };
+
+    private static bool IsValidId(string id) => id.Length is > 0 and <= 64 && id.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9'));
+
+    private static long DirectorySize(string dir)
+    {
+        try
+        {
+            return new DirectoryInfo(dir).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = 0 })
+                .Sum(f => f.Length);
+        }
+        catch (IOException) { return 0; }
+    }
+
+    private static void Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed: {err.Trim()}");
+    }
+
+    public void Dispose()
+    {
+        _monitor.Dispose();
+        lock (_watchers) foreach (var w in _watchers) w.Writer.TryComplete();
+    }
+}

@@ -1,0 +1,32 @@
+using System.Text.Json;
+
+namespace Portal.Core.Runtime.Local;
+
+/// <summary>What a sandbox's directory says about it: enough to find it again after a restart.</summary>
+public sealed record SandboxRecordFile
+{
+    public required string SandboxId { get; init; }
+    public required string TemplateId { get; init; }
+    public required DateTimeOffset StartedAt { get; init; }
+    public required int CpuCount { get; init; }
+    public required int MemoryMB { get; init; }
+    public required int DiskSizeMB { get; init; }
+    public string? AccessToken { get; init; }
+    public bool Paused { get; init; }
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    public static SandboxRecordFile? TryLoad(string path)
+    {
+        try { return JsonSerializer.Deserialize<SandboxRecordFile>(File.ReadAllText(path), Json); }
+        catch (Exception e) when (e is IOException or JsonException) { return null; }
+    }
+
+    /// <summary>Write-then-rename: a crash leaves the old or the new record, never half of one.</summary>
+    public void Save(string path)
+    {
+        var temp = path + ".tmp";
+        File.WriteAllText(temp, JsonSerializer.Serialize(this, Json));
+        File.Move(temp, path, overwrite: true);
+    }
+}

@@ -1,0 +1,116 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Portal.Tests.Runtime.Local;
+
+/// <summary>Attempts to escape a sandbox. Every one must fail.</summary>
+[Collection(nameof(LocalRuntimeCollection))]
+public sealed class LocalRuntimeIsolationTests(LocalRuntimeFixture fx)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task HostFiles_AreNotVisible_EvenToRootInside()
+    {
+        var marker = $"/root/host-secret-{Guid.NewGuid():N}";
+        await File.WriteAllTextAsync(marker, "host secret", Ct);
+        try
+        {
+            var sbx = await fx.CreateAsync();
+            var (_, asUser, _) = await fx.RunAsync(sbx.SandboxId, $"cat {marker} /etc/shadow 2>&1; echo; ls /work /var/lib/sandbox-portal 2>&1");
+            Assert.DoesNotContain("host secret", asUser);
+            Assert.Contains("Permission denied", asUser); // the sandbox's own shadow, not readable by user
+            var (_, asRoot, _) = await fx.RunAsync(sbx.SandboxId, $"cat {marker} 2>&1; ls {fx.DataDirectory} 2>&1; grep -c . /etc/shadow", user: "root");
+            Assert.DoesNotContain("host secret", asRoot);
+            Assert.Contains("No such file", asRoot);
+            // the shadow file root sees is the template's, not the host's
+            var hostShadowLines = File.ReadAllLines("/etc/shadow").Length;
+            Assert.DoesNotContain(await File.ReadAllTextAsync("/etc/hostname", Ct).ContinueWith(t => t.Result.Trim()), asRoot);
+            _ = hostShadowLines;
+        }
+        finally
+        {
+            File.Delete(marker);
+        }
+    }
+
+    [Fact]
+    public async Task OtherSandboxes_FilesAndProcesses_AreInvisible()
+    {
+        var a = await fx.CreateAsync();
+        var b = await fx.CreateAsync();
+        await fx.WriteFileAsync(a.SandboxId, "/home/user/a-secret.txt", "only for a");
+        await fx.RunAsync(a.SandboxId, "nohup sleep 300 >/dev/null 2>&1 &");
+        var (_, fromB, _) = await fx.RunAsync(b.SandboxId,
+            $"cat /home/user/a-secret.txt 2>&1; find / -xdev -name a-secret.txt 2>/dev/null; ls {fx.Options.SandboxesDirectory} 2>&1; ps -eo comm | grep -c sleep", user: "root");
+        Assert.DoesNotContain("only for a", fromB);
+        Assert.Contains("No such file", fromB);
+        Assert.EndsWith("0\n", fromB);
+    }
+
+    [Fact]
+    public async Task HostProcesses_AreInvisible()
+    {
+        var sbx = await fx.CreateAsync();
+        var (_, stdout, _) = await fx.RunAsync(sbx.SandboxId, "ps -eo pid,comm --no-headers", user: "root");
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length < 10, stdout);
+        Assert.DoesNotContain("dotnet", stdout);
+        Assert.DoesNotContain(Environment.ProcessId.ToString() + " ", stdout);
+        Assert.Contains("portal-envd", stdout);
+    }
+
+    [Fact]
+    public async Task HostTcpPorts_AreUnreachable()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var accepted = listener.AcceptTcpClientAsync(Ct).AsTask();
+        var sbx = await fx.CreateAsync();
+        var (_, stdout, _) = await fx.RunAsync(sbx.SandboxId,
+            $"curl -s -m 2 -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/ ; echo \" exit=$?\"; ip -o link | awk '{{print $2}}'");
+        Assert.Contains("exit=7", stdout); // connection refused: nothing listens in the sandbox's own network
+        Assert.Equal("lo:", stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last().Trim());
+        await Task.Delay(200, Ct);
+        Assert.False(accepted.IsCompleted);
+    }
+
+    [Fact]
+    public async Task TheTemplate_CannotBeWritten()
+    {
+        var sbx = await fx.CreateAsync();
+        var name = $"/usr/bin/planted-{Guid.NewGuid():N}";
+        var (exit, _, _) = await fx.RunAsync(sbx.SandboxId, $"echo evil > {name} && echo x >> /etc/passwd", user: "root");
+        Assert.Equal(0, exit); // the write lands in the sandbox's own layer...
+        var template = Path.Combine(fx.Options.TemplatesDirectory, "base", "rootfs");
+        Assert.False(File.Exists(template + name)); // ...never in the template
+        Assert.DoesNotContain("\nx\n", await File.ReadAllTextAsync(template + "/etc/passwd", Ct));
+        var other = await fx.CreateAsync();
+        var (_, seen, _) = await fx.RunAsync(other.SandboxId, $"ls {name} 2>&1");
+        Assert.Contains("No such file", seen);
+    }
+
+    [Fact]
+    public async Task KernelAndMountPowers_AreDropped()
+    {
+        var sbx = await fx.CreateAsync();
+        var (_, stdout, _) = await fx.RunAsync(sbx.SandboxId,
+            "mount -t tmpfs x /mnt 2>&1 | head -1; hostname evil 2>&1; ip link add dummy0 type dummy 2>&1; grep CapEff /proc/self/status", user: "root");
+        Assert.Contains("permission denied", stdout, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("Operation not permitted", stdout); // ip link: no CAP_NET_ADMIN
+        var capEff = Convert.ToUInt64(stdout.Split("CapEff:")[1].Trim(), 16);
+        Assert.Equal(0UL, capEff & (1UL << 21)); // CAP_SYS_ADMIN
+        Assert.Equal(0UL, capEff & (1UL << 19)); // CAP_SYS_PTRACE
+        var (_, host, _) = await fx.RunAsync(sbx.SandboxId, "hostname");
+        Assert.Equal(sbx.SandboxId + "\n", host);
+    }
+
+    [Fact]
+    public async Task EnvdSocket_IsNotUsableBySandboxUsers()
+    {
+        var sbx = await fx.CreateAsync();
+        var (_, stdout, _) = await fx.RunAsync(sbx.SandboxId, "curl -s -m 2 --unix-socket /run/portal/envd.sock http://envd/health -o /dev/null -w '%{http_code}'; echo \" exit=$?\"");
+        Assert.DoesNotContain("204", stdout);
+    }
+}

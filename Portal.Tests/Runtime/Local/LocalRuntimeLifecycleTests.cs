@@ -1,0 +1,176 @@
+using System.Net;
+using Portal.Core.Runtime;
+using Portal.Core.Runtime.Local;
+
+namespace Portal.Tests.Runtime.Local;
+
+[Collection(nameof(LocalRuntimeCollection))]
+public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Create_RunsCommandsAsTheSandboxUser_WithEnvVarsFromCreate()
+    {
+        var sbx = await fx.CreateAsync(env: new Dictionary<string, string> { ["GREETING"] = "hello from create" });
+        Assert.Equal(SandboxState.Running, sbx.State);
+        var (exit, stdout, _) = await fx.RunAsync(sbx.SandboxId, "id -un; hostname; echo $GREETING; python3 -c 'print(6*7)'");
+        Assert.Equal(0, exit);
+        Assert.Equal($"user\n{sbx.SandboxId}\nhello from create\n42\n", stdout);
+        var (_, root, _) = await fx.RunAsync(sbx.SandboxId, "id -u; sudo -n id -u", user: "root");
+        Assert.Equal("0\n0\n", root);
+    }
+
+    [Fact]
+    public async Task Pause_StopsProcesses_AndEnvd_ResumeContinues_FilesKept()
+    {
+        var sbx = await fx.CreateAsync();
+        var id = sbx.SandboxId;
+        await fx.WriteFileAsync(id, "/home/user/kept.txt", "still here");
+        await fx.RunAsync(id, "nohup bash -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done' >/dev/null 2>&1 &");
+        await Task.Delay(300, Ct);
+
+        await fx.Runtime.PauseAsync(id, Ct);
+        Assert.Equal(SandboxState.Paused, (await fx.Runtime.FindAsync(id, Ct))!.State);
+        await Assert.ThrowsAsync<SandboxNotFoundException>(async () => await fx.Runtime.ConnectAsync(id, SandboxPorts.Envd, Ct));
+        await Assert.ThrowsAsync<SandboxStateException>(() => fx.Runtime.PauseAsync(id, Ct));
+        var upper = Path.Combine(fx.Options.SandboxesDirectory, id, "rootfs", "tmp");
+        var frozenAt = await CounterAsync(id, paused: true);
+        await Task.Delay(400, Ct);
+        Assert.Equal(frozenAt, await CounterAsync(id, paused: true));
+
+        await fx.Runtime.ResumeAsync(id, Ct);
+        var first = await CounterAsync(id, paused: false);
+        await Task.Delay(400, Ct);
+        Assert.True(await CounterAsync(id, paused: false) > first);
+        using var http = fx.Envd(id);
+        Assert.Equal("still here", await http.GetStringAsync("/files?path=/home/user/kept.txt", Ct));
+    }
+
+    private async Task<int> CounterAsync(string id, bool paused)
+    {
+        if (!paused) return int.Parse((await fx.RunAsync(id, "cat /tmp/counter")).Stdout.Trim());
+        // envd is frozen too: read the counter through the host's view of the sandbox's /proc-less root
+        var pids = CgroupPidsOf(id);
+        Assert.NotEmpty(pids);
+        foreach (var pid in pids)
+        {
+            var path = $"/proc/{pid}/root/tmp/counter";
+            if (File.Exists(path)) return int.Parse(File.ReadAllText(path).Trim());
+        }
+        throw new InvalidOperationException("counter not found");
+    }
+
+    private IReadOnlyList<int> CgroupPidsOf(string id)
+    {
+        var driver = CgroupDriver.Detect(group: fx.Options.CgroupGroup);
+        return driver.Pids(id);
+    }
+
+    [Fact]
+    public async Task Kill_LeavesNoProcessMountCgroupOrDirectory()
+    {
+        var sbx = await fx.CreateAsync();
+        var id = sbx.SandboxId;
+        await fx.RunAsync(id, "nohup sleep 600 >/dev/null 2>&1 &");
+        var pids = CgroupPidsOf(id);
+        Assert.NotEmpty(pids);
+
+        Assert.True(await fx.Runtime.KillAsync(id, Ct));
+        Assert.False(await fx.Runtime.KillAsync(id, Ct));
+        Assert.Null(await fx.Runtime.FindAsync(id, Ct));
+        Assert.All(pids, pid => Assert.False(IsAlive(pid), $"process {pid} survived"));
+        Assert.False(Directory.Exists(Path.Combine(fx.Options.SandboxesDirectory, id)));
+        Assert.DoesNotContain(id, File.ReadAllText("/proc/self/mountinfo"));
+        Assert.False(CgroupDriver.Detect(group: fx.Options.CgroupGroup).Exists(id));
+    }
+
+    /// <summary>Running (a zombie waiting for its parent to reap it is dead).</summary>
+    private static bool IsAlive(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1][0] != 'Z'; }
+        catch (IOException) { return false; }
+    }
+
+    [Fact]
+    public async Task MemoryLimit_KillsTheHog_SandboxReportsIt_AndLivesOn()
+    {
+        var sbx = await fx.CreateAsync(memoryMB: 96);
+        var events = new List<SandboxEvent>();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var watching = Task.Run(async () =>
+        {
+            try { await foreach (var e in fx.Runtime.WatchAsync(cts.Token)) lock (events) events.Add(e); }
+            catch (OperationCanceledException) { }
+        }, Ct);
+        var (exit, _, _) = await fx.RunAsync(sbx.SandboxId, "python3 -c 'a = bytearray(400 * 1024 * 1024); print(len(a))'");
+        Assert.NotEqual(0, exit);
+        for (var i = 0; i < 60 && !HasOom(); i++) await Task.Delay(100, Ct);
+        Assert.True(HasOom());
+        var (ok, stdout, _) = await fx.RunAsync(sbx.SandboxId, "echo alive");
+        Assert.Equal("alive\n", stdout);
+        cts.Cancel();
+        await watching;
+
+        bool HasOom() { lock (events) return events.Any(e => e.Kind == SandboxEventKind.MemoryLimitHit && e.Sandbox.SandboxId == sbx.SandboxId); }
+    }
+
+    [Fact]
+    public async Task PidsLimit_StopsForkBombs()
+    {
+        var sbx = await fx.CreateAsync();
+        var (_, stdout, stderr) = await fx.RunAsync(sbx.SandboxId, $"for i in $(seq 1 {fx.Options.PidsLimit + 50}); do sleep 30 & done 2>&1 | tail -1; echo started=$(jobs -p | wc -l)");
+        Assert.Contains("fork", stdout + stderr, StringComparison.OrdinalIgnoreCase);
+        await fx.Runtime.KillAsync(sbx.SandboxId, Ct);
+    }
+
+    [Fact]
+    public async Task SecondRuntimeInstance_FindsAndUsesRunningSandboxes()
+    {
+        var sbx = await fx.CreateAsync();
+        await fx.WriteFileAsync(sbx.SandboxId, "/home/user/before-restart.txt", "kept");
+        using var second = new LocalSandboxRuntime(fx.Options);
+        var found = await second.FindAsync(sbx.SandboxId, Ct);
+        Assert.NotNull(found);
+        Assert.Equal(SandboxState.Running, found!.State);
+        var (_, stdout, _) = await fx.RunAsync(sbx.SandboxId, "cat /home/user/before-restart.txt", runtime: second);
+        Assert.Equal("kept", stdout);
+    }
+
+    [Fact]
+    public async Task UnknownTemplate_IsRefused()
+    {
+        await Assert.ThrowsAsync<TemplateNotFoundException>(() =>
+            fx.Runtime.CreateAsync(new SandboxSpec { SandboxId = LocalRuntimeFixture.NewId(), TemplateId = "nope" }, Ct));
+    }
+
+    [Fact]
+    public async Task Tunnel_ReachesOtherPortsInside_ClosedPortIsReported()
+    {
+        var sbx = await fx.CreateAsync();
+        await fx.RunAsync(sbx.SandboxId, "cd /tmp && echo tunnelled > index.html && nohup python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1 &");
+        using var http = new HttpClient(new SocketsHttpHandler { ConnectCallback = async (_, ct) => await fx.Runtime.ConnectAsync(sbx.SandboxId, 8000, ct) }) { BaseAddress = new Uri("http://sandbox") };
+        string? body = null;
+        for (var i = 0; i < 50 && body is null; i++)
+        {
+            try { body = await http.GetStringAsync("/index.html", Ct); }
+            catch (HttpRequestException) { await Task.Delay(100, Ct); }
+        }
+        Assert.Equal("tunnelled\n", body);
+        await Assert.ThrowsAsync<SandboxPortClosedException>(async () => await fx.Runtime.ConnectAsync(sbx.SandboxId, 8001, Ct));
+    }
+
+    [Fact]
+    public async Task Metrics_ReportMemoryAndDisk()
+    {
+        var sbx = await fx.CreateAsync(memoryMB: 256);
+        var m = await fx.Runtime.GetMetricsAsync(sbx.SandboxId, Ct);
+        Assert.NotNull(m);
+        Assert.Equal(256L * 1024 * 1024, m!.MemTotal);
+        Assert.True(m.MemUsed > 0);
+        Assert.True(m.DiskTotal > 0);
+    }
+}
+
+[CollectionDefinition(nameof(LocalRuntimeCollection))]
+public sealed class LocalRuntimeCollection : ICollectionFixture<LocalRuntimeFixture>;

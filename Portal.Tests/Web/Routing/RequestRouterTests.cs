@@ -1,0 +1,107 @@
+using Portal.Web.Routing;
+
+namespace Portal.Tests.Web.Routing;
+
+/// <summary>The routing decision as a table: every way in, and every malformed attempt.</summary>
+public class RequestRouterTests
+{
+    private const string Id = "i1a2b3c4d5e6f7g8h9j0";
+
+    public static TheoryData<string?, string, string, string?, string?, string> Cases => new()
+    {
+        // domain, host, path, id header, port header, expected
+        // Native protocol
+        { "example.com", "api.example.com", "/v2/sandboxes", null, null, "local /v2/sandboxes NativeHost example.com" },
+        { "example.com", "api.example.com:443", "/sandboxes?limit=1", null, null, "local /sandboxes?limit=1 NativeHost example.com" },
+        { "example.com", $"49983-{Id}.example.com", "/health", null, null, $"sandbox {Id} 49983 /health NativeHost example.com" },
+        { "example.com", $"49999-{Id}.EXAMPLE.com", "/execute", null, null, $"sandbox {Id} 49999 /execute NativeHost example.com" },
+        // the host wins over crafted headers naming another sandbox
+        { "example.com", $"49983-{Id}.example.com", "/health", "othersandbox", "22", $"sandbox {Id} 49983 /health NativeHost example.com" },
+        // Domain with a port: host:port must match it
+        { "your.domain.com:8080", "api.your.domain.com:8080", "/sandboxes", null, null, "local /sandboxes NativeHost your.domain.com:8080" },
+        { "your.domain.com:8080", $"49983-{Id}.your.domain.com:8080", "/files?path=a", null, null, $"sandbox {Id} 49983 /files?path=a NativeHost your.domain.com:8080" },
+        { "your.domain.com:8080", "api.your.domain.com:9090", "/sandboxes", null, null, "reject 421" },
+        // No domain configured: taken from the host
+        { null, "api.sbx.test:7788", "/sandboxes", null, null, "local /sandboxes NativeHost sbx.test:7788" },
+        { null, $"8080-{Id}.sbx.test", "/", null, null, $"sandbox {Id} 8080 / NativeHost sbx.test" },
+        { null, "portal.internal", "/sandboxes", null, null, "local /sandboxes Plain portal.internal" },
+        // Private protocol
+        { "example.com", "example.com", "/kruise/api/v2/sandboxes", null, null, "local /v2/sandboxes PrivatePath example.com" },
+        { "example.com", "example.com", "/kruise/api", null, null, "local / PrivatePath example.com" },
+        { "example.com", "example.com", $"/kruise/{Id}/49983/process.Process/Start", null, null, $"sandbox {Id} 49983 /process.Process/Start PrivatePath example.com" },
+        { "example.com", "example.com", $"/kruise/{Id}/49983", null, null, $"sandbox {Id} 49983 / PrivatePath example.com" },
+        { "example.com", "example.com", $"/kruise/{Id}/49983?x=1", null, null, $"sandbox {Id} 49983 /?x=1 PrivatePath example.com" },
+        { "sandbox-manager.sandbox-system.svc.cluster.local", "sandbox-manager.sandbox-system.svc.cluster.local", $"/kruise/{Id}/49999/execute", null, null, $"sandbox {Id} 49999 /execute PrivatePath sandbox-manager.sandbox-system.svc.cluster.local" },
+        // Header routing (localhost, IP literal, bare domain, sandbox.D)
+        { "localhost", "localhost", "/health", Id, "49983", $"sandbox {Id} 49983 /health Headers localhost" },
+        { "example.com", "127.0.0.1:7788", "/files?path=x", Id, "49983", $"sandbox {Id} 49983 /files?path=x Headers example.com" },
+        { "example.com", "sandbox.example.com", "/health", Id, "49999", $"sandbox {Id} 49999 /health Headers example.com" },
+        { null, "[::1]:7788", "/health", Id, "49983", $"sandbox {Id} 49983 /health Headers [::1]:7788" },
+        // The portal itself
+        { "example.com", "example.com", "/", null, null, "local / Plain example.com" },
+        { "example.com", "127.0.0.1", "/sandboxes", null, null, "local /sandboxes Plain example.com" },
+        { null, "localhost:7788", "/health", null, null, "local /health Plain localhost:7788" },
+
+        // Malformed native hosts
+        { "example.com", "49983-.example.com", "/", null, null, "reject 400" },
+        { "example.com", $"abc-{Id}.example.com", "/", null, null, "reject 400" },
+        { "example.com", $"0-{Id}.example.com", "/", null, null, "reject 400" },
+        { "example.com", $"65536-{Id}.example.com", "/", null, null, "reject 400" },
+        { "example.com", $"049983-{Id}.example.com", "/", null, null, "reject 400" },
+        { "example.com", "49983-Abc.example.com", "/", null, null, "reject 400" },
+        { "example.com", "49983-a-b.example.com", "/", null, null, "reject 400" },
+        { "example.com", $"49983-{Id}.evil.example.com", "/", null, null, "reject 400" },
+        { "example.com", "foo.example.com", "/", null, null, "reject 400" },
+        // Hosts under another domain never reach a sandbox
+        { "example.com", $"49983-{Id}.example.org", "/", null, null, "reject 421" },
+        { "example.com", "example.com.evil.org", "/", Id, "49983", "reject 421" },
+        { "example.com", "evilexample.com", "/kruise/api/sandboxes", null, null, "reject 421" },
+        // Malformed private paths
+        { "example.com", "example.com", "/kruise/", null, null, "reject 400" },
+        { "example.com", "example.com", $"/kruise/{Id}/notaport/", null, null, "reject 400" },
+        { "example.com", "example.com", $"/kruise/{Id}/", null, null, "reject 400" },
+        { "example.com", "example.com", $"/kruise/{Id}/99999/", null, null, "reject 400" },
+        { "example.com", "example.com", "/kruise/ABC/49983/", null, null, "reject 400" },
+        { "example.com", "example.com", "/kruise/a-b/49983/", null, null, "reject 400" },
+        { "example.com", "example.com", "/kruise/a.b/49983/", null, null, "reject 400" },
+        // Dot segments and encoded slashes: no climbing out of a sandbox prefix
+        { "example.com", "example.com", $"/kruise/{Id}/49983/../../other/49983/health", null, null, "reject 400" },
+        { "example.com", "example.com", $"/kruise/{Id}/49983/%2e%2e/x", null, null, "reject 400" },
+        { "example.com", "example.com", $"/kruise/{Id}%2F49983/health", null, null, "reject 400" },
+        { "example.com", $"49983-{Id}.example.com", "/a/./b", null, null, "reject 400" },
+        { "example.com", "example.com", "relative", null, null, "reject 400" },
+        // Crafted headers
+        { "example.com", "example.com", "/health", "../etc", "49983", "reject 400" },
+        { "example.com", "example.com", "/health", "ABC", "49983", "reject 400" },
+        { "example.com", "example.com", "/health", "a.b", "49983", "reject 400" },
+        { "example.com", "example.com", "/health", Id, "0", "reject 400" },
+        { "example.com", "example.com", "/health", Id, "65536", "reject 400" },
+        { "example.com", "example.com", "/health", Id, "80 ", "reject 400" },
+        { "example.com", "example.com", "/health", Id, null, "reject 400" },
+        { "example.com", "example.com", "/health", null, "49983", "reject 400" },
+        { "example.com", "", "/health", null, null, "reject 400" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Decide_FollowsTheTable(string? domain, string host, string path, string? idHeader, string? portHeader, string expected)
+    {
+        var decision = new RequestRouter(domain).Decide(host, path, idHeader, portHeader);
+        Assert.Equal(expected, Describe(decision));
+    }
+
+    [Fact]
+    public void Rejections_CarryAMessage()
+    {
+        var decision = Assert.IsType<RouteDecision.Reject>(new RequestRouter("example.com").Decide("example.com", "/kruise/x/notaport/", null, null));
+        Assert.Contains("notaport", decision.Message);
+    }
+
+    private static string Describe(RouteDecision d) => d switch
+    {
+        RouteDecision.Local l => $"local {l.Path} {l.Via} {l.Domain}",
+        RouteDecision.Sandbox s => $"sandbox {s.SandboxId} {s.Port} {s.Path} {s.Via} {s.Domain}",
+        RouteDecision.Reject r => $"reject {r.Status}",
+        _ => "?",
+    };
+}
