@@ -23,7 +23,7 @@ cleanup() { kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"; 
 trap cleanup EXIT
 
 ready=0
-for _ in $(seq 1 600); do
+for _ in $(seq 1 6000); do
   if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null; then ready=1; break; fi
   kill -0 $PID 2>/dev/null || break
   sleep 0.1

@@ -35,7 +35,7 @@ dotnet Portal.Web/bin/Release/net10.0/Portal.Web.dll "${args[@]}" &
 PORTAL_PID=$!
 trap 'kill -TERM $PORTAL_PID 2>/dev/null; wait $PORTAL_PID 2>/dev/null' INT TERM EXIT
 
-for _ in $(seq 1 600); do
+for _ in $(seq 1 6000); do
   if curl -fsS -o /dev/null "$client_url/health" 2>/dev/null; then break; fi
   kill -0 $PORTAL_PID 2>/dev/null || { echo "the portal exited during startup (see above)"; exit 1; }
   sleep 0.1

@@ -199,19 +199,38 @@ public sealed class SandboxService(
             && (q.Template is null || r.TemplateId == q.Template || r.Alias == q.Template)
             && MetadataFilter.Matches(r.Metadata, q.Metadata));
 
-        // desc: newest first, ties by ID ascending; asc: the exact reverse.
-        var sorted = q.Ascending
-            ? items.OrderBy(r => r.StartedAt).ThenByDescending(r => r.SandboxId, StringComparer.Ordinal)
-            : items.OrderByDescending(r => r.StartedAt).ThenBy(r => r.SandboxId, StringComparer.Ordinal);
-        IEnumerable<SandboxRecord> after = sorted;
         if (cursor is { } c)
-            after = sorted.Where(r => q.Ascending ? ComesAfterAsc(r, c) : ComesAfterDesc(r, c));
+            items = items.Where(r => q.Ascending ? ComesAfterAsc(r, c) : ComesAfterDesc(r, c));
 
-        if (q.Limit is not { } limit) return new SandboxPage(after.ToList(), null);
-        var page = after.Take(limit + 1).ToList();
+        // desc: newest first, ties by ID ascending; asc: the exact reverse.
+        Comparison<SandboxRecord> order = q.Ascending ? (a, b) => CompareDesc(b, a) : CompareDesc;
+        if (q.Limit is not { } limit)
+        {
+            var all = items.ToList();
+            all.Sort(order);
+            return new SandboxPage(all, null);
+        }
+
+        // Only the first limit+1 are needed: a bounded heap instead of sorting everything.
+        var keep = limit + 1;
+        var heap = new PriorityQueue<SandboxRecord, SandboxRecord>(Comparer<SandboxRecord>.Create((a, b) => order(b, a)));
+        foreach (var r in items)
+        {
+            if (heap.Count < keep) heap.Enqueue(r, r);
+            else if (order(r, heap.Peek()) < 0) heap.DequeueEnqueue(r, r);
+        }
+        var page = new List<SandboxRecord>(heap.Count);
+        while (heap.TryDequeue(out var r, out _)) page.Add(r);
+        page.Reverse();
         if (page.Count <= limit) return new SandboxPage(page, null);
         page.RemoveAt(limit);
         return new SandboxPage(page, PageToken.Encode(page[^1]));
+    }
+
+    private static int CompareDesc(SandboxRecord a, SandboxRecord b)
+    {
+        var byTime = b.StartedAt.CompareTo(a.StartedAt);
+        return byTime != 0 ? byTime : string.CompareOrdinal(a.SandboxId, b.SandboxId);
     }
 
     private static bool ComesAfterDesc(SandboxRecord r, (long Ms, string Id) c)
@@ -445,6 +464,8 @@ public sealed class SandboxService(
         await store.SaveSandboxAsync(rec with { Status = SandboxStatus.Killed, EndedAt = now }, Log(rec.SandboxId, level, message), ct);
         _live.TryRemove(rec.SandboxId, out _);
         _metrics.Remove(rec.SandboxId);
+        // Waiters holding the old gate re-check visibility under it and answer 404.
+        _locks.TryRemove(rec.SandboxId, out _);
         SandboxStopped?.Invoke(rec.SandboxId);
         log.LogInformation("Sandbox {SandboxId}: {Message}", rec.SandboxId, message);
     }

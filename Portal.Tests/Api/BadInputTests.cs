@@ -182,3 +182,25 @@ public class BadInputTests
         }
     }
 }
+
+public class MetadataFilterTests
+{
+    [Theory]
+    [InlineData("a%3Db%252520c", "a", "b c")]         // raw query value of JS {a:'b c'} (e2b-protocol.md §2.5)
+    [InlineData("odd%2520key%3Da%252520b%25253Dc%252526d", "odd key", "a b=c&d")]
+    [InlineData("k%3Dplus+sign", "k", "plus sign")]    // '+' is a space, as Go's QueryUnescape
+    public void Parse_UndoesTheRemainingTwoLevels(string decodedOnce, string key, string value)
+    {
+        var filter = Portal.Core.Sandboxes.MetadataFilter.Parse(Uri.UnescapeDataString(decodedOnce));
+        Assert.Equal(value, Assert.Single(filter!)
+            is var kv && kv.Key == key ? kv.Value : throw new Xunit.Sdk.XunitException($"key {kv.Key}"));
+    }
+
+    [Fact]
+    public void Parse_MultiplePairs_AllMustMatch()
+    {
+        var filter = Portal.Core.Sandboxes.MetadataFilter.Parse("a=1&b=2")!;
+        Assert.True(Portal.Core.Sandboxes.MetadataFilter.Matches(new Dictionary<string, string> { ["a"] = "1", ["b"] = "2", ["c"] = "3" }, filter));
+        Assert.False(Portal.Core.Sandboxes.MetadataFilter.Matches(new Dictionary<string, string> { ["a"] = "1" }, filter));
+    }
+}

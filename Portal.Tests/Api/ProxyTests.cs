@@ -279,6 +279,8 @@ public class ProxyTests
         using var wrongOp = await c.PostAsync($"/files?path=x&signature={Uri.EscapeDataString(readSig)}", new ByteArrayContent([1]), Ct);
         Assert.Equal(401, (int)wrongOp.StatusCode);
         AssertError(await c.GetJsonAsync("/files?path=x&signature=v1_AAAA"), 401, "signature");
+        AssertError(await c.GetJsonAsync("/files?path=x"), 404, "E2b-Sandbox-Id");
+        AssertError(await c.GetJsonAsync("/files?signature=v1_AAAA"), 400, "path");
         // Once the sandbox is gone its URLs stop routing.
         await host.Admin.DeleteJsonAsync($"/sandboxes/{a["sandboxID"]}");
         AssertError(await c.GetJsonAsync($"/files?path=x&signature={Uri.EscapeDataString(readSig)}"), 401);

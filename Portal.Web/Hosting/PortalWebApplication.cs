@@ -93,8 +93,9 @@ public static class PortalWebApplication
     public static void UsePortal(WebApplication app)
     {
         // Routed sandbox traffic first: it must pass through untouched by the API's error pages.
-        var proxy = app.Services.GetRequiredService<SandboxProxy>();
-        app.Use((ctx, next) => proxy.InvokeAsync(ctx, next));
+        // Resolved on first use, so startup validation (options, runtime) reports first.
+        SandboxProxy? proxy = null;
+        app.Use((ctx, next) => (proxy ??= app.Services.GetRequiredService<SandboxProxy>()).InvokeAsync(ctx, next));
         app.UseApiErrors();
 
         app.MapGet("/health", (PortalInitializer init) => init.Ready

@@ -56,9 +56,12 @@ public sealed class SandboxProxy(
             return;
         }
 
-        if (ctx.Request.Path.Equals("/files", StringComparison.Ordinal) && ctx.Request.Query.ContainsKey("signature"))
+        if (ctx.Request.Path.Equals("/files", StringComparison.Ordinal))
         {
-            await ForwardSignedAsync(ctx);
+            if (ctx.Request.Query.ContainsKey("signature"))
+                await ForwardSignedAsync(ctx);
+            else
+                await ApiErrors.WriteAsync(ctx, 404, "no sandbox named: /files needs the E2b-Sandbox-Id and E2b-Sandbox-Port headers, or a signed URL from uploadUrl()/downloadUrl()");
             return;
         }
 

@@ -113,14 +113,31 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         return row is null ? null : ToSandbox(row);
     }
 
-    public Task SaveSandboxAsync(SandboxRecord record, SandboxLogEntry? log, CancellationToken ct) =>
-        WriteAsync(async db =>
+    public async Task SaveSandboxAsync(SandboxRecord record, SandboxLogEntry? log, CancellationToken ct)
+    {
+        // One statement in the common case: a record is first written while Creating (insert),
+        // later only changed (update). An update that finds no row falls back to an insert.
+        var insert = record.Status == SandboxStatus.Creating;
+        await _writeLock.WaitAsync(ct);
+        try
         {
-            var row = FromSandbox(record);
-            var exists = await db.Sandboxes.AsNoTracking().AnyAsync(s => s.SandboxId == record.SandboxId, CancellationToken.None);
-            if (exists) db.Sandboxes.Update(row); else db.Sandboxes.Add(row);
-            if (log is not null) db.SandboxLogs.Add(FromLog(log));
-        }, ct);
+            for (var attempt = 0; ; attempt++)
+            {
+                await using var db = Open();
+                var row = FromSandbox(record);
+                if (insert) db.Sandboxes.Add(row); else db.Sandboxes.Update(row);
+                if (log is not null) db.SandboxLogs.Add(FromLog(log));
+                try
+                {
+                    await db.SaveChangesAsync(CancellationToken.None);
+                    return;
+                }
+                catch (DbUpdateConcurrencyException) when (!insert && attempt == 0) { insert = true; }
+                catch (DbUpdateException) when (insert && attempt == 0) { insert = false; }
+            }
+        }
+        finally { _writeLock.Release(); }
+    }
 
     public Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct) =>
         WriteAsync(db => { db.SandboxLogs.Add(FromLog(log)); return Task.CompletedTask; }, ct);
