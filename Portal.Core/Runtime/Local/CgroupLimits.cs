@@ -16,6 +16,12 @@ public interface ICgroupDriver
     /// <summary>Creates the cgroup(s) with limits; returns the files a process writes its PID to, to join.</summary>
     IReadOnlyList<string> Create(string name, CgroupLimits limits);
 
+    /// <summary>Changes the limits of an existing cgroup (a warm sandbox claimed with other resources).</summary>
+    void SetLimits(string name, CgroupLimits limits);
+
+    /// <summary>Renames the cgroup(s); the processes stay in them.</summary>
+    void Rename(string from, string to);
+
     bool Exists(string name);
     IReadOnlyList<int> Pids(string name);
     void Freeze(string name);

@@ -18,15 +18,30 @@ public sealed class CgroupV1Driver(string root, string group) : ICgroupDriver
     public IReadOnlyList<string> Create(string name, CgroupLimits limits)
     {
         foreach (var c in Controllers) Directory.CreateDirectory(Dir(c, name));
+        SetLimits(name, limits);
+        return Controllers.Select(c => Path.Combine(Dir(c, name), "cgroup.procs")).ToList();
+    }
+
+    public void Rename(string from, string to)
+    {
+        foreach (var c in Controllers.Distinct()) if (Directory.Exists(Dir(c, from))) Directory.Move(Dir(c, from), Dir(c, to));
+    }
+
+    public void SetLimits(string name, CgroupLimits limits)
+    {
         var memory = Dir("memory", name);
-        CgroupDriver.Write(Path.Combine(memory, "memory.limit_in_bytes"), (limits.MemoryMB * 1024L * 1024).ToString());
+        var bytes = (limits.MemoryMB * 1024L * 1024).ToString();
+        // memsw must stay >= the memory limit: raise in the order that keeps that true.
         var swap = Path.Combine(memory, "memory.memsw.limit_in_bytes");
-        if (File.Exists(swap)) { try { CgroupDriver.Write(swap, (limits.MemoryMB * 1024L * 1024).ToString()); } catch (IOException) { } }
+        var current = CgroupDriver.ReadLong(Path.Combine(memory, "memory.limit_in_bytes"), 0);
+        var raising = limits.MemoryMB * 1024L * 1024 > current;
+        if (raising && File.Exists(swap)) { try { CgroupDriver.Write(swap, bytes); } catch (IOException) { } }
+        CgroupDriver.Write(Path.Combine(memory, "memory.limit_in_bytes"), bytes);
+        if (!raising && File.Exists(swap)) { try { CgroupDriver.Write(swap, bytes); } catch (IOException) { } }
         var cpu = Dir("cpu", name);
         CgroupDriver.Write(Path.Combine(cpu, "cpu.cfs_period_us"), "100000");
         CgroupDriver.Write(Path.Combine(cpu, "cpu.cfs_quota_us"), (limits.CpuCount * 100000).ToString());
         CgroupDriver.Write(Path.Combine(Dir("pids", name), "pids.max"), limits.Pids.ToString());
-        return Controllers.Select(c => Path.Combine(Dir(c, name), "cgroup.procs")).ToList();
     }
 
     public bool Exists(string name) => Directory.Exists(Dir("freezer", name));

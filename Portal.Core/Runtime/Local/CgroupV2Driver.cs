@@ -30,12 +30,20 @@ public sealed class CgroupV2Driver : ICgroupDriver
     {
         var dir = Dir(name);
         Directory.CreateDirectory(dir);
+        SetLimits(name, limits);
+        return [Path.Combine(dir, "cgroup.procs")];
+    }
+
+    public void SetLimits(string name, CgroupLimits limits)
+    {
+        var dir = Dir(name);
         TryWrite(dir, "cpu.max", $"{limits.CpuCount * 100000} 100000");
         TryWrite(dir, "memory.max", (limits.MemoryMB * 1024L * 1024).ToString());
         TryWrite(dir, "memory.swap.max", "0");
         TryWrite(dir, "pids.max", limits.Pids.ToString());
-        return [Path.Combine(dir, "cgroup.procs")];
     }
+
+    public void Rename(string from, string to) => Directory.Move(Dir(from), Dir(to));
 
     private static void TryWrite(string dir, string file, string value)
     {

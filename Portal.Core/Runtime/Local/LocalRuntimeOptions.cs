@@ -23,6 +23,9 @@ public sealed class LocalRuntimeOptions
     /// <summary>Name of the cgroup (per controller) that holds every sandbox's cgroup.</summary>
     public string CgroupGroup { get; set; } = "sandbox-portal";
 
+    /// <summary>Warm-pool size per template ID, overriding the template's own <c>warmPoolSize</c>.</summary>
+    public Dictionary<string, int> WarmPools { get; set; } = [];
+
     /// <summary>Reported as envdVersion: the envd protocol level Portal.Envd implements.</summary>
     public string EnvdVersion { get; set; } = "0.6.13";
 }

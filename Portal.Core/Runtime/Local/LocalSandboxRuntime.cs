@@ -32,6 +32,11 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     private readonly ConcurrentDictionary<string, SandboxRecordFile> _sandboxes = new();
     /// <summary>IDs being created: reserved, but not yet visible or monitored.</summary>
     private readonly ConcurrentDictionary<string, byte> _starting = new();
+    /// <summary>Started, idle, unlisted sandboxes per template, claimed by creates.</summary>
+    private readonly ConcurrentDictionary<string, ConcurrentQueue<SandboxRecordFile>> _warm = new();
+    private readonly Timer _refill;
+    private int _refilling;
+    private volatile bool _disposed;
     private readonly ConcurrentDictionary<string, (long Cpu, long At)> _cpuSamples = new();
     private readonly ConcurrentDictionary<string, long> _oomSeen = new();
     private readonly List<Channel<SandboxEvent>> _watchers = [];
@@ -49,6 +54,100 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         File.SetUnixFileMode(options.SandboxesDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Reconcile();
         _monitor = new Timer(_ => Monitor(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        _refill = new Timer(_ => _ = RefillAsync(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(250));
+    }
+
+    private const string WarmPrefix = "warm";
+
+    /// <summary>Warm sandboxes ready to be claimed, per template.</summary>
+    public int WarmCount(string templateId) => _warm.TryGetValue(templateId, out var q) ? q.Count : 0;
+
+    private async Task RefillAsync()
+    {
+        if (_disposed || Interlocked.Exchange(ref _refilling, 1) == 1) return;
+        try
+        {
+            foreach (var template in await _templates.ListAsync(CancellationToken.None))
+            {
+                var target = _options.WarmPools.TryGetValue(template.TemplateId, out var n) ? n : template.WarmPoolSize;
+                var queue = _warm.GetOrAdd(template.TemplateId, _ => new ConcurrentQueue<SandboxRecordFile>());
+                // One at a time: a refill must not starve the creates it is there to speed up.
+                while (!_disposed && queue.Count < target)
+                {
+                    var id = WarmPrefix + Guid.NewGuid().ToString("N")[..16];
+                    var record = new SandboxRecordFile
+                    {
+                        SandboxId = id, TemplateId = template.TemplateId, StartedAt = _time.GetUtcNow(),
+                        CpuCount = template.CpuCount, MemoryMB = template.MemoryMB, DiskSizeMB = template.DiskSizeMB,
+                    };
+                    try
+                    {
+                        Start(record, _templates.RootfsOf(template.TemplateId));
+                        await WaitHealthyAsync(id, CancellationToken.None);
+                        queue.Enqueue(record);
+                    }
+                    catch (Exception e)
+                    {
+                        _log.LogWarning(e, "warm sandbox for {Template} failed to start", template.TemplateId);
+                        Destroy(id);
+                        break;
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (!_disposed)
+        {
+            _log.LogWarning(e, "warm-pool refill failed");
+        }
+        finally
+        {
+            Volatile.Write(ref _refilling, 0);
+        }
+    }
+
+    /// <summary>
+    /// Hands a warm sandbox out under the caller's ID: its directory and cgroups are renamed,
+    /// its limits set, and envd initialised with the caller's env vars, token and the hostname.
+    /// </summary>
+    private async Task<SandboxRecordFile?> TryClaimAsync(SandboxSpec spec, SandboxTemplate template, CancellationToken ct)
+    {
+        if (!_warm.TryGetValue(template.TemplateId, out var queue) || !queue.TryDequeue(out var warm)) return null;
+        var id = spec.SandboxId;
+        var record = warm with
+        {
+            SandboxId = id,
+            StartedAt = _time.GetUtcNow(),
+            CpuCount = spec.CpuCount ?? template.CpuCount,
+            MemoryMB = spec.MemoryMB ?? template.MemoryMB,
+            AccessToken = spec.EnvdAccessToken,
+        };
+        try
+        {
+            if (record.CpuCount != warm.CpuCount || record.MemoryMB != warm.MemoryMB)
+                _cgroups.SetLimits(warm.SandboxId, new CgroupLimits(record.CpuCount, record.MemoryMB, _options.PidsLimit));
+            Directory.Move(Dir(warm.SandboxId), Dir(id));
+            _cgroups.Rename(warm.SandboxId, id);
+            record.Save(RecordPath(id));
+            await InitAsync(spec, ct, hostname: id);
+            return record;
+        }
+        catch (Exception e)
+        {
+            _log.LogWarning(e, "claiming warm sandbox {Warm} as {SandboxId} failed; starting cold", warm.SandboxId, id);
+            Destroy(warm.SandboxId);
+            Destroy(id);
+            return null;
+        }
+    }
+
+    /// <summary>Kills every warm sandbox (tests, benchmarks; a restart also clears them).</summary>
+    public void DrainWarmPools()
+    {
+        _disposed = true;
+        _refill.Dispose();
+        while (Volatile.Read(ref _refilling) == 1) Thread.Sleep(10);
+        foreach (var queue in _warm.Values)
+            while (queue.TryDequeue(out var w)) Destroy(w.SandboxId);
     }
 
     public string Name => "local";
@@ -78,9 +177,16 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             throw new SandboxStateException(spec.SandboxId, SandboxState.Running, $"sandbox '{spec.SandboxId}' already exists");
         try
         {
-            Start(record, _templates.RootfsOf(template.TemplateId));
-            await WaitHealthyAsync(spec.SandboxId, ct);
-            await InitAsync(spec, ct);
+            if (await TryClaimAsync(spec, template, ct) is { } claimed)
+            {
+                record = claimed;
+            }
+            else
+            {
+                Start(record, _templates.RootfsOf(template.TemplateId));
+                await WaitHealthyAsync(spec.SandboxId, ct);
+                await InitAsync(spec, ct);
+            }
             _sandboxes[spec.SandboxId] = record;
         }
         catch
@@ -151,6 +257,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         yield return "/run/portal/envd.sock";
         yield return "--default-user";
         yield return "user";
+        yield return "--allow-hostname";
     }
 
     private async Task WaitHealthyAsync(string id, CancellationToken ct)
@@ -171,7 +278,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         }
     }
 
-    private async Task InitAsync(SandboxSpec spec, CancellationToken ct)
+    private async Task InitAsync(SandboxSpec spec, CancellationToken ct, string? hostname = null)
     {
         using var http = EnvdSocketClient.HttpClient(SocketOf(spec.SandboxId));
         var body = new Dictionary<string, object?>
@@ -180,6 +287,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             ["accessToken"] = spec.EnvdAccessToken,
             ["defaultUser"] = "user",
         };
+        if (hostname is not null) body["hostname"] = hostname;
         using var res = await http.PostAsJsonAsync("/init", body, ct);
         if (!res.IsSuccessStatusCode) throw new InvalidOperationException($"envd /init failed: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync(ct)}");
     }
@@ -341,7 +449,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         foreach (var dir in Directory.GetDirectories(_options.SandboxesDirectory))
         {
             var id = Path.GetFileName(dir);
-            var record = SandboxRecordFile.TryLoad(RecordPath(id));
+            var record = id.StartsWith(WarmPrefix, StringComparison.Ordinal) ? null : SandboxRecordFile.TryLoad(RecordPath(id));
             var alive = record is not null && _cgroups.Exists(id) && _cgroups.Pids(id).Count > 0 && File.Exists(SocketOf(id));
             if (alive)
             {
@@ -420,6 +528,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
+        _refill.Dispose();
         _monitor.Dispose();
         lock (_watchers) foreach (var w in _watchers) w.Writer.TryComplete();
     }

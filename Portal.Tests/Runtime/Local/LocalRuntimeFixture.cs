@@ -42,16 +42,21 @@ public sealed class LocalRuntimeFixture : IAsyncLifetime
     public async Task<SandboxInstance> CreateAsync(int? memoryMB = null, IReadOnlyDictionary<string, string>? env = null) =>
         await Runtime.CreateAsync(new SandboxSpec { SandboxId = NewId(), TemplateId = "base", MemoryMB = memoryMB, EnvVars = env ?? new Dictionary<string, string>() }, TestContext.Current.CancellationToken);
 
-    public HttpClient Envd(string sandboxId, LocalSandboxRuntime? runtime = null) => new(new SocketsHttpHandler
+    public HttpClient Envd(string sandboxId, LocalSandboxRuntime? runtime = null, string? token = null)
     {
-        ConnectCallback = async (_, ct) => await (runtime ?? Runtime).ConnectAsync(sandboxId, SandboxPorts.Envd, ct),
-    })
-    { BaseAddress = new Uri("http://envd"), Timeout = TimeSpan.FromSeconds(30) };
+        var http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) => await (runtime ?? Runtime).ConnectAsync(sandboxId, SandboxPorts.Envd, ct),
+        })
+        { BaseAddress = new Uri("http://envd"), Timeout = TimeSpan.FromSeconds(30) };
+        if (token is not null) http.DefaultRequestHeaders.Add("X-Access-Token", token);
+        return http;
+    }
 
     /// <summary>Runs a shell command in the sandbox through envd's process service; returns exit code and output.</summary>
-    public async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string sandboxId, string script, string user = "user", LocalSandboxRuntime? runtime = null)
+    public async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string sandboxId, string script, string user = "user", LocalSandboxRuntime? runtime = null, string? token = null)
     {
-        using var http = Envd(sandboxId, runtime);
+        using var http = Envd(sandboxId, runtime, token);
         var payload = Encoding.UTF8.GetBytes(new JsonObject { ["process"] = new JsonObject { ["cmd"] = "/bin/bash", ["args"] = new JsonArray("-c", script) }, ["stdin"] = false }.ToJsonString());
         var frame = new byte[5 + payload.Length];
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)payload.Length);
