@@ -14,7 +14,9 @@ public static class EnvdApp
 {
     public static WebApplication Build(EnvdOptions options, Action<ILoggingBuilder>? logging = null)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // No config-file watching: each watcher is an inotify instance, and the kernel allows
+        // only 128 per user by default, shared by every sandbox on the machine.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);

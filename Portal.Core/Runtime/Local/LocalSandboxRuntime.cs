@@ -270,7 +270,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             if (_time.GetUtcNow() > deadline)
             {
                 var log = Path.Combine(Dir(id), "sandbox.log");
-                var tail = File.Exists(log) ? string.Join(" | ", File.ReadLines(log).TakeLast(5)) : "";
+                var tail = File.Exists(log) ? string.Join(" | ", File.ReadLines(log).Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).TakeLast(6)) : "";
                 var alive = _cgroups.Pids(id).Count;
                 throw new TimeoutException($"sandbox '{id}' did not become ready within {_options.StartTimeout.TotalSeconds:0} s ({alive} processes alive, socket {(File.Exists(socket) ? "present" : "absent")}): {tail}");
             }
