@@ -19,7 +19,16 @@ bash scripts/build-template.sh base
 PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)" PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_RUNTIME="${PORTAL_RUNTIME:-local}" \
   dotnet "$WEB_DLL" --urls "http://127.0.0.1:$PORT" >"$LOG" 2>&1 &
 PID=$!
-cleanup() { kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"; }
+cleanup() {
+  # Sandboxes outlive the portal by design: kill what the suites left before stopping it.
+  for id in $(curl -fsS -H "X-API-Key: $KEY" "http://127.0.0.1:$PORT/v2/sandboxes" 2>/dev/null | grep -o '"sandboxID":"[a-z0-9]*"' | cut -d'"' -f4); do
+    curl -fsS -o /dev/null -X DELETE -H "X-API-Key: $KEY" "http://127.0.0.1:$PORT/sandboxes/$id" || true
+  done
+  kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null
+  # Never let rm walk into a sandbox's mounted root filesystem.
+  awk '{print $5}' /proc/self/mountinfo | grep "^$DATA/" | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  rm -rf "$DATA"
+}
 trap cleanup EXIT
 
 ready=0

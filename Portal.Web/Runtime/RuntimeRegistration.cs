@@ -33,10 +33,16 @@ public static class RuntimeRegistration
             .Validate(o => Directory.Exists(o.TemplatesDirectory), "Portal:LocalRuntime:TemplatesDirectory (env PORTAL_TEMPLATES_DIR) must exist; build the base template with scripts/build-template.sh")
             .Validate(o => File.Exists(o.BwrapPath), "Portal:LocalRuntime:BwrapPath: bubblewrap not found; install it (scripts/install-deps.sh)")
             .ValidateOnStart();
-        services.AddSingleton<LocalSandboxRuntime>(sp => new LocalSandboxRuntime(
-            sp.GetRequiredService<IOptions<LocalRuntimeOptions>>().Value,
-            time: sp.GetRequiredService<TimeProvider>(),
-            logger: sp.GetRequiredService<ILogger<LocalSandboxRuntime>>()));
+        services.AddSingleton<LocalSandboxRuntime>(sp =>
+        {
+            var runtime = new LocalSandboxRuntime(
+                sp.GetRequiredService<IOptions<LocalRuntimeOptions>>().Value,
+                time: sp.GetRequiredService<TimeProvider>(),
+                logger: sp.GetRequiredService<ILogger<LocalSandboxRuntime>>());
+            // Users' sandboxes outlive the portal; idle warm ones do not (a restart refills them).
+            sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(runtime.DrainWarmPools);
+            return runtime;
+        });
         services.AddSingleton<ISandboxRuntime>(sp => sp.GetRequiredService<LocalSandboxRuntime>());
         return services;
     }
