@@ -9,6 +9,11 @@ mkdir -p "$(dirname "$TAP")"
 TAP_ABS="$(realpath "$TAP")"
 WEB_DLL=Portal.Web/bin/Release/net10.0/Portal.Web.dll
 [ -f "$WEB_DLL" ] || dotnet build Portal.Web -c Release -nologo -v q -clp:ErrorsOnly
+# The local runtime's inputs (both cached): the native envd and the base template.
+bash scripts/publish-envd.sh >/dev/null
+bash scripts/build-template.sh base >/dev/null
+export PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)"
+export PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}"
 
 PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
 DATA=$(mktemp -d /tmp/portal-e2e-XXXXXX)
