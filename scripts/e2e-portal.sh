@@ -20,7 +20,7 @@ DATA=$(mktemp -d /tmp/portal-e2e-XXXXXX)
 KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 LOG="$DATA/portal.log"
 PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_RUNTIME="${PORTAL_RUNTIME:-local}" \
-  dotnet "$WEB_DLL" --urls "http://127.0.0.1:$PORT" >"$LOG" 2>&1 &
+  dotnet "$WEB_DLL" --urls "http://127.0.0.1:$PORT" --Portal:LocalRuntime:CgroupGroup "portal-e2e-$PORT" >"$LOG" 2>&1 &
 PID=$!
 cleanup() { kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"; }
 trap cleanup EXIT

@@ -86,6 +86,13 @@ public class PortalProcessRestartTests
             psi.Environment["PORTAL_DATA_DIR"] = dataDir;
             psi.Environment["PORTAL_ADMIN_API_KEY"] = PortalHost.AdminKey;
             psi.Environment["PORTAL_RUNTIME"] = "local";
+            // What scripts/test.sh prepares (publish-envd.sh, build-template.sh).
+            var envd = Path.Combine(Path.GetDirectoryName(SdkSuiteTests.FindE2eDir())!, "artifacts", "envd", "portal-envd");
+            if (!File.Exists(envd)) Assert.Fail($"{envd} missing: run scripts/publish-envd.sh (scripts/test.sh does)");
+            psi.Environment["PORTAL_ENVD_PATH"] = envd;
+            psi.Environment["PORTAL_TEMPLATES_DIR"] = Environment.GetEnvironmentVariable("PORTAL_TEMPLATES_DIR") ?? "/var/lib/sandbox-portal/templates";
+            psi.ArgumentList.Add("--Portal:LocalRuntime:CgroupGroup");
+            psi.ArgumentList.Add("portal-restart-test-" + port);
             var log = new StringBuilder();
             var proc = Process.Start(psi)!;
             proc.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
