@@ -9,15 +9,18 @@ mkdir -p "$(dirname "$TAP")"
 TAP_ABS="$(realpath "$TAP")"
 WEB_DLL=Portal.Web/bin/Release/net10.0/Portal.Web.dll
 [ -f "$WEB_DLL" ] || dotnet build Portal.Web -c Release -nologo -v q -clp:ErrorsOnly
+# The local runtime's inputs (both cached): the native envd and the base template.
+bash scripts/publish-envd.sh >/dev/null
+bash scripts/build-template.sh base >/dev/null
+export PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)"
+export PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}"
 
 PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
 DATA=$(mktemp -d /tmp/portal-e2e-XXXXXX)
 KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 LOG="$DATA/portal.log"
-bash scripts/publish-envd.sh >/dev/null
-bash scripts/build-template.sh base
-PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)" PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_RUNTIME="${PORTAL_RUNTIME:-local}" \
-  dotnet "$WEB_DLL" --urls "http://127.0.0.1:$PORT" >"$LOG" 2>&1 &
+PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_RUNTIME="${PORTAL_RUNTIME:-local}" \
+  dotnet "$WEB_DLL" --urls "http://127.0.0.1:$PORT" --Portal:LocalRuntime:CgroupGroup "portal-e2e-$PORT" >"$LOG" 2>&1 &
 PID=$!
 cleanup() {
   # Sandboxes outlive the portal by design: kill what the suites left before stopping it.

@@ -11,9 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 dotnet build Portal.Web -c Release -nologo -v q -clp:ErrorsOnly
+# The local runtime's inputs (both cached): the native envd and the base template.
 bash scripts/publish-envd.sh
 bash scripts/build-template.sh base
 export PORTAL_ENVD_PATH="${PORTAL_ENVD_PATH:-$(realpath artifacts/envd/portal-envd)}"
+export PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}"
 
 export PORTAL_DATA_DIR="${PORTAL_DATA_DIR:-/var/lib/sandbox-portal}"
 mkdir -p "$PORTAL_DATA_DIR"

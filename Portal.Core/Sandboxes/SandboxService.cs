@@ -152,7 +152,8 @@ public sealed class SandboxService(
             {
                 TemplateNotFoundException t => PortalException.BadRequest($"template '{t.TemplateId}' not found"),
                 RuntimeCapacityException c => new PortalException(429, "no capacity for another sandbox: " + c.Message),
-                _ => e,
+                OperationCanceledException or TimeoutException => new PortalException(503, "the sandbox did not start in time: " + e.Message),
+                _ => new PortalException(500, "the sandbox could not be started: " + e.Message),
             };
         }
 

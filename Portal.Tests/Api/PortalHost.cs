@@ -71,7 +71,16 @@ public sealed class PortalHost : IAsyncDisposable
             b.Services.AddSingleton<ISandboxRuntime>(runtime);
             if (clock is not null) b.Services.AddSingleton(clock);
         });
-        await app.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            await app.StartAsync(TestContext.Current.CancellationToken);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            if (ownsDataDir) try { Directory.Delete(dataDir, true); } catch (IOException) { }
+            throw;
+        }
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new PortalHost(app, new Uri(address), runtime, dataDir, ownsDataDir);
     }

@@ -22,6 +22,27 @@ public class PortalProcessRestartTests
         try
         {
             var first = await PortalProcess.StartAsync(dir, port);
+            PortalProcess? second = null;
+            try
+            {
+                await RunAsync(first, port, async () => second = await PortalProcess.StartAsync(dir, port));
+            }
+            catch (Exception e)
+            {
+                throw new Xunit.Sdk.XunitException($"{e.Message}\n--- portal log (first run) ---\n{first.Log}\n--- portal log (second run) ---\n{second?.Log}");
+            }
+            finally
+            {
+                await first.DisposeAsync();
+                if (second is not null) await second.DisposeAsync();
+            }
+        }
+        finally { try { Directory.Delete(dir, true); } catch (IOException) { } }
+    }
+
+    private static async Task RunAsync(PortalProcess first, int port, Func<Task> restart)
+    {
+        {
             string[] ids;
             string token;
             string teamKey;
@@ -36,7 +57,7 @@ public class PortalProcessRestartTests
             }
             first.Kill(); // SIGKILL: no graceful shutdown
 
-            await using var second = await PortalProcess.StartAsync(dir, port);
+            await restart();
             using var admin2 = Client(port, PortalHost.AdminKey);
             var listed = (await admin2.GetJsonAsync("/v2/sandboxes")).Body!.AsArray().Select(x => (string)x!["sandboxID"]!).Order();
             Assert.Equal(ids.Order(), listed);
@@ -52,7 +73,6 @@ public class PortalProcessRestartTests
 
             foreach (var id in ids) Assert.Equal(204, (await admin2.DeleteJsonAsync($"/sandboxes/{id}")).Status);
         }
-        finally { try { Directory.Delete(dir, true); } catch (IOException) { } }
     }
 
     private static HttpClient Client(int port, string? key)
@@ -75,6 +95,8 @@ public class PortalProcessRestartTests
         private readonly StringBuilder _log;
         private PortalProcess(Process proc, StringBuilder log) { _proc = proc; _log = log; }
 
+        public string Log { get { lock (_log) return _log.ToString(); } }
+
         public static async Task<PortalProcess> StartAsync(string dataDir, int port)
         {
             var dll = Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll");
@@ -86,7 +108,15 @@ public class PortalProcessRestartTests
             psi.Environment["PORTAL_DATA_DIR"] = dataDir;
             psi.Environment["PORTAL_ADMIN_API_KEY"] = PortalHost.AdminKey;
             psi.Environment["PORTAL_RUNTIME"] = "local";
-            psi.Environment["PORTAL_ENVD_PATH"] = Path.Combine(Portal.Tests.Runtime.Local.LocalRuntimeFixture.RepoRoot, "artifacts", "envd", "portal-envd");
+            // What scripts/test.sh prepares (publish-envd.sh, build-template.sh).
+            var envd = Path.Combine(Portal.Tests.Runtime.Local.LocalRuntimeFixture.RepoRoot, "artifacts", "envd", "portal-envd");
+            if (!File.Exists(envd)) Assert.Fail($"{envd} missing: run scripts/publish-envd.sh (scripts/test.sh does)");
+            psi.Environment["PORTAL_ENVD_PATH"] = envd;
+            psi.Environment["PORTAL_TEMPLATES_DIR"] = Environment.GetEnvironmentVariable("PORTAL_TEMPLATES_DIR") ?? "/var/lib/sandbox-portal/templates";
+            psi.ArgumentList.Add("--Portal:LocalRuntime:StartTimeout");
+            psi.ArgumentList.Add("00:01:00"); // the whole test suite runs beside it on two cores
+            psi.ArgumentList.Add("--Portal:LocalRuntime:CgroupGroup");
+            psi.ArgumentList.Add("portal-restart-test-" + port);
             var log = new StringBuilder();
             var proc = Process.Start(psi)!;
             proc.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
@@ -121,6 +151,7 @@ public class PortalProcessRestartTests
 
         public void Kill()
         {
+            if (_proc.HasExited) return;
             _proc.Kill(); // SIGKILL
             _proc.WaitForExit();
         }

@@ -374,7 +374,7 @@ public class SandboxesApiTests
         host.Runtime.FailCreatesWith = new RuntimeCapacityException("limit of 0 sandboxes reached");
         AssertError(await host.Admin.PostJsonAsync("/v2/sandboxes", """{"templateID":"base"}"""), 429, "capacity");
         host.Runtime.FailCreatesWith = new InvalidOperationException("boom");
-        AssertError(await host.Admin.PostJsonAsync("/v2/sandboxes", """{"templateID":"base"}"""), 500);
+        AssertError(await host.Admin.PostJsonAsync("/v2/sandboxes", """{"templateID":"base"}"""), 500, "could not be started: boom");
         Assert.Empty((await host.Admin.GetJsonAsync("/v2/sandboxes")).Body!.AsArray());
     }
 
