@@ -9,6 +9,7 @@ using Portal.Web.Apis;
 using Portal.Web.Background;
 using Portal.Web.Options;
 using Portal.Web.Proxy;
+using Portal.Web.Routing;
 using Portal.Web.Runtime;
 using Portal.Web.Telemetry;
 
@@ -81,6 +82,7 @@ public static class PortalWebApplication
         services.AddHttpForwarder();
         services.AddSingleton<SandboxConnections>();
         services.AddSingleton<SandboxProxy>();
+        services.AddSingleton(sp => new RequestRouter(sp.GetRequiredService<IOptions<PortalOptions>>().Value.Domain));
 
         // Order matters: the initializer finishes before the others start and before Kestrel listens.
         services.AddSingleton<PortalInitializer>();
@@ -97,13 +99,14 @@ public static class PortalWebApplication
         SandboxProxy? proxy = null;
         app.Use((ctx, next) => (proxy ??= app.Services.GetRequiredService<SandboxProxy>()).InvokeAsync(ctx, next));
         app.UseApiErrors();
+        // Endpoints are matched after the router rewrote /kruise/api/... to /...
+        app.UseRouting();
 
         app.MapGet("/health", (PortalInitializer init) => init.Ready
             ? Results.Ok(new { status = "ok" })
             : ApiErrors.Result(503, "starting"));
         app.MapPrometheusMetrics();
         MapControlPlane(app);
-        MapControlPlane(app.MapGroup("/kruise/api"));
     }
 
     private static void MapControlPlane(IEndpointRouteBuilder root)
