@@ -12,6 +12,7 @@ using Portal.Web.Proxy;
 using Portal.Web.Routing;
 using Portal.Web.Runtime;
 using Portal.Web.Telemetry;
+using Portal.Web.Tls;
 
 namespace Portal.Web.Hosting;
 
@@ -32,6 +33,8 @@ public static class PortalWebApplication
         ("PORTAL_RUNTIME", "Portal:Runtime"),
         ("PORTAL_TEMPLATES_DIR", "Portal:LocalRuntime:TemplatesDirectory"),
         ("PORTAL_ENVD_PATH", "Portal:LocalRuntime:EnvdPath"),
+        ("PORTAL_TLS_CERT", "Portal:Tls:CertificatePath"),
+        ("PORTAL_TLS_KEY", "Portal:Tls:KeyPath"),
     ];
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
@@ -47,6 +50,8 @@ public static class PortalWebApplication
             builder.WebHost.UseUrls($"http://0.0.0.0:{DefaultPort}");
         // The proxy streams uploads of any size; control-plane bodies are limited by ApiRequest.
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
+        // https:// URLs serve Portal:Tls (PORTAL_TLS_CERT / PORTAL_TLS_KEY), reloaded when the files change.
+        builder.WebHost.ConfigureKestrel((ctx, k) => PortalTls.ConfigureHttps(k, ctx.Configuration));
 
         configure?.Invoke(builder);
         AddPortal(builder.Services, builder.Configuration);
@@ -64,6 +69,7 @@ public static class PortalWebApplication
         services.AddSingleton<IValidateOptions<PortalOptions>, PortalOptionsValidator>();
         services.AddSingleton<IValidateOptions<SandboxOptions>, SandboxOptionsValidator>();
         services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
+        services.AddPortalTls(config);
 
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o =>
@@ -106,6 +112,7 @@ public static class PortalWebApplication
             ? Results.Ok(new { status = "ok" })
             : ApiErrors.Result(503, "starting"));
         app.MapPrometheusMetrics();
+        app.MapPortalConfig();
         MapControlPlane(app);
     }
 
