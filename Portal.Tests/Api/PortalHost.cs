@@ -72,7 +72,8 @@ public sealed class PortalHost : IAsyncDisposable
             if (clock is not null) b.Services.AddSingleton(clock);
         });
         await app.StartAsync(TestContext.Current.CancellationToken);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        var address = addresses.FirstOrDefault(a => a.StartsWith("http:", StringComparison.Ordinal)) ?? addresses.First();
         return new PortalHost(app, new Uri(address), runtime, dataDir, ownsDataDir);
     }
 
