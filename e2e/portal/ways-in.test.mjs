@@ -55,6 +55,9 @@ test('(a) native protocol over HTTPS with only the domain option (domain with a 
   ids.add(sbx.sandboxId);
   assert.equal(sbx.sandboxDomain, TLS_DOMAIN);
   assert.equal(sbx.getHost(49983), `49983-${sbx.sandboxId}.${TLS_DOMAIN}`);
+  // Plain fetch to the native sandbox host (no routing headers): the host alone routes.
+  const health = await fetch(`https://${sbx.getHost(49983)}/health`);
+  assert.ok(health.status === 204 || health.status === 200, `envd health via the native host: ${health.status}`);
   const listed = await Sandbox.list(native).nextItems();
   assert.ok(listed.some((s) => s.sandboxId === sbx.sandboxId));
   await exercise(sbx, 'native');
@@ -68,6 +71,9 @@ test('(b) private protocol: /kruise/api and /kruise/<id>/49983', async () => {
   // OpenKruise's patch makes the SDK build D/kruise/<id>/<port>; emulated with sandboxUrl.
   const sandboxUrl = `${PORTAL_URL}/kruise/${created.sandboxId}/49983`;
   const sbx = await Sandbox.connect(created.sandboxId, { ...priv, sandboxUrl });
+  // The path alone routes (no E2b-Sandbox-* headers): envd's /health through /kruise/<id>/49983.
+  const health = await fetch(`${sandboxUrl}/health`);
+  assert.ok(health.status === 204 || health.status === 200, `envd health via the private path: ${health.status}`);
   await exercise(sbx, 'private');
 });
 
