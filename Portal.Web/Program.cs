@@ -3,6 +3,22 @@
 using Microsoft.Extensions.Options;
 using Portal.Web.Hosting;
 
+if (args is ["certs", ..])
+{
+    // portal certs DOMAIN OUTDIR: a local CA and a wildcard certificate for DOMAIN and *.DOMAIN.
+    if (args.Length != 3)
+    {
+        Console.Error.WriteLine("usage: Portal.Web certs DOMAIN OUTDIR   (e.g. certs sbx.test:8443 ./certs)");
+        return 2;
+    }
+    var files = Portal.Web.Tls.CertificateGenerator.Generate(args[1], args[2]);
+    Console.WriteLine($"CA certificate:     {files.CaCert}  (clients: NODE_EXTRA_CA_CERTS / SSL_CERT_FILE)");
+    Console.WriteLine($"CA key:             {files.CaKey}");
+    Console.WriteLine($"server certificate: {files.Cert}  (PORTAL_TLS_CERT)");
+    Console.WriteLine($"server key:         {files.Key}  (PORTAL_TLS_KEY)");
+    return 0;
+}
+
 try
 {
     var app = PortalWebApplication.Build(args);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the real portal (local runtime, real envd) on a free loopback port with a temp data
 # dir and a seeded admin key, runs the e2e/portal suites with the real e2b SDK in non-debug
-# mode, stops the portal, and writes a TAP report to $1.
+# mode, stops the portal, and writes a TAP report to $1. E2E_PORTAL_TESTS picks test files
+# (default: all of e2e/portal, e.g. E2E_PORTAL_TESTS=portal/ways-in.test.mjs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 TAP="${1:-artifacts/test-results/e2e-portal.tap}"
@@ -15,12 +16,20 @@ bash scripts/build-template.sh base >/dev/null
 export PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)"
 export PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}"
 
-PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+PORT=$(free_port)
+TLS_PORT=$(free_port)
+while [ "$TLS_PORT" = "$PORT" ]; do TLS_PORT=$(free_port); done
 DATA=$(mktemp -d /tmp/portal-e2e-XXXXXX)
+# The native protocol over HTTPS (ways-in.test.mjs): E2B_DOMAIN carries the port, *.D is
+# resolved to 127.0.0.1 inside the test process only, the certificate comes from a test CA.
+TLS_DOMAIN="sbx.test:$TLS_PORT"
+dotnet "$WEB_DLL" certs sbx.test "$DATA/certs" >/dev/null
 KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 LOG="$DATA/portal.log"
 PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_RUNTIME="${PORTAL_RUNTIME:-local}" \
-  dotnet "$WEB_DLL" --urls "http://127.0.0.1:$PORT" --Portal:LocalRuntime:CgroupGroup "portal-e2e-$PORT" >"$LOG" 2>&1 &
+  E2B_DOMAIN="$TLS_DOMAIN" PORTAL_TLS_CERT="$DATA/certs/fullchain.pem" PORTAL_TLS_KEY="$DATA/certs/privkey.pem" \
+  dotnet "$WEB_DLL" --urls "http://127.0.0.1:$PORT;https://127.0.0.1:$TLS_PORT" --Portal:LocalRuntime:CgroupGroup "portal-e2e-$PORT" >"$LOG" 2>&1 &
 PID=$!
 cleanup() {
   # Sandboxes outlive the portal by design: kill what the suites left before stopping it.
@@ -52,10 +61,11 @@ if [ $ready -ne 1 ]; then
   exit 1
 fi
 
-(cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" \
+(cd e2e && env -u E2B_DEBUG -u E2B_DOMAIN -u E2B_API_URL -u E2B_SANDBOX_URL PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" \
+  PORTAL_TLS_DOMAIN="$TLS_DOMAIN" NODE_EXTRA_CA_CERTS="$DATA/certs/ca.pem" \
   node --test --test-concurrency=1 --test-timeout=180000 \
   --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=tap --test-reporter-destination="$TAP_ABS" portal/)
+  --test-reporter=tap --test-reporter-destination="$TAP_ABS" ${E2E_PORTAL_TESTS:-portal/})
 rc=$?
 if [ $rc -ne 0 ]; then echo "--- portal log (tail) ---"; tail -n 80 "$LOG"; fi
 exit $rc

@@ -81,7 +81,8 @@ public sealed class PortalHost : IAsyncDisposable
             if (ownsDataDir) try { Directory.Delete(dataDir, true); } catch (IOException) { }
             throw;
         }
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        var address = addresses.FirstOrDefault(a => a.StartsWith("http:", StringComparison.Ordinal)) ?? addresses.First();
         return new PortalHost(app, new Uri(address), runtime, dataDir, ownsDataDir);
     }
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using Portal.Core;
 using Portal.Core.Sandboxes;
 using Portal.Web.Options;
+using Portal.Web.Routing;
 
 namespace Portal.Web.Apis;
 
@@ -32,8 +33,10 @@ public static class SandboxesApi
         return root;
     }
 
+    /// <summary>The domain the request was addressed under: E2B_DOMAIN, else derived from its host.</summary>
     private static string? Domain(HttpContext ctx)
     {
+        if (ctx.Features.Get<RouteDecision>() is { Domain: { Length: > 0 } routed }) return routed;
         var d = ctx.RequestServices.GetRequiredService<IOptions<PortalOptions>>().Value.Domain;
         return string.IsNullOrWhiteSpace(d) ? null : d;
     }

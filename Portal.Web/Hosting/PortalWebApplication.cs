@@ -9,8 +9,10 @@ using Portal.Web.Apis;
 using Portal.Web.Background;
 using Portal.Web.Options;
 using Portal.Web.Proxy;
+using Portal.Web.Routing;
 using Portal.Web.Runtime;
 using Portal.Web.Telemetry;
+using Portal.Web.Tls;
 
 namespace Portal.Web.Hosting;
 
@@ -31,6 +33,8 @@ public static class PortalWebApplication
         ("PORTAL_RUNTIME", "Portal:Runtime"),
         ("PORTAL_TEMPLATES_DIR", "Portal:LocalRuntime:TemplatesDirectory"),
         ("PORTAL_ENVD_PATH", "Portal:LocalRuntime:EnvdPath"),
+        ("PORTAL_TLS_CERT", "Portal:Tls:CertificatePath"),
+        ("PORTAL_TLS_KEY", "Portal:Tls:KeyPath"),
     ];
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
@@ -46,6 +50,8 @@ public static class PortalWebApplication
             builder.WebHost.UseUrls($"http://0.0.0.0:{DefaultPort}");
         // The proxy streams uploads of any size; control-plane bodies are limited by ApiRequest.
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
+        // https:// URLs serve Portal:Tls (PORTAL_TLS_CERT / PORTAL_TLS_KEY), reloaded when the files change.
+        builder.WebHost.ConfigureKestrel((ctx, k) => PortalTls.ConfigureHttps(k, ctx.Configuration));
 
         configure?.Invoke(builder);
         AddPortal(builder.Services, builder.Configuration);
@@ -63,6 +69,7 @@ public static class PortalWebApplication
         services.AddSingleton<IValidateOptions<PortalOptions>, PortalOptionsValidator>();
         services.AddSingleton<IValidateOptions<SandboxOptions>, SandboxOptionsValidator>();
         services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
+        services.AddPortalTls(config);
 
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o =>
@@ -81,6 +88,7 @@ public static class PortalWebApplication
         services.AddHttpForwarder();
         services.AddSingleton<SandboxConnections>();
         services.AddSingleton<SandboxProxy>();
+        services.AddSingleton(sp => new RequestRouter(sp.GetRequiredService<IOptions<PortalOptions>>().Value.Domain));
 
         // Order matters: the initializer finishes before the others start and before Kestrel listens.
         services.AddSingleton<PortalInitializer>();
@@ -97,13 +105,15 @@ public static class PortalWebApplication
         SandboxProxy? proxy = null;
         app.Use((ctx, next) => (proxy ??= app.Services.GetRequiredService<SandboxProxy>()).InvokeAsync(ctx, next));
         app.UseApiErrors();
+        // Endpoints are matched after the router rewrote /kruise/api/... to /...
+        app.UseRouting();
 
         app.MapGet("/health", (PortalInitializer init) => init.Ready
             ? Results.Ok(new { status = "ok" })
             : ApiErrors.Result(503, "starting"));
         app.MapPrometheusMetrics();
+        app.MapPortalConfig();
         MapControlPlane(app);
-        MapControlPlane(app.MapGroup("/kruise/api"));
     }
 
     private static void MapControlPlane(IEndpointRouteBuilder root)

@@ -6,13 +6,16 @@ using Portal.Core.Runtime;
 using Portal.Core.Sandboxes;
 using Portal.Web.Apis;
 using Portal.Web.Options;
+using Portal.Web.Routing;
+using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Portal.Web.Proxy;
 
 /// <summary>
-/// Header routing: a request carrying <c>E2b-Sandbox-Id</c> + <c>E2b-Sandbox-Port</c> goes to
-/// that port of that sandbox, streamed both ways (YARP's <see cref="IHttpForwarder"/>).
+/// Sandbox traffic: a request that <see cref="RequestRouter"/> sends to a sandbox (native host
+/// <c>P-S.D</c>, private path <c>/kruise/S/P/...</c>, or <c>E2b-Sandbox-Id</c> + <c>E2b-Sandbox-Port</c>
+/// headers) goes to that port of that sandbox, streamed both ways (YARP's <see cref="IHttpForwarder"/>).
 /// A signed <c>/files</c> URL without those headers is routed to the one live sandbox whose
 /// access token produces its signature. Everything else falls through to the portal itself.
 /// The proxy sees no API keys: envd's access token guards each sandbox.
@@ -23,10 +26,11 @@ public sealed class SandboxProxy(
     SandboxService sandboxes,
     PortalTelemetry telemetry,
     IOptions<ProxyOptions> options,
+    RequestRouter router,
     ILogger<SandboxProxy> log)
 {
-    public const string SandboxIdHeader = "E2b-Sandbox-Id";
-    public const string SandboxPortHeader = "E2b-Sandbox-Port";
+    public const string SandboxIdHeader = RequestRouter.SandboxIdHeader;
+    public const string SandboxPortHeader = RequestRouter.SandboxPortHeader;
 
     private readonly ForwarderRequestConfig _config = new()
     {
@@ -35,37 +39,56 @@ public sealed class SandboxProxy(
         VersionPolicy = HttpVersionPolicy.RequestVersionExact,
     };
 
+    /// <summary>
+    /// The one routing step for every request (see <see cref="RequestRouter"/>): sandbox traffic
+    /// (native host, <c>/kruise/S/P</c>, routing headers) is forwarded with its prefix stripped,
+    /// <c>/kruise/api/...</c> continues to the portal's endpoints as <c>/...</c>, anything
+    /// malformed is answered here and forwarded nowhere.
+    /// </summary>
     public async Task InvokeAsync(HttpContext ctx, RequestDelegate next)
     {
         var headers = ctx.Request.Headers;
-        var idHeader = headers[SandboxIdHeader].FirstOrDefault();
-        var portHeader = headers[SandboxPortHeader].FirstOrDefault();
-        if (idHeader is not null || portHeader is not null)
-        {
-            if (string.IsNullOrEmpty(idHeader) || !SandboxIds.IsWellFormed(idHeader))
-            {
-                await ApiErrors.WriteAsync(ctx, 400, $"invalid {SandboxIdHeader} header '{idHeader}': a sandbox ID (lowercase letters and digits) is required");
-                return;
-            }
-            if (!TryParsePort(portHeader, out var port))
-            {
-                await ApiErrors.WriteAsync(ctx, 400, $"invalid {SandboxPortHeader} header '{portHeader}': a port 1-65535 is required");
-                return;
-            }
-            await ForwardAsync(ctx, idHeader, port);
-            return;
-        }
+        var raw = ctx.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (string.IsNullOrEmpty(raw)) raw = ctx.Request.Path.ToUriComponent() + ctx.Request.QueryString.ToUriComponent();
+        var decision = router.Decide(
+            headers.Host.FirstOrDefault(), raw,
+            headers[SandboxIdHeader].FirstOrDefault(), headers[SandboxPortHeader].FirstOrDefault());
+        ctx.Features.Set(decision);
 
-        if (ctx.Request.Path.Equals("/files", StringComparison.Ordinal))
+        switch (decision)
         {
-            if (ctx.Request.Query.ContainsKey("signature"))
-                await ForwardSignedAsync(ctx);
-            else
-                await ApiErrors.WriteAsync(ctx, 404, "no sandbox named: /files needs the E2b-Sandbox-Id and E2b-Sandbox-Port headers, or a signed URL from uploadUrl()/downloadUrl()");
-            return;
-        }
+            case RouteDecision.Reject reject:
+                telemetry.RecordProxyError("rejected");
+                await ApiErrors.WriteAsync(ctx, reject.Status, reject.Message);
+                return;
 
-        await next(ctx);
+            case RouteDecision.Sandbox sandbox:
+                if (sandbox.Via != RouteVia.Headers) SetTarget(ctx, sandbox.Path);
+                await ForwardAsync(ctx, sandbox.SandboxId, sandbox.Port);
+                return;
+
+            case RouteDecision.Local local:
+                if (local.Via == RouteVia.PrivatePath) SetTarget(ctx, local.Path);
+                if (ctx.Request.Path.Equals("/files", StringComparison.Ordinal))
+                {
+                    if (ctx.Request.Query.ContainsKey("signature"))
+                        await ForwardSignedAsync(ctx);
+                    else
+                        await ApiErrors.WriteAsync(ctx, 404, "no sandbox named: /files needs the E2b-Sandbox-Id and E2b-Sandbox-Port headers, or a signed URL from uploadUrl()/downloadUrl()");
+                    return;
+                }
+                await next(ctx);
+                return;
+        }
+    }
+
+    /// <summary>Rewrites the request to <paramref name="target"/> (a raw path with optional query).</summary>
+    private static void SetTarget(HttpContext ctx, string target)
+    {
+        var q = target.IndexOf('?');
+        var path = q < 0 ? target : target[..q];
+        ctx.Request.Path = PathString.FromUriComponent(path.Length == 0 ? "/" : path);
+        ctx.Request.QueryString = q < 0 ? QueryString.Empty : new QueryString(target[q..]);
     }
 
     private async Task ForwardSignedAsync(HttpContext ctx)
@@ -168,12 +191,5 @@ public sealed class SandboxProxy(
                     if (Find<T>(inner) is { } found) return found;
         }
         return null;
-    }
-
-    private static bool TryParsePort(string? text, out int port)
-    {
-        port = 0;
-        return !string.IsNullOrEmpty(text) && text.Length <= 5 && text.All(char.IsAsciiDigit)
-            && int.TryParse(text, out port) && port is >= 1 and <= 65535;
     }
 }
