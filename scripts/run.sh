@@ -5,7 +5,8 @@
 #   scripts/run.sh [--urls http://0.0.0.0:7788] [any Portal:* setting as --Portal:Key value]
 #
 # Environment: PORTAL_DATA_DIR (default /var/lib/sandbox-portal), PORTAL_ADMIN_API_KEY
-# (seed the admin key instead of generating one), E2B_DOMAIN, PORTAL_RUNTIME (default local).
+# (seed the admin key instead of generating one), E2B_DOMAIN, PORTAL_RUNTIME (default local),
+# PORTAL_TLS_CERT / PORTAL_TLS_KEY (PEM files served on https:// URLs; see docs/deployment.md).
 # Once the portal answers it prints the three lines an E2B SDK user needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,8 @@ PORTAL_PID=$!
 trap 'kill -TERM $PORTAL_PID 2>/dev/null; wait $PORTAL_PID 2>/dev/null' INT TERM EXIT
 
 for _ in $(seq 1 6000); do
-  if curl -fsS -o /dev/null "$client_url/health" 2>/dev/null; then break; fi
+  # -k: an https:// first URL may serve a certificate this machine does not trust (PORTAL_TLS_CERT).
+  if curl -kfsS -o /dev/null "$client_url/health" 2>/dev/null; then break; fi
   kill -0 $PORTAL_PID 2>/dev/null || { echo "the portal exited during startup (see above)"; exit 1; }
   sleep 0.1
 done
@@ -51,5 +53,9 @@ echo "Sandbox Portal is running. Point the E2B SDK at it with:"
 echo "E2B_API_URL=$client_url"
 echo "E2B_SANDBOX_URL=$client_url"
 echo "E2B_API_KEY=$key"
+if [ -n "${E2B_DOMAIN:-}" ]; then
+  echo "(or, for the native protocol with wildcard DNS and certificate: E2B_DOMAIN=$E2B_DOMAIN and E2B_API_KEY only;"
+  echo " every way in: docs/deployment.md)"
+fi
 echo
 wait $PORTAL_PID
