@@ -24,6 +24,10 @@ public static class ProcessEndpoints
                 // Only the Start call's deadline ends the process; a dropped stream does not.
                 using var onDeadline = ctx.Deadline.Register(() => process.Signal(Signal.Sigkill));
                 await ForwardAsync(process, events, stream, ctx);
+                // The kill's own end event can beat the cancellation to the stream: the deadline
+                // is still what ended it, and the client must hear deadline_exceeded.
+                if (ctx.Deadline.IsCancellationRequested)
+                    throw new ConnectException(ConnectCode.DeadlineExceeded, $"process {process.Pid} exceeded its deadline of {ctx.Timeout?.TotalMilliseconds:0} ms and was killed");
             });
 
         router.ServerStreaming(Service + "Connect", json.ConnectRequest, json.ProcessEventResponse, ProcessEventResponse.KeepaliveMessage,
