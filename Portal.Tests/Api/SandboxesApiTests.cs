@@ -163,8 +163,12 @@ public class SandboxesApiTests
         var id = (string)(await host.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":1}"""))["sandboxID"]!;
         await WaitUntilAsync(async () => (await host.Admin.GetJsonAsync($"/sandboxes/{id}")).Status == 404, TimeSpan.FromSeconds(5));
         Assert.False(host.Runtime.Exists(id));
-        var (_, logs) = await host.Admin.GetJsonAsync($"/v2/sandboxes/{id}/logs");
-        Assert.Contains(logs!["logs"]!.AsArray(), l => ((string)l!["message"]!).Contains("timeout was reached"));
+        // The lifecycle log line may land a moment after the record is gone.
+        await WaitUntilAsync(async () =>
+        {
+            var (_, logs) = await host.Admin.GetJsonAsync($"/v2/sandboxes/{id}/logs");
+            return logs?["logs"]?.AsArray().Any(l => ((string?)l?["message"] ?? "").Contains("timeout was reached")) == true;
+        }, TimeSpan.FromSeconds(5));
     }
 
     [Fact]

@@ -27,6 +27,9 @@ for (let i = 0; i < N; i++) {
     roundTrip.push(performance.now() - s);
   }
   await sbx.kill();
+  // Let the warm pool (Portal:LocalRuntime:WarmPools, base: 2 by default) refill, so each
+  // create measures a claim; BENCH_GAP_MS=0 measures back-to-back creates instead.
+  await new Promise((r) => setTimeout(r, Number(process.env.BENCH_GAP_MS ?? 600)));
 }
 report('Sandbox.create (POST /v2/sandboxes, real local runtime)', createOnly);
 report('create → first commands.run("true") done', firstCommand);
