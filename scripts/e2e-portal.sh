@@ -29,7 +29,7 @@ KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 LOG="$DATA/portal.log"
 PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_RUNTIME="${PORTAL_RUNTIME:-local}" \
   E2B_DOMAIN="$TLS_DOMAIN" PORTAL_TLS_CERT="$DATA/certs/fullchain.pem" PORTAL_TLS_KEY="$DATA/certs/privkey.pem" \
-  dotnet "$WEB_DLL" --urls "http://127.0.0.1:$PORT;https://127.0.0.1:$TLS_PORT" --Portal:LocalRuntime:CgroupGroup "portal-e2e-$PORT" >"$LOG" 2>&1 &
+  dotnet "$WEB_DLL" --urls "http://127.0.0.1:$PORT;https://127.0.0.1:$TLS_PORT" --Portal:LocalRuntime:CgroupGroup "portal-e2e-$PORT" --Portal:LocalRuntime:StartTimeout 00:01:00 >"$LOG" 2>&1 &
 PID=$!
 cleanup() {
   # Sandboxes outlive the portal by design: kill what the suites left before stopping it.

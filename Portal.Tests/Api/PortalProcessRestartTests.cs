@@ -12,6 +12,7 @@ namespace Portal.Tests.Api;
 /// SIGKILLed and started again on the same data dir; the same sandboxes are listed and
 /// usable, keys still valid. Skipped (with the reason) when this build has no local runtime.
 /// </summary>
+[Collection(nameof(Portal.Tests.Runtime.Local.LocalRuntimeCollection))] // one set of real sandboxes at a time
 public class PortalProcessRestartTests
 {
     [Fact]
