@@ -39,7 +39,8 @@ public static class PortalWebApplication
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
+        // appsettings.json ships beside the binary: read it from there, whatever the working directory.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         var mapped = new Dictionary<string, string?>();
         foreach (var (env, key) in EnvironmentKeys)
             if (builder.Configuration[key] is null && Environment.GetEnvironmentVariable(env) is { Length: > 0 } v)
