@@ -8,7 +8,19 @@ set -euo pipefail
 NAME="${1:-base}"
 DIR="${2:-${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}}"
 TARGET="$DIR/$NAME"
-if [ -f "$TARGET/template.json" ] && [ -x "$TARGET/rootfs/bin/bash" ]; then
+# Bump when the package list or set-up below changes: older cached builds are then rebuilt.
+RECIPE=2
+# Older builds may still be the lower layer of running sandboxes (overlayfs keeps the path it
+# was mounted with, so they cannot be told apart by path): delete retired builds only while
+# no sandbox runs on this template at all.
+remove_retired() {
+  grep -qF "lowerdir=$TARGET/rootfs" /proc/self/mountinfo && return 0
+  for old in "$DIR"/.retired-"$NAME"-*; do [ -d "$old" ] && rm -rf "$old"; done
+  return 0
+}
+if [ -f "$TARGET/template.json" ] && [ -x "$TARGET/rootfs/bin/bash" ] \
+   && grep -q "\"recipe\": $RECIPE\b" "$TARGET/template.json"; then
+  remove_retired
   echo "template '$NAME' is ready: $TARGET"
   exit 0
 fi
@@ -24,10 +36,13 @@ MIRROR=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/so
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 echo "building template '$NAME' with debootstrap from $MIRROR (about a minute)..."
 debootstrap --variant=minbase \
-  --include=bash,coreutils,python3,nodejs,git,curl,sudo,procps,ncurses-bin,ca-certificates,iproute2,less \
+  --include=bash,coreutils,python3,nodejs,git,curl,sudo,procps,ncurses-bin,ca-certificates,iproute2,less,libnss-myhostname \
   bookworm "$WORK/rootfs" "$MIRROR" 2>&1 | awk '/^I: (Retrieving|Validating|Extracting|Installing|Configuring|Base system)/ { n++; if (n % 25 == 1 || /Base system/) print "  " $0 }'
 
 R="$WORK/rootfs"
+# The hostname is the sandbox ID and changes when a warm sandbox is claimed: resolve it from
+# the UTS namespace (nss-myhostname) rather than a static /etc/hosts line.
+grep -q myhostname "$R/etc/nsswitch.conf" || sed -i 's/^hosts:.*/& myhostname/' "$R/etc/nsswitch.conf"
 chroot "$R" /usr/sbin/groupadd --gid 1000 user 2>/dev/null || true
 chroot "$R" /usr/sbin/useradd --uid 1000 --gid 1000 --create-home --home-dir /home/user --shell /bin/bash user
 echo 'user ALL=(ALL:ALL) NOPASSWD: ALL' > "$R/etc/sudoers.d/user"
@@ -37,9 +52,10 @@ touch "$R/usr/local/bin/portal-envd"
 chmod 0755 "$R/usr/local/bin/portal-envd"
 rm -rf "$R/var/cache/apt/archives/"*.deb "$R/var/lib/apt/lists/"*
 cat > "$WORK/template.json" <<JSON
-{ "templateId": "$NAME", "aliases": [], "cpuCount": 2, "memoryMB": 512, "diskSizeMB": 2048, "warmPoolSize": 0 }
+{ "templateId": "$NAME", "aliases": [], "cpuCount": 2, "memoryMB": 512, "diskSizeMB": 2048, "warmPoolSize": 0, "recipe": $RECIPE }
 JSON
-rm -rf "$TARGET"
+if [ -d "$TARGET" ]; then mv "$TARGET" "$DIR/.retired-$NAME-$(date +%s%N)"; fi
+remove_retired  # before the new build is in use, every mount on the path is an old one
 mv "$WORK" "$TARGET"
 trap - EXIT
 echo "template '$NAME' built: $TARGET ($(du -sh "$TARGET/rootfs" | cut -f1))"

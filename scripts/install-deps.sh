@@ -9,14 +9,15 @@ SUDO=""
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 
-# Debian packages: node/npm for the E2B SDK suites, bubblewrap/debootstrap for the local
+# Debian packages: node/npm for the E2B SDK suites, debootstrap for the local
 # runtime, procps/util-linux for process tooling, ncurses-bin for `tput` in PTY tests.
 need=()
-for pkg in ca-certificates curl git procps util-linux ncurses-bin bubblewrap debootstrap iproute2 sudo; do
+for pkg in ca-certificates curl git procps util-linux ncurses-bin debootstrap iproute2 sudo; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# clang: the NativeAOT envd and the local runtime's C launcher (portal-sandbox-init).
 command -v clang >/dev/null 2>&1 || need+=(clang)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
 if [ ${#need[@]} -gt 0 ]; then

@@ -2,7 +2,7 @@ namespace Portal.Core.Runtime;
 
 /// <summary>
 /// The one seam between the control plane and whatever runs sandboxes: the local runtime
-/// (bubblewrap + cgroups on this machine) or Kubernetes pods. Everything the E2B API needs
+/// (own namespaces launcher + cgroups on this machine) or Kubernetes pods. Everything the E2B API needs
 /// from a sandbox goes through here; nothing above it knows how sandboxes are made.
 /// Implementations must be safe for concurrent use and must survive a restart of the
 /// portal process: sandboxes keep running and <see cref="ListAsync"/> finds them again.

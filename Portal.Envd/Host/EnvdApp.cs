@@ -63,7 +63,7 @@ public static class EnvdApp
         app.UseMiddleware<AccessTokenMiddleware>();
 
         var router = new ConnectRouter(app, users, app.Logger);
-        app.MapSandbox(state, app.Services.GetRequiredService<MetricsSampler>(), options.AllowHostname);
+        app.MapSandbox(state, app.Services.GetRequiredService<MetricsSampler>());
         router.MapProcess(app.Services);
         router.MapFilesystem(app.Services);
         app.MapFiles(app.Services);

@@ -15,8 +15,6 @@ public sealed record EnvdOptions
     public string? AccessToken { get; init; }
     /// <summary>Where <c>/etc/passwd</c> and <c>/etc/group</c> are read from (tests point it elsewhere).</summary>
     public string EtcDirectory { get; init; } = "/etc";
-    /// <summary>Lets <c>/init</c> set the hostname of envd's UTS namespace (a runtime handing out a pre-started sandbox under its final ID). Never on a shared host.</summary>
-    public bool AllowHostname { get; init; }
 
     public const string Usage = """
         portal-envd — the Sandbox Portal in-sandbox agent (E2B envd compatible)
@@ -27,7 +25,6 @@ public sealed record EnvdOptions
           --socket PATH          serve on a Unix socket instead of TCP
           --default-user NAME    user that requests without a username act as (default: user)
           --access-token TOKEN   require X-Access-Token on every route except /health and signed /files
-          --allow-hostname       let POST /init set the hostname (only inside a sandbox's own UTS namespace)
           --help                 show this text
         """;
 
@@ -59,7 +56,6 @@ public sealed record EnvdOptions
                 "--default-user" => o with { DefaultUser = NonEmpty(arg, Value()) },
                 "--access-token" => o with { AccessToken = NonEmpty(arg, Value()) },
                 "--etc-dir" => o with { EtcDirectory = Value() },
-                "--allow-hostname" => o with { AllowHostname = true },
                 _ => throw new ArgumentException($"unknown option '{args[i]}'"),
             };
         }

@@ -5,7 +5,7 @@ namespace Portal.Envd.Sandbox;
 /// <summary><c>/health</c>, <c>/init</c>, <c>/envs</c>, <c>/metrics</c>: the routes the portal itself uses.</summary>
 public static class SandboxEndpoints
 {
-    public static void MapSandbox(this IEndpointRouteBuilder app, EnvdState state, MetricsSampler metrics, bool allowHostname = false)
+    public static void MapSandbox(this IEndpointRouteBuilder app, EnvdState state, MetricsSampler metrics)
     {
         app.MapGet("/health", (HttpContext http) =>
         {
@@ -51,21 +51,6 @@ public static class SandboxEndpoints
             if (!string.IsNullOrEmpty(body.AccessToken)) state.AccessToken = body.AccessToken;
             if (!string.IsNullOrEmpty(body.DefaultUser)) state.DefaultUser = body.DefaultUser;
             if (!string.IsNullOrEmpty(body.DefaultWorkdir)) state.DefaultWorkdir = body.DefaultWorkdir;
-            if (!string.IsNullOrEmpty(body.Hostname))
-            {
-                if (!allowHostname)
-                {
-                    await HttpErrors.WriteAsync(http.Response, 400, "this envd does not set the hostname (start it with --allow-hostname)");
-                    return;
-                }
-                if (body.Hostname.Length > 64 || !body.Hostname.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
-                {
-                    await HttpErrors.WriteAsync(http.Response, 400, "hostname must be letters, digits and '-', at most 64");
-                    return;
-                }
-                // sethostname(2) needs CAP_SYS_ADMIN; the UTS namespace's own sysctl does not.
-                await File.WriteAllTextAsync("/proc/sys/kernel/hostname", body.Hostname);
-            }
             http.Response.StatusCode = 204;
         });
     }

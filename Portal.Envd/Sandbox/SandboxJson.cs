@@ -9,8 +9,6 @@ public sealed class InitRequest
     public string? AccessToken { get; set; }
     public string? DefaultUser { get; set; }
     public string? DefaultWorkdir { get; set; }
-    /// <summary>Honoured only with <c>--allow-hostname</c>.</summary>
-    public string? Hostname { get; set; }
     public string? Timestamp { get; set; }
 }
 

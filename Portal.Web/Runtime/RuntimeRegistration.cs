@@ -31,7 +31,7 @@ public static class RuntimeRegistration
             })
             .Validate(o => File.Exists(o.EnvdPath), "Portal:LocalRuntime:EnvdPath (env PORTAL_ENVD_PATH) must name the published portal-envd binary (scripts/publish-envd.sh makes artifacts/envd/portal-envd)")
             .Validate(o => Directory.Exists(o.TemplatesDirectory), "Portal:LocalRuntime:TemplatesDirectory (env PORTAL_TEMPLATES_DIR) must exist; build the base template with scripts/build-template.sh")
-            .Validate(o => File.Exists(o.BwrapPath), "Portal:LocalRuntime:BwrapPath: bubblewrap not found; install it (scripts/install-deps.sh)")
+            .Validate(o => File.Exists(o.LauncherPath), "Portal:LocalRuntime:LauncherPath must name the sandbox launcher portal-sandbox-init (built with Portal.Core beside the portal's binaries; rebuild, or point the key at it)")
             .ValidateOnStart();
         services.AddSingleton<LocalSandboxRuntime>(sp =>
         {

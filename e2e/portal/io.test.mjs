@@ -26,6 +26,17 @@ test('commands stream output and report exit codes', async () => {
   await assert.rejects(sbx.commands.run('exit 3'), (e) => e.exitCode === 3);
 });
 
+test('the default user gets root through passwordless sudo, as in E2B\'s base image', async () => {
+  const sbx = created.add(await Sandbox.create('base', opts));
+  const r = await sbx.commands.run('whoami; sudo -n true && sudo -n whoami; sudo -n apt-get --version | head -1; hostname');
+  assert.equal(r.stderr, '');
+  const [user, root, apt, host] = r.stdout.trim().split('\n');
+  assert.deepEqual([user, root, host], ['user', 'root', sbx.sandboxId.split('-')[0]]);
+  assert.match(apt, /^apt /);
+  const asRoot = await sbx.commands.run('sudo -n touch /etc/made-by-user && ls -l /etc/made-by-user');
+  assert.match(asRoot.stdout, /root root/);
+});
+
 test('PTY through the proxy', async () => {
   const sbx = created.add(await Sandbox.create('base', opts));
   let out = '';

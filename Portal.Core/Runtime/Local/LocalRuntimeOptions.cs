@@ -12,7 +12,11 @@ public sealed class LocalRuntimeOptions
     /// <summary>The published native <c>portal-envd</c>, bind-mounted read-only into every sandbox.</summary>
     public string EnvdPath { get; set; } = "/usr/local/lib/sandbox-portal/portal-envd";
 
-    public string BwrapPath { get; set; } = "/usr/bin/bwrap";
+    /// <summary>
+    /// The sandbox launcher (Runtime/Local/Native/portal-sandbox-init.c), built with Portal.Core
+    /// and copied beside the portal's binaries.
+    /// </summary>
+    public string LauncherPath { get; set; } = Path.Combine(AppContext.BaseDirectory, "portal-sandbox-init");
 
     /// <summary>Most processes one sandbox may have.</summary>
     public int PidsLimit { get; set; } = 1024;

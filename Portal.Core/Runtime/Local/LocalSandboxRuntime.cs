@@ -9,8 +9,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Portal.Core.Runtime.Local;
 
 /// <summary>
-/// Sandboxes on this machine: an overlayfs root over the template, bubblewrap namespaces
-/// (PID, mount, UTS, IPC, network: loopback only), cgroup limits, and Portal.Envd inside on
+/// Sandboxes on this machine: an overlayfs root over the template, namespaces set up by our
+/// launcher portal-sandbox-init (PID, mount, UTS, IPC, network: loopback only, cgroup), cgroup limits, and Portal.Envd inside on
 /// a Unix socket in the sandbox's directory. Sandboxes run detached (own session, own
 /// cgroup): a portal restart finds them again from their directories. See docs/runtime-local.md.
 /// </summary>
@@ -18,8 +18,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
 {
     private static readonly string[] Capabilities =
     [
-        // Docker's default set for root in a container: enough for envd to act as any
-        // sandbox user and for sudo inside; no SYS_ADMIN, NET_ADMIN, SYS_PTRACE, MKNOD...
+        // Docker's default set for root in a container, less NET_RAW and MKNOD: enough for envd
+        // to act as any sandbox user and for sudo inside; no SYS_ADMIN, NET_ADMIN, SYS_PTRACE...
         "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
         "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_AUDIT_WRITE", "CAP_SETFCAP",
     ];
@@ -82,7 +82,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
                     };
                     try
                     {
-                        Start(record, _templates.RootfsOf(template.TemplateId));
+                        await StartAsync(record, _templates.RootfsOf(template.TemplateId), CancellationToken.None);
                         await WaitHealthyAsync(id, CancellationToken.None);
                         queue.Enqueue(record);
                     }
@@ -128,7 +128,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             Directory.Move(Dir(warm.SandboxId), Dir(id));
             _cgroups.Rename(warm.SandboxId, id);
             record.Save(RecordPath(id));
-            await InitAsync(spec, ct, hostname: id);
+            await SetHostnameAsync(id, ct);
+            await InitAsync(spec, ct);
             return record;
         }
         catch (Exception e)
@@ -183,7 +184,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             }
             else
             {
-                Start(record, _templates.RootfsOf(template.TemplateId));
+                await StartAsync(record, _templates.RootfsOf(template.TemplateId), ct);
                 await WaitHealthyAsync(spec.SandboxId, ct);
                 await InitAsync(spec, ct);
             }
@@ -203,7 +204,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         return instance;
     }
 
-    private void Start(SandboxRecordFile record, string lowerdir)
+    private async Task StartAsync(SandboxRecordFile record, string lowerdir, CancellationToken ct)
     {
         var id = record.SandboxId;
         var dir = Dir(id);
@@ -214,50 +215,44 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             $"lowerdir={lowerdir},upperdir={Path.Combine(dir, "upper")},workdir={Path.Combine(dir, "work")}", Path.Combine(dir, "rootfs"));
 
         var procs = _cgroups.Create(id, new CgroupLimits(record.CpuCount, record.MemoryMB, _options.PidsLimit));
-
-        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        // Join the cgroups first, then become a new session running bwrap: detached from the
-        // portal, so a portal restart or crash leaves the sandbox running.
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("n=$1; shift; while [ \"$n\" -gt 0 ]; do echo $$ > \"$1\" || exit 1; shift; n=$((n-1)); done; exec \"$@\" </dev/null >>\"$SANDBOX_LOG\" 2>&1");
-        psi.ArgumentList.Add("portal-sandbox");
-        psi.ArgumentList.Add(procs.Count.ToString());
-        foreach (var p in procs) psi.ArgumentList.Add(p);
-        foreach (var a in BwrapCommand(id)) psi.ArgumentList.Add(a);
+        // The launcher joins the cgroups, sets the sandbox up detached from the portal (a portal
+        // restart or crash leaves it running) and exits once envd has been started inside.
+        var psi = new ProcessStartInfo(_options.LauncherPath) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in LauncherArguments(id, procs)) psi.ArgumentList.Add(a);
         psi.Environment.Clear();
-        psi.Environment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin";
-        psi.Environment["SANDBOX_LOG"] = Path.Combine(dir, "sandbox.log");
-        using var launcher = Process.Start(psi) ?? throw new InvalidOperationException("could not start bubblewrap");
+        using var launcher = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {_options.LauncherPath}");
+        var stderr = launcher.StandardError.ReadToEndAsync(ct);
+        await launcher.WaitForExitAsync(ct);
+        if (launcher.ExitCode != 0)
+            throw new InvalidOperationException($"sandbox '{id}' could not be started: {(await stderr).Trim()}");
     }
 
-    private IEnumerable<string> BwrapCommand(string id)
+    private IEnumerable<string> LauncherArguments(string id, IReadOnlyList<string> cgroupProcs)
     {
         var dir = Dir(id);
-        string[] head =
-        [
-            "/usr/bin/setsid", "--fork", _options.BwrapPath,
-            "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-            "--new-session", "--hostname", id,
-            "--bind", Path.Combine(dir, "rootfs"), "/",
-            "--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--tmpfs", "/tmp",
-            "--ro-bind", _options.EnvdPath, "/usr/local/bin/portal-envd",
-            "--bind", Path.Combine(dir, "run"), "/run/portal",
-            "--clearenv", "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "--setenv", "HOME", "/root", "--chdir", "/",
-        ];
-        foreach (var a in head) yield return a;
-        // bwrap run by root keeps every capability unless told otherwise.
-        yield return "--cap-drop";
-        yield return "ALL";
-        foreach (var cap in Capabilities) { yield return "--cap-add"; yield return cap; }
-        yield return "--";
-        yield return "/usr/local/bin/portal-envd";
-        yield return "--socket";
-        yield return "/run/portal/envd.sock";
-        yield return "--default-user";
-        yield return "user";
-        yield return "--allow-hostname";
+        yield return "run";
+        foreach (var a in new[] { "--root", Path.Combine(dir, "rootfs"), "--hostname", id, "--log", Path.Combine(dir, "sandbox.log") }) yield return a;
+        foreach (var p in cgroupProcs) { yield return "--cgroup"; yield return p; }
+        foreach (var a in new[] { "--ro-bind", _options.EnvdPath, "/usr/local/bin/portal-envd", "--bind", Path.Combine(dir, "run"), "/run/portal" }) yield return a;
+        foreach (var cap in Capabilities) { yield return "--cap"; yield return cap; }
+        yield return "--env";
+        yield return "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        yield return "--env";
+        yield return "HOME=/root";
+        foreach (var a in new[] { "--", "/usr/local/bin/portal-envd", "--socket", "/run/portal/envd.sock", "--default-user", "user" }) yield return a;
+    }
+
+    /// <summary>A claimed warm sandbox takes its final ID as hostname, set from outside: root inside may not.</summary>
+    private async Task SetHostnameAsync(string id, CancellationToken ct)
+    {
+        var pid = _cgroups.Pids(id).FirstOrDefault();
+        if (pid == 0) throw new InvalidOperationException($"sandbox '{id}' has no process left");
+        var psi = new ProcessStartInfo(_options.LauncherPath) { UseShellExecute = false, RedirectStandardError = true };
+        foreach (var a in new[] { "hostname", pid.ToString(System.Globalization.CultureInfo.InvariantCulture), id }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {_options.LauncherPath}");
+        var stderr = p.StandardError.ReadToEndAsync(ct);
+        await p.WaitForExitAsync(ct);
+        if (p.ExitCode != 0) throw new InvalidOperationException($"setting the hostname of sandbox '{id}' failed: {(await stderr).Trim()}");
     }
 
     private async Task WaitHealthyAsync(string id, CancellationToken ct)
@@ -278,7 +273,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         }
     }
 
-    private async Task InitAsync(SandboxSpec spec, CancellationToken ct, string? hostname = null)
+    private async Task InitAsync(SandboxSpec spec, CancellationToken ct)
     {
         using var http = EnvdSocketClient.HttpClient(SocketOf(spec.SandboxId));
         var body = new Dictionary<string, object?>
@@ -287,7 +282,6 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             ["accessToken"] = spec.EnvdAccessToken,
             ["defaultUser"] = "user",
         };
-        if (hostname is not null) body["hostname"] = hostname;
         using var res = await http.PostAsJsonAsync("/init", body, ct);
         if (!res.IsSuccessStatusCode) throw new InvalidOperationException($"envd /init failed: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync(ct)}");
     }

@@ -107,6 +107,33 @@ public sealed class LocalRuntimeIsolationTests(LocalRuntimeFixture fx)
     }
 
     [Fact]
+    public async Task KernelKnobs_UnderProc_AreReadOnly_EvenForRootThroughSudo()
+    {
+        var sbx = await fx.CreateAsync();
+        // core_pattern would run a program of the sandbox's choosing as host root on a crash.
+        var (_, stdout, _) = await fx.RunAsync(sbx.SandboxId,
+            "sudo -n sh -c 'echo \"|/tmp/evil\" > /proc/sys/kernel/core_pattern' 2>&1; " +
+            "sudo -n sh -c 'echo 3 > /proc/sys/vm/drop_caches' 2>&1; sudo -n sh -c 'echo evil > /proc/sys/kernel/hostname' 2>&1; " +
+            "sudo -n cat /proc/kcore 2>/dev/null | head -c 64 | wc -c; hostname");
+        Assert.Equal(3, stdout.Split("Read-only file system").Length - 1);
+        Assert.DoesNotContain("|/tmp/evil", await File.ReadAllTextAsync("/proc/sys/kernel/core_pattern", Ct));
+        Assert.EndsWith($"0\n{sbx.SandboxId}\n", stdout);
+    }
+
+    [Fact]
+    public async Task Root_Inside_IsBounded_ToContainerCapabilities()
+    {
+        var sbx = await fx.CreateAsync();
+        var (_, stdout, _) = await fx.RunAsync(sbx.SandboxId, "sudo -n grep -E 'CapBnd|CapEff' /proc/self/status");
+        foreach (var line in stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var caps = Convert.ToUInt64(line.Split(':')[1].Trim(), 16);
+            // Docker's default set less NET_RAW and MKNOD; nothing else, so no exec can regain more.
+            Assert.Equal(0xa00405fbUL, caps);
+        }
+    }
+
+    [Fact]
     public async Task EnvdSocket_IsNotUsableBySandboxUsers()
     {
         var sbx = await fx.CreateAsync();

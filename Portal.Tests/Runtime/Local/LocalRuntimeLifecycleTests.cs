@@ -22,6 +22,17 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
     }
 
     [Fact]
+    public async Task User_GainsRoot_ThroughPasswordlessSudo_LikeE2BsBaseImage()
+    {
+        var sbx = await fx.CreateAsync();
+        var (exit, stdout, stderr) = await fx.RunAsync(sbx.SandboxId,
+            "sudo -n id -un && sudo -n sh -c 'echo from-root > /root/made-by-sudo' && sudo -n cat /root/made-by-sudo; grep NoNewPrivs /proc/self/status");
+        Assert.Equal(0, exit);
+        Assert.Equal("root\nfrom-root\nNoNewPrivs:\t0\n", stdout);
+        Assert.DoesNotContain("unable to resolve host", stderr); // the sandbox resolves its own hostname
+    }
+
+    [Fact]
     public async Task Pause_StopsProcesses_AndEnvd_ResumeContinues_FilesKept()
     {
         var sbx = await fx.CreateAsync();

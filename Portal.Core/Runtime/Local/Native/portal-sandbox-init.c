@@ -1,0 +1,394 @@
+/*
+ * portal-sandbox-init: starts one local sandbox and stays inside it as its PID 1.
+ *
+ * Why not bubblewrap: bwrap always sets PR_SET_NO_NEW_PRIVS, so nothing in a bwrap sandbox
+ * can gain privileges through a set-uid binary and `sudo` (which E2B's base image offers the
+ * `user` account) cannot work. This launcher does the same namespace set-up, does NOT set that
+ * flag, and limits root inside to Docker's default capability set instead. It also makes
+ * /proc/sys and the other kernel knobs under /proc read-only, as Docker does.
+ *
+ *   portal-sandbox-init run --root DIR [--hostname NAME] [--cgroup PROCS_FILE]...
+ *       [--bind SRC DST]... [--ro-bind SRC DST]... [--cap NAME]... [--env K=V]... [--log FILE]
+ *       -- PROGRAM [ARGS...]
+ *     DIR is an already mounted root filesystem (the sandbox's overlay). Joins the cgroups,
+ *     creates mount, pid, uts, ipc, net and cgroup namespaces, mounts /proc, a minimal /dev
+ *     with its own devpts, a private /tmp and the binds, brings loopback up, pivots into DIR,
+ *     keeps only the named capabilities and runs PROGRAM (a path inside DIR) in its own
+ *     session. Prints the host PID of the sandbox's init once everything is set up and exits;
+ *     the sandbox runs on, detached. It ends when PROGRAM exits.
+ *
+ *   portal-sandbox-init hostname PID NAME
+ *     Sets the hostname of the UTS namespace process PID lives in (a warm sandbox handed out
+ *     under its final ID; root inside cannot do this itself: no CAP_SYS_ADMIN, /proc/sys
+ *     read-only).
+ *
+ * Exit status 0 on success; otherwise a one-line reason on stderr.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+#define MAX_LIST 32
+
+struct bind {
+  const char *src, *dst;
+  int ro;
+};
+
+struct config {
+  const char *root, *hostname, *log;
+  const char *cgroups[MAX_LIST];
+  int ncgroups;
+  struct bind binds[MAX_LIST];
+  int nbinds;
+  unsigned long long caps; /* bit n = capability n is kept */
+  char *env[MAX_LIST + 1];
+  int nenv;
+  char **argv;
+};
+
+static int status_fd = -1; /* sandbox init -> launcher: "OK" or why set-up failed */
+
+static void die(const char *fmt, ...) {
+  char msg[512];
+  int saved = errno;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg - 80, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if (n > (int)sizeof msg - 80) n = sizeof msg - 80;
+  if (saved) snprintf(msg + n, sizeof msg - n, ": %s", strerror(saved));
+  if (status_fd >= 0) (void)!write(status_fd, msg, strlen(msg));
+  else fprintf(stderr, "portal-sandbox-init: %s\n", msg);
+  _exit(1);
+}
+
+static const struct { const char *name; int bit; } cap_names[] = {
+    {"CAP_CHOWN", 0},          {"CAP_DAC_OVERRIDE", 1}, {"CAP_DAC_READ_SEARCH", 2}, {"CAP_FOWNER", 3},
+    {"CAP_FSETID", 4},         {"CAP_KILL", 5},         {"CAP_SETGID", 6},          {"CAP_SETUID", 7},
+    {"CAP_SETPCAP", 8},        {"CAP_NET_BIND_SERVICE", 10}, {"CAP_NET_RAW", 13},  {"CAP_SYS_CHROOT", 18},
+    {"CAP_MKNOD", 27},         {"CAP_AUDIT_WRITE", 29}, {"CAP_SETFCAP", 31},
+};
+
+static int cap_bit(const char *name) {
+  for (size_t i = 0; i < sizeof cap_names / sizeof *cap_names; i++)
+    if (!strcmp(cap_names[i].name, name)) return cap_names[i].bit;
+  errno = 0;
+  die("unknown or not allowed capability '%s'", name);
+  return -1;
+}
+
+static void write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die("open %s", path);
+  size_t len = strlen(text);
+  if (write(fd, text, len) != (ssize_t)len) die("write %s", path);
+  close(fd);
+}
+
+static void mkdirs(const char *path, mode_t mode) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, mode) < 0 && errno != EEXIST) die("mkdir %s", buf);
+    *p = '/';
+  }
+  if (mkdir(buf, mode) < 0 && errno != EEXIST) die("mkdir %s", buf);
+  errno = 0;
+}
+
+static void ensure_file(const char *path) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash && slash != dir) {
+    *slash = 0;
+    mkdirs(dir, 0755);
+  }
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0 && errno != EEXIST && errno != EISDIR) die("create %s", path);
+  if (fd >= 0) close(fd);
+  errno = 0;
+}
+
+static void do_mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data) {
+  if (mount(src, dst, type, flags, data) < 0) die("mount %s on %s", type ? type : src, dst);
+}
+
+static void bind_ro(const char *src, const char *dst, unsigned long extra) {
+  do_mount(src, dst, NULL, MS_BIND | MS_REC, NULL);
+  do_mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | extra, NULL);
+}
+
+/* Paths inside the new root, relative to the current directory (the new root itself). */
+static const char *rel(const char *inside) {
+  while (*inside == '/') inside++;
+  return *inside ? inside : ".";
+}
+
+/* Docker's masks: kernel knobs read-only, kernel memory and timing views hidden. */
+static void setup_proc(void) {
+  do_mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  static const char *ro[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs"};
+  for (size_t i = 0; i < sizeof ro / sizeof *ro; i++)
+    if (access(ro[i], F_OK) == 0) bind_ro(ro[i], ro[i], MS_NOSUID | MS_NODEV | MS_NOEXEC);
+  static const char *hidden[] = {"proc/kcore", "proc/keys", "proc/timer_list", "proc/sched_debug", "proc/latency_stats"};
+  for (size_t i = 0; i < sizeof hidden / sizeof *hidden; i++)
+    if (access(hidden[i], F_OK) == 0) do_mount("/dev/null", hidden[i], NULL, MS_BIND, NULL);
+  static const char *empty[] = {"proc/acpi", "proc/scsi"};
+  for (size_t i = 0; i < sizeof empty / sizeof *empty; i++)
+    if (access(empty[i], F_OK) == 0) do_mount("tmpfs", empty[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0");
+  errno = 0;
+}
+
+static void setup_dev(void) {
+  do_mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=1024k");
+  static const char *nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
+    char host[64], dst[64];
+    snprintf(host, sizeof host, "/dev/%s", nodes[i]);
+    snprintf(dst, sizeof dst, "dev/%s", nodes[i]);
+    ensure_file(dst);
+    do_mount(host, dst, NULL, MS_BIND, NULL);
+  }
+  mkdirs("dev/pts", 0755);
+  do_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+  if (symlink("pts/ptmx", "dev/ptmx") < 0) die("symlink dev/ptmx");
+  mkdirs("dev/shm", 01777);
+  do_mount("tmpfs", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  static const char *links[][2] = {{"/proc/self/fd", "dev/fd"},
+                                   {"/proc/self/fd/0", "dev/stdin"},
+                                   {"/proc/self/fd/1", "dev/stdout"},
+                                   {"/proc/self/fd/2", "dev/stderr"}};
+  for (size_t i = 0; i < sizeof links / sizeof *links; i++)
+    if (symlink(links[i][0], links[i][1]) < 0) die("symlink %s", links[i][1]);
+}
+
+static void setup_binds(const struct config *c) {
+  for (int i = 0; i < c->nbinds; i++) {
+    const struct bind *b = &c->binds[i];
+    struct stat st;
+    if (stat(b->src, &st) < 0) die("bind source %s", b->src);
+    const char *dst = rel(b->dst);
+    if (S_ISDIR(st.st_mode)) mkdirs(dst, 0755); else ensure_file(dst);
+    if (b->ro) bind_ro(b->src, dst, MS_NOSUID | MS_NODEV);
+    else do_mount(b->src, dst, NULL, MS_BIND | MS_REC, NULL);
+  }
+}
+
+static void loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) die("socket");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die("SIOCGIFFLAGS lo");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die("SIOCSIFFLAGS lo");
+  close(s);
+}
+
+/* Keeps only c->caps: out of the bounding set (so no exec can regain them) and out of this
+ * process's own sets. Root keeps its uid; set-uid binaries still work (no NO_NEW_PRIVS). */
+static void limit_capabilities(const struct config *c) {
+  for (int cap = 0; cap < 64; cap++) {
+    if (c->caps & (1ULL << cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) die("drop capability %d", cap);
+  }
+  errno = 0;
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  for (int i = 0; i < 2; i++) {
+    unsigned int bits = (unsigned int)(c->caps >> (32 * i));
+    data[i].effective = data[i].permitted = data[i].inheritable = bits;
+  }
+  if (syscall(SYS_capset, &hdr, data) < 0) die("capset");
+}
+
+static pid_t main_pid;
+
+static void forward(int sig) {
+  if (main_pid > 0) kill(main_pid, sig);
+}
+
+static pid_t spawn(const struct config *c) {
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid > 0) return pid;
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+  setsid();
+  execve(c->argv[0], c->argv, c->env);
+  fprintf(stderr, "portal-sandbox-init: exec %s: %s\n", c->argv[0], strerror(errno));
+  _exit(127);
+}
+
+/* PID 1 of the sandbox. */
+static int sandbox_init(struct config *c) {
+  prctl(PR_SET_PDEATHSIG, 0);
+  /* Nothing mounted from here on may propagate back to the host. */
+  do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+  do_mount(c->root, c->root, NULL, MS_BIND | MS_REC, NULL); /* pivot_root wants a mount point */
+  if (chdir(c->root) < 0) die("chdir %s", c->root);
+  setup_proc();
+  setup_dev();
+  mkdirs("tmp", 01777);
+  do_mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  setup_binds(c);
+  if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0) die("sethostname");
+  loopback_up();
+
+  /* Swap roots and let go of the host's tree entirely. */
+  if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root");
+  if (umount2(".", MNT_DETACH) < 0) die("umount old root");
+  if (chdir("/") < 0) die("chdir /");
+
+  limit_capabilities(c);
+
+  signal(SIGTERM, forward);
+  signal(SIGINT, forward);
+  signal(SIGHUP, SIG_IGN);
+  main_pid = spawn(c);
+
+  (void)!write(status_fd, "OK", 2);
+  close(status_fd);
+  status_fd = -1;
+
+  /* Reap every orphan; leave, taking the whole namespace down, when the agent does. */
+  for (;;) {
+    int st;
+    pid_t p = wait(&st);
+    if (p < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    if (p == main_pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+}
+
+static int cmd_run(int argc, char **argv) {
+  struct config c = {0};
+  int i = 2;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+#define NEXT() (i + 1 < argc ? argv[++i] : (errno = 0, die("%s needs a value", a), (char *)0))
+    if (!strcmp(a, "--")) { i++; break; }
+    else if (!strcmp(a, "--root")) c.root = NEXT();
+    else if (!strcmp(a, "--hostname")) c.hostname = NEXT();
+    else if (!strcmp(a, "--log")) c.log = NEXT();
+    else if (!strcmp(a, "--cap")) c.caps |= 1ULL << cap_bit(NEXT());
+    else if (!strcmp(a, "--cgroup")) {
+      if (c.ncgroups == MAX_LIST) { errno = 0; die("too many --cgroup"); }
+      c.cgroups[c.ncgroups++] = NEXT();
+    } else if (!strcmp(a, "--bind") || !strcmp(a, "--ro-bind")) {
+      if (c.nbinds == MAX_LIST) { errno = 0; die("too many binds"); }
+      struct bind *b = &c.binds[c.nbinds++];
+      b->ro = !strcmp(a, "--ro-bind");
+      b->src = NEXT();
+      b->dst = NEXT();
+    } else if (!strcmp(a, "--env")) {
+      if (c.nenv == MAX_LIST) { errno = 0; die("too many --env"); }
+      c.env[c.nenv++] = NEXT();
+    } else { errno = 0; die("unknown option '%s'", a); }
+#undef NEXT
+  }
+  if (!c.root || i >= argc) { errno = 0; die("usage: portal-sandbox-init run --root DIR [options] -- PROGRAM [ARGS]"); }
+  if (c.root[0] != '/') { errno = 0; die("--root must be an absolute path"); }
+  c.argv = &argv[i];
+  c.env[c.nenv] = NULL;
+
+  /* Its own session: the sandbox outlives the portal and never gets its terminal. */
+  setsid();
+  int logfd = c.log ? open(c.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (logfd < 0) die("open %s", c.log);
+  struct rlimit core = {0, 0};
+  setrlimit(RLIMIT_CORE, &core);
+
+  /* Join the cgroups first: everything the sandbox ever forks is counted and frozen with it. */
+  char pid[32];
+  snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+  for (int k = 0; k < c.ncgroups; k++) write_file(c.cgroups[k], pid);
+
+  int status[2];
+  if (pipe2(status, O_CLOEXEC) < 0) die("pipe");
+  pid_t child = (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+                                               CLONE_NEWCGROUP | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (child < 0) die("clone");
+  if (child == 0) {
+    close(status[0]);
+    status_fd = status[1];
+    /* The log becomes the sandbox's stdout and stderr; the caller's pipes stay behind. */
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) die("redirect stdio");
+    _exit(sandbox_init(&c));
+  }
+  close(status[1]);
+  close(logfd);
+
+  char msg[600];
+  ssize_t n = read(status[0], msg, sizeof msg - 1);
+  if (n == 2 && !memcmp(msg, "OK", 2)) {
+    printf("%d\n", (int)child);
+    return 0;
+  }
+  msg[n > 0 ? n : 0] = 0;
+  kill(child, SIGKILL);
+  waitpid(child, NULL, 0);
+  errno = 0;
+  die("%s", n > 0 ? msg : "sandbox set-up failed");
+  return 1;
+}
+
+static int cmd_hostname(int argc, char **argv) {
+  if (argc != 4) { errno = 0; die("usage: portal-sandbox-init hostname PID NAME"); }
+  const char *name = argv[3];
+  size_t len = strlen(name);
+  if (len == 0 || len > 64) { errno = 0; die("hostname must be 1 to 64 characters"); }
+  for (size_t i = 0; i < len; i++)
+    if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-')) {
+      errno = 0;
+      die("hostname may hold lowercase letters, digits and '-' only");
+    }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/uts", atoi(argv[2]));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("open %s", path);
+  if (setns(fd, CLONE_NEWUTS) < 0) die("setns %s", path);
+  if (sethostname(name, len) < 0) die("sethostname");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "run")) return cmd_run(argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "hostname")) return cmd_hostname(argc, argv);
+  fprintf(stderr, "usage: portal-sandbox-init run ... | portal-sandbox-init hostname PID NAME\n");
+  return 2;
+}
