@@ -128,7 +128,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             Directory.Move(Dir(warm.SandboxId), Dir(id));
             _cgroups.Rename(warm.SandboxId, id);
             record.Save(RecordPath(id));
-            await SetHostnameAsync(id, ct);
+            SandboxHostname.Set(_cgroups.Pids(id).FirstOrDefault(), id);
             await InitAsync(spec, ct);
             return record;
         }
@@ -240,19 +240,6 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         yield return "--env";
         yield return "HOME=/root";
         foreach (var a in new[] { "--", "/usr/local/bin/portal-envd", "--socket", "/run/portal/envd.sock", "--default-user", "user" }) yield return a;
-    }
-
-    /// <summary>A claimed warm sandbox takes its final ID as hostname, set from outside: root inside may not.</summary>
-    private async Task SetHostnameAsync(string id, CancellationToken ct)
-    {
-        var pid = _cgroups.Pids(id).FirstOrDefault();
-        if (pid == 0) throw new InvalidOperationException($"sandbox '{id}' has no process left");
-        var psi = new ProcessStartInfo(_options.LauncherPath) { UseShellExecute = false, RedirectStandardError = true };
-        foreach (var a in new[] { "hostname", pid.ToString(System.Globalization.CultureInfo.InvariantCulture), id }) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {_options.LauncherPath}");
-        var stderr = p.StandardError.ReadToEndAsync(ct);
-        await p.WaitForExitAsync(ct);
-        if (p.ExitCode != 0) throw new InvalidOperationException($"setting the hostname of sandbox '{id}' failed: {(await stderr).Trim()}");
     }
 
     private async Task WaitHealthyAsync(string id, CancellationToken ct)

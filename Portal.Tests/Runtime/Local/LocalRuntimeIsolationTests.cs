@@ -20,13 +20,14 @@ public sealed class LocalRuntimeIsolationTests(LocalRuntimeFixture fx)
             var (_, asUser, _) = await fx.RunAsync(sbx.SandboxId, $"cat {marker} /etc/shadow 2>&1; echo; ls /work /var/lib/sandbox-portal 2>&1");
             Assert.DoesNotContain("host secret", asUser);
             Assert.Contains("Permission denied", asUser); // the sandbox's own shadow, not readable by user
-            var (_, asRoot, _) = await fx.RunAsync(sbx.SandboxId, $"cat {marker} 2>&1; ls {fx.DataDirectory} 2>&1; grep -c . /etc/shadow", user: "root");
+            var (_, asRoot, _) = await fx.RunAsync(sbx.SandboxId, $"cat {marker} 2>&1; ls {fx.DataDirectory} 2>&1", user: "root");
             Assert.DoesNotContain("host secret", asRoot);
             Assert.Contains("No such file", asRoot);
-            // the shadow file root sees is the template's, not the host's
-            var hostShadowLines = File.ReadAllLines("/etc/shadow").Length;
-            Assert.DoesNotContain(await File.ReadAllTextAsync("/etc/hostname", Ct).ContinueWith(t => t.Result.Trim()), asRoot);
-            _ = hostShadowLines;
+            // the shadow file root sees is the template's, never the host's
+            var (_, shadow, _) = await fx.RunAsync(sbx.SandboxId, "cat /etc/shadow", user: "root");
+            var template = Path.Combine(fx.Options.TemplatesDirectory, "base", "rootfs", "etc", "shadow");
+            Assert.Equal(await File.ReadAllTextAsync(template, Ct), shadow);
+            Assert.NotEqual(await File.ReadAllTextAsync("/etc/shadow", Ct), shadow);
         }
         finally
         {
@@ -58,6 +59,11 @@ public sealed class LocalRuntimeIsolationTests(LocalRuntimeFixture fx)
         Assert.DoesNotContain("dotnet", stdout);
         Assert.DoesNotContain(Environment.ProcessId.ToString() + " ", stdout);
         Assert.Contains("portal-envd", stdout);
+        // nor do the launcher's arguments tell the host's paths
+        var (_, args, _) = await fx.RunAsync(sbx.SandboxId, "ps -eo args --no-headers", user: "root");
+        Assert.StartsWith("portal-sandbox-init\n", args);
+        Assert.DoesNotContain(fx.Options.SandboxesDirectory, args);
+        Assert.DoesNotContain(fx.Options.EnvdPath, args);
     }
 
     [Fact]

@@ -17,11 +17,6 @@
  *     session. Prints the host PID of the sandbox's init once everything is set up and exits;
  *     the sandbox runs on, detached. It ends when PROGRAM exits.
  *
- *   portal-sandbox-init hostname PID NAME
- *     Sets the hostname of the UTS namespace process PID lives in (a warm sandbox handed out
- *     under its final ID; root inside cannot do this itself: no CAP_SYS_ADMIN, /proc/sys
- *     read-only).
- *
  * Exit status 0 on success; otherwise a one-line reason on stderr.
  */
 #define _GNU_SOURCE
@@ -232,6 +227,15 @@ static void limit_capabilities(const struct config *c) {
 }
 
 static pid_t main_pid;
+static char **arg_area; /* our own argv: host paths that processes in the sandbox could read */
+static int arg_count;
+
+/* /proc/1/cmdline inside the sandbox is read from this memory: keep host paths out of it. */
+static void hide_arguments(void) {
+  char *start = arg_area[0], *end = arg_area[arg_count - 1] + strlen(arg_area[arg_count - 1]);
+  memset(start, 0, (size_t)(end - start));
+  snprintf(start, (size_t)(end - start) + 1, "portal-sandbox-init");
+}
 
 static void forward(int sig) {
   if (main_pid > 0) kill(main_pid, sig);
@@ -281,6 +285,7 @@ static int sandbox_init(struct config *c) {
   (void)!write(status_fd, "OK", 2);
   close(status_fd);
   status_fd = -1;
+  hide_arguments();
 
   /* Reap every orphan; leave, taking the whole namespace down, when the agent does. */
   for (;;) {
@@ -367,28 +372,10 @@ static int cmd_run(int argc, char **argv) {
   return 1;
 }
 
-static int cmd_hostname(int argc, char **argv) {
-  if (argc != 4) { errno = 0; die("usage: portal-sandbox-init hostname PID NAME"); }
-  const char *name = argv[3];
-  size_t len = strlen(name);
-  if (len == 0 || len > 64) { errno = 0; die("hostname must be 1 to 64 characters"); }
-  for (size_t i = 0; i < len; i++)
-    if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-')) {
-      errno = 0;
-      die("hostname may hold lowercase letters, digits and '-' only");
-    }
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/ns/uts", atoi(argv[2]));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) die("open %s", path);
-  if (setns(fd, CLONE_NEWUTS) < 0) die("setns %s", path);
-  if (sethostname(name, len) < 0) die("sethostname");
-  return 0;
-}
-
 int main(int argc, char **argv) {
+  arg_area = argv;
+  arg_count = argc;
   if (argc >= 2 && !strcmp(argv[1], "run")) return cmd_run(argc, argv);
-  if (argc >= 2 && !strcmp(argv[1], "hostname")) return cmd_hostname(argc, argv);
-  fprintf(stderr, "usage: portal-sandbox-init run ... | portal-sandbox-init hostname PID NAME\n");
+  fprintf(stderr, "usage: portal-sandbox-init run --root DIR [options] -- PROGRAM [ARGS]\n");
   return 2;
 }
