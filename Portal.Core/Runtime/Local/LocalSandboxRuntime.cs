@@ -52,6 +52,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         _log = (ILogger?)logger ?? NullLogger.Instance;
         Directory.CreateDirectory(options.SandboxesDirectory);
         File.SetUnixFileMode(options.SandboxesDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        HostLimits.Raise(_log);
         Reconcile();
         _monitor = new Timer(_ => Monitor(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         _refill = new Timer(_ => _ = RefillAsync(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(250));

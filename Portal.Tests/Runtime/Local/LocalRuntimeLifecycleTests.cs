@@ -22,6 +22,14 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
     }
 
     [Fact]
+    public void Runtime_RaisesTheInotifyBudget_ThatEverySandboxShares()
+    {
+        _ = fx.Runtime;
+        Assert.True(long.Parse(File.ReadAllText("/proc/sys/fs/inotify/max_user_instances").Trim()) >= 8192);
+        Assert.True(long.Parse(File.ReadAllText("/proc/sys/fs/inotify/max_user_watches").Trim()) >= 524288);
+    }
+
+    [Fact]
     public async Task User_GainsRoot_ThroughPasswordlessSudo_LikeE2BsBaseImage()
     {
         var sbx = await fx.CreateAsync();
