@@ -14,6 +14,7 @@ public static class EnvdApp
 {
     public static WebApplication Build(EnvdOptions options, Action<ILoggingBuilder>? logging = null)
     {
+        Process.ChildSignals.Install();
         // No config-file watching: each watcher is an inotify instance, and the kernel allows
         // only 128 per user by default, shared by every sandbox on the machine.
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });

@@ -35,6 +35,7 @@ public static class PtyExec
         var argv = new string?[args.Length - 1];
         Array.Copy(args, 2, argv, 0, args.Length - 2);
         argv[^1] = null;
+        ChildSignals.Signal(ChildSignals.SigPipe, 0 /* SIG_DFL: this helper's runtime ignored it */);
         Libc.execvp(args[2], argv);
         var error = Marshal.GetLastPInvokeError();
         Console.Error.WriteLine($"portal-envd: cannot run '{args[2]}': errno {error}");

@@ -13,6 +13,15 @@ test('stdout, stderr and exit code of a command', async () => {
   assert.equal(r.stderr, 'err\n');
 });
 
+test('commands get default signal dispositions: a closed pipe ends a writer quietly', async () => {
+  // envd's own runtime ignores SIGPIPE; its children must not inherit that.
+  const r = await sbx.commands.run('yes | head -1; echo "${PIPESTATUS[@]}"; grep SigIgn /proc/self/status');
+  assert.equal(r.stderr, '');
+  const [y, status, ignored] = r.stdout.trim().split('\n');
+  assert.deepEqual([y, status], ['y', '141 0']);
+  assert.equal(BigInt('0x' + ignored.split('\t')[1]) & (1n << 12n), 0n, `SIGPIPE ignored: ${ignored}`);
+});
+
 test('a non-zero exit throws CommandExitError with the output', async () => {
   await assert.rejects(sbx.commands.run('echo partial; echo bad >&2; exit 3'), (e) => {
     assert.ok(e instanceof CommandExitError);

@@ -19,6 +19,16 @@ public sealed class ProcessServiceTests : IAsyncLifetime
         .Select(s => Encoding.UTF8.GetString(Convert.FromBase64String(s!))));
 
     [Fact]
+    public async Task Children_StartWithDefaultSignalDispositions_NotEnvdsIgnoredSigpipe()
+    {
+        var r = await _envd.StreamAsync("process.Process/Start", Bash("yes | head -1; echo \"${PIPESTATUS[@]}\"; grep SigIgn /proc/self/status"), ct: Ct);
+        var lines = Stdout(r).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["y", "141 0"], lines[..2]);
+        var ignored = Convert.ToUInt64(lines[2].Split('\t')[1], 16);
+        Assert.Equal(0UL, ignored & (1UL << (Portal.Envd.Process.ChildSignals.SigPipe - 1)));
+    }
+
+    [Fact]
     public async Task NonZeroExit_ReportsStatusAndError()
     {
         var r = await _envd.StreamAsync("process.Process/Start", Bash("exit 7"), ct: Ct);

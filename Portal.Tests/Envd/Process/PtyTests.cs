@@ -36,6 +36,10 @@ public class PtyTests
         await TypeAsync(envd, s.Pid, "echo \"C=$(tput cols)\"\n");
         await s.WaitForOutputAsync("C=80");
 
+        // envd's runtime ignores SIGPIPE; a terminal's commands must not inherit that.
+        await TypeAsync(envd, s.Pid, "echo \"P=$(yes | head -1; echo ${PIPESTATUS[@]})\"\n");
+        await s.WaitForOutputAsync("P=y\r\n141 0");
+
         (status, _) = await envd.UnaryAsync("process.Process/Update", new { process = new { pid = s.Pid }, pty = new { size = new { cols = 123, rows = 40 } } });
         Assert.Equal(200, status);
         await TypeAsync(envd, s.Pid, "echo \"C=$(tput cols) L=$(tput lines)\"\n");
