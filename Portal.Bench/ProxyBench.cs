@@ -17,10 +17,15 @@ public static class ProxyBench
 {
     private const string Usage =
         "usage: proxy --sandbox ID --token TOKEN --socket PATH --domain D --portal 127.0.0.1:PORT [--nginx 127.0.0.1:PORT]\n" +
-        "             [--rounds 3] [--requests 2000] [--connections 32] [--seconds 3] [--markdown FILE]";
+        "             [--rounds 3] [--requests 2000] [--connections 32] [--seconds 3] [--only NAME,NAME] [--markdown FILE]\n" +
+        "             [--portal-pid PID] [--nginx-pid MASTER_PID]   (to report the proxy's CPU time per request)";
 
     private sealed record Target(string Name, string Way, string Via, Func<CancellationToken, ValueTask<Stream>> Connect,
-        string HealthUrl, string StatUrl, (string Name, string Value)[] Headers);
+        string HealthUrl, string StatUrl, (string Name, string Value)[] Headers)
+    {
+        /// <summary>CPU time (user + system) the proxy processes used so far; null for the direct target.</summary>
+        public Func<TimeSpan>? ProxyCpu { get; init; }
+    }
 
     private enum Kind { Health, Stat }
 
@@ -51,19 +56,28 @@ public static class ProxyBench
         {
             new("direct (envd Unix socket)", "-", "direct", ct => ConnectUnixAsync(socket, ct), "http://envd/health", "http://envd/filesystem.Filesystem/Stat", []),
         };
-        void AddWays(string via, string endpoint)
+        void AddWays(string via, string endpoint, Func<TimeSpan>? cpu)
         {
             var connect = (CancellationToken ct) => ConnectTcpAsync(endpoint, ct);
             var native = $"http://49983-{sandbox}.{domain}";
             var plain = $"http://{domain}";
-            targets.Add(new($"{via} native host", "native host", via, connect, native + "/health", native + "/filesystem.Filesystem/Stat", []));
+            targets.Add(new($"{via} native host", "native host", via, connect, native + "/health", native + "/filesystem.Filesystem/Stat", []) { ProxyCpu = cpu });
             targets.Add(new($"{via} private path", "private path", via, connect,
-                $"{plain}/kruise/{sandbox}/49983/health", $"{plain}/kruise/{sandbox}/49983/filesystem.Filesystem/Stat", []));
+                $"{plain}/kruise/{sandbox}/49983/health", $"{plain}/kruise/{sandbox}/49983/filesystem.Filesystem/Stat", []) { ProxyCpu = cpu });
             targets.Add(new($"{via} header routing", "header routing", via, connect, plain + "/health", plain + "/filesystem.Filesystem/Stat",
-                [("E2b-Sandbox-Id", sandbox), ("E2b-Sandbox-Port", "49983")]));
+                [("E2b-Sandbox-Id", sandbox), ("E2b-Sandbox-Port", "49983")]) { ProxyCpu = cpu });
         }
-        AddWays("portal", portal);
-        if (nginx is not null) AddWays("nginx", nginx);
+        var portalPid = Arg("--portal-pid");
+        var nginxPid = Arg("--nginx-pid");
+        AddWays("portal", portal, portalPid is null ? null : () => CpuTime(int.Parse(portalPid, CultureInfo.InvariantCulture), children: false));
+        if (nginx is not null) AddWays("nginx", nginx, nginxPid is null ? null : () => CpuTime(int.Parse(nginxPid, CultureInfo.InvariantCulture), children: true));
+
+        // --only "portal header,nginx header": keep the direct target and those whose name contains one of these.
+        if (Arg("--only") is { } only)
+        {
+            var keep = only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            targets = targets.Where((t, i) => i == 0 || keep.Any(k => t.Name.Contains(k, StringComparison.OrdinalIgnoreCase))).ToList();
+        }
 
         Console.WriteLine($"Ways in vs nginx ({DateTime.UtcNow:u}, {Environment.ProcessorCount} cores, load {LoadAverage()}), sandbox {sandbox}");
         Console.WriteLine($"{rounds} rounds; sequential: {requests} requests on one connection; throughput: {connections} connections for {seconds} s");
@@ -100,7 +114,7 @@ public static class ProxyBench
                     StatLoad = await ThroughputAsync(t, Kind.Stat, token, connections, seconds),
                 };
                 results[t.Name].Add(r);
-                Console.WriteLine($"  round {round + 1}: {t.Name,-28} health p50 {r.HealthSeq.P50:0.000} ms, {r.HealthLoad.Rps:0} req/s; stat p50 {r.StatSeq.P50:0.000} ms, {r.StatLoad.Rps:0} req/s");
+                Console.WriteLine($"  round {round + 1}: {t.Name,-28} health p50 {r.HealthSeq.P50:0.000} ms, {r.HealthLoad.Rps:0} req/s ({r.HealthLoad.CpuUs:0} us CPU/req); stat p50 {r.StatSeq.P50:0.000} ms, {r.StatLoad.Rps:0} req/s ({r.StatLoad.CpuUs:0} us CPU/req)");
             }
         }
 
@@ -120,7 +134,8 @@ public static class ProxyBench
     }
 
     private sealed record Latency(double P50, double P99);
-    private sealed record Load(double Rps, double P50, double P99);
+    /// <param name="CpuUs">The proxy's CPU time per request (µs), NaN when unknown.</param>
+    private sealed record Load(double Rps, double P50, double P99, double CpuUs);
 
     private static async Task<Latency> SequentialAsync(Target t, Kind kind, string token, int requests)
     {
@@ -145,13 +160,15 @@ public static class ProxyBench
             await Task.WhenAll(Enumerable.Range(0, connections).Select(_ => Task.Run(() => LoopAsync(invoker, t, kind, token, warm.Token, null))));
 
         var perWorker = Enumerable.Range(0, connections).Select(_ => new List<double>(4096)).ToArray();
+        var cpuBefore = t.ProxyCpu?.Invoke();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
         var sw = Stopwatch.StartNew();
         await Task.WhenAll(perWorker.Select(list => Task.Run(() => LoopAsync(invoker, t, kind, token, stop.Token, list))));
         var elapsed = sw.Elapsed.TotalSeconds;
+        var cpu = cpuBefore is { } before ? (t.ProxyCpu!() - before).TotalMicroseconds : double.NaN;
         var all = perWorker.SelectMany(l => l).ToArray();
         Array.Sort(all);
-        return new Load(all.Length / elapsed, Pct(all, 50), Pct(all, 99));
+        return new Load(all.Length / elapsed, Pct(all, 50), Pct(all, 99), cpu / all.Length);
     }
 
     private static async Task LoopAsync(HttpMessageInvoker invoker, Target t, Kind kind, string token, CancellationToken stop, List<double>? samples)
@@ -215,6 +232,27 @@ public static class ProxyBench
         return new NetworkStream(s, ownsSocket: true);
     }
 
+    /// <summary>utime + stime of a process (all its threads), plus its child processes' when asked (nginx workers).</summary>
+    private static TimeSpan CpuTime(int pid, bool children)
+    {
+        static long Ticks(int pid)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture); // utime, stime
+            }
+            catch (IOException) { return 0; }
+        }
+        var ticks = Ticks(pid);
+        if (children)
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+                foreach (var child in File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                    ticks += Ticks(int.Parse(child, CultureInfo.InvariantCulture));
+        return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ
+    }
+
     private static double Pct(double[] sorted, int p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, p * sorted.Length / 100)];
     private static double Median(IEnumerable<double> xs) { var s = xs.Order().ToArray(); return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
 
@@ -229,20 +267,21 @@ public static class ProxyBench
         var inv = CultureInfo.InvariantCulture;
         double M(Target t, Func<Result, double> f) => Median(results[t.Name].Select(f));
         var direct = targets[0];
+        string Cpu(double us) => double.IsNaN(us) ? "" : us.ToString("0 µs", inv);
         var sb = new StringBuilder();
         sb.AppendLine(inv, $"Medians of {rounds} rounds. Latency: {requests} sequential requests on one keep-alive connection (ms; added = minus direct).");
-        sb.AppendLine(inv, $"Throughput: {connections} keep-alive connections for {seconds} s (req/s; p50/p99 latency under that load).");
+        sb.AppendLine(inv, $"Throughput: {connections} keep-alive connections for {seconds} s (req/s; p50/p99 latency under that load; the proxy process's user+system CPU per request).");
         sb.AppendLine();
-        sb.AppendLine("| Target | `GET /health` p50 | p99 | added p50 | added p99 | `Stat` p50 | p99 | added p50 | added p99 | `/health` req/s | p50 / p99 | `Stat` req/s | p50 / p99 |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| Target | `GET /health` p50 | p99 | added p50 | added p99 | `Stat` p50 | p99 | added p50 | added p99 | `/health` req/s | p50 / p99 | proxy CPU/req | `Stat` req/s | p50 / p99 | proxy CPU/req |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var t in targets)
         {
             string Added(Func<Result, double> f) => t == direct ? "" : (M(t, f) - M(direct, f)).ToString("+0.000;-0.000", inv);
             sb.AppendLine(inv,
                 $"| {t.Name} | {M(t, r => r.HealthSeq.P50):0.000} | {M(t, r => r.HealthSeq.P99):0.000} | {Added(r => r.HealthSeq.P50)} | {Added(r => r.HealthSeq.P99)} " +
                 $"| {M(t, r => r.StatSeq.P50):0.000} | {M(t, r => r.StatSeq.P99):0.000} | {Added(r => r.StatSeq.P50)} | {Added(r => r.StatSeq.P99)} " +
-                $"| {M(t, r => r.HealthLoad.Rps):0} | {M(t, r => r.HealthLoad.P50):0.00} / {M(t, r => r.HealthLoad.P99):0.00} " +
-                $"| {M(t, r => r.StatLoad.Rps):0} | {M(t, r => r.StatLoad.P50):0.00} / {M(t, r => r.StatLoad.P99):0.00} |");
+                $"| {M(t, r => r.HealthLoad.Rps):0} | {M(t, r => r.HealthLoad.P50):0.00} / {M(t, r => r.HealthLoad.P99):0.00} | {Cpu(M(t, r => r.HealthLoad.CpuUs))} " +
+                $"| {M(t, r => r.StatLoad.Rps):0} | {M(t, r => r.StatLoad.P50):0.00} / {M(t, r => r.StatLoad.P99):0.00} | {Cpu(M(t, r => r.StatLoad.CpuUs))} |");
         }
 
         var nginx = targets.Where(t => t.Via == "nginx").ToDictionary(t => t.Way);
@@ -251,7 +290,7 @@ public static class ProxyBench
             sb.AppendLine();
             sb.AppendLine("| Way in | `/health` req/s portal / nginx | `Stat` req/s portal / nginx | added p50 `/health` portal / nginx | added p50 `Stat` portal / nginx | target met |");
             sb.AppendLine("|---|---|---|---|---|---|");
-            foreach (var p in targets.Where(t => t.Via == "portal"))
+            foreach (var p in targets.Where(t => t.Via == "portal" && nginx.ContainsKey(t.Way)))
             {
                 var n = nginx[p.Way];
                 double Add(Target t, Func<Result, double> f) => M(t, f) - M(direct, f);

@@ -7,7 +7,8 @@
 # `Portal.Bench proxy` (one load generator for every target) and prints a table.
 # Needs root (the local runtime). Measurements are serialised with /tmp/portal-bench.lock.
 # Env: BENCH_ROUNDS (3), BENCH_REQUESTS (2000), BENCH_CONNECTIONS (32), BENCH_SECONDS (3),
-#      BENCH_MARKDOWN (file to write the table to).
+#      BENCH_ONLY ("portal header,nginx header": run only those targets besides direct),
+#      BENCH_MARKDOWN (file to write the table to), BENCH_PORTAL_ENV ("VAR=value ..." for the portal only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nginx >/dev/null || { apt-get install -y nginx >/dev/null || { apt-get update >/dev/null && apt-get install -y nginx >/dev/null; }; }
@@ -40,7 +41,7 @@ trap cleanup EXIT
 # The portal: no warm pool (one sandbox is all we need), domain sbx.bench for the native hosts.
 E2B_DOMAIN=$DOMAIN PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)" \
   PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}" \
-  dotnet Portal.Web/bin/Release/net10.0/Portal.Web.dll --urls "http://127.0.0.1:$PORT" \
+  ${BENCH_PORTAL_ENV:+env $BENCH_PORTAL_ENV} dotnet Portal.Web/bin/Release/net10.0/Portal.Web.dll --urls "http://127.0.0.1:$PORT" \
   --Portal:LocalRuntime:CgroupGroup "portal-bench-$PORT" --Portal:LocalRuntime:WarmPools:base 0 >"$DATA/portal.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 600); do curl -fsS -o /dev/null "$API/health" 2>/dev/null && break; sleep 0.1; done
@@ -106,9 +107,9 @@ echo "waiting for /tmp/portal-bench.lock (other benchmarks on this machine)..."
 exec 9>/tmp/portal-bench.lock
 flock 9
 dotnet Portal.Bench/bin/Release/net10.0/Portal.Bench.dll proxy --sandbox "$SANDBOX" --token "$TOKEN" --socket "$SOCKET" \
-  --domain "$DOMAIN" --portal "127.0.0.1:$PORT" --nginx "127.0.0.1:$NGINX_PORT" \
+  --domain "$DOMAIN" --portal "127.0.0.1:$PORT" --nginx "127.0.0.1:$NGINX_PORT" --portal-pid "$PID" --nginx-pid "$NGINX_PID" \
   --rounds "${BENCH_ROUNDS:-3}" --requests "${BENCH_REQUESTS:-2000}" --connections "${BENCH_CONNECTIONS:-32}" \
-  --seconds "${BENCH_SECONDS:-3}" ${BENCH_MARKDOWN:+--markdown "$BENCH_MARKDOWN"}
+  --seconds "${BENCH_SECONDS:-3}" ${BENCH_ONLY:+--only "$BENCH_ONLY"} ${BENCH_MARKDOWN:+--markdown "$BENCH_MARKDOWN"}
 flock -u 9
 echo "nginx config used:"
 sed "s#$DATA#\$TMP#g" "$NG/nginx.conf"

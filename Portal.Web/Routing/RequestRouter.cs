@@ -18,12 +18,19 @@ public sealed class RequestRouter
 
     private readonly string? _domain;      // lower case, may carry ":port"
     private readonly bool _domainHasPort;
+    private readonly string? _dotDomain;   // "." + domain: the suffix of native hosts
+    private readonly string? _bareDomain;  // the domain as plain hosts are compared (without its port unless hosts must carry it)
 
     /// <param name="domain"><c>E2B_DOMAIN</c>; null or empty = take the domain from each request's host.</param>
     public RequestRouter(string? domain)
     {
         _domain = string.IsNullOrWhiteSpace(domain) ? null : domain.Trim().TrimEnd('.').ToLowerInvariant();
         _domainHasPort = _domain is not null && HostPort.Split(_domain).Port is not null;
+        if (_domain is not null)
+        {
+            _dotDomain = "." + _domain;
+            _bareDomain = _domainHasPort ? _domain : HostPort.Split(_domain).Host;
+        }
     }
 
     public string? ConfiguredDomain => _domain;
@@ -81,7 +88,7 @@ public sealed class RequestRouter
         {
             // With a port in E2B_DOMAIN the whole host:port must match; without one, any port does.
             var comparable = _domainHasPort ? hostValue : hostName;
-            var suffix = "." + _domain;
+            var suffix = _dotDomain!;
             if (!comparable.EndsWith(suffix, StringComparison.Ordinal)) return null;
             label = comparable[..^suffix.Length];
             domain = _domain;
@@ -151,8 +158,8 @@ public sealed class RequestRouter
     {
         if (hostName == "localhost" || IPAddress.TryParse(hostName.Trim('[', ']'), out _)) return true;
         var comparable = _domainHasPort ? hostValue : hostName;
-        var bareDomain = _domainHasPort ? _domain! : HostPort.Split(_domain!).Host;
-        return comparable == bareDomain || comparable == "sandbox." + bareDomain;
+        var bareDomain = _bareDomain!;
+        return comparable == bareDomain || (comparable.StartsWith("sandbox.", StringComparison.Ordinal) && comparable.AsSpan(8).SequenceEqual(bareDomain));
     }
 
     public static bool IsValidSandboxId(string? id)
@@ -174,16 +181,34 @@ public sealed class RequestRouter
 
     private static bool HasDotSegmentOrEncodedSlash(string rawPath)
     {
-        var q = rawPath.IndexOf('?');
-        var path = q < 0 ? rawPath : rawPath[..q];
-        if (path.Contains("%2f", StringComparison.OrdinalIgnoreCase) || path.Contains("%5c", StringComparison.OrdinalIgnoreCase) || path.Contains('\\'))
+        // Allocation-free: this runs on every request.
+        var path = rawPath.AsSpan();
+        var q = path.IndexOf('?');
+        if (q >= 0) path = path[..q];
+        if (path.Contains('\\') || path.Contains("%2f", StringComparison.OrdinalIgnoreCase) || path.Contains("%5c", StringComparison.OrdinalIgnoreCase))
             return true;
-        foreach (var segment in path.Split('/'))
+        while (true)
         {
-            var decoded = segment.Replace("%2e", ".", StringComparison.OrdinalIgnoreCase);
-            if (decoded is "." or "..") return true;
+            var slash = path.IndexOf('/');
+            var segment = slash < 0 ? path : path[..slash];
+            if (IsDotSegment(segment)) return true;
+            if (slash < 0) return false;
+            path = path[(slash + 1)..];
         }
-        return false;
+    }
+
+    /// <summary>"." or "..", each dot possibly encoded as %2e.</summary>
+    private static bool IsDotSegment(ReadOnlySpan<char> segment)
+    {
+        var dots = 0;
+        while (segment.Length > 0)
+        {
+            if (segment[0] == '.') segment = segment[1..];
+            else if (segment.Length >= 3 && segment[..3].Equals("%2e", StringComparison.OrdinalIgnoreCase)) segment = segment[3..];
+            else return false;
+            if (++dots > 2) return false;
+        }
+        return dots > 0;
     }
 }
 
