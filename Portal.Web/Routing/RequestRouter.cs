@@ -20,10 +20,22 @@ public sealed class RequestRouter
     private readonly bool _domainHasPort;
     private readonly string? _dotDomain;   // "." + domain: the suffix of native hosts
     private readonly string? _bareDomain;  // the domain as plain hosts are compared (without its port unless hosts must carry it)
+    private readonly HashSet<string> _extraHosts = new(StringComparer.Ordinal);          // with their port
+    private readonly HashSet<string> _extraHostsAnyPort = new(StringComparer.Ordinal);   // any port
 
     /// <param name="domain"><c>E2B_DOMAIN</c>; null or empty = take the domain from each request's host.</param>
-    public RequestRouter(string? domain)
+    /// <param name="extraHosts">
+    /// <c>Portal:Routing:ExtraHosts</c>: more names that are the portal's own host (API, private paths,
+    /// header routing), never parsed as native <c>P-S</c> hosts. With a port, the Host must carry it.
+    /// </param>
+    public RequestRouter(string? domain, IEnumerable<string>? extraHosts = null)
     {
+        foreach (var h in extraHosts ?? [])
+        {
+            var value = h.Trim().TrimEnd('.').ToLowerInvariant();
+            if (value.Length == 0) continue;
+            (HostPort.Split(value).Port is null ? _extraHostsAnyPort : _extraHosts).Add(value);
+        }
         _domain = string.IsNullOrWhiteSpace(domain) ? null : domain.Trim().TrimEnd('.').ToLowerInvariant();
         _domainHasPort = _domain is not null && HostPort.Split(_domain).Port is not null;
         if (_domain is not null)
@@ -50,15 +62,25 @@ public sealed class RequestRouter
         if (hostName.Length == 0)
             return new RouteDecision.Reject(400, "missing Host header");
 
-        // 1. Native hosts under the domain win over paths and headers.
-        var native = MatchNative(original, hostValue, hostName, hostPort, rawPath);
-        if (native is not null) return native;
+        string domain;
+        if (IsExtraHost(hostValue, hostName))
+        {
+            // An extra name (e.g. the in-cluster service): the portal's own host, never a native P-S
+            // host; responses name the host the client used, so it keeps using it.
+            domain = hostValue;
+        }
+        else
+        {
+            // 1. Native hosts under the domain win over paths and headers.
+            var native = MatchNative(original, hostValue, hostName, hostPort, rawPath);
+            if (native is not null) return native;
 
-        var domain = _domain ?? hostValue;
+            domain = _domain ?? hostValue;
 
-        // Hosts under a different domain are misdirected (unless no domain is configured).
-        if (_domain is not null && !IsPlainHost(hostValue, hostName))
-            return new RouteDecision.Reject(421, $"host '{hostValue}' is not under the portal's domain '{_domain}'");
+            // Hosts under a different domain are misdirected (unless no domain is configured).
+            if (_domain is not null && !IsPlainHost(hostValue, hostName))
+                return new RouteDecision.Reject(421, $"host '{hostValue}' is not under the portal's domain '{_domain}' nor one of Portal:Routing:ExtraHosts");
+        }
 
         // 2. Private protocol paths.
         if (rawPath.StartsWith(PrivatePrefix, StringComparison.Ordinal) || rawPath == "/kruise")
@@ -160,6 +182,30 @@ public sealed class RequestRouter
         var comparable = _domainHasPort ? hostValue : hostName;
         var bareDomain = _bareDomain!;
         return comparable == bareDomain || (comparable.StartsWith("sandbox.", StringComparison.Ordinal) && comparable.AsSpan(8).SequenceEqual(bareDomain));
+    }
+
+    private bool IsExtraHost(string hostValue, string hostName) =>
+        (_extraHostsAnyPort.Count > 0 && _extraHostsAnyPort.Contains(hostName)) ||
+        (_extraHosts.Count > 0 && _extraHosts.Contains(hostValue));
+
+    /// <summary>A host name (letters, digits, '-', '.', '_'), optionally with ':port': what ExtraHosts and E2B_DOMAIN accept.</summary>
+    public static bool IsHostName(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value)) return false;
+        var (host, port) = HostPort.Split(value.Trim().TrimEnd('.'));
+        if (port is not null && !TryParsePort(port, out _)) return false;
+        if (host.Length is 0 or > 253 || host.StartsWith('.') || host.Contains("..")) return false;
+        foreach (var c in host)
+            if (c is not ((>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '-' or '.' or '_')) return false;
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="host"/> is <paramref name="domain"/> or a name under it (ports ignored).</summary>
+    public static bool IsUnderDomain(string host, string domain)
+    {
+        var h = HostPort.Split(host.Trim().TrimEnd('.').ToLowerInvariant()).Host;
+        var d = HostPort.Split(domain.Trim().TrimEnd('.').ToLowerInvariant()).Host;
+        return h == d || h.EndsWith("." + d, StringComparison.Ordinal);
     }
 
     public static bool IsValidSandboxId(string? id)
