@@ -73,6 +73,43 @@ public class WaysInTests
         AssertError(await GetAsync(c, "/kruise/Bad-Id/49983/echo"), 400);
         AssertError(await GetAsync(c, $"/kruise/{id}/49983/%2e%2e/x"), 400);
     }
+
+    [Fact]
+    public async Task ExtraHost_ReachesTheApiAndTheSandbox_WhileOtherHostsGet421()
+    {
+        const string svc = "sandbox-manager.sandbox-system.svc.cluster.local";
+        var backend = await BackendServer.StartAsync();
+        var host = await PortalHost.StartAsync(config: new Dictionary<string, string?>
+        {
+            ["Portal:Domain"] = "sbx.example.com",
+            ["Portal:Routing:ExtraHosts:0"] = svc,
+        });
+        host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
+        await using var _ = host; await using var __ = backend;
+        var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
+        var c = host.Client(null);
+
+        var api = await GetAsync(c, $"/kruise/api/sandboxes/{id}", $"{svc}:7788", PortalHost.AdminKey);
+        Assert.Equal(200, api.Status);
+        var echo = await GetAsync(c, $"/kruise/{id}/49983/echo?q=1", $"{svc}:7788");
+        Assert.Equal(200, echo.Status);
+        Assert.Equal("/echo", (string?)echo.Body!["path"]);
+        Assert.Equal(421, (await GetAsync(c, "/kruise/api/sandboxes", "other.sandbox-system.svc.cluster.local", PortalHost.AdminKey)).Status);
+        Assert.Equal(421, (await GetAsync(c, "/health", $"49983-{id}.{svc}")).Status);
+    }
+
+    [Fact]
+    public async Task MalformedExtraHost_StopsStartup_NamingTheKey()
+    {
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => PortalHost.StartAsync(config: new Dictionary<string, string?>
+        {
+            ["Portal:Domain"] = "sbx.example.com",
+            ["Portal:Routing:ExtraHosts:0"] = "http://sandbox-manager:7788",
+        }));
+        var text = e is Microsoft.Extensions.Options.OptionsValidationException ov ? string.Join("\n", ov.Failures) : e.ToString();
+        Assert.Contains("Portal:Routing:ExtraHosts:0", text);
+        Assert.Contains("http://sandbox-manager:7788", text);
+    }
 }
 
 /// <summary>Portal:Tls wired into the portal: https:// URLs serve the certificate, /portal/config describes it.</summary>

@@ -45,6 +45,13 @@ public static class PortalWebApplication
         foreach (var (env, key) in EnvironmentKeys)
             if (builder.Configuration[key] is null && Environment.GetEnvironmentVariable(env) is { Length: > 0 } v)
                 mapped[key] = v;
+        // PORTAL_EXTRA_HOSTS=a,b → Portal:Routing:ExtraHosts:0, :1 (unless configured otherwise).
+        if (!builder.Configuration.GetSection("Portal:Routing:ExtraHosts").GetChildren().Any()
+            && Environment.GetEnvironmentVariable("PORTAL_EXTRA_HOSTS") is { Length: > 0 } extra)
+        {
+            var hosts = extra.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            for (var i = 0; i < hosts.Length; i++) mapped[$"Portal:Routing:ExtraHosts:{i}"] = hosts[i];
+        }
         builder.Configuration.AddInMemoryCollection(mapped);
         if (builder.Configuration["urls"] is null && Environment.GetEnvironmentVariable("ASPNETCORE_URLS") is null
             && Environment.GetEnvironmentVariable("ASPNETCORE_HTTP_PORTS") is null)
@@ -89,7 +96,11 @@ public static class PortalWebApplication
         services.AddHttpForwarder();
         services.AddSingleton<SandboxConnections>();
         services.AddSingleton<SandboxProxy>();
-        services.AddSingleton(sp => new RequestRouter(sp.GetRequiredService<IOptions<PortalOptions>>().Value.Domain));
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<PortalOptions>>().Value;
+            return new RequestRouter(o.Domain, o.Routing.ExtraHosts);
+        });
 
         // Order matters: the initializer finishes before the others start and before Kestrel listens.
         services.AddSingleton<PortalInitializer>();

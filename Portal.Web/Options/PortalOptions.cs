@@ -20,9 +20,24 @@ public sealed class PortalOptions
     public string Runtime { get; set; } = "local";
     /// <summary>Largest control-plane request body; larger ones get 413. The proxy is not limited.</summary>
     public long MaxApiBodyBytes { get; set; } = 1024 * 1024;
+    /// <summary>Section <c>Portal:Routing</c>.</summary>
+    public RoutingOptions Routing { get; set; } = new();
 
     public string DatabasePath => Path.Combine(DataDir, "portal.db");
     public string AdminKeyFile => Path.Combine(DataDir, "admin-api-key");
+}
+
+/// <summary>Configuration section <c>Portal:Routing</c>.</summary>
+public sealed class RoutingOptions
+{
+    /// <summary>
+    /// More names the portal answers to as its own host when <c>E2B_DOMAIN</c> is set (e.g. the
+    /// in-cluster service name <c>sandbox-manager.sandbox-system.svc.cluster.local</c>): the API,
+    /// the private <c>/kruise/...</c> paths and header routing, never native <c>P-S.host</c> names.
+    /// Each is a host name, optionally with <c>:port</c> (then the Host header must carry that port).
+    /// Environment: <c>PORTAL_EXTRA_HOSTS</c>, comma-separated.
+    /// </summary>
+    public List<string> ExtraHosts { get; set; } = [];
 }
 
 /// <summary>Configuration section <c>Portal:Proxy</c>.</summary>
@@ -53,6 +68,15 @@ internal sealed class PortalOptionsValidator : IValidateOptions<PortalOptions>
             errors.Add("Portal:Runtime (env PORTAL_RUNTIME) must name a sandbox runtime, e.g. 'local'.");
         if (!string.IsNullOrEmpty(o.Domain) && (o.Domain.Contains('/') || o.Domain.Contains(' ')))
             errors.Add($"Portal:Domain (env E2B_DOMAIN) must be a host name, optionally with ':port' (got '{o.Domain}').");
+        for (var i = 0; i < o.Routing.ExtraHosts.Count; i++)
+        {
+            var host = o.Routing.ExtraHosts[i];
+            var key = $"Portal:Routing:ExtraHosts:{i} (env PORTAL_EXTRA_HOSTS)";
+            if (!Routing.RequestRouter.IsHostName(host))
+                errors.Add($"{key} must be a host name, optionally with ':port', e.g. 'sandbox-manager.sandbox-system.svc.cluster.local' (got '{host}').");
+            else if (!string.IsNullOrWhiteSpace(o.Domain) && Routing.RequestRouter.IsUnderDomain(host, o.Domain))
+                errors.Add($"{key}: '{host}' is the domain '{o.Domain}' (Portal:Domain, env E2B_DOMAIN) or a name under it, which the portal already routes; list only other names.");
+        }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

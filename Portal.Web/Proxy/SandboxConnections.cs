@@ -18,7 +18,8 @@ public sealed class SandboxConnections : IDisposable
 {
     private readonly ISandboxRuntime _runtime;
     private readonly SandboxService _sandboxes;
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<object, Action>> _open = new(StringComparer.Ordinal);
+    // Per sandbox: everything to cut when it stops (open streams and in-flight requests).
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<ICuttable, byte>> _open = new(StringComparer.Ordinal);
 
     public SandboxConnections(ISandboxRuntime runtime, SandboxService sandboxes, IOptions<ProxyOptions> options)
     {
@@ -50,31 +51,33 @@ public sealed class SandboxConnections : IDisposable
         var id = ctx.DnsEndPoint.Host;
         var stream = await _runtime.ConnectAsync(id, ctx.DnsEndPoint.Port, ct);
         var tracked = new TrackedStream(stream);
-        var set = _open.GetOrAdd(id, _ => new ConcurrentDictionary<object, Action>());
-        set[tracked] = tracked.Abort;
+        var set = SetOf(id);
+        set[tracked] = 0;
         tracked.Closed = () => set.TryRemove(tracked, out _);
         // The sandbox may have stopped while we were connecting.
-        if (_sandboxes.FindLive(id) is not { Status: SandboxStatus.Running }) tracked.Abort();
+        if (_sandboxes.FindLive(id) is not { Status: SandboxStatus.Running }) tracked.Cut();
         return tracked;
     }
 
     /// <summary>Registers an in-flight proxied request so a kill aborts it; dispose to unregister.</summary>
     public IDisposable Track(string sandboxId, HttpContext http)
     {
-        var set = _open.GetOrAdd(sandboxId, _ => new ConcurrentDictionary<object, Action>());
-        // A request still waiting for its response fails over to a clean 502 once its upstream
-        // stream is cut; only responses already under way must be torn down.
-        set[http] = () => { if (http.Response.HasStarted) http.Abort(); };
-        return new Registration(() => set.TryRemove(http, out _));
+        // One small object per request (this runs on every proxied request).
+        var registration = new RequestRegistration(SetOf(sandboxId), http);
+        registration.Set[registration] = 0;
+        return registration;
     }
+
+    private ConcurrentDictionary<ICuttable, byte> SetOf(string sandboxId) =>
+        _open.GetOrAdd(sandboxId, static _ => new ConcurrentDictionary<ICuttable, byte>(ReferenceEqualityComparer.Instance));
 
     /// <summary>Cuts every stream and request of a sandbox (killed, paused or died).</summary>
     public void Cut(string sandboxId)
     {
         if (!_open.TryRemove(sandboxId, out var set)) return;
-        foreach (var abort in set.Values)
+        foreach (var item in set.Keys)
         {
-            try { abort(); } catch { /* already closed */ }
+            try { item.Cut(); } catch { /* already closed */ }
         }
     }
 
@@ -84,19 +87,31 @@ public sealed class SandboxConnections : IDisposable
         Invoker.Dispose();
     }
 
-    private sealed class Registration(Action dispose) : IDisposable
+    private interface ICuttable
+    {
+        void Cut();
+    }
+
+    /// <summary>An in-flight proxied request, registered until it completes.</summary>
+    private sealed class RequestRegistration(ConcurrentDictionary<ICuttable, byte> set, HttpContext http) : ICuttable, IDisposable
     {
         private int _done;
-        public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) dispose(); }
+        public ConcurrentDictionary<ICuttable, byte> Set => set;
+
+        // A request still waiting for its response fails over to a clean 502 once its upstream
+        // stream is cut; only responses already under way must be torn down.
+        public void Cut() { if (http.Response.HasStarted) http.Abort(); }
+
+        public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) set.TryRemove(this, out _); }
     }
 
     /// <summary>A pass-through stream that can be cut from outside and reports when it closes.</summary>
-    private sealed class TrackedStream(Stream inner) : Stream
+    private sealed class TrackedStream(Stream inner) : Stream, ICuttable
     {
         private int _closed;
         public Action? Closed { get; set; }
 
-        public void Abort() => Dispose();
+        public void Cut() => Dispose();
 
         public override bool CanRead => inner.CanRead;
         public override bool CanSeek => false;

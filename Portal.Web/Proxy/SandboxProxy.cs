@@ -51,8 +51,8 @@ public sealed class SandboxProxy(
         var raw = ctx.Features.Get<IHttpRequestFeature>()?.RawTarget;
         if (string.IsNullOrEmpty(raw)) raw = ctx.Request.Path.ToUriComponent() + ctx.Request.QueryString.ToUriComponent();
         var decision = router.Decide(
-            headers.Host.FirstOrDefault(), raw,
-            headers[SandboxIdHeader].FirstOrDefault(), headers[SandboxPortHeader].FirstOrDefault());
+            First(headers.Host), raw,
+            First(headers[SandboxIdHeader]), First(headers[SandboxPortHeader]));
         ctx.Features.Set(decision);
 
         switch (decision)
@@ -81,6 +81,8 @@ public sealed class SandboxProxy(
                 return;
         }
     }
+
+    private static string? First(Microsoft.Extensions.Primitives.StringValues values) => values.Count == 0 ? null : values[0];
 
     /// <summary>Rewrites the request to <paramref name="target"/> (a raw path with optional query).</summary>
     private static void SetTarget(HttpContext ctx, string target)

@@ -18,12 +18,31 @@ public sealed class RequestRouter
 
     private readonly string? _domain;      // lower case, may carry ":port"
     private readonly bool _domainHasPort;
+    private readonly string? _dotDomain;   // "." + domain: the suffix of native hosts
+    private readonly string? _bareDomain;  // the domain as plain hosts are compared (without its port unless hosts must carry it)
+    private readonly HashSet<string> _extraHosts = new(StringComparer.Ordinal);          // with their port
+    private readonly HashSet<string> _extraHostsAnyPort = new(StringComparer.Ordinal);   // any port
 
     /// <param name="domain"><c>E2B_DOMAIN</c>; null or empty = take the domain from each request's host.</param>
-    public RequestRouter(string? domain)
+    /// <param name="extraHosts">
+    /// <c>Portal:Routing:ExtraHosts</c>: more names that are the portal's own host (API, private paths,
+    /// header routing), never parsed as native <c>P-S</c> hosts. With a port, the Host must carry it.
+    /// </param>
+    public RequestRouter(string? domain, IEnumerable<string>? extraHosts = null)
     {
+        foreach (var h in extraHosts ?? [])
+        {
+            var value = h.Trim().TrimEnd('.').ToLowerInvariant();
+            if (value.Length == 0) continue;
+            (HostPort.Split(value).Port is null ? _extraHostsAnyPort : _extraHosts).Add(value);
+        }
         _domain = string.IsNullOrWhiteSpace(domain) ? null : domain.Trim().TrimEnd('.').ToLowerInvariant();
         _domainHasPort = _domain is not null && HostPort.Split(_domain).Port is not null;
+        if (_domain is not null)
+        {
+            _dotDomain = "." + _domain;
+            _bareDomain = _domainHasPort ? _domain : HostPort.Split(_domain).Host;
+        }
     }
 
     public string? ConfiguredDomain => _domain;
@@ -43,15 +62,25 @@ public sealed class RequestRouter
         if (hostName.Length == 0)
             return new RouteDecision.Reject(400, "missing Host header");
 
-        // 1. Native hosts under the domain win over paths and headers.
-        var native = MatchNative(original, hostValue, hostName, hostPort, rawPath);
-        if (native is not null) return native;
+        string domain;
+        if (IsExtraHost(hostValue, hostName))
+        {
+            // An extra name (e.g. the in-cluster service): the portal's own host, never a native P-S
+            // host; responses name the host the client used, so it keeps using it.
+            domain = hostValue;
+        }
+        else
+        {
+            // 1. Native hosts under the domain win over paths and headers.
+            var native = MatchNative(original, hostValue, hostName, hostPort, rawPath);
+            if (native is not null) return native;
 
-        var domain = _domain ?? hostValue;
+            domain = _domain ?? hostValue;
 
-        // Hosts under a different domain are misdirected (unless no domain is configured).
-        if (_domain is not null && !IsPlainHost(hostValue, hostName))
-            return new RouteDecision.Reject(421, $"host '{hostValue}' is not under the portal's domain '{_domain}'");
+            // Hosts under a different domain are misdirected (unless no domain is configured).
+            if (_domain is not null && !IsPlainHost(hostValue, hostName))
+                return new RouteDecision.Reject(421, $"host '{hostValue}' is not under the portal's domain '{_domain}' nor one of Portal:Routing:ExtraHosts");
+        }
 
         // 2. Private protocol paths.
         if (rawPath.StartsWith(PrivatePrefix, StringComparison.Ordinal) || rawPath == "/kruise")
@@ -81,7 +110,7 @@ public sealed class RequestRouter
         {
             // With a port in E2B_DOMAIN the whole host:port must match; without one, any port does.
             var comparable = _domainHasPort ? hostValue : hostName;
-            var suffix = "." + _domain;
+            var suffix = _dotDomain!;
             if (!comparable.EndsWith(suffix, StringComparison.Ordinal)) return null;
             label = comparable[..^suffix.Length];
             domain = _domain;
@@ -151,8 +180,32 @@ public sealed class RequestRouter
     {
         if (hostName == "localhost" || IPAddress.TryParse(hostName.Trim('[', ']'), out _)) return true;
         var comparable = _domainHasPort ? hostValue : hostName;
-        var bareDomain = _domainHasPort ? _domain! : HostPort.Split(_domain!).Host;
-        return comparable == bareDomain || comparable == "sandbox." + bareDomain;
+        var bareDomain = _bareDomain!;
+        return comparable == bareDomain || (comparable.StartsWith("sandbox.", StringComparison.Ordinal) && comparable.AsSpan(8).SequenceEqual(bareDomain));
+    }
+
+    private bool IsExtraHost(string hostValue, string hostName) =>
+        (_extraHostsAnyPort.Count > 0 && _extraHostsAnyPort.Contains(hostName)) ||
+        (_extraHosts.Count > 0 && _extraHosts.Contains(hostValue));
+
+    /// <summary>A host name (letters, digits, '-', '.', '_'), optionally with ':port': what ExtraHosts and E2B_DOMAIN accept.</summary>
+    public static bool IsHostName(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value)) return false;
+        var (host, port) = HostPort.Split(value.Trim().TrimEnd('.'));
+        if (port is not null && !TryParsePort(port, out _)) return false;
+        if (host.Length is 0 or > 253 || host.StartsWith('.') || host.Contains("..")) return false;
+        foreach (var c in host)
+            if (c is not ((>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '-' or '.' or '_')) return false;
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="host"/> is <paramref name="domain"/> or a name under it (ports ignored).</summary>
+    public static bool IsUnderDomain(string host, string domain)
+    {
+        var h = HostPort.Split(host.Trim().TrimEnd('.').ToLowerInvariant()).Host;
+        var d = HostPort.Split(domain.Trim().TrimEnd('.').ToLowerInvariant()).Host;
+        return h == d || h.EndsWith("." + d, StringComparison.Ordinal);
     }
 
     public static bool IsValidSandboxId(string? id)
@@ -174,16 +227,34 @@ public sealed class RequestRouter
 
     private static bool HasDotSegmentOrEncodedSlash(string rawPath)
     {
-        var q = rawPath.IndexOf('?');
-        var path = q < 0 ? rawPath : rawPath[..q];
-        if (path.Contains("%2f", StringComparison.OrdinalIgnoreCase) || path.Contains("%5c", StringComparison.OrdinalIgnoreCase) || path.Contains('\\'))
+        // Allocation-free: this runs on every request.
+        var path = rawPath.AsSpan();
+        var q = path.IndexOf('?');
+        if (q >= 0) path = path[..q];
+        if (path.Contains('\\') || path.Contains("%2f", StringComparison.OrdinalIgnoreCase) || path.Contains("%5c", StringComparison.OrdinalIgnoreCase))
             return true;
-        foreach (var segment in path.Split('/'))
+        while (true)
         {
-            var decoded = segment.Replace("%2e", ".", StringComparison.OrdinalIgnoreCase);
-            if (decoded is "." or "..") return true;
+            var slash = path.IndexOf('/');
+            var segment = slash < 0 ? path : path[..slash];
+            if (IsDotSegment(segment)) return true;
+            if (slash < 0) return false;
+            path = path[(slash + 1)..];
         }
-        return false;
+    }
+
+    /// <summary>"." or "..", each dot possibly encoded as %2e.</summary>
+    private static bool IsDotSegment(ReadOnlySpan<char> segment)
+    {
+        var dots = 0;
+        while (segment.Length > 0)
+        {
+            if (segment[0] == '.') segment = segment[1..];
+            else if (segment.Length >= 3 && segment[..3].Equals("%2e", StringComparison.OrdinalIgnoreCase)) segment = segment[3..];
+            else return false;
+            if (++dots > 2) return false;
+        }
+        return dots > 0;
     }
 }
 

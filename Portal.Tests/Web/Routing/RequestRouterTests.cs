@@ -82,6 +82,59 @@ public class RequestRouterTests
         { "example.com", "", "/health", null, null, "reject 400" },
     };
 
+    private const string Svc = "sandbox-manager.sandbox-system.svc.cluster.local";
+
+    /// <summary>Portal:Routing:ExtraHosts (comma-separated here): more names for the portal itself, never native hosts.</summary>
+    public static TheoryData<string?, string, string, string, string?, string?, string> ExtraHostCases => new()
+    {
+        // domain, extra hosts, host, path, id header, port header, expected
+        // The in-cluster service name next to a public domain: private protocol, API, header routing
+        { "sbx.example.com", Svc, $"{Svc}:7788", "/kruise/api/v2/sandboxes", null, null, $"local /v2/sandboxes PrivatePath {Svc}:7788" },
+        { "sbx.example.com", Svc, $"{Svc}:7788", $"/kruise/{Id}/49983/process.Process/Start", null, null, $"sandbox {Id} 49983 /process.Process/Start PrivatePath {Svc}:7788" },
+        { "sbx.example.com", Svc, Svc, "/health", Id, "49999", $"sandbox {Id} 49999 /health Headers {Svc}" },
+        { "sbx.example.com", Svc, $"{Svc.ToUpperInvariant()}:7788", "/v2/sandboxes", null, null, $"local /v2/sandboxes Plain {Svc}:7788" },
+        { "sbx.example.com", $"{Svc}, sandbox-manager", "sandbox-manager:7788", "/sandboxes", null, null, "local /sandboxes Plain sandbox-manager:7788" },
+        // The domain's own hosts are unaffected
+        { "sbx.example.com", Svc, $"49983-{Id}.sbx.example.com", "/health", null, null, $"sandbox {Id} 49983 /health NativeHost sbx.example.com" },
+        { "sbx.example.com", Svc, "api.sbx.example.com", "/sandboxes", null, null, "local /sandboxes NativeHost sbx.example.com" },
+        // Never native: names under an extra host are not the portal's
+        { "sbx.example.com", Svc, $"49983-{Id}.{Svc}", "/health", null, null, "reject 421" },
+        { "sbx.example.com", Svc, $"api.{Svc}", "/sandboxes", null, null, "reject 421" },
+        { "sbx.example.com", Svc, "other.sandbox-system.svc.cluster.local", "/kruise/api/sandboxes", null, null, "reject 421" },
+        { "sbx.example.com", Svc, $"x{Svc}", "/", null, null, "reject 421" },
+        // An extra host with a port: the Host must carry that port
+        { "sbx.example.com", $"{Svc}:7788", $"{Svc}:7788", "/sandboxes", null, null, $"local /sandboxes Plain {Svc}:7788" },
+        { "sbx.example.com", $"{Svc}:7788", $"{Svc}:80", "/sandboxes", null, null, "reject 421" },
+        { "sbx.example.com", $"{Svc}:7788", Svc, "/sandboxes", null, null, "reject 421" },
+        // Still checked like every request: malformed paths and headers
+        { "sbx.example.com", Svc, Svc, $"/kruise/{Id}/49983/../x", null, null, "reject 400" },
+        { "sbx.example.com", Svc, Svc, "/health", "ABC", "49983", "reject 400" },
+        // Without E2B_DOMAIN the service name (a label with '-') is the portal's host, not a malformed native host
+        { null, Svc, $"{Svc}:7788", "/kruise/api/sandboxes", null, null, $"local /sandboxes PrivatePath {Svc}:7788" },
+        { null, "", $"{Svc}:7788", "/kruise/api/sandboxes", null, null, "reject 400" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ExtraHostCases))]
+    public void Decide_ExtraHosts_FollowTheTable(string? domain, string extraHosts, string host, string path, string? idHeader, string? portHeader, string expected)
+    {
+        var extra = extraHosts.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var decision = new RequestRouter(domain, extra).Decide(host, path, idHeader, portHeader);
+        Assert.Equal(expected, Describe(decision));
+    }
+
+    [Theory]
+    [InlineData("sandbox-manager.sandbox-system.svc.cluster.local", true)]
+    [InlineData("sandbox-manager:7788", true)]
+    [InlineData("http://sandbox-manager", false)]
+    [InlineData("sandbox-manager/kruise", false)]
+    [InlineData("*.svc.cluster.local", false)]
+    [InlineData("a b", false)]
+    [InlineData("host:99999", false)]
+    [InlineData("", false)]
+    public void IsHostName_AcceptsHostsWithAnOptionalPort(string value, bool expected) =>
+        Assert.Equal(expected, RequestRouter.IsHostName(value));
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void Decide_FollowsTheTable(string? domain, string host, string path, string? idHeader, string? portHeader, string expected)

@@ -1,0 +1,313 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Portal.Bench;
+
+/// <summary>
+/// The proxy's cost per way in, side by side with nginx: one sandbox's envd reached (a) straight
+/// over its Unix socket, (b) through the portal by native host, private path and routing headers,
+/// (c) through nginx configured to route the same three shapes to the same socket. One load
+/// generator (this one) drives every target the same way: sequential latency on one keep-alive
+/// connection, then throughput on many. Only loopback and Unix sockets; every loop is bounded.
+/// </summary>
+public static class ProxyBench
+{
+    private const string Usage =
+        "usage: proxy --sandbox ID --token TOKEN --socket PATH --domain D --portal 127.0.0.1:PORT [--nginx 127.0.0.1:PORT]\n" +
+        "             [--rounds 3] [--requests 2000] [--connections 32] [--seconds 3] [--only NAME,NAME] [--markdown FILE]\n" +
+        "             [--portal-pid PID] [--nginx-pid MASTER_PID]   (to report the proxy's CPU time per request)";
+
+    private sealed record Target(string Name, string Way, string Via, Func<CancellationToken, ValueTask<Stream>> Connect,
+        string HealthUrl, string StatUrl, (string Name, string Value)[] Headers)
+    {
+        /// <summary>CPU time (user + system) the proxy processes used so far; null for the direct target.</summary>
+        public Func<TimeSpan>? ProxyCpu { get; init; }
+    }
+
+    private enum Kind { Health, Stat }
+
+    private static readonly byte[] StatBody = Encoding.UTF8.GetBytes("{\"path\":\"/home/user\"}");
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        string? Arg(string name) { var i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : null; }
+        int IntArg(string name, int fallback) => Arg(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+        var sandbox = Arg("--sandbox");
+        var token = Arg("--token");
+        var socket = Arg("--socket");
+        var domain = Arg("--domain");
+        var portal = Arg("--portal");
+        var nginx = Arg("--nginx");
+        if (sandbox is null || token is null || socket is null || domain is null || portal is null)
+        {
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
+        var rounds = IntArg("--rounds", 3);
+        var requests = IntArg("--requests", 2000);
+        var connections = IntArg("--connections", 32);
+        var seconds = IntArg("--seconds", 3);
+        var markdown = Arg("--markdown");
+
+        var targets = new List<Target>
+        {
+            new("direct (envd Unix socket)", "-", "direct", ct => ConnectUnixAsync(socket, ct), "http://envd/health", "http://envd/filesystem.Filesystem/Stat", []),
+        };
+        void AddWays(string via, string endpoint, Func<TimeSpan>? cpu)
+        {
+            var connect = (CancellationToken ct) => ConnectTcpAsync(endpoint, ct);
+            var native = $"http://49983-{sandbox}.{domain}";
+            var plain = $"http://{domain}";
+            targets.Add(new($"{via} native host", "native host", via, connect, native + "/health", native + "/filesystem.Filesystem/Stat", []) { ProxyCpu = cpu });
+            targets.Add(new($"{via} private path", "private path", via, connect,
+                $"{plain}/kruise/{sandbox}/49983/health", $"{plain}/kruise/{sandbox}/49983/filesystem.Filesystem/Stat", []) { ProxyCpu = cpu });
+            targets.Add(new($"{via} header routing", "header routing", via, connect, plain + "/health", plain + "/filesystem.Filesystem/Stat",
+                [("E2b-Sandbox-Id", sandbox), ("E2b-Sandbox-Port", "49983")]) { ProxyCpu = cpu });
+        }
+        var portalPid = Arg("--portal-pid");
+        var nginxPid = Arg("--nginx-pid");
+        AddWays("portal", portal, portalPid is null ? null : () => CpuTime(int.Parse(portalPid, CultureInfo.InvariantCulture), children: false));
+        if (nginx is not null) AddWays("nginx", nginx, nginxPid is null ? null : () => CpuTime(int.Parse(nginxPid, CultureInfo.InvariantCulture), children: true));
+
+        // --only "portal header,nginx header": keep the direct target and those whose name contains one of these.
+        if (Arg("--only") is { } only)
+        {
+            var keep = only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            targets = targets.Where((t, i) => i == 0 || keep.Any(k => t.Name.Contains(k, StringComparison.OrdinalIgnoreCase))).ToList();
+        }
+
+        Console.WriteLine($"Ways in vs nginx ({DateTime.UtcNow:u}, {Environment.ProcessorCount} cores, load {LoadAverage()}), sandbox {sandbox}");
+        Console.WriteLine($"{rounds} rounds; sequential: {requests} requests on one connection; throughput: {connections} connections for {seconds} s");
+
+        // Every target must answer correctly before anything is timed.
+        foreach (var t in targets)
+        {
+            using var invoker = NewInvoker(t, 1);
+            await SendAsync(invoker, t, Kind.Health, token, CancellationToken.None);
+            await SendAsync(invoker, t, Kind.Stat, token, CancellationToken.None);
+        }
+
+        // Warm-up pass, not recorded: JIT (ours and the portal's), connection pools, page cache.
+        foreach (var t in targets)
+        {
+            await SequentialAsync(t, Kind.Health, token, Math.Min(requests, 500));
+            await SequentialAsync(t, Kind.Stat, token, Math.Min(requests, 500));
+            await ThroughputAsync(t, Kind.Health, token, connections, 1);
+            await ThroughputAsync(t, Kind.Stat, token, connections, 1);
+        }
+
+        var results = targets.ToDictionary(t => t.Name, _ => new List<Result>());
+        for (var round = 0; round < rounds; round++)
+        {
+            // Rotate the order so no target always runs first (or right after the heaviest one).
+            for (var k = 0; k < targets.Count; k++)
+            {
+                var t = targets[(k + round) % targets.Count];
+                var r = new Result
+                {
+                    HealthSeq = await SequentialAsync(t, Kind.Health, token, requests),
+                    StatSeq = await SequentialAsync(t, Kind.Stat, token, requests),
+                    HealthLoad = await ThroughputAsync(t, Kind.Health, token, connections, seconds),
+                    StatLoad = await ThroughputAsync(t, Kind.Stat, token, connections, seconds),
+                };
+                results[t.Name].Add(r);
+                Console.WriteLine($"  round {round + 1}: {t.Name,-28} health p50 {r.HealthSeq.P50:0.000} ms, {r.HealthLoad.Rps:0} req/s ({r.HealthLoad.CpuUs:0} us CPU/req); stat p50 {r.StatSeq.P50:0.000} ms, {r.StatLoad.Rps:0} req/s ({r.StatLoad.CpuUs:0} us CPU/req)");
+            }
+        }
+
+        var table = Render(targets, results, rounds, requests, connections, seconds);
+        Console.WriteLine();
+        Console.WriteLine(table);
+        if (markdown is not null) await File.WriteAllTextAsync(markdown, table);
+        return 0;
+    }
+
+    private sealed class Result
+    {
+        public required Latency HealthSeq { get; init; }
+        public required Latency StatSeq { get; init; }
+        public required Load HealthLoad { get; init; }
+        public required Load StatLoad { get; init; }
+    }
+
+    private sealed record Latency(double P50, double P99);
+    /// <param name="CpuUs">The proxy's CPU time per request (µs), NaN when unknown.</param>
+    private sealed record Load(double Rps, double P50, double P99, double CpuUs);
+
+    private static async Task<Latency> SequentialAsync(Target t, Kind kind, string token, int requests)
+    {
+        using var invoker = NewInvoker(t, 1);
+        for (var i = 0; i < Math.Min(200, requests); i++) await SendAsync(invoker, t, kind, token, CancellationToken.None);
+        var samples = new double[requests];
+        for (var i = 0; i < requests; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await SendAsync(invoker, t, kind, token, CancellationToken.None);
+            samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+        Array.Sort(samples);
+        return new Latency(Pct(samples, 50), Pct(samples, 99));
+    }
+
+    private static async Task<Load> ThroughputAsync(Target t, Kind kind, string token, int connections, int seconds)
+    {
+        using var invoker = NewInvoker(t, connections);
+        // Warm-up: open every connection and let the JIT and pools settle for a second.
+        using (var warm = new CancellationTokenSource(TimeSpan.FromSeconds(1)))
+            await Task.WhenAll(Enumerable.Range(0, connections).Select(_ => Task.Run(() => LoopAsync(invoker, t, kind, token, warm.Token, null))));
+
+        var perWorker = Enumerable.Range(0, connections).Select(_ => new List<double>(4096)).ToArray();
+        var cpuBefore = t.ProxyCpu?.Invoke();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(perWorker.Select(list => Task.Run(() => LoopAsync(invoker, t, kind, token, stop.Token, list))));
+        var elapsed = sw.Elapsed.TotalSeconds;
+        var cpu = cpuBefore is { } before ? (t.ProxyCpu!() - before).TotalMicroseconds : double.NaN;
+        var all = perWorker.SelectMany(l => l).ToArray();
+        Array.Sort(all);
+        return new Load(all.Length / elapsed, Pct(all, 50), Pct(all, 99), cpu / all.Length);
+    }
+
+    private static async Task LoopAsync(HttpMessageInvoker invoker, Target t, Kind kind, string token, CancellationToken stop, List<double>? samples)
+    {
+        // Bounded by the token's deadline; a request in flight at the deadline completes and is not counted.
+        while (!stop.IsCancellationRequested)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await SendAsync(invoker, t, kind, token, CancellationToken.None);
+            if (stop.IsCancellationRequested) break;
+            samples?.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+    }
+
+    private static async Task SendAsync(HttpMessageInvoker invoker, Target t, Kind kind, string token, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(kind == Kind.Health ? HttpMethod.Get : HttpMethod.Post, kind == Kind.Health ? t.HealthUrl : t.StatUrl);
+        foreach (var (name, value) in t.Headers) request.Headers.TryAddWithoutValidation(name, value);
+        if (kind == Kind.Stat)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", "Basic dXNlcjo=");
+            request.Headers.TryAddWithoutValidation("X-Access-Token", token);
+            request.Headers.TryAddWithoutValidation("Connect-Protocol-Version", "1");
+            request.Content = new ByteArrayContent(StatBody);
+            request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        }
+        using var response = await invoker.SendAsync(request, ct);
+        var body = await response.Content.ReadAsByteArrayAsync(ct);
+        var ok = kind == Kind.Health ? response.StatusCode == HttpStatusCode.NoContent : response.StatusCode == HttpStatusCode.OK && body.Length > 0;
+        if (!ok)
+            throw new InvalidOperationException($"{t.Name} {kind}: HTTP {(int)response.StatusCode} {Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, 300))}");
+    }
+
+    private static HttpMessageInvoker NewInvoker(Target t, int connections) => new(new SocketsHttpHandler
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        ActivityHeadersPropagator = null,
+        MaxConnectionsPerServer = connections,
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+        ConnectCallback = (_, ct) => t.Connect(ct),
+    });
+
+    private static async ValueTask<Stream> ConnectUnixAsync(string path, CancellationToken ct)
+    {
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try { await s.ConnectAsync(new UnixDomainSocketEndPoint(path), ct); }
+        catch { s.Dispose(); throw; }
+        return new NetworkStream(s, ownsSocket: true);
+    }
+
+    private static async ValueTask<Stream> ConnectTcpAsync(string endpoint, CancellationToken ct)
+    {
+        var ep = IPEndPoint.Parse(endpoint);
+        if (!IPAddress.IsLoopback(ep.Address)) throw new ArgumentException($"only loopback targets are allowed (got {endpoint})");
+        var s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try { await s.ConnectAsync(ep, ct); }
+        catch { s.Dispose(); throw; }
+        return new NetworkStream(s, ownsSocket: true);
+    }
+
+    /// <summary>utime + stime of a process (all its threads), plus its child processes' when asked (nginx workers).</summary>
+    private static TimeSpan CpuTime(int pid, bool children)
+    {
+        static long Ticks(int pid)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture); // utime, stime
+            }
+            catch (IOException) { return 0; }
+        }
+        var ticks = Ticks(pid);
+        if (children)
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+                foreach (var child in File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                    ticks += Ticks(int.Parse(child, CultureInfo.InvariantCulture));
+        return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ
+    }
+
+    private static double Pct(double[] sorted, int p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, p * sorted.Length / 100)];
+    private static double Median(IEnumerable<double> xs) { var s = xs.Order().ToArray(); return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
+
+    private static string LoadAverage()
+    {
+        try { return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
+        catch (IOException) { return "?"; }
+    }
+
+    private static string Render(List<Target> targets, Dictionary<string, List<Result>> results, int rounds, int requests, int connections, int seconds)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        double M(Target t, Func<Result, double> f) => Median(results[t.Name].Select(f));
+        var direct = targets[0];
+        string Cpu(double us) => double.IsNaN(us) ? "" : us.ToString("0 µs", inv);
+        var sb = new StringBuilder();
+        sb.AppendLine(inv, $"Medians of {rounds} rounds. Latency: {requests} sequential requests on one keep-alive connection (ms; added = minus direct).");
+        sb.AppendLine(inv, $"Throughput: {connections} keep-alive connections for {seconds} s (req/s; p50/p99 latency under that load; the proxy process's user+system CPU per request).");
+        sb.AppendLine();
+        sb.AppendLine("| Target | `GET /health` p50 | p99 | added p50 | added p99 | `Stat` p50 | p99 | added p50 | added p99 | `/health` req/s | p50 / p99 | proxy CPU/req | `Stat` req/s | p50 / p99 | proxy CPU/req |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var t in targets)
+        {
+            string Added(Func<Result, double> f) => t == direct ? "" : (M(t, f) - M(direct, f)).ToString("+0.000;-0.000", inv);
+            sb.AppendLine(inv,
+                $"| {t.Name} | {M(t, r => r.HealthSeq.P50):0.000} | {M(t, r => r.HealthSeq.P99):0.000} | {Added(r => r.HealthSeq.P50)} | {Added(r => r.HealthSeq.P99)} " +
+                $"| {M(t, r => r.StatSeq.P50):0.000} | {M(t, r => r.StatSeq.P99):0.000} | {Added(r => r.StatSeq.P50)} | {Added(r => r.StatSeq.P99)} " +
+                $"| {M(t, r => r.HealthLoad.Rps):0} | {M(t, r => r.HealthLoad.P50):0.00} / {M(t, r => r.HealthLoad.P99):0.00} | {Cpu(M(t, r => r.HealthLoad.CpuUs))} " +
+                $"| {M(t, r => r.StatLoad.Rps):0} | {M(t, r => r.StatLoad.P50):0.00} / {M(t, r => r.StatLoad.P99):0.00} | {Cpu(M(t, r => r.StatLoad.CpuUs))} |");
+        }
+
+        var nginx = targets.Where(t => t.Via == "nginx").ToDictionary(t => t.Way);
+        if (nginx.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("| Way in | `/health` req/s portal / nginx | `Stat` req/s portal / nginx | added p50 `/health` portal / nginx | added p50 `Stat` portal / nginx | target met |");
+            sb.AppendLine("|---|---|---|---|---|---|");
+            foreach (var p in targets.Where(t => t.Via == "portal" && nginx.ContainsKey(t.Way)))
+            {
+                var n = nginx[p.Way];
+                double Add(Target t, Func<Result, double> f) => M(t, f) - M(direct, f);
+                var hr = (M(p, r => r.HealthLoad.Rps), M(n, r => r.HealthLoad.Rps));
+                var sr = (M(p, r => r.StatLoad.Rps), M(n, r => r.StatLoad.Rps));
+                var ha = (Add(p, r => r.HealthSeq.P50), Add(n, r => r.HealthSeq.P50));
+                var sa = (Add(p, r => r.StatSeq.P50), Add(n, r => r.StatSeq.P50));
+                var misses = new List<string>();
+                if (hr.Item1 < hr.Item2) misses.Add("/health req/s");
+                if (sr.Item1 < sr.Item2) misses.Add("Stat req/s");
+                if (ha.Item1 > ha.Item2) misses.Add("/health latency");
+                if (sa.Item1 > sa.Item2) misses.Add("Stat latency");
+                sb.AppendLine(inv,
+                    $"| {p.Way} | {hr.Item1:0} / {hr.Item2:0} ({hr.Item1 / hr.Item2:0.00}x) | {sr.Item1:0} / {sr.Item2:0} ({sr.Item1 / sr.Item2:0.00}x) " +
+                    $"| {ha.Item1:0.000} / {ha.Item2:0.000} | {sa.Item1:0.000} / {sa.Item2:0.000} | {(misses.Count == 0 ? "yes" : "no: " + string.Join(", ", misses))} |");
+            }
+        }
+        return sb.ToString();
+    }
+}
