@@ -508,10 +508,10 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed: {err.Trim()}");
     }
 
+    /// <summary>Stops the monitors and kills the warm sandboxes; claimed ones run on, detached.</summary>
     public void Dispose()
     {
-        _disposed = true;
-        _refill.Dispose();
+        DrainWarmPools();
         _monitor.Dispose();
         lock (_watchers) foreach (var w in _watchers) w.Writer.TryComplete();
     }

@@ -140,10 +140,47 @@ public sealed class LocalRuntimeIsolationTests(LocalRuntimeFixture fx)
     }
 
     [Fact]
+    public async Task DescriptorsThePortalInherited_NeverReachTheSandbox()
+    {
+        // A descriptor without close-on-exec, as a portal started under `flock 9>file` has.
+        var marker = $"/tmp/host-fd-{Guid.NewGuid():N}";
+        await File.WriteAllTextAsync(marker, "host file", Ct);
+        var fd = HostFd.OpenInheritable(marker);
+        try
+        {
+            var sbx = await fx.CreateAsync();
+            var (_, stdout, _) = await fx.RunAsync(sbx.SandboxId,
+                "ls /proc/1/fd | tr '\\n' ' '; echo; for p in /proc/[0-9]*; do ls -l $p/fd 2>/dev/null; done | grep -c host-fd-", user: "root");
+            Assert.Equal($"0 1 2 \n0\n", stdout);
+        }
+        finally
+        {
+            HostFd.Close(fd);
+            File.Delete(marker);
+        }
+    }
+
+    [Fact]
     public async Task EnvdSocket_IsNotUsableBySandboxUsers()
     {
         var sbx = await fx.CreateAsync();
         var (_, stdout, _) = await fx.RunAsync(sbx.SandboxId, "curl -s -m 2 --unix-socket /run/portal/envd.sock http://envd/health -o /dev/null -w '%{http_code}'; echo \" exit=$?\"");
         Assert.DoesNotContain("204", stdout);
+    }
+}
+
+internal static class HostFd
+{
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "open")]
+    private static extern int Open([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close")]
+    public static extern int Close(int fd);
+
+    public static int OpenInheritable(string path)
+    {
+        var fd = Open(path, 0 /* O_RDONLY, no O_CLOEXEC */);
+        Assert.True(fd >= 0, $"open {path}");
+        return fd;
     }
 }

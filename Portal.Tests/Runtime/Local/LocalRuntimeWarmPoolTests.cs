@@ -48,6 +48,11 @@ public sealed class LocalRuntimeWarmPoolTests(LocalRuntimeFixture fx)
 
             await WaitAsync(() => runtime.WarmCount("base") == 2);
             Assert.True(await runtime.KillAsync(id, Ct));
+
+            // Shutting down takes the warm sandboxes along: nobody owns them, and a restart
+            // would kill them anyway (left running, they would hold whatever they inherited).
+            runtime.Dispose();
+            Assert.Empty(Directory.GetDirectories(options.SandboxesDirectory));
         }
         finally
         {

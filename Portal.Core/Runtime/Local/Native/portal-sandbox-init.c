@@ -299,7 +299,16 @@ static int sandbox_init(struct config *c) {
   }
 }
 
+/* Whatever the portal inherited from its own parent (a shell's lock file, a log) must not reach
+ * the sandbox: an open descriptor is a way back to a host file, and it keeps locks held. */
+static void close_inherited_fds(void) {
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+  long max = sysconf(_SC_OPEN_MAX);
+  for (long fd = 3; fd < (max > 0 ? max : 65536); fd++) close((int)fd);
+}
+
 static int cmd_run(int argc, char **argv) {
+  close_inherited_fds();
   struct config c = {0};
   int i = 2;
   for (; i < argc; i++) {
@@ -353,6 +362,8 @@ static int cmd_run(int argc, char **argv) {
     /* The log becomes the sandbox's stdout and stderr; the caller's pipes stay behind. */
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) die("redirect stdio");
+    close(devnull);
+    close(logfd);
     _exit(sandbox_init(&c));
   }
   close(status[1]);
