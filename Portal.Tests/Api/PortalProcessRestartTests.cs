@@ -27,6 +27,10 @@ public class PortalProcessRestartTests
             try
             {
                 await RunAsync(first, port, async () => second = await PortalProcess.StartAsync(dir, port));
+                // A graceful stop takes the restarted portal's warm sandboxes along (the first
+                // portal's were cleared by the restart): nothing of the test keeps running.
+                Assert.True(await second!.StopAsync(), "the portal did not stop on SIGTERM");
+                Assert.Empty(Directory.GetDirectories(Path.Combine(dir, "sandboxes")));
             }
             catch (Exception e)
             {
@@ -157,11 +161,28 @@ public class PortalProcessRestartTests
             _proc.WaitForExit();
         }
 
-        public ValueTask DisposeAsync()
+        /// <summary>SIGTERM, as a service manager stops it; false if it had to be killed.</summary>
+        public async Task<bool> StopAsync()
         {
-            if (!_proc.HasExited) Kill();
+            if (_proc.HasExited) return true;
+            Portal.Core.Runtime.Local.NativeSignals.Kill(_proc.Id, 15);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            try
+            {
+                await _proc.WaitForExitAsync(timeout.Token);
+                return true;
+            }
+            catch (OperationCanceledException)
+            {
+                Kill();
+                return false;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await StopAsync();
             _proc.Dispose();
-            return ValueTask.CompletedTask;
         }
     }
 }
