@@ -99,7 +99,7 @@ const raw = (method, body) => new Promise((resolve, reject) => {
   req.on('error', reject);
   req.end(body);
 });
-t = now(); await raw('POST', data); const rawUpMs = now() - t;
+let t = now(); await raw('POST', data); const rawUpMs = now() - t;
 t = now(); const rawBytes = await raw('GET'); const rawDownMs = now() - t;
 await sbx.files.remove(path);
 await sleep(4000);
