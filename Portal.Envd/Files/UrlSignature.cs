@@ -1,19 +1,13 @@
-using System.Security.Cryptography;
-using System.Text;
-
 namespace Portal.Envd.Files;
 
 /// <summary>
-/// Signed <c>/files</c> URLs, as the SDKs make them for <c>uploadUrl()</c>/<c>downloadUrl()</c>:
-/// <c>v1_</c> + unpadded base64 of SHA-256("path:operation:user:token[:expiration]").
+/// Checks signed <c>/files</c> URLs. The formula is <see cref="FileUrlSignature"/>, the same
+/// source file the portal compiles (linked from Portal.Core, see Portal.Envd.csproj).
 /// </summary>
 public static class UrlSignature
 {
-    public static string Compute(string path, string operation, string user, string token, long? expiration)
-    {
-        var text = expiration is { } exp ? $"{path}:{operation}:{user}:{token}:{exp}" : $"{path}:{operation}:{user}:{token}";
-        return "v1_" + Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(text))).TrimEnd('=');
-    }
+    public static string Compute(string path, string operation, string user, string token, long? expiration) =>
+        FileUrlSignature.Compute(path, operation, user, token, expiration?.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>Null when the request may proceed, else the exact 401 message the SDK tests expect.</summary>
     public static string? Check(HttpRequest request, string operation, string token, DateTimeOffset now)
@@ -28,8 +22,7 @@ public static class UrlSignature
                 return "invalid signature expiration";
             expiration = exp;
         }
-        var expected = Compute(request.Query["path"].ToString(), operation, request.Query["username"].ToString(), token, expiration);
-        if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(signature), Encoding.UTF8.GetBytes(expected)))
+        if (!FileUrlSignature.Matches(signature, request.Query["path"].ToString(), operation, request.Query["username"].ToString(), token, expiration?.ToString(System.Globalization.CultureInfo.InvariantCulture)))
             return "invalid signature";
         if (expiration is { } e && e < now.ToUnixTimeSeconds()) return "signature is already expired";
         return null;

@@ -15,11 +15,21 @@ public static class EnvdApp
     public static WebApplication Build(EnvdOptions options, Action<ILoggingBuilder>? logging = null)
     {
         Process.ChildSignals.Install();
-        // No config-file watching: each watcher is an inotify instance, and the kernel allows
-        // only 128 per user by default, shared by every sandbox on the machine.
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        // The empty builder: no configuration sources (no appsettings.json, no environment
+        // variables, nothing that could start a file watcher: each watcher is an inotify
+        // instance, and the kernel allows only 128 per user, shared by every sandbox), no
+        // hosting-startup or console-logger machinery. The content root is named explicitly so
+        // nothing looks at the working directory (often "/" inside a sandbox). This is most of
+        // what makes the first /health come quickly and keeps the binary (and RSS) small.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = AppContext.BaseDirectory,
+            EnvironmentName = "Production",
+            ApplicationName = "portal-envd",
+        });
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
+        builder.Logging.AddProvider(new StderrLoggerProvider(LogLevel.Warning));
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         logging?.Invoke(builder.Logging);
 
