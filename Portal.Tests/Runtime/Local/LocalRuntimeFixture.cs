@@ -70,20 +70,35 @@ public sealed class LocalRuntimeFixture : IAsyncLifetime
         var stderr = new StringBuilder();
         var exit = int.MinValue;
         await using var body = await res.Content.ReadAsStreamAsync(TestContext.Current.CancellationToken);
-        await foreach (var (flags, json) in Portal.Tests.Envd.EnvdServer.ReadEnvelopesAsync(body, TestContext.Current.CancellationToken))
+        try
         {
-            var node = JsonNode.Parse(json)!;
-            if ((flags & 2) != 0)
-            {
-                if (node["error"] is { } error) throw new InvalidOperationException($"envd error: {error.ToJsonString()}");
-                break;
-            }
-            var ev = node["event"]!;
-            if (ev["data"]?["stdout"] is { } o) stdout.Append(Encoding.UTF8.GetString(Convert.FromBase64String(o.GetValue<string>())));
-            if (ev["data"]?["stderr"] is { } e) stderr.Append(Encoding.UTF8.GetString(Convert.FromBase64String(e.GetValue<string>())));
-            if (ev["end"] is { } end) exit = end["exitCode"]?.GetValue<int>() ?? 0;
+            await ReadAsync();
+        }
+        catch (IOException e)
+        {
+            // Say what envd said before the stream broke: a failure here is otherwise a mystery.
+            var log = Path.Combine(Options.SandboxesDirectory, sandboxId, "sandbox.log");
+            var tail = File.Exists(log) ? string.Join("\n", File.ReadLines(log).TakeLast(30)) : "(no sandbox.log)";
+            throw new IOException($"envd's stream broke: {e.Message}\nstdout so far: {stdout}\nstderr so far: {stderr}\nsandbox.log:\n{tail}", e);
         }
         return (exit, stdout.ToString(), stderr.ToString());
+
+        async Task ReadAsync()
+        {
+            await foreach (var (flags, json) in Portal.Tests.Envd.EnvdServer.ReadEnvelopesAsync(body, TestContext.Current.CancellationToken))
+            {
+                var node = JsonNode.Parse(json)!;
+                if ((flags & 2) != 0)
+                {
+                    if (node["error"] is { } error) throw new InvalidOperationException($"envd error: {error.ToJsonString()}");
+                    break;
+                }
+                var ev = node["event"]!;
+                if (ev["data"]?["stdout"] is { } o) stdout.Append(Encoding.UTF8.GetString(Convert.FromBase64String(o.GetValue<string>())));
+                if (ev["data"]?["stderr"] is { } e) stderr.Append(Encoding.UTF8.GetString(Convert.FromBase64String(e.GetValue<string>())));
+                if (ev["end"] is { } end) exit = end["exitCode"]?.GetValue<int>() ?? 0;
+            }
+        }
     }
 
     public async Task WriteFileAsync(string sandboxId, string path, string content)
