@@ -1,7 +1,11 @@
 // Sandbox Portal: the E2B-compatible control plane, API keys and sandbox proxy.
 // Everything is assembled in Hosting/PortalWebApplication.cs (tests boot the same app).
 using Microsoft.Extensions.Options;
+using Portal.Core.Threading;
 using Portal.Web.Hosting;
+
+// Before any socket exists: I/O completions run inline on the epoll threads (see InlineIo).
+InlineIo.EnableUnlessConfigured();
 
 if (args is ["certs", ..])
 {

@@ -1,13 +1,16 @@
 using Microsoft.Extensions.Options;
 using Portal.Core.Runtime;
 using Portal.Core.Sandboxes;
+using Portal.Core.Threading;
 
 namespace Portal.Web.Background;
 
 /// <summary>Ends sandboxes at their deadline (kill, or pause with autoPause).</summary>
 public sealed class DeadlineEnforcer(SandboxService sandboxes, IOptions<SandboxOptions> options, TimeProvider clock, ILogger<DeadlineEnforcer> log) : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken ct)
+    protected override Task ExecuteAsync(CancellationToken ct) => ThreadPoolContext.Run(RunAsync, ct);
+
+    private async Task RunAsync(CancellationToken ct)
     {
         using var timer = new PeriodicTimer(options.Value.DeadlineCheckInterval, clock);
         while (await timer.WaitForNextTickAsync(ct))
@@ -21,7 +24,9 @@ public sealed class DeadlineEnforcer(SandboxService sandboxes, IOptions<SandboxO
 /// <summary>Samples running sandboxes' metrics for <c>GET /sandboxes/{id}/metrics</c>.</summary>
 public sealed class MetricsSampler(SandboxService sandboxes, IOptions<SandboxOptions> options, TimeProvider clock, ILogger<MetricsSampler> log) : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken ct)
+    protected override Task ExecuteAsync(CancellationToken ct) => ThreadPoolContext.Run(RunAsync, ct);
+
+    private async Task RunAsync(CancellationToken ct)
     {
         using var timer = new PeriodicTimer(options.Value.MetricsSampleInterval, clock);
         while (await timer.WaitForNextTickAsync(ct))
@@ -35,7 +40,9 @@ public sealed class MetricsSampler(SandboxService sandboxes, IOptions<SandboxOpt
 /// <summary>Follows the runtime's state changes (a sandbox that died on its own is marked killed).</summary>
 public sealed class RuntimeEventFollower(ISandboxRuntime runtime, SandboxService sandboxes, ILogger<RuntimeEventFollower> log) : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken ct)
+    protected override Task ExecuteAsync(CancellationToken ct) => ThreadPoolContext.Run(RunAsync, ct);
+
+    private async Task RunAsync(CancellationToken ct)
     {
         var backoff = TimeSpan.FromSeconds(1);
         while (!ct.IsCancellationRequested)

@@ -5,6 +5,7 @@ using Portal.Core.Auth;
 using Portal.Core.Persistence;
 using Portal.Core.Persistence.Sqlite;
 using Portal.Core.Sandboxes;
+using Portal.Core.Threading;
 using Portal.Web.Apis;
 using Portal.Web.Background;
 using Portal.Web.Options;
@@ -58,6 +59,11 @@ public static class PortalWebApplication
             builder.WebHost.UseUrls($"http://0.0.0.0:{DefaultPort}");
         // The proxy streams uploads of any size; control-plane bodies are limited by ApiRequest.
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
+        // With inline socket completions (InlineIo), Kestrel runs the request on the thread that
+        // completed its read too, instead of one more hop per request; SandboxProxy moves everything
+        // but proxied traffic to the thread pool.
+        if (InlineIo.Enabled)
+            builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = true);
         // https:// URLs serve Portal:Tls (PORTAL_TLS_CERT / PORTAL_TLS_KEY), reloaded when the files change.
         builder.WebHost.ConfigureKestrel((ctx, k) => PortalTls.ConfigureHttps(k, ctx.Configuration));
 

@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
 using Portal.Core.Runtime;
 using Portal.Core.Sandboxes;
+using Portal.Core.Threading;
 using Portal.Web.Apis;
 using Portal.Web.Options;
 using Portal.Web.Routing;
@@ -31,6 +32,10 @@ public sealed class SandboxProxy(
 {
     public const string SandboxIdHeader = RequestRouter.SandboxIdHeader;
     public const string SandboxPortHeader = RequestRouter.SandboxPortHeader;
+
+    // With inline socket completions this middleware runs on an epoll thread: the proxy path never
+    // blocks, but the rest of the portal (the control plane, SQLite) continues on the thread pool.
+    private readonly bool _offIoThreads = InlineIo.Enabled;
 
     private readonly ForwarderRequestConfig _config = new()
     {
@@ -77,7 +82,7 @@ public sealed class SandboxProxy(
                         await ApiErrors.WriteAsync(ctx, 404, "no sandbox named: /files needs the E2b-Sandbox-Id and E2b-Sandbox-Port headers, or a signed URL from uploadUrl()/downloadUrl()");
                     return;
                 }
-                await next(ctx);
+                await (_offIoThreads ? ThreadPoolContext.Run(static s => s.next(s.ctx), (next, ctx)) : next(ctx));
                 return;
         }
     }

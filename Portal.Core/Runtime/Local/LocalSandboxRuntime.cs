@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Portal.Core.Threading;
 
 namespace Portal.Core.Runtime.Local;
 
@@ -55,7 +56,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         HostLimits.Raise(_log);
         Reconcile();
         _monitor = new Timer(_ => Monitor(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
-        _refill = new Timer(_ => _ = RefillAsync(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(250));
+        _refill = new Timer(_ => _ = ThreadPoolContext.Run(RefillAsync), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(250));
     }
 
     private const string WarmPrefix = "warm";
