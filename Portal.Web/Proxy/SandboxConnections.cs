@@ -46,10 +46,16 @@ public sealed class SandboxConnections : IDisposable
     /// <summary>Destination prefix for a sandbox port: the host part is read back by the connect callback.</summary>
     public static string DestinationPrefix(string sandboxId, int port) => $"http://{sandboxId}:{port}/";
 
-    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext ctx, CancellationToken ct)
+    private ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext ctx, CancellationToken ct) =>
+        OpenAsync(ctx.DnsEndPoint.Host, ctx.DnsEndPoint.Port, ct);
+
+    /// <summary>
+    /// A byte stream to <paramref name="port"/> of sandbox <paramref name="id"/>, cut (disposed,
+    /// <see cref="ICuttableStream.IsCut"/>) when the sandbox stops.
+    /// </summary>
+    public async ValueTask<Stream> OpenAsync(string id, int port, CancellationToken ct)
     {
-        var id = ctx.DnsEndPoint.Host;
-        var stream = await _runtime.ConnectAsync(id, ctx.DnsEndPoint.Port, ct);
+        var stream = await _runtime.ConnectAsync(id, port, ct);
         var tracked = new TrackedStream(stream);
         var set = SetOf(id);
         set[tracked] = 0;
@@ -92,6 +98,14 @@ public sealed class SandboxConnections : IDisposable
         void Cut();
     }
 
+    /// <summary>A stream from <see cref="OpenAsync"/>: whether it has been cut or closed.</summary>
+    public interface ICuttableStream
+    {
+        bool IsCut { get; }
+        /// <summary>The runtime's stream underneath.</summary>
+        Stream Inner { get; }
+    }
+
     /// <summary>An in-flight proxied request, registered until it completes.</summary>
     private sealed class RequestRegistration(ConcurrentDictionary<ICuttable, byte> set, HttpContext http) : ICuttable, IDisposable
     {
@@ -106,9 +120,11 @@ public sealed class SandboxConnections : IDisposable
     }
 
     /// <summary>A pass-through stream that can be cut from outside and reports when it closes.</summary>
-    private sealed class TrackedStream(Stream inner) : Stream, ICuttable
+    private sealed class TrackedStream(Stream inner) : Stream, ICuttable, ICuttableStream
     {
         private int _closed;
+        public bool IsCut => Volatile.Read(ref _closed) != 0;
+        public Stream Inner => inner;
         public Action? Closed { get; set; }
 
         public void Cut() => Dispose();

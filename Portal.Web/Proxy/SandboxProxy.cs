@@ -23,6 +23,7 @@ namespace Portal.Web.Proxy;
 /// </summary>
 public sealed class SandboxProxy(
     IHttpForwarder forwarder,
+    Http1Forwarder http1,
     SandboxConnections connections,
     SandboxService sandboxes,
     PortalTelemetry telemetry,
@@ -68,8 +69,7 @@ public sealed class SandboxProxy(
                 return;
 
             case RouteDecision.Sandbox sandbox:
-                if (sandbox.Via != RouteVia.Headers) SetTarget(ctx, sandbox.Path);
-                await ForwardAsync(ctx, sandbox.SandboxId, sandbox.Port);
+                await ForwardAsync(ctx, sandbox.SandboxId, sandbox.Port, sandbox.Via == RouteVia.Headers ? null : sandbox.Path, sandbox.Path);
                 return;
 
             case RouteDecision.Local local:
@@ -129,10 +129,16 @@ public sealed class SandboxProxy(
             await ApiErrors.WriteAsync(ctx, 401, "invalid signature: it was not made with the access token of any running sandbox (or send E2b-Sandbox-Id and E2b-Sandbox-Port headers)");
             return;
         }
-        await ForwardAsync(ctx, match.SandboxId, SandboxPorts.Envd);
+        await ForwardAsync(ctx, match.SandboxId, SandboxPorts.Envd, null, ctx.Request.Path.ToUriComponent() + ctx.Request.QueryString.ToUriComponent());
     }
 
-    private async Task ForwardAsync(HttpContext ctx, string sandboxId, int port)
+    /// <summary>
+    /// Plain request/response exchanges take <see cref="Http1Forwarder"/>; upgrades (WebSocket)
+    /// take YARP, with the request rewritten to <paramref name="rewrite"/> when the way in had a
+    /// prefix or a host to strip. <paramref name="target"/> is the raw path and query to send.
+    /// </summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ForwardAsync(HttpContext ctx, string sandboxId, int port, string? rewrite, string target)
     {
         telemetry.RecordProxied();
         if (sandboxes.FindLive(sandboxId) is not { Status: SandboxStatus.Running })
@@ -142,13 +148,25 @@ public sealed class SandboxProxy(
             return;
         }
 
-        using var registration = connections.Track(sandboxId, ctx);
-        var error = await forwarder.SendAsync(ctx, SandboxConnections.DestinationPrefix(sandboxId, port), connections.Invoker, _config, HttpTransformer.Default);
-        if (error == ForwarderError.None) return;
-
-        var exception = ctx.Features.Get<IForwarderErrorFeature>()?.Exception;
-        if (error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.UpgradeRequestCanceled)
-            return; // the client went away
+        Exception? exception;
+        var error = ForwarderError.None;
+        if (Http1Forwarder.Handles(ctx))
+        {
+            exception = await http1.ForwardAsync(ctx, sandboxId, port, target);
+            if (exception is null) return;
+            if (ctx.RequestAborted.IsCancellationRequested) return; // the client went away
+            error = ForwarderError.Request;
+        }
+        else
+        {
+            if (rewrite is not null) SetTarget(ctx, rewrite);
+            using var registration = connections.Track(sandboxId, ctx);
+            error = await forwarder.SendAsync(ctx, SandboxConnections.DestinationPrefix(sandboxId, port), connections.Invoker, _config, HttpTransformer.Default);
+            if (error == ForwarderError.None) return;
+            exception = ctx.Features.Get<IForwarderErrorFeature>()?.Exception;
+            if (error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.UpgradeRequestCanceled)
+                return; // the client went away
+        }
         var closed = Find<SandboxPortClosedException>(exception);
         var notFound = Find<SandboxNotFoundException>(exception);
         var gone = notFound is not null || sandboxes.FindLive(sandboxId) is not { Status: SandboxStatus.Running };
