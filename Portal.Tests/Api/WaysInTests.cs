@@ -173,6 +173,22 @@ public sealed class PortalTlsTests : IDisposable
         var echo = JsonNode.Parse(await client.GetStringAsync($"https://49983-{id}.sbx.test:{https.Port}/echo?q=1", Ct))!;
         Assert.Equal("/echo", (string)echo["path"]!);
 
+        // HTTP/2 (ALPN h2, as browsers negotiate) through the same forwarder: no HTTP/1-only
+        // headers leak into the h2 response, bodies without Content-Length go upstream chunked.
+        using var h2Get = new HttpRequestMessage(HttpMethod.Get, $"https://49983-{id}.sbx.test:{https.Port}/echo?q=2")
+        { Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var h2Echo = await client.SendAsync(h2Get, Ct);
+        Assert.Equal(System.Net.HttpVersion.Version20, h2Echo.Version);
+        Assert.Equal("?q=2", (string)JsonNode.Parse(await h2Echo.Content.ReadAsStringAsync(Ct))!["query"]!);
+        using var h2Post = new HttpRequestMessage(HttpMethod.Post, $"https://49983-{id}.sbx.test:{https.Port}/files?path=x")
+        {
+            Version = System.Net.HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new StreamContent(new UnsizedStream(new byte[100_000])),
+        };
+        using var h2Stored = await client.SendAsync(h2Post, Ct);
+        Assert.Equal("stored 100000", await h2Stored.Content.ReadAsStringAsync(Ct));
+
         // Plain HTTP keeps working alongside; /portal/config needs a key.
         AssertError(await host.Client(null).GetJsonAsync("/portal/config"), 401);
     }
@@ -190,4 +206,10 @@ public sealed class PortalTlsTests : IDisposable
     }
 
     public void Dispose() => Directory.Delete(_dir, true);
+}
+
+internal sealed class UnsizedStream(byte[] data) : MemoryStream(data)
+{
+    public override bool CanSeek => false;
+    public override long Length => throw new NotSupportedException();
 }
