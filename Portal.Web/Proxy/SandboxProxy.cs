@@ -59,8 +59,6 @@ public sealed class SandboxProxy(
         var decision = router.Decide(
             First(headers.Host), raw,
             First(headers[SandboxIdHeader]), First(headers[SandboxPortHeader]));
-        ctx.Features.Set(decision);
-
         switch (decision)
         {
             case RouteDecision.Reject reject:
@@ -73,6 +71,9 @@ public sealed class SandboxProxy(
                 return;
 
             case RouteDecision.Local local:
+                // The API reads it for the `domain` it answers with; proxied requests skip the
+                // feature (an extra feature costs Kestrel a dictionary per request).
+                ctx.Features.Set<RouteDecision>(decision);
                 if (local.Via == RouteVia.PrivatePath) SetTarget(ctx, local.Path);
                 if (ctx.Request.Path.Equals("/files", StringComparison.Ordinal))
                 {
