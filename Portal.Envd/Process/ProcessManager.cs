@@ -12,6 +12,7 @@ public sealed class ProcessManager(EnvdState state)
     /// <summary>How long an ended process can still be connected to (start + end only).</summary>
     public static readonly TimeSpan ExitRetention = TimeSpan.FromSeconds(30);
 
+    private const int EAGAIN = 11;
     private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     private readonly ConcurrentDictionary<uint, ManagedProcess> _processes = new();
 
@@ -52,7 +53,12 @@ public sealed class ProcessManager(EnvdState state)
         System.Diagnostics.Process child;
         try
         {
-            child = System.Diagnostics.Process.Start(psi) ?? throw ConnectException.Internal("process did not start");
+            child = UserCgroup.Spawn(() => System.Diagnostics.Process.Start(psi)) ?? throw ConnectException.Internal("process did not start");
+        }
+        catch (Win32Exception e) when (e.NativeErrorCode == EAGAIN)
+        {
+            pty?.Dispose();
+            throw new ConnectException(ConnectCode.ResourceExhausted, $"cannot start '{config.Cmd}': the sandbox's processes have reached their limit (fork: {e.Message})");
         }
         catch (Win32Exception e)
         {

@@ -32,6 +32,8 @@ public static class RuntimeRegistration
             .Validate(o => File.Exists(o.EnvdPath), "Portal:LocalRuntime:EnvdPath (env PORTAL_ENVD_PATH) must name the published portal-envd binary (scripts/publish-envd.sh makes artifacts/envd/portal-envd)")
             .Validate(o => Directory.Exists(o.TemplatesDirectory), "Portal:LocalRuntime:TemplatesDirectory (env PORTAL_TEMPLATES_DIR) must exist; build the base template with scripts/build-template.sh")
             .Validate(o => File.Exists(o.LauncherPath), "Portal:LocalRuntime:LauncherPath must name the sandbox launcher portal-sandbox-init (built with Portal.Core beside the portal's binaries; rebuild, or point the key at it)")
+            .Validate(o => o.PidsLimit >= 16, "Portal:LocalRuntime:PidsLimit must be at least 16 (processes and threads per sandbox, envd's included)")
+            .Validate(o => o.AgentPidsReserve >= 0 && o.AgentPidsReserve < o.PidsLimit, "Portal:LocalRuntime:AgentPidsReserve must be at least 0 and below Portal:LocalRuntime:PidsLimit (the pids only envd may use)")
             .ValidateOnStart();
         services.AddSingleton<LocalSandboxRuntime>(sp =>
         {

@@ -1,6 +1,21 @@
 namespace Portal.Core.Runtime.Local;
 
-public sealed record CgroupLimits(int CpuCount, int MemoryMB, int Pids);
+/// <param name="AgentPidsReserve">
+/// Of <paramref name="Pids"/>, how many the sandbox's own processes (commands, terminals) can never
+/// take: kept for envd, which needs a new thread now and then and must outlive a fork bomb.
+/// </param>
+public sealed record CgroupLimits(int CpuCount, int MemoryMB, int Pids, int AgentPidsReserve = 0)
+{
+    /// <summary>The user processes' share of <see cref="Pids"/>.</summary>
+    public int UserPids => Math.Max(1, Pids - AgentPidsReserve);
+}
+
+/// <summary>
+/// cgroup files envd writes to (bind-mounted into the sandbox): "0" to <paramref name="UserTasks"/>
+/// moves the writing thread into the user processes' cgroup (so what it forks starts there), "0"
+/// to <paramref name="AgentTasks"/> moves it back.
+/// </summary>
+public sealed record UserCgroupFiles(string UserTasks, string AgentTasks);
 
 public sealed record CgroupStats(long CpuUsageNanos, long MemoryBytes, long MemoryLimitBytes, long OomKills);
 
@@ -15,6 +30,12 @@ public interface ICgroupDriver
 
     /// <summary>Creates the cgroup(s) with limits; returns the files a process writes its PID to, to join.</summary>
     IReadOnlyList<string> Create(string name, CgroupLimits limits);
+
+    /// <summary>
+    /// The files that put processes envd starts into the user processes' cgroup, or null when this
+    /// driver cannot (cgroup v2 moves whole processes only; the agent then shares the pids limit).
+    /// </summary>
+    UserCgroupFiles? UserCgroup(string name);
 
     /// <summary>Changes the limits of an existing cgroup (a warm sandbox claimed with other resources).</summary>
     void SetLimits(string name, CgroupLimits limits);

@@ -18,8 +18,21 @@ public sealed class CgroupV1Driver(string root, string group) : ICgroupDriver
     public IReadOnlyList<string> Create(string name, CgroupLimits limits)
     {
         foreach (var c in Controllers) Directory.CreateDirectory(Dir(c, name));
+        // The user processes' own pids cgroup below the sandbox's: its lower limit leaves envd a reserve.
+        Directory.CreateDirectory(Path.Combine(Dir("pids", name), UserGroup));
         SetLimits(name, limits);
         return Controllers.Select(c => Path.Combine(Dir(c, name), "cgroup.procs")).ToList();
+    }
+
+    /// <summary>Name of the user processes' pids cgroup inside each sandbox's.</summary>
+    public const string UserGroup = "user";
+
+    public UserCgroupFiles? UserCgroup(string name)
+    {
+        var pids = Dir("pids", name);
+        return Directory.Exists(Path.Combine(pids, UserGroup))
+            ? new UserCgroupFiles(Path.Combine(pids, UserGroup, "tasks"), Path.Combine(pids, "tasks"))
+            : null;
     }
 
     public void Rename(string from, string to)
@@ -42,6 +55,8 @@ public sealed class CgroupV1Driver(string root, string group) : ICgroupDriver
         CgroupDriver.Write(Path.Combine(cpu, "cpu.cfs_period_us"), "100000");
         CgroupDriver.Write(Path.Combine(cpu, "cpu.cfs_quota_us"), (limits.CpuCount * 100000).ToString());
         CgroupDriver.Write(Path.Combine(Dir("pids", name), "pids.max"), limits.Pids.ToString());
+        var user = Path.Combine(Dir("pids", name), UserGroup);
+        if (Directory.Exists(user)) CgroupDriver.Write(Path.Combine(user, "pids.max"), limits.UserPids.ToString());
     }
 
     public bool Exists(string name) => Directory.Exists(Dir("freezer", name));
@@ -74,6 +89,7 @@ public sealed class CgroupV1Driver(string root, string group) : ICgroupDriver
 
     public void Remove(string name)
     {
+        CgroupDriver.RemoveDir(Path.Combine(Dir("pids", name), UserGroup));
         foreach (var c in Controllers) CgroupDriver.RemoveDir(Dir(c, name));
     }
 

@@ -18,6 +18,10 @@ public sealed class CgroupV2Driver : ICgroupDriver
 
     public string Version => "v2";
 
+    // v2 moves whole processes, not threads: envd cannot fork into another cgroup this way
+    // (clone3 CLONE_INTO_CGROUP would); the agent shares the pids limit (docs/runtime-local.md).
+    public UserCgroupFiles? UserCgroup(string name) => null;
+
     private static void EnableControllers(string dir)
     {
         try { CgroupDriver.Write(Path.Combine(dir, "cgroup.subtree_control"), "+cpu +memory +pids"); }

@@ -21,6 +21,12 @@ public sealed class LocalRuntimeOptions
     /// <summary>Most processes one sandbox may have.</summary>
     public int PidsLimit { get; set; } = 1024;
 
+    /// <summary>
+    /// Of <see cref="PidsLimit"/>, how many only envd may use (cgroup v1 hosts): a fork bomb in a
+    /// sandbox takes the rest and envd keeps answering.
+    /// </summary>
+    public int AgentPidsReserve { get; set; } = 64;
+
     /// <summary>How long a new sandbox may take until envd answers.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

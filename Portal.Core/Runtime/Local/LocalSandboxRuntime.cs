@@ -126,7 +126,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         try
         {
             if (record.CpuCount != warm.CpuCount || record.MemoryMB != warm.MemoryMB)
-                _cgroups.SetLimits(warm.SandboxId, new CgroupLimits(record.CpuCount, record.MemoryMB, _options.PidsLimit));
+                _cgroups.SetLimits(warm.SandboxId, new CgroupLimits(record.CpuCount, record.MemoryMB, _options.PidsLimit, _options.AgentPidsReserve));
             Directory.Move(Dir(warm.SandboxId), Dir(id));
             _cgroups.Rename(warm.SandboxId, id);
             record.Save(RecordPath(id));
@@ -216,7 +216,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         Run("/bin/mount", "-t", "overlay", "overlay", "-o",
             $"lowerdir={lowerdir},upperdir={Path.Combine(dir, "upper")},workdir={Path.Combine(dir, "work")}", Path.Combine(dir, "rootfs"));
 
-        var procs = _cgroups.Create(id, new CgroupLimits(record.CpuCount, record.MemoryMB, _options.PidsLimit));
+        var procs = _cgroups.Create(id, new CgroupLimits(record.CpuCount, record.MemoryMB, _options.PidsLimit, _options.AgentPidsReserve));
         // The launcher joins the cgroups, sets the sandbox up detached from the portal (a portal
         // restart or crash leaves it running) and exits once envd has been started inside.
         var psi = new ProcessStartInfo(_options.LauncherPath) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -236,6 +236,10 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         foreach (var a in new[] { "--root", Path.Combine(dir, "rootfs"), "--hostname", id, "--log", Path.Combine(dir, "sandbox.log") }) yield return a;
         foreach (var p in cgroupProcs) { yield return "--cgroup"; yield return p; }
         foreach (var a in new[] { "--ro-bind", _options.EnvdPath, "/usr/local/bin/portal-envd", "--bind", Path.Combine(dir, "run"), "/run/portal" }) yield return a;
+        // Only these two cgroup files, not the cgroup directories: root in the sandbox must not
+        // reach its own limits (pids.max, memory.limit_in_bytes).
+        if (_cgroups.UserCgroup(id) is { } user)
+            foreach (var a in new[] { "--bind", user.UserTasks, "/run/portal/cgroup/user.tasks", "--bind", user.AgentTasks, "/run/portal/cgroup/agent.tasks" }) yield return a;
         foreach (var cap in Capabilities) { yield return "--cap"; yield return cap; }
         yield return "--env";
         yield return "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

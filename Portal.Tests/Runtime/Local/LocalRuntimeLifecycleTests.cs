@@ -135,15 +135,18 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
     }
 
     [Fact]
-    public async Task PidsLimit_StopsForkBombs()
+    public async Task PidsLimit_StopsForkBombs_AndKeepsAReserveForEnvd()
     {
         var sbx = await fx.CreateAsync();
-        // Fork until the kernel refuses, then let go at once: envd shares the limit, and the .NET
-        // runtime ends envd when it cannot start a thread it needs (docs/runtime-local.md, "Not
-        // done yet"), so the limit is held for milliseconds, not for bash's 30 s of fork retries.
+        var id = sbx.SandboxId;
+        var driver = CgroupDriver.Detect(group: fx.Options.CgroupGroup);
+        Assert.Equal("v1", driver.Version); // the reserve needs v1 (docs/runtime-local.md); this host has it
+        var userPids = new CgroupLimits(1, 1, fx.Options.PidsLimit, fx.Options.AgentPidsReserve).UserPids;
+
+        // Fork until the kernel refuses, and hold every child until the test says so.
         var script = $$"""
-            python3 - <<'PY'
-            import os, signal
+            python3 - > /tmp/bomb.out 2>&1 <<'PY' &
+            import os, signal, time
             kids = []
             try:
                 while len(kids) < {{fx.Options.PidsLimit + 50}}:
@@ -152,22 +155,69 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
                         signal.pause()
                         os._exit(0)
                     kids.append(pid)
-                print("all forks succeeded", len(kids))
-            except BlockingIOError as e:
-                print("fork refused after", len(kids), "children:", e.strerror)
+                msg = "all forks succeeded %d" % len(kids)
+            except BlockingIOError:
+                msg = "fork refused after %d children" % len(kids)
+            open("/tmp/held", "w").write(msg)
+            while not os.path.exists("/tmp/release"):
+                time.sleep(0.05)
             for k in kids:
                 os.kill(k, signal.SIGKILL)
             for k in kids:
                 os.waitpid(k, 0)
+            open("/tmp/released", "w").write("done")
             PY
             """;
-        var (exit, stdout, stderr) = await fx.RunAsync(sbx.SandboxId, script);
-        Assert.Equal(0, exit);
-        Assert.StartsWith("fork refused after ", stdout);
-        var forked = int.Parse(stdout.Split(' ')[3]);
-        Assert.InRange(forked, fx.Options.PidsLimit - 64, fx.Options.PidsLimit);
-        Assert.Equal("", stderr);
-        await fx.Runtime.KillAsync(sbx.SandboxId, Ct);
+        Assert.Equal(0, (await fx.RunAsync(id, script)).ExitCode);
+        using var envd = fx.Envd(id);
+        var held = await PollFileAsync(envd, "/tmp/held");
+
+        // The user's processes hold all of theirs; the sandbox still has the agent's reserve.
+        Assert.StartsWith("fork refused after ", held);
+        Assert.InRange(int.Parse(held.Split(' ')[3]), userPids - 16, userPids);
+        var pidsDir = Path.Combine("/sys/fs/cgroup/pids", CgroupDriver.OwnPath("pids"), fx.Options.CgroupGroup, id);
+        var sandboxCurrent = long.Parse(File.ReadAllText(Path.Combine(pidsDir, "pids.current")).Trim());
+        Assert.Equal(userPids.ToString(), File.ReadAllText(Path.Combine(pidsDir, "user", "pids.max")).Trim());
+        Assert.Equal(userPids.ToString(), File.ReadAllText(Path.Combine(pidsDir, "user", "pids.current")).Trim());
+        Assert.True(fx.Options.PidsLimit - sandboxCurrent >= fx.Options.AgentPidsReserve / 2,
+            $"envd's reserve is gone: {sandboxCurrent} of {fx.Options.PidsLimit} pids in use");
+
+        // envd keeps serving, many requests at once (new threads), and refuses a new command cleanly.
+        var reads = await Task.WhenAll(Enumerable.Range(0, 32).Select(_ => envd.GetStringAsync("/files?path=/tmp/held", Ct)));
+        Assert.All(reads, r => Assert.Equal(held, r));
+        Assert.Contains("resource_exhausted", await StartRawAsync(envd, "true"));
+
+        // Let go: commands run again.
+        using (var release = new MultipartFormDataContent { { new StringContent("go"), "file", "release" } })
+            (await envd.PostAsync("/files?path=/tmp/release", release, Ct)).EnsureSuccessStatusCode();
+        await PollFileAsync(envd, "/tmp/released");
+        Assert.Equal("back\n", (await fx.RunAsync(id, "echo back")).Stdout);
+        await fx.Runtime.KillAsync(id, Ct);
+    }
+
+    private static async Task<string> PollFileAsync(HttpClient envd, string path)
+    {
+        for (var i = 0; i < 600; i++)
+        {
+            using var res = await envd.GetAsync("/files?path=" + path, Ct);
+            if (res.IsSuccessStatusCode) return await res.Content.ReadAsStringAsync(Ct);
+            await Task.Delay(50, Ct);
+        }
+        throw new TimeoutException(path + " never appeared");
+    }
+
+    /// <summary>A process.Process/Start call; the whole answer as text (frames and all).</summary>
+    private static async Task<string> StartRawAsync(HttpClient envd, string cmd)
+    {
+        var payload = System.Text.Encoding.UTF8.GetBytes($$"""{"process":{"cmd":"{{cmd}}"},"stdin":false}""");
+        var frame = new byte[5 + payload.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)payload.Length);
+        payload.CopyTo(frame, 5);
+        using var req = new HttpRequestMessage(HttpMethod.Post, "/process.Process/Start") { Content = new ByteArrayContent(frame) };
+        req.Content.Headers.ContentType = new("application/connect+json");
+        req.Headers.Authorization = System.Net.Http.Headers.AuthenticationHeaderValue.Parse("Basic dXNlcjo=");
+        using var res = await envd.SendAsync(req, Ct);
+        return await res.Content.ReadAsStringAsync(Ct);
     }
 
     [Fact]
