@@ -280,6 +280,30 @@ public sealed class MultipartPipeReaderTests
         }
     }
 
+    [Fact]
+    public void IndexOf_Vectorised_MatchesTheRuntime()
+    {
+        var rng = new Random(12);
+        for (var trial = 0; trial < 3000; trial++)
+        {
+            // few distinct bytes: many first/last-byte candidates that are not matches
+            var alphabet = "\r\n-xb"u8.ToArray();
+            var needle = new byte[rng.Next(2, 20)];
+            for (var i = 0; i < needle.Length; i++) needle[i] = alphabet[rng.Next(alphabet.Length)];
+            var hay = new byte[rng.Next(0, 300)];
+            for (var i = 0; i < hay.Length; i++) hay[i] = alphabet[rng.Next(alphabet.Length)];
+            if (rng.Next(2) == 0 && hay.Length >= needle.Length)
+                needle.CopyTo(hay, rng.Next(hay.Length - needle.Length + 1));
+            Assert.Equal(hay.AsSpan().IndexOf(needle), MultipartPipeReader.IndexOf(hay, needle));
+        }
+        var big = new byte[1 << 20];
+        new Random(13).NextBytes(big);
+        var delimiter = "\r\n------formdata-undici-012345678901"u8.ToArray();
+        Assert.Equal(big.AsSpan().IndexOf(delimiter), MultipartPipeReader.IndexOf(big, delimiter));
+        delimiter.CopyTo(big, 777_777);
+        Assert.Equal(777_777, MultipartPipeReader.IndexOf(big, delimiter));
+    }
+
     private static ReadOnlySequence<byte> Segmented(byte[] data, Random rng)
     {
         Segment? first = null, last = null;
