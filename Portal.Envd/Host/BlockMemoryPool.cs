@@ -17,7 +17,7 @@ namespace Portal.Envd;
 public sealed class BlockMemoryPool : MemoryPool<byte>, IMemoryPoolFactory<byte>
 {
     public const int BlockSize = 64 * 1024;
-    private const int Keep = 24;
+    private const int Keep = 64;
 
     public static BlockMemoryPool Instance { get; } = new();
 
