@@ -1,7 +1,10 @@
+using System.Buffers;
 using System.IO.Compression;
+using System.IO.Pipelines;
 using System.Text.Json;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.StaticFiles;
-using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using Portal.Envd.Connect;
 using Portal.Envd.Filesystem;
@@ -17,15 +20,15 @@ namespace Portal.Envd.Files;
 /// </summary>
 public static class FilesEndpoints
 {
-    /// <summary>Upload writes and gzip batches: few, large syscalls.</summary>
+    /// <summary>gzip upload writes and download batches: few, large syscalls.</summary>
     private const int CopyBuffer = 256 * 1024;
     /// <summary>Download reads go straight into Kestrel's output buffers, this much at a time.</summary>
     private const int SendChunk = 64 * 1024;
     /// <summary>
-    /// MultipartReader's look-ahead buffer. Its default (4 KB) caps every read of a part at
-    /// 4 KB, which made a 100 MB upload cost ~25,000 small reads and file writes.
+    /// Uploads are written from Kestrel's buffers once this much has arrived (one
+    /// <c>pwritev</c> over its 4 KB blocks), capped at half of Kestrel's per-connection buffer.
     /// </summary>
-    private const int MultipartBuffer = 64 * 1024;
+    private const long UploadWrite = 256 * 1024;
     private static readonly FileExtensionContentTypeProvider ContentTypes = new();
 
     public static void MapFiles(this IEndpointRouteBuilder app, IServiceProvider services)
@@ -34,7 +37,11 @@ public static class FilesEndpoints
         var users = services.GetRequiredService<UserResolver>();
         var entries = services.GetRequiredService<EntryInfoReader>();
         app.MapGet("/files", http => DownloadAsync(http, state, users));
-        app.MapPost("/files", http => UploadAsync(http, state, users, entries));
+        // How much request body an upload may hold unconsumed before writing it: half of what
+        // Kestrel buffers per connection (it stops reading the socket at MaxRequestBufferSize).
+        var kestrelBuffer = services.GetService<IOptions<KestrelServerOptions>>()?.Value.Limits.MaxRequestBufferSize;
+        var holdLimit = Math.Min(UploadWrite, (kestrelBuffer ?? long.MaxValue) / 2);
+        app.MapPost("/files", http => UploadAsync(http, state, users, entries, holdLimit));
     }
 
     private static async Task DownloadAsync(HttpContext http, EnvdState state, UserResolver users)
@@ -111,7 +118,7 @@ public static class FilesEndpoints
         }
     }
 
-    private static async Task UploadAsync(HttpContext http, EnvdState state, UserResolver users, EntryInfoReader entries)
+    private static async Task UploadAsync(HttpContext http, EnvdState state, UserResolver users, EntryInfoReader entries, long holdLimit)
     {
         if (!await AuthorizeAsync(http, state, "write")) return;
         if (!TryUser(http, users, out var user)) { await HttpErrors.WriteAsync(http.Response, 401, $"invalid username: '{http.Request.Query["username"]}'"); return; }
@@ -121,22 +128,33 @@ public static class FilesEndpoints
         catch (ConnectException e) { await HttpErrors.WriteAsync(http.Response, 400, e.Message); return; }
 
         var media = (http.Request.ContentType ?? "").Split(';', 2)[0].Trim().ToLowerInvariant();
+        // Only a content-length HTTP/1.x body may hold back data: Kestrel buffers it up to
+        // MaxRequestBufferSize; a chunked body's pump (and HTTP/2 flow control) waits for the
+        // reader to consume what it has.
+        var hold = http.Request.ContentLength is not null && http.Request.Protocol is "HTTP/1.1" or "HTTP/1.0" ? holdLimit : 0;
         var written = new List<UploadResult>();
         try
         {
             if (media == "multipart/form-data")
-                await ReceiveMultipartAsync(http, user, metadata, entries, written);
+                await ReceiveMultipartAsync(http, user, metadata, entries, written, hold);
             else if (media == "application/octet-stream")
             {
                 var queryPath = QueryPath(http);
                 if (string.IsNullOrEmpty(queryPath)) throw ConnectException.InvalidArgument("the path query parameter is required for application/octet-stream uploads");
-                var body = http.Request.Headers.ContentEncoding.ToString().Trim().ToLowerInvariant() switch
+                var path = PathResolver.Resolve(queryPath, user);
+                switch (http.Request.Headers.ContentEncoding.ToString().Trim().ToLowerInvariant())
                 {
-                    "" or "identity" => http.Request.Body,
-                    "gzip" => new GZipStream(http.Request.Body, CompressionMode.Decompress),
-                    var other => throw ConnectException.InvalidArgument($"unsupported Content-Encoding '{other}'"),
-                };
-                written.Add(await WriteFileAsync(PathResolver.Resolve(queryPath, user), body, http.Request.ContentLength, user, metadata, entries, http.RequestAborted));
+                    case "" or "identity":
+                        written.Add(await WriteFileAsync(path, user, metadata, entries, http.RequestAborted,
+                            file => CopyBodyAsync(http.Request.BodyReader, file, hold, http.RequestAborted)));
+                        break;
+                    case "gzip":
+                        written.Add(await WriteFileAsync(path, user, metadata, entries, http.RequestAborted,
+                            file => CopyGzipAsync(http.Request.Body, file, http.RequestAborted)));
+                        break;
+                    case var other:
+                        throw ConnectException.InvalidArgument($"unsupported Content-Encoding '{other}'");
+                }
             }
             else
                 throw ConnectException.InvalidArgument($"unsupported Content-Type '{media}': use multipart/form-data or application/octet-stream");
@@ -152,33 +170,38 @@ public static class FilesEndpoints
         await JsonSerializer.SerializeAsync(http.Response.Body, written, FilesJsonContext.Default.ListUploadResult);
     }
 
-    private static async Task ReceiveMultipartAsync(HttpContext http, EnvdUser user, Dictionary<string, string>? metadata, EntryInfoReader entries, List<UploadResult> written)
+    /// <summary>
+    /// Parses the multipart body on Kestrel's request pipe and writes each file part straight
+    /// from the pipe's buffers (see <see cref="MultipartPipeReader"/>).
+    /// </summary>
+    private static async Task ReceiveMultipartAsync(HttpContext http, EnvdUser user, Dictionary<string, string>? metadata, EntryInfoReader entries, List<UploadResult> written, long hold)
     {
         var boundary = HeaderUtilities.RemoveQuotes(MediaTypeHeaderValue.Parse(http.Request.ContentType).Boundary).Value;
         if (string.IsNullOrEmpty(boundary)) throw ConnectException.InvalidArgument("multipart body without a boundary");
-        var reader = new MultipartReader(boundary, http.Request.Body, MultipartBuffer) { HeadersLengthLimit = 64 * 1024 };
+        var reader = new MultipartPipeReader(http.Request.BodyReader, boundary, hold);
         var queryPath = QueryPath(http);
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        MultipartSection? section;
-        while ((section = await ReadSectionAsync(reader, http.RequestAborted)) is not null)
+        try
         {
-            if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition) || disposition.Name.Value != "file")
-                continue; // other form fields are not files
-            var name = disposition.FileNameStar.HasValue ? disposition.FileNameStar.Value : HeaderUtilities.RemoveQuotes(disposition.FileName).Value;
-            var target = !string.IsNullOrEmpty(queryPath) && written.Count == 0 ? queryPath : name;
-            if (string.IsNullOrEmpty(target)) throw ConnectException.InvalidArgument("a file part needs a filename (the target path) or the path query parameter");
-            var path = PathResolver.Resolve(target, user);
-            if (!seen.Add(path)) throw ConnectException.InvalidArgument($"path '{path}' appears more than once in one upload");
-            written.Add(await WriteFileAsync(path, section.Body, http.Request.ContentLength, user, metadata, entries, http.RequestAborted));
+            string? section;
+            while ((section = await reader.ReadNextPartAsync(http.RequestAborted)) is not null)
+            {
+                if (!ContentDispositionHeaderValue.TryParse(section, out var disposition) || disposition.Name.Value != "file")
+                    continue; // other form fields are not files
+                var name = disposition.FileNameStar.HasValue ? disposition.FileNameStar.Value : HeaderUtilities.RemoveQuotes(disposition.FileName).Value;
+                var target = !string.IsNullOrEmpty(queryPath) && written.Count == 0 ? queryPath : name;
+                if (string.IsNullOrEmpty(target)) throw ConnectException.InvalidArgument("a file part needs a filename (the target path) or the path query parameter");
+                var path = PathResolver.Resolve(target, user);
+                if (!seen.Add(path)) throw ConnectException.InvalidArgument($"path '{path}' appears more than once in one upload");
+                written.Add(await WriteFileAsync(path, user, metadata, entries, http.RequestAborted, async file =>
+                {
+                    await reader.ReadBodyAsync(file.Write, http.RequestAborted);
+                }));
+            }
         }
-        if (written.Count == 0) throw ConnectException.InvalidArgument("the multipart body has no part named 'file'");
-    }
-
-    private static async Task<MultipartSection?> ReadSectionAsync(MultipartReader reader, CancellationToken ct)
-    {
-        try { return await reader.ReadNextSectionAsync(ct); }
         catch (InvalidDataException e) { throw ConnectException.InvalidArgument($"malformed multipart body: {e.Message}"); }
-        catch (IOException e) when (e.Message.Contains("end of stream", StringComparison.OrdinalIgnoreCase)) { throw ConnectException.InvalidArgument($"malformed multipart body: {e.Message}"); }
+        finally { reader.Release(); }
+        if (written.Count == 0) throw ConnectException.InvalidArgument("the multipart body has no part named 'file'");
     }
 
     /// <summary>
@@ -186,28 +209,24 @@ public static class FilesEndpoints
     /// create/write events on the file itself. A new file whose body breaks off is removed;
     /// an overwritten one is left with what arrived (see docs/envd.md).
     /// </summary>
-    private static async Task<UploadResult> WriteFileAsync(string path, Stream body, long? bodyLength, EnvdUser user, Dictionary<string, string>? metadata, EntryInfoReader entries, CancellationToken ct)
+    private static async Task<UploadResult> WriteFileAsync(string path, EnvdUser user, Dictionary<string, string>? metadata, EntryInfoReader entries, CancellationToken ct, Func<UploadFile, ValueTask> fill)
     {
         var existed = false;
-        var file = FsIdentity.RunAs(user, () =>
+        var handle = FsIdentity.RunAs(user, () =>
         {
             if (Directory.Exists(path)) throw ConnectException.InvalidArgument($"path '{path}' is a directory");
             existed = File.Exists(path);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            return new FileStream(path, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.Read, BufferSize = 0, Options = FileOptions.Asynchronous });
+            return File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.Read);
         });
         var complete = false;
         try
         {
-            await using (file)
+            using (handle)
             {
                 try
                 {
-                    await CopyFullChunksAsync(body, file, bodyLength, ct);
-                }
-                catch (InvalidDataException e)
-                {
-                    throw ConnectException.InvalidArgument($"body is not valid gzip: {e.Message}");
+                    await fill(new UploadFile(handle));
                 }
                 catch (IOException e) when (!ct.IsCancellationRequested && (e.HResult & 0xFFFF) != Native.Libc.ENOSPC)
                 {
@@ -225,25 +244,51 @@ public static class FilesEndpoints
     }
 
     /// <summary>
-    /// Copies in full <see cref="CopyBuffer"/> chunks: request and multipart streams return
-    /// whatever has arrived (often a few KB), and each file write is a syscall plus a
-    /// thread-pool hop. The buffer is a plain array, not pooled, so an idle envd does not
-    /// keep it after the transfer.
+    /// Writes an identity octet-stream body straight from Kestrel's buffers, at least
+    /// <paramref name="hold"/> bytes per write (one <c>pwritev</c> over the pipe's segments).
     /// </summary>
-    private static async Task CopyFullChunksAsync(Stream body, FileStream file, long? bodyLength, CancellationToken ct)
+    private static async ValueTask CopyBodyAsync(PipeReader body, UploadFile file, long hold, CancellationToken ct)
     {
-        // Small uploads get a small buffer (a gzip body may unpack to more: then it is reused).
-        var size = bodyLength is { } n && n < CopyBuffer ? (int)Math.Max(n, 4096) : CopyBuffer;
-        var buffer = GC.AllocateUninitializedArray<byte>(size);
         while (true)
         {
-            var filled = 0;
-            int read;
-            while (filled < buffer.Length && (read = await body.ReadAsync(buffer.AsMemory(filled), ct)) > 0)
-                filled += read;
-            if (filled == 0) return;
-            await file.WriteAsync(buffer.AsMemory(0, filled), ct);
-            if (filled < buffer.Length) return;
+            var result = await body.ReadAsync(ct);
+            var buffer = result.Buffer;
+            if (result.IsCompleted || buffer.Length >= Math.Max(hold, 1))
+            {
+                file.Write(buffer);
+                body.AdvanceTo(buffer.End);
+            }
+            else
+                body.AdvanceTo(buffer.Start, buffer.End);
+            if (result.IsCompleted) return;
+        }
+    }
+
+    /// <summary>
+    /// Unpacks a gzip body in full <see cref="CopyBuffer"/> chunks (the decompressor returns
+    /// whatever one input block yields). The buffer is a plain array, not pooled, so an idle
+    /// envd does not keep it after the transfer.
+    /// </summary>
+    private static async ValueTask CopyGzipAsync(Stream compressed, UploadFile file, CancellationToken ct)
+    {
+        await using var body = new GZipStream(compressed, CompressionMode.Decompress);
+        var buffer = GC.AllocateUninitializedArray<byte>(CopyBuffer);
+        try
+        {
+            while (true)
+            {
+                var filled = 0;
+                int read;
+                while (filled < buffer.Length && (read = await body.ReadAsync(buffer.AsMemory(filled), ct)) > 0)
+                    filled += read;
+                if (filled == 0) return;
+                file.Write(new ReadOnlySequence<byte>(buffer, 0, filled));
+                if (filled < buffer.Length) return;
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            throw ConnectException.InvalidArgument($"body is not valid gzip: {e.Message}");
         }
     }
 

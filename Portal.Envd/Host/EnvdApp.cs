@@ -28,6 +28,9 @@ public static class EnvdApp
             ApplicationName = "portal-envd",
         });
         builder.WebHost.UseKestrelCore();
+        // 64 KB buffers instead of 4 KB ones: 16x fewer socket reads and reader wake-ups on
+        // uploads (see BlockMemoryPool). Registered last, so Kestrel's factory is replaced.
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>>(BlockMemoryPool.Instance);
         builder.Services.AddRoutingCore();
         builder.Logging.AddProvider(new StderrLoggerProvider(LogLevel.Warning));
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -40,6 +43,8 @@ public static class EnvdApp
             k.Limits.MaxRequestBodySize = null;
             k.Limits.MinRequestBodyDataRate = null;
             k.Limits.MinResponseDataRate = null;
+            // Uploads hold up to half of this unconsumed to write it in large pieces (FilesEndpoints).
+            k.Limits.MaxRequestBufferSize = 1024 * 1024;
             k.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(10);
             if (options.Socket is { } socket)
             {

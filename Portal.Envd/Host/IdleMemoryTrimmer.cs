@@ -66,6 +66,7 @@ public sealed class IdleMemoryTrimmer : IDisposable
         }
         var allocated = GC.GetTotalAllocatedBytes();
         if (allocated - _allocatedAtLastTrim < 256 * 1024) return;
+        BlockMemoryPool.Instance.Trim();
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         _allocatedAtLastTrim = GC.GetTotalAllocatedBytes();
         try
