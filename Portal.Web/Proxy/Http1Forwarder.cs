@@ -361,6 +361,11 @@ public sealed class Http1Forwarder(UpstreamPool pool)
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<bool> CopyLengthAsync(PipeWriter w, UpstreamConnection c, long remaining)
     {
+        // A small body still on its way (the sandbox wrote head and body apart): wait for the rest
+        // before sending anything, so the client gets head and body in one write.
+        if (remaining > c.Buffered && remaining <= UpstreamConnection.BufferSize / 2)
+            while (c.Buffered < remaining)
+                if (await c.FillAsync() == 0) throw new IOException("the sandbox closed the connection before the end of the response body");
         var take = (int)Math.Min(c.Buffered, remaining);
         if (take > 0)
         {

@@ -71,6 +71,29 @@ public class Http1ForwarderTests
     }
 
     [Fact]
+    public async Task SizedBody_WrittenApartFromTheHead_ArrivesWhole()
+    {
+        var (host, backend, id) = await StartAsync(async c =>
+        {
+            while (await c.ReadRequestAsync() is not null)
+            {
+                await c.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+                await Task.Delay(50);
+                await c.WriteAsync("he");
+                await Task.Delay(50);
+                await c.WriteAsync("llo");
+            }
+        });
+        await using var _ = host; await using var __ = backend;
+        for (var i = 0; i < 2; i++)
+        {
+            using var res = await host.Client(null).SendAsync(Routed(HttpMethod.Get, "/", id), Ct);
+            Assert.Equal("hello", await res.Content.ReadAsStringAsync(Ct));
+        }
+        Assert.Equal(1, backend.Connections);
+    }
+
+    [Fact]
     public async Task CloseDelimitedBody_IsReadToTheEnd_AndNotReused()
     {
         var (host, backend, id) = await StartAsync(Always("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end", close: true));
