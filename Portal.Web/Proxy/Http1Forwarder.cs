@@ -63,7 +63,7 @@ public sealed class Http1Forwarder(UpstreamPool pool)
             // A client that goes away ends the exchange by closing the upstream connection.
             var aborted = ctx.RequestAborted;
             connection = await pool.RentAsync(sandboxId, port, aborted);
-            cut = aborted.UnsafeRegister(static c => ((UpstreamConnection)c!).Dispose(), connection);
+            cut = CloseOnAbort(aborted, connection);
             ResponseHead response;
             while (true)
             {
@@ -84,7 +84,7 @@ public sealed class Http1Forwarder(UpstreamPool pool)
                     cut.Dispose();
                     pool.Close(connection);
                     connection = await pool.OpenAsync(sandboxId, port, aborted);
-                    cut = aborted.UnsafeRegister(static c => ((UpstreamConnection)c!).Dispose(), connection);
+                    cut = CloseOnAbort(aborted, connection);
                 }
             }
 
@@ -115,6 +115,9 @@ public sealed class Http1Forwarder(UpstreamPool pool)
         }
     }
 
+    private static CancellationTokenRegistration CloseOnAbort(CancellationToken aborted, UpstreamConnection connection) =>
+        aborted.UnsafeRegister(static c => ((UpstreamConnection)c!).Dispose(), connection);
+
     private static bool IsIdempotent(string method) =>
         HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
         || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method) || HttpMethods.IsTrace(method);
@@ -122,6 +125,7 @@ public sealed class Http1Forwarder(UpstreamPool pool)
     // ---- request ----
 
     private static readonly byte[] Http11 = " HTTP/1.1\r\n"u8.ToArray();
+    private static readonly byte[] LastChunk = "0\r\n\r\n"u8.ToArray();
 
     private static byte[] BuildHead(HttpContext ctx, string sandboxId, int port, string target, bool chunked, int bodySpace, out int length)
     {
@@ -231,7 +235,7 @@ public sealed class Http1Forwarder(UpstreamPool pool)
                 if (result.IsCompleted || result.IsCanceled) break;
             }
             if (length is { } expected && sent != expected) throw new IOException($"the client sent {sent} of {expected} body bytes");
-            if (chunked) await connection.Stream.WriteAsync("0\r\n\r\n"u8.ToArray());
+            if (chunked) await connection.Stream.WriteAsync(LastChunk);
         }
         catch
         {
