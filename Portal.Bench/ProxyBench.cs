@@ -17,7 +17,7 @@ public static class ProxyBench
 {
     private const string Usage =
         "usage: proxy --sandbox ID --token TOKEN --socket PATH --domain D --portal 127.0.0.1:PORT [--nginx 127.0.0.1:PORT]\n" +
-        "             [--rounds 3] [--requests 2000] [--connections 32] [--seconds 3] [--only NAME,NAME] [--markdown FILE]\n" +
+        "             [--rounds 3] [--requests 2000] [--connections 32] [--seconds 3] [--warmup 8] [--only NAME,NAME] [--markdown FILE]\n" +
         "             [--portal-pid PID] [--nginx-pid MASTER_PID]   (to report the proxy's CPU time per request)";
 
     private sealed record Target(string Name, string Way, string Via, Func<CancellationToken, ValueTask<Stream>> Connect,
@@ -50,6 +50,9 @@ public static class ProxyBench
         var requests = IntArg("--requests", 2000);
         var connections = IntArg("--connections", 32);
         var seconds = IntArg("--seconds", 3);
+        // Under load, the portal's JIT keeps recompiling hot methods (tier 1, PGO) for several
+        // seconds after startup; a steady state is what is compared.
+        var warmup = IntArg("--warmup", 8);
         var markdown = Arg("--markdown");
 
         var targets = new List<Target>
@@ -95,8 +98,8 @@ public static class ProxyBench
         {
             await SequentialAsync(t, Kind.Health, token, Math.Min(requests, 500));
             await SequentialAsync(t, Kind.Stat, token, Math.Min(requests, 500));
-            await ThroughputAsync(t, Kind.Health, token, connections, 1);
-            await ThroughputAsync(t, Kind.Stat, token, connections, 1);
+            await ThroughputAsync(t, Kind.Health, token, connections, (warmup + 1) / 2);
+            await ThroughputAsync(t, Kind.Stat, token, connections, (warmup + 1) / 2);
         }
 
         var results = targets.ToDictionary(t => t.Name, _ => new List<Result>());

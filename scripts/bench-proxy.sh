@@ -6,7 +6,7 @@
 # routing the same hosts/paths/headers to that sandbox's envd socket, runs
 # `Portal.Bench proxy` (one load generator for every target) and prints a table.
 # Needs root (the local runtime). Measurements are serialised with /tmp/portal-bench.lock.
-# Env: BENCH_ROUNDS (3), BENCH_REQUESTS (2000), BENCH_CONNECTIONS (32), BENCH_SECONDS (3),
+# Env: BENCH_ROUNDS (3), BENCH_REQUESTS (2000), BENCH_CONNECTIONS (32), BENCH_SECONDS (3), BENCH_WARMUP (8 s under load per target first),
 #      BENCH_ONLY ("portal header,nginx header": run only those targets besides direct),
 #      BENCH_MARKDOWN (file to write the table to), BENCH_PORTAL_ENV ("VAR=value ..." for the portal only).
 set -euo pipefail
@@ -109,7 +109,7 @@ flock 9
 dotnet Portal.Bench/bin/Release/net10.0/Portal.Bench.dll proxy --sandbox "$SANDBOX" --token "$TOKEN" --socket "$SOCKET" \
   --domain "$DOMAIN" --portal "127.0.0.1:$PORT" --nginx "127.0.0.1:$NGINX_PORT" --portal-pid "$PID" --nginx-pid "$NGINX_PID" \
   --rounds "${BENCH_ROUNDS:-3}" --requests "${BENCH_REQUESTS:-2000}" --connections "${BENCH_CONNECTIONS:-32}" \
-  --seconds "${BENCH_SECONDS:-3}" ${BENCH_ONLY:+--only "$BENCH_ONLY"} ${BENCH_MARKDOWN:+--markdown "$BENCH_MARKDOWN"}
+  --seconds "${BENCH_SECONDS:-3}" --warmup "${BENCH_WARMUP:-8}" ${BENCH_ONLY:+--only "$BENCH_ONLY"} ${BENCH_MARKDOWN:+--markdown "$BENCH_MARKDOWN"}
 flock -u 9
 echo "nginx config used:"
 sed "s#$DATA#\$TMP#g" "$NG/nginx.conf"

@@ -59,6 +59,8 @@ public static class PortalWebApplication
             builder.WebHost.UseUrls($"http://0.0.0.0:{DefaultPort}");
         // The proxy streams uploads of any size; control-plane bodies are limited by ApiRequest.
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
+        // Kestrel:Limits:* from configuration (e.g. KeepAliveTimeout), which the fast path honours too.
+        builder.WebHost.ConfigureKestrel((ctx, k) => ctx.Configuration.GetSection("Kestrel:Limits").Bind(k.Limits));
         // With inline socket completions (InlineIo), Kestrel runs the request on the thread that
         // completed its read too, instead of one more hop per request; SandboxProxy moves everything
         // but proxied traffic to the thread pool.
@@ -71,6 +73,18 @@ public static class PortalWebApplication
         });
         // https:// URLs serve Portal:Tls (PORTAL_TLS_CERT / PORTAL_TLS_KEY), reloaded when the files change.
         builder.WebHost.ConfigureKestrel((ctx, k) => PortalTls.ConfigureHttps(k, ctx.Configuration));
+        // Sandbox requests on plain-HTTP connections: Http1ConnectionProxy, before Kestrel's HTTP
+        // layer (endpoint defaults come before TLS, so a TLS connection is handed on untouched).
+        builder.WebHost.ConfigureKestrel((ctx, k) =>
+        {
+            if (!ctx.Configuration.GetValue(ProxyOptions.Section + ":" + nameof(ProxyOptions.FastPath), true)) return;
+            k.ConfigureEndpointDefaults(listen =>
+            {
+                Http1ConnectionProxy? fast = null;
+                listen.Use(next => connection =>
+                    (fast ??= k.ApplicationServices.GetRequiredService<Http1ConnectionProxy>()).RunAsync(connection, next));
+            });
+        });
 
         configure?.Invoke(builder);
         AddPortal(builder.Services, builder.Configuration);
@@ -108,6 +122,7 @@ public static class PortalWebApplication
         services.AddSingleton<SandboxConnections>();
         services.AddSingleton<UpstreamPool>();
         services.AddSingleton<Http1Forwarder>();
+        services.AddSingleton<Http1ConnectionProxy>();
         services.AddSingleton<SandboxProxy>();
         services.AddSingleton(sp =>
         {

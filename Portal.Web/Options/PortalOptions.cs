@@ -51,6 +51,11 @@ public sealed class ProxyOptions
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
     /// <summary>Idle pooled connections to a sandbox are closed after this.</summary>
     public TimeSpan PooledConnectionIdleTimeout { get; set; } = TimeSpan.FromMinutes(1);
+    /// <summary>
+    /// Plain-HTTP connections carry sandbox requests through <c>Http1ConnectionProxy</c> (no
+    /// per-request HttpContext); false sends everything through Kestrel's HTTP layer.
+    /// </summary>
+    public bool FastPath { get; set; } = true;
 }
 
 internal sealed class PortalOptionsValidator : IValidateOptions<PortalOptions>

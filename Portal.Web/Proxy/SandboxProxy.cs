@@ -199,6 +199,10 @@ public sealed class SandboxProxy(
         return ctx.Response.WriteAsync(JsonSerializer.Serialize(body, ProxyErrorJson));
     }
 
+    /// <summary>The JSON body of a proxy error (for <see cref="Http1ConnectionProxy"/>, which writes raw responses).</summary>
+    internal static byte[] ErrorJson(string message, string sandboxId, int? port) =>
+        JsonSerializer.SerializeToUtf8Bytes(new ProxyError(message, sandboxId, port, 502), ProxyErrorJson);
+
     private static readonly JsonSerializerOptions ProxyErrorJson = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
     private sealed record ProxyError(

@@ -1,0 +1,703 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using Portal.Core.Sandboxes;
+using Portal.Web.Routing;
+
+namespace Portal.Web.Proxy;
+
+/// <summary>
+/// The fast path for sandbox traffic on plain-HTTP connections: a Kestrel connection middleware
+/// that reads each HTTP/1.1 request head itself, and when it is plain sandbox traffic (a body of at
+/// most 16 KB, already complete), forwards it over a pooled keep-alive connection
+/// (<see cref="UpstreamPool"/>) and relays the response bytes as they come — head with hop-by-hop
+/// headers removed, body in its own framing — without an <c>HttpContext</c>, header collections or
+/// the middleware pipeline. It is what an nginx worker does per request.
+/// </summary>
+/// <remarks>
+/// Anything else — a head outside <see cref="Http1RequestHead"/>'s strict subset, a request for the
+/// portal itself, a rejected route, a stopped sandbox, a larger or chunked body, an upgrade,
+/// <c>Expect</c>, TLS, HTTP/2, or a sandbox that cannot be reached before anything was sent — hands
+/// the connection, from that request on, to Kestrel's HTTP layer unchanged (nothing of it consumed),
+/// where <see cref="SandboxProxy"/> and the API answer it as before. So every error answer still
+/// comes from one place; the fast path only ever carries exchanges that succeed or fail mid-way.
+/// Idle and slow-head timeouts are Kestrel's (<c>KeepAliveTimeout</c>, <c>RequestHeadersTimeout</c>),
+/// kept by one sweep timer.
+/// </remarks>
+public sealed class Http1ConnectionProxy : IDisposable
+{
+    /// <summary>Request bodies up to this size ride the fast path (sent with the head in one write).</summary>
+    public const int MaxBody = 16 * 1024;
+    private const int CopyChunk = 64 * 1024;
+
+    private readonly RequestRouter _router;
+    private readonly SandboxService _sandboxes;
+    private readonly UpstreamPool _pool;
+    private readonly PortalTelemetry _telemetry;
+    private readonly long _keepAliveMs, _headersMs;
+    private readonly ConcurrentDictionary<Client, byte> _clients = new(ReferenceEqualityComparer.Instance);
+    private readonly Timer _sweep;
+
+    public Http1ConnectionProxy(RequestRouter router, SandboxService sandboxes, UpstreamPool pool, PortalTelemetry telemetry, IOptions<KestrelServerOptions> kestrel)
+    {
+        _router = router;
+        _sandboxes = sandboxes;
+        _pool = pool;
+        _telemetry = telemetry;
+        _keepAliveMs = (long)kestrel.Value.Limits.KeepAliveTimeout.TotalMilliseconds;
+        _headersMs = (long)kestrel.Value.Limits.RequestHeadersTimeout.TotalMilliseconds;
+        _sweep = new Timer(static s => ((Http1ConnectionProxy)s!).Sweep(), this, 1000, 1000);
+    }
+
+    /// <summary>Connections currently on the fast path (for tests).</summary>
+    public int ActiveConnections => _clients.Count;
+
+    /// <summary>Requests the fast path has carried (for tests and benchmarks).</summary>
+    public long Forwarded => Interlocked.Read(ref _forwarded);
+    private long _forwarded;
+
+    public async Task RunAsync(ConnectionContext connection, ConnectionDelegate next)
+    {
+        var client = new Client(connection);
+        _clients[client] = 0;
+        var handOff = false;
+        try
+        {
+            handOff = await ServeAsync(client);
+        }
+        finally
+        {
+            _clients.TryRemove(client, out _);
+            client.Dispose();
+        }
+        if (handOff) await next(connection);
+    }
+
+    private enum Outcome { Done, HandOff, Close }
+
+    /// <summary>True when the connection goes on to Kestrel's HTTP layer, false when it is finished.</summary>
+    private async Task<bool> ServeAsync(Client client)
+    {
+        var input = client.Connection.Transport.Input;
+        var head = client.Head;
+        client.Enter(Phase.Idle);
+        while (true)
+        {
+            var result = await input.ReadAsync();
+            var buffer = result.Buffer;
+            if (result.IsCanceled && client.Closing) return false;
+            if (buffer.IsEmpty && result.IsCompleted) return false;
+            // The headers timeout runs from the first byte of a request, not from each read.
+            if (!buffer.IsEmpty && client.Phase == Phase.Idle) client.Enter(Phase.Head);
+
+            var data = client.View(buffer);
+            var parsed = head.Parse(data);
+            if (parsed == Http1RequestHead.ParseResult.Parsed && head.ContentLength > MaxBody) parsed = Http1RequestHead.ParseResult.NotMine;
+            if (parsed == Http1RequestHead.ParseResult.Parsed && data.Length < head.Length + head.ContentLength)
+                parsed = buffer.Length >= head.Length + head.ContentLength ? Http1RequestHead.ParseResult.NotMine : Http1RequestHead.ParseResult.NeedMore;
+            if (parsed == Http1RequestHead.ParseResult.NeedMore)
+            {
+                if (result.IsCompleted) return false; // the client went away inside a request
+                input.AdvanceTo(buffer.Start, buffer.End);
+                continue;
+            }
+
+            var route = parsed == Http1RequestHead.ParseResult.Parsed ? Route(client, data) : null;
+            if (route is null || _sandboxes.FindLive(route.SandboxId) is not { Status: SandboxStatus.Running })
+            {
+                input.AdvanceTo(buffer.Start); // Kestrel reads this request from the start
+                return true;
+            }
+
+            client.Enter(Phase.Exchange);
+            var total = head.Length + (int)head.ContentLength;
+            var request = BuildRequest(client, data, route);
+            Outcome outcome;
+            try
+            {
+                outcome = await ExchangeAsync(client, route, request.Buffer, request.Length, head.Idempotent, head.IsHead, head.Close);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(request.Buffer);
+            }
+            switch (outcome)
+            {
+                case Outcome.HandOff:
+                    input.AdvanceTo(buffer.Start);
+                    return true;
+                case Outcome.Close:
+                    input.AdvanceTo(buffer.GetPosition(Math.Min(total, buffer.Length)));
+                    return false;
+            }
+            input.AdvanceTo(buffer.GetPosition(total));
+            if (head.Close || client.Closing) return false;
+            client.Enter(Phase.Idle);
+        }
+    }
+
+    /// <summary>The sandbox route of this head, or null when it is not sandbox traffic (Kestrel's then).</summary>
+    private RouteDecision.Sandbox? Route(Client client, ReadOnlySpan<byte> data)
+    {
+        var h = client.Head;
+        var host = data.Slice(h.HostStart, h.HostLength);
+        var target = data.Slice(h.TargetStart, h.TargetLength);
+        var id = h.SandboxIdStart < 0 ? default : data.Slice(h.SandboxIdStart, h.SandboxIdLength);
+        var port = h.SandboxPortStart < 0 ? default : data.Slice(h.SandboxPortStart, h.SandboxPortLength);
+        // A keep-alive client usually repeats host, path and routing headers: one decision for all.
+        if (client.LastRoute is { } last && client.LastKey.Matches(host, target, id, port, h.SandboxIdStart >= 0, h.SandboxPortStart >= 0))
+            return last as RouteDecision.Sandbox;
+        var decision = _router.Decide(
+            Encoding.ASCII.GetString(host), Encoding.ASCII.GetString(target),
+            h.SandboxIdStart < 0 ? null : Encoding.ASCII.GetString(id),
+            h.SandboxPortStart < 0 ? null : Encoding.ASCII.GetString(port));
+        client.LastRoute = decision;
+        client.LastKey.Set(host, target, id, port, h.SandboxIdStart >= 0, h.SandboxPortStart >= 0);
+        return decision as RouteDecision.Sandbox;
+    }
+
+    private static readonly byte[] Http11 = " HTTP/1.1\r\n"u8.ToArray();
+
+    /// <summary>
+    /// The upstream request: request line with the routed target, the client's headers less the
+    /// hop-by-hop ones, the original <c>Host</c>, <c>X-Forwarded-For</c>/<c>-Proto</c>/<c>-Host</c>
+    /// (as <see cref="Http1Forwarder"/> writes them), then the body.
+    /// </summary>
+    private static (byte[] Buffer, int Length) BuildRequest(Client client, ReadOnlySpan<byte> data, RouteDecision.Sandbox route)
+    {
+        var h = client.Head;
+        var body = (int)h.ContentLength;
+        var host = data.Slice(h.HostStart, h.HostLength);
+        var buffer = ArrayPool<byte>.Shared.Rent(h.Length + body + route.Path.Length + 2 * host.Length + 160);
+        var w = 0;
+        data[..h.MethodLength].CopyTo(buffer);
+        w += h.MethodLength;
+        buffer[w++] = (byte)' ';
+        w += Encoding.ASCII.GetBytes(route.Path, buffer.AsSpan(w));
+        Http11.CopyTo(buffer, w);
+        w += Http11.Length;
+
+        var lines = data[h.HeadersStart..(h.Length - 2)];
+        while (!lines.IsEmpty)
+        {
+            var end = lines.IndexOf((byte)'\n');
+            var line = lines[..(end + 1)];
+            lines = lines[(end + 1)..];
+            switch (Http1RequestHead.Classify(line[..line.IndexOf((byte)':')]))
+            {
+                case Http1RequestHead.Header.Host or Http1RequestHead.Header.ForwardedFor
+                    or Http1RequestHead.Header.Connection or Http1RequestHead.Header.HopByHop:
+                    continue; // rewritten below, or hop-by-hop
+            }
+            line.CopyTo(buffer.AsSpan(w));
+            w += line.Length;
+        }
+        w = Put(buffer, w, "Host: "u8, host);
+        var forwardedFor = buffer.AsSpan(w);
+        "X-Forwarded-For: "u8.CopyTo(forwardedFor);
+        var n = 17;
+        if (h.ForwardedForStart >= 0)
+        {
+            data.Slice(h.ForwardedForStart, h.ForwardedForLength).CopyTo(forwardedFor[n..]);
+            n += h.ForwardedForLength;
+            forwardedFor[n++] = (byte)',';
+            forwardedFor[n++] = (byte)' ';
+        }
+        client.RemoteAddress.CopyTo(forwardedFor[n..]);
+        n += client.RemoteAddress.Length;
+        forwardedFor[n++] = (byte)'\r';
+        forwardedFor[n++] = (byte)'\n';
+        w += n;
+        "X-Forwarded-Proto: http\r\n"u8.CopyTo(buffer.AsSpan(w));
+        w += 25;
+        w = Put(buffer, w, "X-Forwarded-Host: "u8, host);
+        buffer[w++] = (byte)'\r';
+        buffer[w++] = (byte)'\n';
+        data.Slice(h.Length, body).CopyTo(buffer.AsSpan(w));
+        return (buffer, w + body);
+    }
+
+    private static int Put(byte[] buffer, int w, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    {
+        name.CopyTo(buffer.AsSpan(w));
+        w += name.Length;
+        value.CopyTo(buffer.AsSpan(w));
+        w += value.Length;
+        buffer[w++] = (byte)'\r';
+        buffer[w++] = (byte)'\n';
+        return w;
+    }
+
+    // ---- one exchange ----
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Outcome> ExchangeAsync(Client client, RouteDecision.Sandbox route, byte[] request, int length, bool idempotent, bool isHead, bool clientClose)
+    {
+        var closed = client.Connection.ConnectionClosed;
+        UpstreamConnection c;
+        try
+        {
+            c = await _pool.RentAsync(route.SandboxId, route.Port, closed);
+        }
+        catch (Exception)
+        {
+            return Outcome.HandOff; // not reachable: the regular path tries again and says why
+        }
+        client.Attach(c);
+        _telemetry.RecordProxied();
+        Interlocked.Increment(ref _forwarded);
+
+        ResponseFraming framing;
+        var output = client.Connection.Transport.Output;
+        while (true)
+        {
+            var sent = false;
+            try
+            {
+                await c.Stream.WriteAsync(request.AsMemory(0, length));
+                sent = true;
+                framing = await RelayHeadAsync(c, output, isHead, clientClose);
+                break;
+            }
+            catch (Exception) when (c.Reused && c.Buffered == 0 && !closed.IsCancellationRequested && (!sent || idempotent))
+            {
+                // The sandbox closed this idle connection as we reused it: once more on a new one,
+                // only when it cannot have seen the request or seeing it twice is harmless.
+                Release(client, c, reusable: false);
+                try { c = await _pool.OpenAsync(route.SandboxId, route.Port, closed); }
+                catch (Exception) { return closed.IsCancellationRequested ? Outcome.Close : Outcome.HandOff; }
+                client.Attach(c);
+            }
+            catch (Exception e)
+            {
+                Release(client, c, reusable: false);
+                if (closed.IsCancellationRequested) return Outcome.Close;
+                if (!sent) return Outcome.HandOff;
+                await WriteBadGatewayAsync(output, route, e);
+                return Outcome.Close;
+            }
+        }
+
+        try
+        {
+            var reusable = framing.Kind switch
+            {
+                FramingKind.None => true,
+                FramingKind.Length => await RelayLengthAsync(c, output, framing.Length),
+                FramingKind.Chunked => await RelayChunkedAsync(c, output),
+                _ => await RelayToEndAsync(c, output),
+            };
+            if (!reusable) throw new IOException("the client went away");
+            if (!await FlushAsync(output)) throw new IOException("the client went away");
+            Release(client, c, reusable: !framing.UpstreamClose && framing.Kind != FramingKind.ToEnd);
+            return framing.ClientClose ? Outcome.Close : Outcome.Done;
+        }
+        catch (Exception)
+        {
+            // Part of the response is on its way to the client: it can only be cut.
+            Release(client, c, reusable: false);
+            client.Connection.Abort();
+            _telemetry.RecordProxyError("Request");
+            return Outcome.Close;
+        }
+    }
+
+    private void Release(Client client, UpstreamConnection c, bool reusable)
+    {
+        // The client's close callback may have taken (and closed) it already.
+        if (client.Detach(c)) _pool.Return(c, reusable);
+        else _pool.Close(c);
+    }
+
+    private async ValueTask WriteBadGatewayAsync(PipeWriter output, RouteDecision.Sandbox route, Exception e)
+    {
+        var gone = _sandboxes.FindLive(route.SandboxId) is not { Status: SandboxStatus.Running };
+        _telemetry.RecordProxyError(gone ? "sandbox_not_found" : "Request");
+        var json = gone
+            ? SandboxProxy.ErrorJson("The sandbox was not found", route.SandboxId, null)
+            : SandboxProxy.ErrorJson($"could not reach port {route.Port} of the sandbox: {e.GetBaseException().Message}", route.SandboxId, route.Port);
+        var head = $"HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: {json.Length}\r\nConnection: close\r\n\r\n";
+        output.Write(Encoding.ASCII.GetBytes(head));
+        output.Write(json);
+        await output.FlushAsync();
+    }
+
+    // ---- the response ----
+
+    private enum FramingKind { None, Length, Chunked, ToEnd }
+
+    private readonly record struct ResponseFraming(FramingKind Kind, long Length, bool UpstreamClose, bool ClientClose);
+
+    /// <summary>
+    /// Reads the response head (skipping 1xx) and writes it to the client: status line as
+    /// HTTP/1.1, headers less the hop-by-hop ones, <c>Connection: close</c> when the client will be
+    /// closed after it. Nothing is written unless the whole head is valid.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<ResponseFraming> RelayHeadAsync(UpstreamConnection c, PipeWriter output, bool isHead, bool clientClose)
+    {
+        while (true)
+        {
+            int end;
+            while ((end = c.Buffer.AsSpan(c.Start, c.Buffered).IndexOf("\r\n\r\n"u8)) < 0)
+                if (await c.FillAsync() == 0)
+                    throw new IOException(c.Buffered == 0 ? "the sandbox closed the connection without a response" : "the sandbox closed the connection inside a response head");
+            var head = c.Buffer.AsSpan(c.Start, end + 4);
+            var framing = WriteHead(head, output, isHead, clientClose, out var informational);
+            c.Start += end + 4;
+            if (!informational) return framing;
+        }
+    }
+
+    private static ResponseFraming WriteHead(ReadOnlySpan<byte> head, PipeWriter output, bool isHead, bool clientClose, out bool informational)
+    {
+        var lineEnd = head.IndexOf("\r\n"u8);
+        var line = head[..lineEnd];
+        if (line.Length < 12 || !line.StartsWith("HTTP/1."u8) || line[8] != (byte)' '
+            || !System.Buffers.Text.Utf8Parser.TryParse(line.Slice(9, 3), out int status, out var used) || used != 3 || status < 100)
+            throw new InvalidDataException("the sandbox sent a malformed HTTP status line");
+        informational = status < 200;
+        if (status == 101) throw new InvalidDataException("the sandbox switched protocols on a request that did not ask to");
+        if (informational) return default; // 100 Continue, 103 Early Hints: the final response follows
+
+        // First pass: framing, and whether the head is valid at all.
+        var http10 = line[7] == (byte)'0';
+        long contentLength = -1;
+        bool chunked = false, upstreamClose = http10, keepAlive = false;
+        var headers = head[(lineEnd + 2)..^2];
+        foreach (var (name, value, _) in new HeaderLines(headers))
+        {
+            if (Ascii.EqualsIgnoreCase(name, "Content-Length"u8))
+            {
+                if (!System.Buffers.Text.Utf8Parser.TryParse(value, out long n, out var consumed) || consumed != value.Length || n < 0
+                    || (contentLength >= 0 && contentLength != n))
+                    throw new InvalidDataException("the sandbox sent an invalid Content-Length");
+                contentLength = n;
+            }
+            else if (Ascii.EqualsIgnoreCase(name, "Transfer-Encoding"u8))
+            {
+                if (!Ascii.EqualsIgnoreCase(value, "chunked"u8) || chunked) throw new InvalidDataException("the sandbox sent a transfer coding other than chunked");
+                chunked = true;
+            }
+            else if (Ascii.EqualsIgnoreCase(name, "Connection"u8))
+            {
+                foreach (var range in value.Split((byte)','))
+                {
+                    var token = value[range].Trim(" \t"u8);
+                    if (Ascii.EqualsIgnoreCase(token, "close"u8)) upstreamClose = true;
+                    else if (Ascii.EqualsIgnoreCase(token, "keep-alive"u8)) keepAlive = true;
+                }
+            }
+        }
+        if (http10 && keepAlive) upstreamClose = false;
+        var kind = isHead || status is 204 or 304 ? FramingKind.None
+            : chunked ? FramingKind.Chunked
+            : contentLength >= 0 ? FramingKind.Length
+            : FramingKind.ToEnd;
+        var closeClient = clientClose || kind == FramingKind.ToEnd;
+
+        // Second pass: the head the client gets, into one span, advanced only when complete.
+        var span = output.GetSpan(head.Length + 32);
+        "HTTP/1.1"u8.CopyTo(span);
+        var w = 8;
+        line[8..].CopyTo(span[w..]);
+        w += line.Length - 8;
+        span[w++] = (byte)'\r';
+        span[w++] = (byte)'\n';
+        foreach (var (name, _, raw) in new HeaderLines(headers))
+        {
+            if (IsHopByHopResponse(name) || (chunked && Ascii.EqualsIgnoreCase(name, "Content-Length"u8))) continue;
+            raw.CopyTo(span[w..]);
+            w += raw.Length;
+            span[w++] = (byte)'\r';
+            span[w++] = (byte)'\n';
+        }
+        if (closeClient)
+        {
+            "Connection: close\r\n"u8.CopyTo(span[w..]);
+            w += 19;
+        }
+        span[w++] = (byte)'\r';
+        span[w++] = (byte)'\n';
+        output.Advance(w);
+        return new ResponseFraming(kind, contentLength, upstreamClose, closeClient);
+    }
+
+    private static bool IsHopByHopResponse(ReadOnlySpan<byte> name) => name.Length switch
+    {
+        7 => Ascii.EqualsIgnoreCase(name, "Upgrade"u8),
+        10 => Ascii.EqualsIgnoreCase(name, "Connection"u8) || Ascii.EqualsIgnoreCase(name, "Keep-Alive"u8),
+        16 => Ascii.EqualsIgnoreCase(name, "Proxy-Connection"u8),
+        _ => false,
+    };
+
+    /// <summary>Header lines of a response head (without the status line and final CRLF): name, trimmed value, whole line.</summary>
+    private ref struct HeaderLines(ReadOnlySpan<byte> rest)
+    {
+        private ReadOnlySpan<byte> _rest = rest;
+        public HeaderLine Current { get; private set; }
+        public readonly HeaderLines GetEnumerator() => this;
+
+        public bool MoveNext()
+        {
+            if (_rest.IsEmpty) return false;
+            var end = _rest.IndexOf("\r\n"u8);
+            if (end < 0) end = _rest.Length;
+            var line = _rest[..end];
+            _rest = end + 2 <= _rest.Length ? _rest[(end + 2)..] : default;
+            var colon = line.IndexOf((byte)':');
+            if (colon <= 0 || line[0] is (byte)' ' or (byte)'\t' || line[colon - 1] is (byte)' ' or (byte)'\t'
+                || line.IndexOfAny((byte)'\r', (byte)'\n', (byte)0) >= 0)
+                throw new InvalidDataException("the sandbox sent a malformed response header");
+            Current = new HeaderLine(line[..colon], line[(colon + 1)..].Trim(" \t"u8), line);
+            return true;
+        }
+    }
+
+    private readonly ref struct HeaderLine(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, ReadOnlySpan<byte> raw)
+    {
+        private readonly ReadOnlySpan<byte> _name = name, _value = value, _raw = raw;
+
+        public void Deconstruct(out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> value, out ReadOnlySpan<byte> raw)
+        {
+            name = _name;
+            value = _value;
+            raw = _raw;
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<bool> RelayLengthAsync(UpstreamConnection c, PipeWriter output, long remaining)
+    {
+        // A small body still on its way (head and body written apart): collect it first, so the
+        // client gets head and body in one write.
+        if (remaining > c.Buffered && remaining <= UpstreamConnection.BufferSize / 2)
+            while (c.Buffered < remaining)
+                if (await c.FillAsync() == 0) throw new IOException("the sandbox closed the connection before the end of the response body");
+        var take = (int)Math.Min(c.Buffered, remaining);
+        if (take > 0)
+        {
+            output.Write(c.Buffer.AsSpan(c.Start, take));
+            c.Start += take;
+            remaining -= take;
+        }
+        while (remaining > 0)
+        {
+            if (!await FlushAsync(output)) return false;
+            // Straight into the client's output buffers: no copy for large bodies.
+            var memory = output.GetMemory((int)Math.Min(remaining, CopyChunk));
+            var n = await c.Stream.ReadAsync(memory[..(int)Math.Min(memory.Length, remaining)]);
+            if (n == 0) throw new IOException("the sandbox closed the connection before the end of the response body");
+            c.LastActivity = Environment.TickCount64;
+            output.Advance(n);
+            remaining -= n;
+        }
+        return true;
+    }
+
+    /// <summary>Passes a chunked body on as it is (sizes, extensions, trailers), parsed only to find its end.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<bool> RelayChunkedAsync(UpstreamConnection c, PipeWriter output)
+    {
+        var pending = false;
+        while (true)
+        {
+            int lineEnd;
+            while ((lineEnd = c.Buffer.AsSpan(c.Start, c.Buffered).IndexOf("\r\n"u8)) < 0)
+                if (!await RefillAsync(output, c, pending)) return false;
+                else pending = false;
+            var line = c.Buffer.AsSpan(c.Start, lineEnd);
+            var semicolon = line.IndexOf((byte)';');
+            var digits = (semicolon < 0 ? line : line[..semicolon]).Trim(" \t"u8);
+            if (!System.Buffers.Text.Utf8Parser.TryParse(digits, out long size, out var used, 'x') || used != digits.Length || size < 0)
+                throw new InvalidDataException("the sandbox sent a malformed chunk size");
+            if (line.IndexOfAny((byte)'\n', (byte)0) >= 0) throw new InvalidDataException("the sandbox sent a malformed chunk size");
+            output.Write(c.Buffer.AsSpan(c.Start, lineEnd + 2));
+            c.Start += lineEnd + 2;
+            pending = true;
+
+            if (size == 0)
+            {
+                // Trailers up to the empty line.
+                while (true)
+                {
+                    while ((lineEnd = c.Buffer.AsSpan(c.Start, c.Buffered).IndexOf("\r\n"u8)) < 0)
+                        if (!await RefillAsync(output, c, pending)) return false;
+                        else pending = false;
+                    if (c.Buffer.AsSpan(c.Start, lineEnd).IndexOfAny((byte)'\n', (byte)0) >= 0)
+                        throw new InvalidDataException("the sandbox sent a malformed trailer");
+                    output.Write(c.Buffer.AsSpan(c.Start, lineEnd + 2));
+                    c.Start += lineEnd + 2;
+                    if (lineEnd == 0) return true;
+                }
+            }
+
+            while (size > 0)
+            {
+                if (c.Buffered == 0)
+                {
+                    if (!await RefillAsync(output, c, pending)) return false;
+                    pending = false;
+                }
+                var take = (int)Math.Min(c.Buffered, size);
+                output.Write(c.Buffer.AsSpan(c.Start, take));
+                c.Start += take;
+                size -= take;
+                pending = true;
+            }
+            while (c.Buffered < 2)
+                if (!await RefillAsync(output, c, pending)) return false;
+                else pending = false;
+            if (c.Buffer[c.Start] != (byte)'\r' || c.Buffer[c.Start + 1] != (byte)'\n')
+                throw new InvalidDataException("the sandbox sent a chunk without its closing CRLF");
+            output.Write("\r\n"u8);
+            c.Start += 2;
+        }
+    }
+
+    private static async ValueTask<bool> RelayToEndAsync(UpstreamConnection c, PipeWriter output)
+    {
+        while (true)
+        {
+            if (c.Buffered > 0)
+            {
+                output.Write(c.Buffer.AsSpan(c.Start, c.Buffered));
+                c.Start = c.End;
+            }
+            if (!await FlushAsync(output)) return false;
+            c.Start = c.End = 0;
+            if (await c.FillAsync() == 0) return true;
+        }
+    }
+
+    /// <summary>Sends what is written so far (a stream's message must not wait), then reads more.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<bool> RefillAsync(PipeWriter output, UpstreamConnection c, bool flush)
+    {
+        if (flush && !await FlushAsync(output)) return false;
+        if (await c.FillAsync() == 0) throw new IOException("the sandbox closed the connection inside a chunked response");
+        return true;
+    }
+
+    private static async ValueTask<bool> FlushAsync(PipeWriter w)
+    {
+        var result = await w.FlushAsync();
+        return !result.IsCanceled && !result.IsCompleted;
+    }
+
+    // ---- client connections ----
+
+    private enum Phase { Idle, Head, Exchange }
+
+    private void Sweep()
+    {
+        var now = Environment.TickCount64;
+        foreach (var client in _clients.Keys)
+        {
+            var limit = client.Phase switch { Phase.Idle => _keepAliveMs, Phase.Head => _headersMs, _ => long.MaxValue };
+            if (now - client.Since > limit) client.Connection.Abort(new ConnectionAbortedException("keep-alive or request-headers timeout"));
+        }
+    }
+
+    public void Dispose() => _sweep.Dispose();
+
+    /// <summary>One client connection's state on the fast path.</summary>
+    private sealed class Client : IDisposable
+    {
+        private readonly CancellationTokenRegistration _onClose, _onCloseRequested;
+        private byte[]? _scratch;
+        private UpstreamConnection? _upstream;
+
+        public Client(ConnectionContext connection)
+        {
+            Connection = connection;
+            RemoteAddress = Encoding.ASCII.GetBytes(connection.RemoteEndPoint switch
+            {
+                IPEndPoint ip => ip.Address.ToString(),
+                { } other => other.ToString() ?? "unknown",
+                null => "unknown",
+            });
+            // A client that goes away mid-exchange ends it by closing the upstream connection.
+            _onClose = connection.ConnectionClosed.UnsafeRegister(static s => Interlocked.Exchange(ref ((Client)s!)._upstream, null)?.Dispose(), this);
+            // Graceful shutdown: an idle connection ends now, a busy one after its exchange.
+            if (connection.Features.Get<IConnectionLifetimeNotificationFeature>() is { } lifetime)
+                _onCloseRequested = lifetime.ConnectionClosedRequested.UnsafeRegister(static s =>
+                {
+                    var client = (Client)s!;
+                    client.Closing = true;
+                    if (client.Phase == Phase.Idle) client.Connection.Transport.Input.CancelPendingRead();
+                }, this);
+        }
+
+        public ConnectionContext Connection { get; }
+        public Http1RequestHead Head { get; } = new();
+        public byte[] RemoteAddress { get; }
+        public volatile bool Closing;
+        public volatile Phase Phase;
+        public long Since = Environment.TickCount64;
+        public RouteDecision? LastRoute;
+        public RouteKey LastKey;
+
+        public void Enter(Phase phase)
+        {
+            Phase = phase;
+            Since = Environment.TickCount64;
+        }
+
+        /// <summary>The buffered bytes as one span (copied only when they span segments).</summary>
+        public ReadOnlySpan<byte> View(in ReadOnlySequence<byte> buffer)
+        {
+            if (buffer.IsSingleSegment) return buffer.FirstSpan;
+            var n = (int)Math.Min(buffer.Length, Http1RequestHead.MaxHead + MaxBody);
+            _scratch ??= new byte[Http1RequestHead.MaxHead + MaxBody];
+            buffer.Slice(0, n).CopyTo(_scratch);
+            return _scratch.AsSpan(0, n);
+        }
+
+        public void Attach(UpstreamConnection c) => Volatile.Write(ref _upstream, c);
+        public bool Detach(UpstreamConnection c) => Interlocked.CompareExchange(ref _upstream, null, c) == c;
+
+        public void Dispose()
+        {
+            _onClose.Dispose();
+            _onCloseRequested.Dispose();
+        }
+    }
+
+    /// <summary>The routing inputs of the last request on a connection (host, target, routing headers).</summary>
+    private struct RouteKey
+    {
+        private byte[]? _bytes;
+        private int _host, _target, _id, _port;
+        private bool _hasId, _hasPort;
+
+        public readonly bool Matches(ReadOnlySpan<byte> host, ReadOnlySpan<byte> target, ReadOnlySpan<byte> id, ReadOnlySpan<byte> port, bool hasId, bool hasPort)
+        {
+            if (_bytes is null || hasId != _hasId || hasPort != _hasPort
+                || host.Length != _host || target.Length != _target || id.Length != _id || port.Length != _port) return false;
+            var b = _bytes.AsSpan();
+            return b[.._host].SequenceEqual(host)
+                && b.Slice(_host, _target).SequenceEqual(target)
+                && b.Slice(_host + _target, _id).SequenceEqual(id)
+                && b.Slice(_host + _target + _id, _port).SequenceEqual(port);
+        }
+
+        public void Set(ReadOnlySpan<byte> host, ReadOnlySpan<byte> target, ReadOnlySpan<byte> id, ReadOnlySpan<byte> port, bool hasId, bool hasPort)
+        {
+            var total = host.Length + target.Length + id.Length + port.Length;
+            if (_bytes is null || _bytes.Length < total) _bytes = new byte[Math.Max(total, 256)];
+            host.CopyTo(_bytes);
+            target.CopyTo(_bytes.AsSpan(host.Length));
+            id.CopyTo(_bytes.AsSpan(host.Length + target.Length));
+            port.CopyTo(_bytes.AsSpan(host.Length + target.Length + id.Length));
+            (_host, _target, _id, _port, _hasId, _hasPort) = (host.Length, target.Length, id.Length, port.Length, hasId, hasPort);
+        }
+    }
+}
