@@ -11,7 +11,7 @@ namespace Portal.Web.Proxy;
 /// Kestrel untouched, which answers it exactly as it would without the fast path. So the fast path
 /// can never accept a request Kestrel would have refused.
 /// </summary>
-internal sealed class Http1RequestHead
+public sealed class Http1RequestHead
 {
     public enum ParseResult { NeedMore, Parsed, NotMine }
 
