@@ -70,7 +70,11 @@ public sealed class Http1ConnectionProxy : IDisposable
         var handOff = false;
         try
         {
-            handOff = await ServeAsync(client);
+            // Without the execution context Kestrel's dispatch carries (logging scopes): no context
+            // to capture and restore at every await of every exchange.
+            Task<bool> serving;
+            using (ExecutionContext.SuppressFlow()) serving = Task.Run(() => ServeAsync(client));
+            handOff = await serving;
         }
         finally
         {
@@ -255,7 +259,7 @@ public sealed class Http1ConnectionProxy : IDisposable
         Interlocked.Increment(ref _forwarded);
 
         ResponseFraming framing;
-        var output = client.Connection.Transport.Output;
+        var output = client.Output;
         while (true)
         {
             var sent = false;
@@ -637,6 +641,11 @@ public sealed class Http1ConnectionProxy : IDisposable
         }
 
         public ConnectionContext Connection { get; }
+        /// <summary>Straight to the socket when the transport exposes it (Kestrel's socket transport does).</summary>
+        public PipeWriter Output => _output ??= Connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket
+            ? new SocketResponseWriter(socket)
+            : Connection.Transport.Output;
+        private PipeWriter? _output;
         public Http1RequestHead Head { get; } = new();
         public byte[] RemoteAddress { get; }
         public volatile bool Closing;

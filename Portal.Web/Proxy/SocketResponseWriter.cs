@@ -1,0 +1,71 @@
+using System.IO.Pipelines;
+using System.Net.Sockets;
+
+namespace Portal.Web.Proxy;
+
+/// <summary>
+/// The fast path's writer to the client: bytes gather in one buffer and <see cref="FlushAsync"/>
+/// sends them with <c>send</c> on the connection's socket, instead of through Kestrel's output pipe
+/// and its send loop (one wake-up and one state machine less per response). Safe because nothing
+/// else writes to the connection while the fast path owns it, and every flush has finished
+/// sending before the connection is handed to Kestrel.
+/// </summary>
+internal sealed class SocketResponseWriter(Socket socket) : PipeWriter
+{
+    private const int InitialSize = 16 * 1024;
+    private const int MaxRetained = 256 * 1024;
+
+    private byte[] _buffer = new byte[InitialSize];
+    private int _written;
+    private bool _failed;
+
+    public override Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Ensure(sizeHint);
+        return _buffer.AsMemory(_written);
+    }
+
+    public override Span<byte> GetSpan(int sizeHint = 0)
+    {
+        Ensure(sizeHint);
+        return _buffer.AsSpan(_written);
+    }
+
+    public override void Advance(int bytes)
+    {
+        if ((uint)bytes > (uint)(_buffer.Length - _written)) throw new ArgumentOutOfRangeException(nameof(bytes));
+        _written += bytes;
+    }
+
+    /// <summary>Sends everything written; a result with <c>IsCompleted</c> when the client is gone.</summary>
+    public override async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        var sent = 0;
+        try
+        {
+            while (sent < _written && !_failed)
+                sent += await socket.SendAsync(_buffer.AsMemory(sent, _written - sent), SocketFlags.None, cancellationToken);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            _failed = true;
+        }
+        _written = 0;
+        // A large body grew the buffer: do not keep it for the connection's lifetime.
+        if (_buffer.Length > MaxRetained) _buffer = new byte[InitialSize];
+        return new FlushResult(isCanceled: false, isCompleted: _failed);
+    }
+
+    private void Ensure(int sizeHint)
+    {
+        var need = Math.Max(sizeHint, 1);
+        if (_buffer.Length - _written >= need) return;
+        var bigger = new byte[Math.Max(_buffer.Length * 2, _written + need)];
+        _buffer.AsSpan(0, _written).CopyTo(bigger);
+        _buffer = bigger;
+    }
+
+    public override void CancelPendingFlush() { }
+
+    public override void Complete(Exception? exception = null) { }
+}
