@@ -677,6 +677,7 @@ public sealed class Http1ConnectionProxy : IDisposable
         {
             _onClose.Dispose();
             _onCloseRequested.Dispose();
+            (_output as SocketResponseWriter)?.Complete(); // a buffer still rented after an abort
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 
@@ -13,27 +14,27 @@ namespace Portal.Web.Proxy;
 internal sealed class SocketResponseWriter(Socket socket) : PipeWriter
 {
     private const int InitialSize = 16 * 1024;
-    private const int MaxRetained = 256 * 1024;
 
-    private byte[] _buffer = new byte[InitialSize];
+    // Rented for a response and returned once it is sent: an idle keep-alive connection holds none.
+    private byte[]? _buffer;
     private int _written;
     private bool _failed;
 
     public override Memory<byte> GetMemory(int sizeHint = 0)
     {
         Ensure(sizeHint);
-        return _buffer.AsMemory(_written);
+        return _buffer!.AsMemory(_written);
     }
 
     public override Span<byte> GetSpan(int sizeHint = 0)
     {
         Ensure(sizeHint);
-        return _buffer.AsSpan(_written);
+        return _buffer!.AsSpan(_written);
     }
 
     public override void Advance(int bytes)
     {
-        if ((uint)bytes > (uint)(_buffer.Length - _written)) throw new ArgumentOutOfRangeException(nameof(bytes));
+        if (_buffer is null || (uint)bytes > (uint)(_buffer.Length - _written)) throw new ArgumentOutOfRangeException(nameof(bytes));
         _written += bytes;
     }
 
@@ -51,21 +52,39 @@ internal sealed class SocketResponseWriter(Socket socket) : PipeWriter
             _failed = true;
         }
         _written = 0;
-        // A large body grew the buffer: do not keep it for the connection's lifetime.
-        if (_buffer.Length > MaxRetained) _buffer = new byte[InitialSize];
+        if (_buffer is { } b)
+        {
+            _buffer = null;
+            ArrayPool<byte>.Shared.Return(b);
+        }
         return new FlushResult(isCanceled: false, isCompleted: _failed);
     }
 
     private void Ensure(int sizeHint)
     {
         var need = Math.Max(sizeHint, 1);
+        if (_buffer is null)
+        {
+            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(need, InitialSize));
+            return;
+        }
         if (_buffer.Length - _written >= need) return;
-        var bigger = new byte[Math.Max(_buffer.Length * 2, _written + need)];
+        var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _written + need));
         _buffer.AsSpan(0, _written).CopyTo(bigger);
+        ArrayPool<byte>.Shared.Return(_buffer);
         _buffer = bigger;
     }
 
     public override void CancelPendingFlush() { }
 
-    public override void Complete(Exception? exception = null) { }
+    /// <summary>Drops anything unsent (the connection is over).</summary>
+    public override void Complete(Exception? exception = null)
+    {
+        _written = 0;
+        if (_buffer is { } b)
+        {
+            _buffer = null;
+            ArrayPool<byte>.Shared.Return(b);
+        }
+    }
 }
