@@ -132,6 +132,11 @@ public sealed class Http1ConnectionProxy : IDisposable
             {
                 ArrayPool<byte>.Shared.Return(request.Buffer);
             }
+            if (outcome != Outcome.HandOff)
+            {
+                _telemetry.RecordProxied(); // a handed-off request is counted where it is answered
+                Interlocked.Increment(ref _forwarded);
+            }
             switch (outcome)
             {
                 case Outcome.HandOff:
@@ -255,8 +260,6 @@ public sealed class Http1ConnectionProxy : IDisposable
             return Outcome.HandOff; // not reachable: the regular path tries again and says why
         }
         client.Attach(c);
-        _telemetry.RecordProxied();
-        Interlocked.Increment(ref _forwarded);
 
         ResponseFraming framing;
         var output = client.Output;
