@@ -645,7 +645,10 @@ public sealed class Http1ConnectionProxy : IDisposable
 
         public ConnectionContext Connection { get; }
         /// <summary>Straight to the socket when the transport exposes it (Kestrel's socket transport does).</summary>
-        public PipeWriter Output => _output ??= Connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket
+        /// <remarks>Never under TLS: the socket carries ciphertext there (the middleware sits outside TLS, so
+        /// a TLS connection never gets this far; the check keeps it so if that ever changes).</remarks>
+        public PipeWriter Output => _output ??= Connection.Features.Get<ITlsHandshakeFeature>() is null
+            && Connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket
             ? new SocketResponseWriter(socket)
             : Connection.Transport.Output;
         private PipeWriter? _output;
