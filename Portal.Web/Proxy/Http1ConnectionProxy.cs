@@ -22,14 +22,16 @@ namespace Portal.Web.Proxy;
 /// the middleware pipeline. It is what an nginx worker does per request.
 /// </summary>
 /// <remarks>
-/// Anything else — a head outside <see cref="Http1RequestHead"/>'s strict subset, a request for the
-/// portal itself, a rejected route, a stopped sandbox, a larger or chunked body, an upgrade,
-/// <c>Expect</c>, TLS, HTTP/2, or a sandbox that cannot be reached before anything was sent — hands
-/// the connection, from that request on, to Kestrel's HTTP layer unchanged (nothing of it consumed),
-/// where <see cref="SandboxProxy"/> and the API answer it as before. So every error answer still
-/// comes from one place; the fast path only ever carries exchanges that succeed or fail mid-way.
+/// A request outside <see cref="Http1RequestHead"/>'s strict subset (chunked body, upgrade,
+/// <c>Expect</c>, HTTP/1.0, an unusual or malformed head, TLS, HTTP/2) hands the rest of the
+/// connection to Kestrel's HTTP layer unchanged (nothing of it consumed). A plain request that is
+/// not fast-path traffic — the portal's own, a rejected route, a stopped sandbox, a body over
+/// 16 KB, a sandbox port that cannot be reached before anything was sent — is answered by Kestrel
+/// alone (<see cref="OneRequestConnection"/>: a view of the connection that ends after it), after
+/// which the fast path goes on; so every error answer still comes from <see cref="SandboxProxy"/>
+/// and the API, and a client mixing API and sandbox calls on one connection keeps the fast path.
 /// Idle and slow-head timeouts are Kestrel's (<c>KeepAliveTimeout</c>, <c>RequestHeadersTimeout</c>),
-/// kept by one sweep timer.
+/// kept by one sweep timer, which also ticks Kestrel's timeouts of a request it is answering.
 /// </remarks>
 public sealed class Http1ConnectionProxy : IDisposable
 {
@@ -73,7 +75,7 @@ public sealed class Http1ConnectionProxy : IDisposable
             // Without the execution context Kestrel's dispatch carries (logging scopes): no context
             // to capture and restore at every await of every exchange.
             Task<bool> serving;
-            using (ExecutionContext.SuppressFlow()) serving = Task.Run(() => ServeAsync(client));
+            using (ExecutionContext.SuppressFlow()) serving = Task.Run(() => ServeAsync(client, next));
             handOff = await serving;
         }
         finally
@@ -87,7 +89,7 @@ public sealed class Http1ConnectionProxy : IDisposable
     private enum Outcome { Done, HandOff, Close }
 
     /// <summary>True when the connection goes on to Kestrel's HTTP layer, false when it is finished.</summary>
-    private async Task<bool> ServeAsync(Client client)
+    private async Task<bool> ServeAsync(Client client, ConnectionDelegate next)
     {
         var input = client.Connection.Transport.Input;
         var head = client.Head;
@@ -103,9 +105,14 @@ public sealed class Http1ConnectionProxy : IDisposable
 
             var data = client.View(buffer);
             var parsed = head.Parse(data);
-            if (parsed == Http1RequestHead.ParseResult.Parsed && head.ContentLength > MaxBody) parsed = Http1RequestHead.ParseResult.NotMine;
-            if (parsed == Http1RequestHead.ParseResult.Parsed && data.Length < head.Length + head.ContentLength)
-                parsed = buffer.Length >= head.Length + head.ContentLength ? Http1RequestHead.ParseResult.NotMine : Http1RequestHead.ParseResult.NeedMore;
+            if (parsed == Http1RequestHead.ParseResult.NotMine)
+            {
+                input.AdvanceTo(buffer.Start); // Kestrel reads this request from the start, and the rest
+                return true;
+            }
+            var small = head.ContentLength <= MaxBody;
+            if (parsed == Http1RequestHead.ParseResult.Parsed && small && data.Length < head.Length + head.ContentLength)
+                parsed = Http1RequestHead.ParseResult.NeedMore;
             if (parsed == Http1RequestHead.ParseResult.NeedMore)
             {
                 if (result.IsCompleted) return false; // the client went away inside a request
@@ -113,11 +120,14 @@ public sealed class Http1ConnectionProxy : IDisposable
                 continue;
             }
 
-            var route = parsed == Http1RequestHead.ParseResult.Parsed ? Route(client, data) : null;
+            // A plain request that is not for the fast path (the portal's own, a rejected route, a
+            // stopped sandbox, a large body): Kestrel answers this one request, then it is ours again.
+            var route = small ? Route(client, data) : null;
             if (route is null || _sandboxes.FindLive(route.SandboxId) is not { Status: SandboxStatus.Running })
             {
-                input.AdvanceTo(buffer.Start); // Kestrel reads this request from the start
-                return true;
+                input.AdvanceTo(buffer.Start);
+                if (!await HandOverOneAsync(client, next, head.Length + head.ContentLength, head.Close)) return false;
+                continue;
             }
 
             client.Enter(Phase.Exchange);
@@ -141,7 +151,8 @@ public sealed class Http1ConnectionProxy : IDisposable
             {
                 case Outcome.HandOff:
                     input.AdvanceTo(buffer.Start);
-                    return true;
+                    if (!await HandOverOneAsync(client, next, total, head.Close)) return false;
+                    continue;
                 case Outcome.Close:
                     input.AdvanceTo(buffer.GetPosition(Math.Min(total, buffer.Length)));
                     return false;
@@ -150,6 +161,31 @@ public sealed class Http1ConnectionProxy : IDisposable
             if (head.Close || client.Closing) return false;
             client.Enter(Phase.Idle);
         }
+    }
+
+    /// <summary>
+    /// Kestrel's HTTP layer answers the next request (<paramref name="length"/> bytes, still unread in
+    /// the input) on a view of the connection that ends after it. False when the connection is over.
+    /// </summary>
+    private static async Task<bool> HandOverOneAsync(Client client, ConnectionDelegate next, long length, bool clientClose)
+    {
+        // Kestrel writes through the output pipe: from now on so does the fast path, or a response
+        // sent straight to the socket could overtake one still in the pipe.
+        client.UsePipeOutput();
+        client.Enter(Phase.Exchange);
+        var view = new OneRequestConnection(client.Connection, length);
+        client.HandedOver = view;
+        try
+        {
+            await next(view);
+        }
+        finally
+        {
+            client.HandedOver = null;
+        }
+        if (clientClose || client.Closing || !view.ReadWhole || client.Connection.ConnectionClosed.IsCancellationRequested) return false;
+        client.Enter(Phase.Idle);
+        return true;
     }
 
     /// <summary>The sandbox route of this head, or null when it is not sandbox traffic (Kestrel's then).</summary>
@@ -608,6 +644,8 @@ public sealed class Http1ConnectionProxy : IDisposable
         var now = Environment.TickCount64;
         foreach (var client in _clients.Keys)
         {
+            try { client.HandedOver?.Tick(); }
+            catch (Exception) { /* Kestrel's own timeout handling; it aborts what it must */ }
             var limit = client.Phase switch { Phase.Idle => _keepAliveMs, Phase.Head => _headersMs, _ => long.MaxValue };
             if (now - client.Since > limit) client.Connection.Abort(new ConnectionAbortedException("keep-alive or request-headers timeout"));
         }
@@ -652,6 +690,11 @@ public sealed class Http1ConnectionProxy : IDisposable
             ? new SocketResponseWriter(socket)
             : Connection.Transport.Output;
         private PipeWriter? _output;
+
+        public void UsePipeOutput() => _output = Connection.Transport.Output;
+
+        /// <summary>The request Kestrel is answering right now, if any.</summary>
+        public volatile OneRequestConnection? HandedOver;
         public Http1RequestHead Head { get; } = new();
         public byte[] RemoteAddress { get; }
         public volatile bool Closing;

@@ -148,7 +148,7 @@ public class Http1ConnectionProxyTests
     }
 
     [Fact]
-    public async Task PortalRequestOnTheSameConnection_IsHandedToKestrel_WhichCarriesTheRest()
+    public async Task PortalRequestsOnTheSameConnection_AreAnsweredByKestrel_AndTheFastPathGoesOn()
     {
         var (host, backend, id, fast) = await StartAsync(Always(Ok));
         await using var h = host; await using var __ = backend;
@@ -160,9 +160,39 @@ public class Http1ConnectionProxyTests
         var (head, body) = await client.ReadResponseAsync();
         Assert.StartsWith("HTTP/1.1 200", head);
         Assert.Contains("\"ok\"", body);
-        // From here Kestrel's HTTP layer carries the connection, sandbox requests included.
+        // An API call with a body (as the SDK makes on the same connection in header-routing mode).
+        const string json = "{\"templateID\":\"base\"}";
+        await client.SendAsync($"POST /sandboxes HTTP/1.1\r\nHost: portal.test\r\nX-API-Key: {PortalHost.AdminKey}\r\nContent-Type: application/json\r\nContent-Length: {json.Length}\r\n\r\n{json}");
+        var (created, createdBody) = await client.ReadResponseAsync();
+        Assert.StartsWith("HTTP/1.1 201", created);
+        Assert.Contains("sandboxID", createdBody);
         await client.SendAsync(Routed(id));
         Assert.Equal("ok", (await client.ReadResponseAsync()).Body);
+
+        // Pipelined: sandbox, portal, sandbox in one write come back in order.
+        await client.SendAsync(Routed(id) + "GET /health HTTP/1.1\r\nHost: portal.test\r\n\r\n" + Routed(id));
+        Assert.Equal("ok", (await client.ReadResponseAsync()).Body);
+        Assert.Contains("\"ok\"", (await client.ReadResponseAsync()).Body);
+        Assert.Equal("ok", (await client.ReadResponseAsync()).Body);
+
+        Assert.Equal(4, fast.Forwarded); // every sandbox request, on the same connection throughout
+    }
+
+    [Fact]
+    public async Task LargeUpload_GoesThroughKestrel_AndTheNextRequestIsFastAgain()
+    {
+        var (host, backend, id, fast) = await StartAsync(async c =>
+        {
+            while (await c.ReadRequestAsync() is { } r)
+                await c.WriteAsync($"HTTP/1.1 200 OK\r\nContent-Length: {r.Body.Length.ToString().Length}\r\n\r\n{r.Body.Length}");
+        });
+        await using var h = host; await using var __ = backend;
+        await using var client = await RawClient.ConnectAsync(host);
+        var upload = new string('u', 100_000);
+        await client.SendAsync(Routed(id, "POST", "/files", $"Content-Length: {upload.Length}\r\n") + upload);
+        Assert.Equal("100000", (await client.ReadResponseAsync()).Body);
+        await client.SendAsync(Routed(id, "POST", "/rpc", "Content-Length: 3\r\n") + "abc");
+        Assert.Equal("3", (await client.ReadResponseAsync()).Body);
         Assert.Equal(1, fast.Forwarded);
         Assert.Equal(2, backend.Requests.Count);
     }
