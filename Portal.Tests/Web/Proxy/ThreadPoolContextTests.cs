@@ -58,4 +58,13 @@ public class ThreadPoolContextTests
 
     private static string Describe(string step) =>
         $"{step}: {(Thread.CurrentThread.IsThreadPoolThread && SynchronizationContext.Current is ThreadPoolContext ? "pool" : "NOT the pool")}";
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 1)]
+    [InlineData(4, 1)]
+    [InlineData(8, 2)]
+    [InlineData(16, 4)]
+    public void EpollThreads_OnePerFourCores_AtLeastOne(int cores, int threads) =>
+        Assert.Equal(threads, InlineIo.EpollThreads(cores));
 }
