@@ -9,14 +9,14 @@ namespace Portal.Web.Proxy;
 
 /// <summary>
 /// The connection as Kestrel's HTTP layer sees it for one request the fast path hands over: the
-/// input ends after that request's <paramref name="length"/> bytes (head and sized body), and
+/// input ends after that request's bytes (head and sized body), and
 /// Kestrel's completing the pipes at the end does not end the connection. When Kestrel has
 /// answered, <see cref="Http1ConnectionProxy"/> goes on with the next request — so a client that
 /// mixes API calls and sandbox calls on one connection (the SDK with one URL) keeps the fast path.
 /// </summary>
 internal sealed class OneRequestConnection : ConnectionContext
 {
-    private readonly ConnectionContext inner;
+    private readonly ConnectionContext _inner;
     private readonly Heartbeat _heartbeat = new();
     private readonly LimitedReader _reader;
 
@@ -25,7 +25,7 @@ internal sealed class OneRequestConnection : ConnectionContext
 
     public OneRequestConnection(ConnectionContext inner, long length)
     {
-        this.inner = inner;
+        _inner = inner;
         _reader = new LimitedReader(inner.Transport.Input, length);
         Transport = new Duplex(_reader, new KeepOpenWriter(inner.Transport.Output));
         // Kestrel's HTTP layer registers its timeouts on the connection's heartbeat and never
@@ -41,13 +41,13 @@ internal sealed class OneRequestConnection : ConnectionContext
     public override IDuplexPipe Transport { get; set; }
     public override IFeatureCollection Features { get; }
 
-    public override string ConnectionId { get => inner.ConnectionId; set => inner.ConnectionId = value; }
-    public override IDictionary<object, object?> Items { get => inner.Items; set => inner.Items = value; }
-    public override CancellationToken ConnectionClosed { get => inner.ConnectionClosed; set => inner.ConnectionClosed = value; }
-    public override EndPoint? LocalEndPoint { get => inner.LocalEndPoint; set => inner.LocalEndPoint = value; }
-    public override EndPoint? RemoteEndPoint { get => inner.RemoteEndPoint; set => inner.RemoteEndPoint = value; }
-    public override void Abort(ConnectionAbortedException abortReason) => inner.Abort(abortReason);
-    public override void Abort() => inner.Abort();
+    public override string ConnectionId { get => _inner.ConnectionId; set => _inner.ConnectionId = value; }
+    public override IDictionary<object, object?> Items { get => _inner.Items; set => _inner.Items = value; }
+    public override CancellationToken ConnectionClosed { get => _inner.ConnectionClosed; set => _inner.ConnectionClosed = value; }
+    public override EndPoint? LocalEndPoint { get => _inner.LocalEndPoint; set => _inner.LocalEndPoint = value; }
+    public override EndPoint? RemoteEndPoint { get => _inner.RemoteEndPoint; set => _inner.RemoteEndPoint = value; }
+    public override void Abort(ConnectionAbortedException abortReason) => _inner.Abort(abortReason);
+    public override void Abort() => _inner.Abort();
     public override ValueTask DisposeAsync() => ValueTask.CompletedTask; // the connection goes on
 
     private sealed class Heartbeat : IConnectionHeartbeatFeature
