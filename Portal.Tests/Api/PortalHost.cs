@@ -50,7 +50,8 @@ public sealed class PortalHost : IAsyncDisposable
         IDictionary<string, string?>? config = null,
         TimeProvider? clock = null,
         bool keepDataDir = false,
-        string? adminKey = AdminKey)
+        string? adminKey = AdminKey,
+        Action<WebApplicationBuilder>? configure = null)
     {
         runtime ??= new FakeSandboxRuntime();
         var ownsDataDir = dataDir is null && !keepDataDir;
@@ -70,6 +71,7 @@ public sealed class PortalHost : IAsyncDisposable
             b.Logging.SetMinimumLevel(LogLevel.Warning);
             b.Services.AddSingleton<ISandboxRuntime>(runtime);
             if (clock is not null) b.Services.AddSingleton(clock);
+            configure?.Invoke(b);
         });
         try
         {

@@ -1,4 +1,6 @@
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Core.Runtime;
@@ -19,10 +21,10 @@ public class Http1ConnectionProxyTests
     private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
     private static async Task<(PortalHost Host, RawBackend Backend, string Id, Http1ConnectionProxy Fast)> StartAsync(
-        Func<RawConnection, Task> serve, IDictionary<string, string?>? config = null)
+        Func<RawConnection, Task> serve, IDictionary<string, string?>? config = null, Action<WebApplicationBuilder>? configure = null)
     {
         var backend = RawBackend.Start(serve);
-        var host = await PortalHost.StartAsync(config: config);
+        var host = await PortalHost.StartAsync(config: config, configure: configure);
         host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
         var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
         return (host, backend, id, host.Services.GetRequiredService<Http1ConnectionProxy>());
@@ -305,6 +307,22 @@ public class Http1ConnectionProxyTests
         Assert.True(await idle.IsClosedAsync(TimeSpan.FromSeconds(10)));
         Assert.True(await slow.IsClosedAsync(TimeSpan.FromSeconds(10)));
         await WaitUntilAsync(() => Task.FromResult(fast.ActiveConnections == 0));
+    }
+
+    [Fact]
+    public async Task RequestAnsweredByKestrel_KeepsKestrelsOwnTimeouts()
+    {
+        // A stalled upload over 16 KB goes to Kestrel one request at a time; its minimum body data
+        // rate is checked on the heartbeat the fast path ticks for that request.
+        var (host, backend, id, _) = await StartAsync(Always(Ok), configure: b => b.WebHost.ConfigureKestrel(k =>
+            k.Limits.MinRequestBodyDataRate = new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(bytesPerSecond: 10_000, gracePeriod: TimeSpan.FromSeconds(2))));
+        await using var h = host; await using var __ = backend;
+        await using var client = await RawClient.ConnectAsync(host);
+        await client.SendAsync(Routed(id, "POST", "/files", "Content-Length: 100000\r\n") + new string('u', 100));
+        var (head, _) = await client.ReadResponseAsync();
+        // Kestrel gave up on the body (too slow): the proxy answers 502 (or Kestrel 408) instead of waiting forever.
+        Assert.True(head.StartsWith("HTTP/1.1 502", StringComparison.Ordinal) || head.StartsWith("HTTP/1.1 408", StringComparison.Ordinal), head);
+        Assert.True(await client.IsClosedAsync(TimeSpan.FromSeconds(15)));
     }
 
     [Fact]
