@@ -37,7 +37,6 @@ public sealed class Http1ConnectionProxy : IDisposable
 {
     /// <summary>Request bodies up to this size ride the fast path (sent with the head in one write).</summary>
     public const int MaxBody = 16 * 1024;
-    private const int CopyChunk = 64 * 1024;
 
     private readonly RequestRouter _router;
     private readonly SandboxService _sandboxes;
@@ -333,12 +332,12 @@ public sealed class Http1ConnectionProxy : IDisposable
             var reusable = framing.Kind switch
             {
                 FramingKind.None => true,
-                FramingKind.Length => await RelayLengthAsync(c, output, framing.Length),
-                FramingKind.Chunked => await RelayChunkedAsync(c, output),
-                _ => await RelayToEndAsync(c, output),
+                FramingKind.Length => await UpstreamBody.CopyLengthAsync(output, c, framing.Length),
+                FramingKind.Chunked => await UpstreamBody.CopyChunkedAsync(output, c, verbatim: true),
+                _ => await UpstreamBody.CopyToEndAsync(output, c),
             };
             if (!reusable) throw new IOException("the client went away");
-            if (!await FlushAsync(output)) throw new IOException("the client went away");
+            if (!await UpstreamBody.FlushAsync(output)) throw new IOException("the client went away");
             Release(client, c, reusable: !framing.UpstreamClose && framing.Kind != FramingKind.ToEnd);
             return framing.ClientClose ? Outcome.Close : Outcome.Done;
         }
@@ -514,125 +513,6 @@ public sealed class Http1ConnectionProxy : IDisposable
             value = _value;
             raw = _raw;
         }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<bool> RelayLengthAsync(UpstreamConnection c, PipeWriter output, long remaining)
-    {
-        // A small body still on its way (head and body written apart): collect it first, so the
-        // client gets head and body in one write.
-        if (remaining > c.Buffered && remaining <= UpstreamConnection.BufferSize / 2)
-            while (c.Buffered < remaining)
-                if (await c.FillAsync() == 0) throw new IOException("the sandbox closed the connection before the end of the response body");
-        var take = (int)Math.Min(c.Buffered, remaining);
-        if (take > 0)
-        {
-            output.Write(c.Buffer.AsSpan(c.Start, take));
-            c.Start += take;
-            remaining -= take;
-        }
-        while (remaining > 0)
-        {
-            if (!await FlushAsync(output)) return false;
-            // Straight into the client's output buffers: no copy for large bodies.
-            var memory = output.GetMemory((int)Math.Min(remaining, CopyChunk));
-            var n = await c.Stream.ReadAsync(memory[..(int)Math.Min(memory.Length, remaining)]);
-            if (n == 0) throw new IOException("the sandbox closed the connection before the end of the response body");
-            c.LastActivity = Environment.TickCount64;
-            output.Advance(n);
-            remaining -= n;
-        }
-        return true;
-    }
-
-    /// <summary>Passes a chunked body on as it is (sizes, extensions, trailers), parsed only to find its end.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<bool> RelayChunkedAsync(UpstreamConnection c, PipeWriter output)
-    {
-        var pending = false;
-        while (true)
-        {
-            int lineEnd;
-            while ((lineEnd = c.Buffer.AsSpan(c.Start, c.Buffered).IndexOf("\r\n"u8)) < 0)
-                if (!await RefillAsync(output, c, pending)) return false;
-                else pending = false;
-            var line = c.Buffer.AsSpan(c.Start, lineEnd);
-            var semicolon = line.IndexOf((byte)';');
-            var digits = (semicolon < 0 ? line : line[..semicolon]).Trim(" \t"u8);
-            if (!System.Buffers.Text.Utf8Parser.TryParse(digits, out long size, out var used, 'x') || used != digits.Length || size < 0)
-                throw new InvalidDataException("the sandbox sent a malformed chunk size");
-            if (line.IndexOfAny((byte)'\n', (byte)0) >= 0) throw new InvalidDataException("the sandbox sent a malformed chunk size");
-            output.Write(c.Buffer.AsSpan(c.Start, lineEnd + 2));
-            c.Start += lineEnd + 2;
-            pending = true;
-
-            if (size == 0)
-            {
-                // Trailers up to the empty line.
-                while (true)
-                {
-                    while ((lineEnd = c.Buffer.AsSpan(c.Start, c.Buffered).IndexOf("\r\n"u8)) < 0)
-                        if (!await RefillAsync(output, c, pending)) return false;
-                        else pending = false;
-                    if (c.Buffer.AsSpan(c.Start, lineEnd).IndexOfAny((byte)'\n', (byte)0) >= 0)
-                        throw new InvalidDataException("the sandbox sent a malformed trailer");
-                    output.Write(c.Buffer.AsSpan(c.Start, lineEnd + 2));
-                    c.Start += lineEnd + 2;
-                    if (lineEnd == 0) return true;
-                }
-            }
-
-            while (size > 0)
-            {
-                if (c.Buffered == 0)
-                {
-                    if (!await RefillAsync(output, c, pending)) return false;
-                    pending = false;
-                }
-                var take = (int)Math.Min(c.Buffered, size);
-                output.Write(c.Buffer.AsSpan(c.Start, take));
-                c.Start += take;
-                size -= take;
-                pending = true;
-            }
-            while (c.Buffered < 2)
-                if (!await RefillAsync(output, c, pending)) return false;
-                else pending = false;
-            if (c.Buffer[c.Start] != (byte)'\r' || c.Buffer[c.Start + 1] != (byte)'\n')
-                throw new InvalidDataException("the sandbox sent a chunk without its closing CRLF");
-            output.Write("\r\n"u8);
-            c.Start += 2;
-        }
-    }
-
-    private static async ValueTask<bool> RelayToEndAsync(UpstreamConnection c, PipeWriter output)
-    {
-        while (true)
-        {
-            if (c.Buffered > 0)
-            {
-                output.Write(c.Buffer.AsSpan(c.Start, c.Buffered));
-                c.Start = c.End;
-            }
-            if (!await FlushAsync(output)) return false;
-            c.Start = c.End = 0;
-            if (await c.FillAsync() == 0) return true;
-        }
-    }
-
-    /// <summary>Sends what is written so far (a stream's message must not wait), then reads more.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<bool> RefillAsync(PipeWriter output, UpstreamConnection c, bool flush)
-    {
-        if (flush && !await FlushAsync(output)) return false;
-        if (await c.FillAsync() == 0) throw new IOException("the sandbox closed the connection inside a chunked response");
-        return true;
-    }
-
-    private static async ValueTask<bool> FlushAsync(PipeWriter w)
-    {
-        var result = await w.FlushAsync();
-        return !result.IsCanceled && !result.IsCompleted;
     }
 
     // ---- client connections ----
