@@ -50,6 +50,15 @@ public interface ISandboxRuntime
     /// <exception cref="SandboxPortClosedException">nothing listens on that port.</exception>
     ValueTask<Stream> ConnectAsync(string sandboxId, int port, CancellationToken ct);
 
+    /// <summary>
+    /// Where port <paramref name="port"/> of the sandbox answers a plain stream connect (TCP or
+    /// Unix socket, nothing to say first), when the runtime can tell: the proxy then connects by
+    /// itself, on its own event loop. Null when only <see cref="ConnectAsync"/> reaches the port
+    /// (a tunnel, say); a connect to the address that fails is retried through it.
+    /// </summary>
+    /// <exception cref="SandboxNotFoundException">unknown, killed or paused sandbox.</exception>
+    System.Net.EndPoint? DirectEndPoint(string sandboxId, int port) => null;
+
     /// <summary>Current resource use, or null when the sandbox does not exist.</summary>
     Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct);
 

@@ -130,6 +130,19 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         }
     }
 
+    /// <summary>The same loopback server <see cref="ConnectAsync"/> would reach, unless <see cref="StreamsOnly"/>.</summary>
+    public EndPoint? DirectEndPoint(string sandboxId, int port)
+    {
+        if (!_sandboxes.TryGetValue(sandboxId, out var inst) || inst.State != SandboxState.Running)
+            throw new SandboxNotFoundException(sandboxId);
+        if (StreamsOnly) return null;
+        if (RealEnvd && port == SandboxPorts.Envd && _envds.TryGetValue(sandboxId, out var envd)) return new IPEndPoint(IPAddress.Loopback, envd.BaseAddress.Port);
+        return Backends.TryGetValue(port, out var target) ? new IPEndPoint(IPAddress.Loopback, target) : null;
+    }
+
+    /// <summary>Offer no direct endpoints: the proxy reaches every port through <see cref="ConnectAsync"/>.</summary>
+    public bool StreamsOnly { get; set; }
+
     public Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct) =>
         Task.FromResult<SandboxMetrics?>(_sandboxes.ContainsKey(sandboxId)
             ? new SandboxMetrics { Timestamp = DateTimeOffset.UtcNow, CpuCount = 2, CpuUsedPct = 12.5, MemUsed = 100 << 20, MemTotal = 512 << 20, MemCache = 1 << 20, DiskUsed = 10 << 20, DiskTotal = 2048L << 20 }

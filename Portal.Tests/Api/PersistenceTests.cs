@@ -97,6 +97,7 @@ public class OptionsTests
     [InlineData("Portal:Sandboxes:MaxTimeoutSeconds", "0", "Portal:Sandboxes:MaxTimeoutSeconds")]
     [InlineData("Portal:Sandboxes:DeadlineCheckInterval", "00:00:00", "Portal:Sandboxes:DeadlineCheckInterval")]
     [InlineData("Portal:Proxy:ActivityTimeout", "-00:00:01", "Portal:Proxy:ActivityTimeout")]
+    [InlineData("Portal:Transport", "uring", "Portal:Transport")]
     public async Task BadConfiguration_FailsAtStartup_NamingTheKey(string key, string value, string named)
     {
         var e = await Assert.ThrowsAnyAsync<Exception>(() => PortalHost.StartAsync(config: new Dictionary<string, string?> { [key] = value }));

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Portal.Core.Auth;
@@ -14,6 +15,7 @@ using Portal.Web.Routing;
 using Portal.Web.Runtime;
 using Portal.Web.Telemetry;
 using Portal.Web.Tls;
+using Portal.Web.Transport;
 
 namespace Portal.Web.Hosting;
 
@@ -32,6 +34,7 @@ public static class PortalWebApplication
         ("PORTAL_ADMIN_API_KEY", "Portal:AdminApiKey"),
         ("E2B_DOMAIN", "Portal:Domain"),
         ("PORTAL_RUNTIME", "Portal:Runtime"),
+        ("PORTAL_TRANSPORT", "Portal:Transport"),
         ("PORTAL_TEMPLATES_DIR", "Portal:LocalRuntime:TemplatesDirectory"),
         ("PORTAL_ENVD_PATH", "Portal:LocalRuntime:EnvdPath"),
         ("PORTAL_TLS_CERT", "Portal:Tls:CertificatePath"),
@@ -87,6 +90,11 @@ public static class PortalWebApplication
         });
 
         configure?.Invoke(builder);
+        // TCP endpoints on the portal's epoll transport unless Portal:Transport says "sockets" (an
+        // unknown value fails at start, from PortalOptionsValidator). Registered last, so Kestrel
+        // asks it first; it leaves Unix-socket endpoints to the socket transport.
+        if (OperatingSystem.IsLinux() && (builder.Configuration["Portal:Transport"] ?? PortalOptions.TransportEpoll) == PortalOptions.TransportEpoll)
+            builder.Services.AddSingleton<IConnectionListenerFactory, EpollTransportFactory>();
         AddPortal(builder.Services, builder.Configuration);
 
         var app = builder.Build();

@@ -18,6 +18,12 @@ public sealed class PortalOptions
     public string? Domain { get; set; }
     /// <summary>Which sandbox runtime to use: <c>local</c>.</summary>
     public string Runtime { get; set; } = "local";
+    /// <summary>
+    /// Kestrel's transport for TCP endpoints: <c>epoll</c> (the portal's own, Linux; see
+    /// <c>Portal.Web/Transport</c>) or <c>sockets</c> (Kestrel's, on the runtime's socket engine).
+    /// </summary>
+    public string Transport { get; set; } = TransportEpoll;
+    public const string TransportEpoll = "epoll", TransportSockets = "sockets";
     /// <summary>Largest control-plane request body; larger ones get 413. The proxy is not limited.</summary>
     public long MaxApiBodyBytes { get; set; } = 1024 * 1024;
     /// <summary>Section <c>Portal:Routing</c>.</summary>
@@ -71,6 +77,8 @@ internal sealed class PortalOptionsValidator : IValidateOptions<PortalOptions>
             errors.Add($"Portal:MaxApiBodyBytes must be between 1024 and 67108864 (got {o.MaxApiBodyBytes}).");
         if (string.IsNullOrWhiteSpace(o.Runtime))
             errors.Add("Portal:Runtime (env PORTAL_RUNTIME) must name a sandbox runtime, e.g. 'local'.");
+        if (o.Transport is not (PortalOptions.TransportEpoll or PortalOptions.TransportSockets))
+            errors.Add($"Portal:Transport (env PORTAL_TRANSPORT) must be '{PortalOptions.TransportEpoll}' or '{PortalOptions.TransportSockets}' (got '{o.Transport}').");
         if (!string.IsNullOrEmpty(o.Domain) && (o.Domain.Contains('/') || o.Domain.Contains(' ')))
             errors.Add($"Portal:Domain (env E2B_DOMAIN) must be a host name, optionally with ':port' (got '{o.Domain}').");
         for (var i = 0; i < o.Routing.ExtraHosts.Count; i++)

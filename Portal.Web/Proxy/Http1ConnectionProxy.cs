@@ -303,7 +303,7 @@ public sealed class Http1ConnectionProxy : IDisposable
             var sent = false;
             try
             {
-                await c.Stream.WriteAsync(request.AsMemory(0, length));
+                await c.WriteAsync(request.AsMemory(0, length));
                 sent = true;
                 framing = await RelayHeadAsync(c, output, isHead, clientClose);
                 break;
@@ -562,12 +562,12 @@ public sealed class Http1ConnectionProxy : IDisposable
         }
 
         public ConnectionContext Connection { get; }
-        /// <summary>Straight to the socket when the transport exposes it (Kestrel's socket transport does).</summary>
+        /// <summary>Straight to the socket when the transport exposes it (the epoll transport and Kestrel's socket transport do).</summary>
         /// <remarks>Never under TLS: the socket carries ciphertext there (the middleware sits outside TLS, so
         /// a TLS connection never gets this far; the check keeps it so if that ever changes).</remarks>
-        public PipeWriter Output => _output ??= Connection.Features.Get<ITlsHandshakeFeature>() is null
-            && Connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket
-            ? new SocketResponseWriter(socket)
+        public PipeWriter Output => _output ??= Connection.Features.Get<ITlsHandshakeFeature>() is not null ? Connection.Transport.Output
+            : Connection.Features.Get<Transport.IEpollSocketFeature>()?.Socket is { } epoll ? new SocketResponseWriter(epoll)
+            : Connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket ? new SocketResponseWriter(socket)
             : Connection.Transport.Output;
         private PipeWriter? _output;
 

@@ -70,7 +70,7 @@ public sealed class Http1Forwarder(UpstreamPool pool)
                 var sent = false;
                 try
                 {
-                    await connection.Stream.WriteAsync(head.AsMemory(0, headLength));
+                    await connection.WriteAsync(head.AsMemory(0, headLength));
                     sent = true;
                     if (!inline) bodyPump = PumpBodyAsync(request.BodyReader, connection, chunked, length);
                     response = await ReadHeadAsync(connection, request.Method);
@@ -226,7 +226,7 @@ public sealed class Http1Forwarder(UpstreamPool pool)
                     data.Slice(0, take).CopyTo(buffer.AsSpan(n));
                     n += take;
                     if (chunked) { buffer[n++] = (byte)'\r'; buffer[n++] = (byte)'\n'; }
-                    await connection.Stream.WriteAsync(buffer.AsMemory(0, n));
+                    await connection.WriteAsync(buffer.AsMemory(0, n));
                     connection.LastActivity = Environment.TickCount64;
                     sent += take;
                     data = data.Slice(take);
@@ -235,7 +235,7 @@ public sealed class Http1Forwarder(UpstreamPool pool)
                 if (result.IsCompleted || result.IsCanceled) break;
             }
             if (length is { } expected && sent != expected) throw new IOException($"the client sent {sent} of {expected} body bytes");
-            if (chunked) await connection.Stream.WriteAsync(LastChunk);
+            if (chunked) await connection.WriteAsync(LastChunk);
         }
         catch
         {
@@ -356,10 +356,13 @@ public sealed class Http1Forwarder(UpstreamPool pool)
 
         var writer = response.BodyWriter;
         if (head.NoBody) return !head.Close;
-        if (head.Chunked) return await UpstreamBody.CopyChunkedAsync(writer, c, verbatim: false) && !head.Close;
-        if (head.ContentLength >= 0) return await UpstreamBody.CopyLengthAsync(writer, c, head.ContentLength) && !head.Close;
-        await UpstreamBody.CopyToEndAsync(writer, c);
-        return false;
+        var reusable = head.Chunked ? await UpstreamBody.CopyChunkedAsync(writer, c, verbatim: false)
+            : head.ContentLength >= 0 ? await UpstreamBody.CopyLengthAsync(writer, c, head.ContentLength)
+            : await UpstreamBody.CopyToEndAsync(writer, c) && false;
+        // Kestrel flushes at the end of a response only when nothing was flushed before: the last
+        // part of a body larger than one read would wait in its buffer for the next response.
+        await writer.FlushAsync();
+        return reusable && !head.Close;
     }
 
     /// <summary>Appends ASCII/Latin-1 text to a pooled buffer, growing it as needed.</summary>

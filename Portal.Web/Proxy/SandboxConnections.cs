@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Portal.Core.Runtime;
 using Portal.Core.Sandboxes;
 using Portal.Web.Options;
+using Portal.Web.Transport;
 
 namespace Portal.Web.Proxy;
 
@@ -65,6 +66,32 @@ public sealed class SandboxConnections : IDisposable
         return tracked;
     }
 
+    /// <summary>
+    /// A socket on the portal's event loop to <paramref name="port"/> of sandbox <paramref name="id"/>
+    /// when the runtime names an address for it (<see cref="ISandboxRuntime.DirectEndPoint"/>),
+    /// closed when the sandbox stops; null when it does not, or when connecting there failed (the
+    /// caller then goes through <see cref="OpenAsync"/>, which says why).
+    /// </summary>
+    internal async ValueTask<EpollSocket?> OpenDirectAsync(string id, int port, CancellationToken ct)
+    {
+        if (_runtime.DirectEndPoint(id, port) is not { } endPoint) return null;
+        EpollSocket socket;
+        try
+        {
+            socket = await EpollSocket.ConnectAsync(endPoint, ct);
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return null;
+        }
+        var tracked = new TrackedSocket(socket);
+        var set = SetOf(id);
+        set[tracked] = 0;
+        socket.Disposed = () => set.TryRemove(tracked, out _);
+        if (_sandboxes.FindLive(id) is not { Status: SandboxStatus.Running }) socket.Dispose();
+        return socket;
+    }
+
     /// <summary>Registers an in-flight proxied request so a kill aborts it; dispose to unregister.</summary>
     public IDisposable Track(string sandboxId, HttpContext http)
     {
@@ -104,6 +131,11 @@ public sealed class SandboxConnections : IDisposable
         bool IsCut { get; }
         /// <summary>The runtime's stream underneath.</summary>
         Stream Inner { get; }
+    }
+
+    private sealed class TrackedSocket(EpollSocket socket) : ICuttable
+    {
+        public void Cut() => socket.Dispose();
     }
 
     /// <summary>An in-flight proxied request, registered until it completes.</summary>

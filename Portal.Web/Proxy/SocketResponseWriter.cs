@@ -11,8 +11,17 @@ namespace Portal.Web.Proxy;
 /// else writes to the connection while the fast path owns it, and every flush has finished
 /// sending before the connection is handed to Kestrel.
 /// </summary>
-internal sealed class SocketResponseWriter(Socket socket) : PipeWriter
+internal sealed class SocketResponseWriter : PipeWriter
 {
+    private readonly Socket? _socket;
+    private readonly Transport.EpollSocket? _epoll;
+
+    /// <summary>On a connection of Kestrel's socket transport.</summary>
+    public SocketResponseWriter(Socket socket) => _socket = socket;
+
+    /// <summary>On a connection of the portal's epoll transport.</summary>
+    public SocketResponseWriter(Transport.EpollSocket socket) => _epoll = socket;
+
     private const int InitialSize = 16 * 1024;
 
     // Rented for a response and returned once it is sent: an idle keep-alive connection holds none.
@@ -44,8 +53,10 @@ internal sealed class SocketResponseWriter(Socket socket) : PipeWriter
         var sent = 0;
         try
         {
-            while (sent < _written && !_failed)
-                sent += await socket.SendAsync(_buffer.AsMemory(sent, _written - sent), SocketFlags.None, cancellationToken);
+            if (_epoll is not null) await _epoll.SendAsync(_buffer.AsMemory(0, _written));
+            else
+                while (sent < _written && !_failed)
+                    sent += await _socket!.SendAsync(_buffer.AsMemory(sent, _written - sent), SocketFlags.None, cancellationToken);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {

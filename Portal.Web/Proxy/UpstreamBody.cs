@@ -35,7 +35,7 @@ internal static class UpstreamBody
             if (!await FlushAsync(w)) return false;
             // Straight into the writer's buffers: no copy for large bodies.
             var memory = w.GetMemory((int)Math.Min(remaining, CopyChunk));
-            var n = await c.Stream.ReadAsync(memory[..(int)Math.Min(memory.Length, remaining)]);
+            var n = await c.ReadAsync(memory[..(int)Math.Min(memory.Length, remaining)]);
             if (n == 0) throw new IOException("the sandbox closed the connection before the end of the response body");
             c.LastActivity = Environment.TickCount64;
             w.Advance(n);

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Options;
 using Portal.Core.Sandboxes;
 using Portal.Web.Options;
+using Portal.Web.Transport;
 
 namespace Portal.Web.Proxy;
 
@@ -22,9 +23,12 @@ public sealed class UpstreamPool : IDisposable
     private readonly ConcurrentDictionary<(string Id, int Port), ConcurrentStack<UpstreamConnection>> _idle = new();
     private readonly ConcurrentDictionary<UpstreamConnection, byte> _all = new(ReferenceEqualityComparer.Instance);
     private readonly Timer _sweep;
+    private readonly bool _direct;
 
-    public UpstreamPool(SandboxConnections connections, SandboxService sandboxes, IOptions<ProxyOptions> options)
+    public UpstreamPool(SandboxConnections connections, SandboxService sandboxes, IOptions<ProxyOptions> options, IOptions<PortalOptions> portal)
     {
+        // With the epoll transport, sandbox connections join the client connections' event loop.
+        _direct = OperatingSystem.IsLinux() && portal.Value.Transport == PortalOptions.TransportEpoll;
         _connections = connections;
         _sandboxes = sandboxes;
         _options = options.Value;
@@ -35,6 +39,9 @@ public sealed class UpstreamPool : IDisposable
 
     /// <summary>Connections open now (idle and busy), for tests and metrics.</summary>
     public int OpenCount => _all.Count;
+
+    /// <summary>Of those, the ones on the portal's event loop (for tests).</summary>
+    internal int DirectCount => _all.Keys.Count(c => c.Direct);
 
     /// <summary>A pooled connection (<see cref="UpstreamConnection.Reused"/>) or a new one.</summary>
     public async ValueTask<UpstreamConnection> RentAsync(string sandboxId, int port, CancellationToken ct)
@@ -67,8 +74,9 @@ public sealed class UpstreamPool : IDisposable
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(_options.ConnectTimeout);
-        var stream = await _connections.OpenAsync(sandboxId, port, timeout.Token);
-        var connection = new UpstreamConnection(sandboxId, port, stream) { Busy = true };
+        var connection = _direct && await _connections.OpenDirectAsync(sandboxId, port, timeout.Token) is { } socket
+            ? new UpstreamConnection(sandboxId, port, socket) { Busy = true }
+            : new UpstreamConnection(sandboxId, port, await _connections.OpenAsync(sandboxId, port, timeout.Token)) { Busy = true };
         _all[connection] = 0;
         if (connection.IsClosed) Close(connection); // cut while we were connecting
         return connection;
@@ -131,6 +139,10 @@ public sealed class UpstreamPool : IDisposable
 }
 
 /// <summary>One keep-alive connection to a sandbox port and its read buffer.</summary>
+/// <remarks>
+/// Over a socket on the portal's event loop (<see cref="EpollSocket"/>) when the runtime gives the
+/// port's address, otherwise over the runtime's stream.
+/// </remarks>
 public sealed class UpstreamConnection : IDisposable
 {
     public const int BufferSize = 16 * 1024;
@@ -138,19 +150,25 @@ public sealed class UpstreamConnection : IDisposable
     // Not pooled: a cut from another thread may race the owner's read, and the connection
     // lives for many exchanges, so one allocation per connection is cheap.
     private readonly byte[] _buffer = new byte[BufferSize];
+    private readonly Stream? _stream;
+    private readonly EpollSocket? _socket;
     private int _disposed;
 
-    internal UpstreamConnection(string sandboxId, int port, Stream stream)
+    internal UpstreamConnection(string sandboxId, int port, Stream stream) : this(sandboxId, port) => _stream = stream;
+
+    internal UpstreamConnection(string sandboxId, int port, EpollSocket socket) : this(sandboxId, port) => _socket = socket;
+
+    private UpstreamConnection(string sandboxId, int port)
     {
         SandboxId = sandboxId;
         Port = port;
-        Stream = stream;
         LastActivity = Environment.TickCount64;
     }
 
     public string SandboxId { get; }
     public int Port { get; }
-    public Stream Stream { get; }
+    /// <summary>On the portal's event loop rather than a runtime stream (for tests).</summary>
+    internal bool Direct => _socket is not null;
     /// <summary>Served an exchange before: a failure before any response byte may just be the peer's idle close.</summary>
     public bool Reused { get; set; }
     public bool Busy { get; set; }
@@ -163,16 +181,25 @@ public sealed class UpstreamConnection : IDisposable
     public int End { get; set; }
     public int Buffered => End - Start;
 
-    /// <summary>Whether the other end has closed (or reset) this idle connection; a poll, no read.</summary>
+    /// <summary>Sends all of <paramref name="data"/>.</summary>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data) => _socket is { } s ? s.SendAsync(data) : _stream!.WriteAsync(data);
+
+    /// <summary>Reads into <paramref name="buffer"/> (not empty), bypassing <see cref="Buffer"/>; 0 at end of stream.</summary>
+    public ValueTask<int> ReadAsync(Memory<byte> buffer) => _socket is { } s ? s.ReceiveAsync(buffer) : _stream!.ReadAsync(buffer);
+
+    /// <summary>Whether the other end has closed (or reset) this idle connection; no read.</summary>
     public bool PeerClosed()
     {
-        var inner = Stream is SandboxConnections.ICuttableStream s ? s.Inner : Stream;
+        if (_socket is { } direct) return direct.PeerClosed;
+        var inner = _stream is SandboxConnections.ICuttableStream s ? s.Inner : _stream;
         if (inner is not System.Net.Sockets.NetworkStream { Socket: var socket }) return false;
         try { return socket.Poll(0, System.Net.Sockets.SelectMode.SelectRead) && socket.Available == 0; }
         catch (Exception) { return true; }
     }
 
-    public bool IsClosed => Volatile.Read(ref _disposed) != 0 || (Stream is SandboxConnections.ICuttableStream s && s.IsCut);
+    public bool IsClosed => Volatile.Read(ref _disposed) != 0
+        || (_socket?.IsDisposed ?? false)
+        || (_stream is SandboxConnections.ICuttableStream s && s.IsCut);
 
     /// <summary>Reads more bytes after the buffered ones (compacting first); 0 at end of stream.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -186,7 +213,7 @@ public sealed class UpstreamConnection : IDisposable
             Start = 0;
         }
         if (End == buffer.Length) throw new InvalidDataException("the sandbox sent a response head larger than " + BufferSize + " bytes");
-        var n = await Stream.ReadAsync(buffer.AsMemory(End));
+        var n = await ReadAsync(buffer.AsMemory(End));
         End += n;
         LastActivity = Environment.TickCount64;
         return n;
@@ -195,6 +222,7 @@ public sealed class UpstreamConnection : IDisposable
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        try { Stream.Dispose(); } catch { /* already cut */ }
+        if (_socket is not null) _socket.Dispose();
+        else try { _stream!.Dispose(); } catch { /* already cut */ }
     }
 }

@@ -353,6 +353,13 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         }
     }
 
+    /// <summary>envd's own Unix socket; other ports are tunnelled through envd (<see cref="ConnectAsync"/>).</summary>
+    public System.Net.EndPoint? DirectEndPoint(string sandboxId, int port)
+    {
+        if (!_sandboxes.TryGetValue(sandboxId, out var record) || record.Paused) throw new SandboxNotFoundException(sandboxId);
+        return port == SandboxPorts.Envd ? new System.Net.Sockets.UnixDomainSocketEndPoint(SocketOf(sandboxId)) : null;
+    }
+
     public Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct)
     {
         if (!_sandboxes.TryGetValue(sandboxId, out var record)) return Task.FromResult<SandboxMetrics?>(null);

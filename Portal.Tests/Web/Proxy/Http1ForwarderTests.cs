@@ -250,6 +250,39 @@ public class Http1ForwarderTests
         Assert.Equal(1, backend.Connections);
     }
 
+    [Theory]
+    [InlineData(20_000, false, "true")]
+    [InlineData(300_000, true, "true")]
+    [InlineData(300_000, false, "false")]
+    public async Task LargeResponses_AreSentWhole_AndTheConnectionGoesOn(int size, bool chunkedUpload, string fastPath)
+    {
+        // The sandbox answers after the whole body: the response is larger than one read, so part of
+        // it is flushed before the rest arrives (the rest once stayed in Kestrel's buffer).
+        await using var backend = RawBackend.Start(async c =>
+        {
+            while (await c.ReadRequestAsync() is { } request)
+                await c.WriteAsync($"HTTP/1.1 200 OK\r\nContent-Length: {request.Body.Length}\r\n\r\n{request.Body}");
+        });
+        await using var host = await PortalHost.StartAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
+        host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
+        var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
+        var client = host.Client(null);
+        for (var i = 0; i < 2; i++)
+        {
+            var body = new string((char)('a' + i), size);
+            var content = new StreamContent(new MemoryStream(Encoding.ASCII.GetBytes(body)));
+            using var request = Routed(HttpMethod.Post, "/echo", id);
+            request.Content = content;
+            if (chunkedUpload) request.Headers.TransferEncodingChunked = true;
+            else content.Headers.ContentLength = size;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(10));
+            using var response = await client.SendAsync(request, timeout.Token);
+            Assert.Equal(body, await response.Content.ReadAsStringAsync(timeout.Token));
+        }
+        Assert.Equal(1, backend.Connections);
+    }
+
     [Fact]
     public async Task Head_KeepsContentLength_WithoutABody()
     {
@@ -352,6 +385,7 @@ public sealed class RawConnection(Socket socket, RawBackend owner)
     private readonly List<byte> _pending = [];
 
     public async Task WriteAsync(string raw) => await _stream.WriteAsync(Encoding.Latin1.GetBytes(raw));
+    public async Task WriteBytesAsync(byte[] data) => await _stream.WriteAsync(data);
 
     /// <summary>The next request's head and body, or null at end of stream.</summary>
     public async Task<(string Head, string Body)?> ReadRequestAsync()
