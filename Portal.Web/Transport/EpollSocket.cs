@@ -64,19 +64,23 @@ internal sealed class EpollSocket : IDisposable
         try
         {
             if (!unix) socket.NoDelay = true;
-            s = new EpollSocket(socket);
-            var seen = Volatile.Read(ref s._writeEvents);
+            socket.Blocking = false;
+            var pending = false;
             try
             {
                 socket.Connect(endPoint);
-                return s;
             }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
             {
+                pending = true;
             }
+            // Registered only once connecting: a socket that is not connected yet polls as hung up,
+            // which would mark the peer as gone from the first event.
+            s = new EpollSocket(socket);
+            if (!pending) return s;
             await using (ct.UnsafeRegister(static o => ((EpollSocket)o!).Dispose(), s))
             {
-                if (!await s.WaitWritableAsync(seen)) throw new OperationCanceledException(ct);
+                if (!await s.WaitWritableAsync(seen: 1)) throw new OperationCanceledException(ct);
             }
             var error = (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
             if (error != 0) throw new SocketException(error);

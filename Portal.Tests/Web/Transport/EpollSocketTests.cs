@@ -44,6 +44,8 @@ public class EpollSocketTests
         // One recv per message; .NET's sockets (and a level-triggered loop) make a second one that
         // returns EAGAIN whenever the read starts before the data is there. The first read may try once.
         Assert.InRange(ours.ReceiveCalls - before, Exchanges, Exchanges + 1);
+        // A connection that is up is not mistaken for one the peer closed (that turns the rule off).
+        Assert.False(ours.PeerClosed);
     }
 
     [Fact]
