@@ -79,8 +79,12 @@ internal sealed class EpollConnection : ConnectionContext,
 
     public void Start()
     {
-        _receiving = ReceiveLoopAsync();
-        _sending = SendLoopAsync();
+        // Without the accept loop's execution context: none to restore at every await of the loops.
+        using (ExecutionContext.SuppressFlow())
+        {
+            _receiving = ReceiveLoopAsync();
+            _sending = SendLoopAsync();
+        }
     }
 
     public override void Abort(ConnectionAbortedException abortReason)
