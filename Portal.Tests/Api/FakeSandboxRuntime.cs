@@ -112,11 +112,7 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
 
     public async ValueTask<Stream> ConnectAsync(string sandboxId, int port, CancellationToken ct)
     {
-        if (!_sandboxes.TryGetValue(sandboxId, out var inst) || inst.State != SandboxState.Running)
-            throw new SandboxNotFoundException(sandboxId);
-        int target;
-        if (RealEnvd && port == SandboxPorts.Envd && _envds.TryGetValue(sandboxId, out var envd)) target = envd.BaseAddress.Port;
-        else if (!Backends.TryGetValue(port, out target)) throw new SandboxPortClosedException(sandboxId, port);
+        var target = LoopbackPort(sandboxId, port) ?? throw new SandboxPortClosedException(sandboxId, port);
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
@@ -131,13 +127,16 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     }
 
     /// <summary>The same loopback server <see cref="ConnectAsync"/> would reach, unless <see cref="StreamsOnly"/>.</summary>
-    public EndPoint? DirectEndPoint(string sandboxId, int port)
+    public EndPoint? DirectEndPoint(string sandboxId, int port) =>
+        LoopbackPort(sandboxId, port) is { } target && !StreamsOnly ? new IPEndPoint(IPAddress.Loopback, target) : null;
+
+    /// <summary>The loopback port playing <paramref name="port"/> of a running sandbox; null when nothing plays it.</summary>
+    private int? LoopbackPort(string sandboxId, int port)
     {
         if (!_sandboxes.TryGetValue(sandboxId, out var inst) || inst.State != SandboxState.Running)
             throw new SandboxNotFoundException(sandboxId);
-        if (StreamsOnly) return null;
-        if (RealEnvd && port == SandboxPorts.Envd && _envds.TryGetValue(sandboxId, out var envd)) return new IPEndPoint(IPAddress.Loopback, envd.BaseAddress.Port);
-        return Backends.TryGetValue(port, out var target) ? new IPEndPoint(IPAddress.Loopback, target) : null;
+        if (RealEnvd && port == SandboxPorts.Envd && _envds.TryGetValue(sandboxId, out var envd)) return envd.BaseAddress.Port;
+        return Backends.TryGetValue(port, out var target) ? target : null;
     }
 
     /// <summary>Offer no direct endpoints: the proxy reaches every port through <see cref="ConnectAsync"/>.</summary>

@@ -93,7 +93,7 @@ public static class PortalWebApplication
         // TCP endpoints on the portal's epoll transport unless Portal:Transport says "sockets" (an
         // unknown value fails at start, from PortalOptionsValidator). Registered last, so Kestrel
         // asks it first; it leaves Unix-socket endpoints to the socket transport.
-        if (OperatingSystem.IsLinux() && (builder.Configuration["Portal:Transport"] ?? PortalOptions.TransportEpoll) == PortalOptions.TransportEpoll)
+        if (PortalOptions.UsesEpoll(builder.Configuration["Portal:Transport"]))
             builder.Services.AddSingleton<IConnectionListenerFactory, EpollTransportFactory>();
         AddPortal(builder.Services, builder.Configuration);
 

@@ -24,6 +24,9 @@ public sealed class PortalOptions
     /// </summary>
     public string Transport { get; set; } = TransportEpoll;
     public const string TransportEpoll = "epoll", TransportSockets = "sockets";
+
+    /// <summary>Whether <c>Portal:Transport</c> (unset: the default) puts the portal on its epoll transport here.</summary>
+    public static bool UsesEpoll(string? transport) => OperatingSystem.IsLinux() && (transport ?? TransportEpoll) == TransportEpoll;
     /// <summary>Largest control-plane request body; larger ones get 413. The proxy is not limited.</summary>
     public long MaxApiBodyBytes { get; set; } = 1024 * 1024;
     /// <summary>Section <c>Portal:Routing</c>.</summary>

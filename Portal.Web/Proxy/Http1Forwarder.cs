@@ -356,9 +356,14 @@ public sealed class Http1Forwarder(UpstreamPool pool)
 
         var writer = response.BodyWriter;
         if (head.NoBody) return !head.Close;
-        var reusable = head.Chunked ? await UpstreamBody.CopyChunkedAsync(writer, c, verbatim: false)
-            : head.ContentLength >= 0 ? await UpstreamBody.CopyLengthAsync(writer, c, head.ContentLength)
-            : await UpstreamBody.CopyToEndAsync(writer, c) && false;
+        bool reusable;
+        if (head.Chunked) reusable = await UpstreamBody.CopyChunkedAsync(writer, c, verbatim: false);
+        else if (head.ContentLength >= 0) reusable = await UpstreamBody.CopyLengthAsync(writer, c, head.ContentLength);
+        else
+        {
+            await UpstreamBody.CopyToEndAsync(writer, c);
+            reusable = false; // the end of the body was the end of the connection
+        }
         // Kestrel flushes at the end of a response only when nothing was flushed before: the last
         // part of a body larger than one read would wait in its buffer for the next response.
         await writer.FlushAsync();

@@ -28,7 +28,7 @@ public sealed class UpstreamPool : IDisposable
     public UpstreamPool(SandboxConnections connections, SandboxService sandboxes, IOptions<ProxyOptions> options, IOptions<PortalOptions> portal)
     {
         // With the epoll transport, sandbox connections join the client connections' event loop.
-        _direct = OperatingSystem.IsLinux() && portal.Value.Transport == PortalOptions.TransportEpoll;
+        _direct = PortalOptions.UsesEpoll(portal.Value.Transport);
         _connections = connections;
         _sandboxes = sandboxes;
         _options = options.Value;

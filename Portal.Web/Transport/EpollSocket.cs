@@ -35,11 +35,11 @@ internal sealed class EpollSocket : IDisposable
     private bool _readWaiting, _writeWaiting, _writeRegistered, _peerClosed;
     private int _disposed;
 
-    public EpollSocket(Socket socket, EpollLoop? loop = null)
+    public EpollSocket(Socket socket)
     {
         _socket = socket;
         socket.Blocking = false;
-        _loop = loop ?? EpollLoop.Pick();
+        _loop = EpollLoop.Pick();
         _loop.Add(this, socket.SafeHandle, ReadEvents | LibC.EpollEt);
     }
 
