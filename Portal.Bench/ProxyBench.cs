@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Portal.Core.Threading;
 
 namespace Portal.Bench;
 
@@ -18,21 +19,45 @@ public static class ProxyBench
     private const string Usage =
         "usage: proxy --sandbox ID --token TOKEN --socket PATH --domain D --portal 127.0.0.1:PORT [--nginx 127.0.0.1:PORT]\n" +
         "             [--rounds 3] [--requests 2000] [--connections 32] [--seconds 3] [--warmup 8] [--only NAME,NAME] [--markdown FILE]\n" +
-        "             [--portal-pid PID] [--nginx-pid MASTER_PID]   (to report the proxy's CPU time per request)";
+        "             [--portal-pid PID] [--nginx-pid MASTER_PID] [--envd-pid PID]   (to report the proxy's and envd's CPU time per request)";
 
-    private sealed record Target(string Name, string Way, string Via, Func<CancellationToken, ValueTask<Stream>> Connect,
+    private sealed record Target(string Name, string Way, string Via, Func<CancellationToken, ValueTask<Socket>> Connect,
         string HealthUrl, string StatUrl, (string Name, string Value)[] Headers)
     {
+        private byte[]? _health, _stat;
         /// <summary>CPU time (user + system) the proxy processes used so far; null for the direct target.</summary>
         public Func<TimeSpan>? ProxyCpu { get; init; }
+
+        /// <summary>The request's bytes, built once: what the load generator sends, as it is.</summary>
+        public byte[] Request(Kind kind, string token) => kind == Kind.Health
+            ? _health ??= BuildRequest("GET", HealthUrl, Headers, null)
+            : _stat ??= BuildRequest("POST", StatUrl,
+                [.. Headers, ("Authorization", "Basic dXNlcjo="), ("X-Access-Token", token), ("Connect-Protocol-Version", "1"), ("Content-Type", "application/json")],
+                StatBody);
     }
 
-    private enum Kind { Health, Stat }
+    private static byte[] BuildRequest(string method, string url, (string Name, string Value)[] headers, byte[]? body)
+    {
+        var uri = new Uri(url);
+        var sb = new StringBuilder().Append(CultureInfo.InvariantCulture, $"{method} {uri.PathAndQuery} HTTP/1.1\r\nHost: {uri.Authority}\r\n");
+        foreach (var (name, value) in headers) sb.Append(CultureInfo.InvariantCulture, $"{name}: {value}\r\n");
+        if (body is not null) sb.Append(CultureInfo.InvariantCulture, $"Content-Length: {body.Length}\r\n");
+        sb.Append("\r\n");
+        return [.. Encoding.ASCII.GetBytes(sb.ToString()), .. body ?? []];
+    }
+
+    internal enum Kind { Health, Stat }
+
+    /// <summary>envd's CPU time so far (every target ends at the same envd), when its pid is known.</summary>
+    private static Func<TimeSpan>? _envdCpu;
 
     private static readonly byte[] StatBody = Encoding.UTF8.GetBytes("{\"path\":\"/home/user\"}");
 
     public static async Task<int> RunAsync(string[] args)
     {
+        // The load generator's socket continuations run on the runtime's epoll thread, as an event
+        // loop like wrk's would: no thread-pool hop (and no spinning pool thread) per response.
+        InlineIo.EnableUnlessConfigured();
         string? Arg(string name) { var i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : null; }
         int IntArg(string name, int fallback) => Arg(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
         var sandbox = Arg("--sandbox");
@@ -71,6 +96,7 @@ public static class ProxyBench
                 [("E2b-Sandbox-Id", sandbox), ("E2b-Sandbox-Port", "49983")]) { ProxyCpu = cpu });
         }
         var portalPid = Arg("--portal-pid");
+        _envdCpu = Arg("--envd-pid") is { } envdPid ? () => CpuTime(int.Parse(envdPid, CultureInfo.InvariantCulture), children: false) : null;
         var nginxPid = Arg("--nginx-pid");
         AddWays("portal", portal, portalPid is null ? null : () => CpuTime(int.Parse(portalPid, CultureInfo.InvariantCulture), children: false));
         if (nginx is not null) AddWays("nginx", nginx, nginxPid is null ? null : () => CpuTime(int.Parse(nginxPid, CultureInfo.InvariantCulture), children: true));
@@ -88,9 +114,9 @@ public static class ProxyBench
         // Every target must answer correctly before anything is timed.
         foreach (var t in targets)
         {
-            using var invoker = NewInvoker(t, 1);
-            await SendAsync(invoker, t, Kind.Health, token, CancellationToken.None);
-            await SendAsync(invoker, t, Kind.Stat, token, CancellationToken.None);
+            using var connection = await LoadConnection.OpenAsync(t.Connect);
+            await SendAsync(connection, t, Kind.Health, token);
+            await SendAsync(connection, t, Kind.Stat, token);
         }
 
         // Warm-up pass, not recorded: JIT (ours and the portal's), connection pools, page cache.
@@ -125,7 +151,7 @@ public static class ProxyBench
                 {
                     var r = new Result { HealthSeq = health[t], StatSeq = stat[t], HealthLoad = healthLoad[t], StatLoad = statLoad[t] };
                     results[t.Name].Add(r);
-                    Console.WriteLine($"  round {round + 1}: {t.Name,-28} health p50 {r.HealthSeq.P50:0.000} ms, {r.HealthLoad.Rps:0} req/s ({r.HealthLoad.CpuUs:0} us CPU/req); stat p50 {r.StatSeq.P50:0.000} ms, {r.StatLoad.Rps:0} req/s ({r.StatLoad.CpuUs:0} us CPU/req)");
+                    Console.WriteLine($"  round {round + 1}: {t.Name,-28} health p50 {r.HealthSeq.P50:0.000} ms, {r.HealthLoad.Rps:0} req/s ({r.HealthLoad.CpuUs:0} us CPU/req, envd {r.HealthLoad.EnvdCpuUs:0}); stat p50 {r.StatSeq.P50:0.000} ms, {r.StatLoad.Rps:0} req/s ({r.StatLoad.CpuUs:0} us CPU/req, envd {r.StatLoad.EnvdCpuUs:0})");
                 }
             }
         }
@@ -147,17 +173,18 @@ public static class ProxyBench
 
     private sealed record Latency(double P50, double P99);
     /// <param name="CpuUs">The proxy's CPU time per request (µs), NaN when unknown.</param>
-    private sealed record Load(double Rps, double P50, double P99, double CpuUs);
+    /// <param name="EnvdCpuUs">envd's CPU time per request (µs), NaN when unknown.</param>
+    private sealed record Load(double Rps, double P50, double P99, double CpuUs, double EnvdCpuUs);
 
     private static async Task<Latency> SequentialAsync(Target t, Kind kind, string token, int requests)
     {
-        using var invoker = NewInvoker(t, 1);
-        for (var i = 0; i < Math.Min(200, requests); i++) await SendAsync(invoker, t, kind, token, CancellationToken.None);
+        using var connection = await LoadConnection.OpenAsync(t.Connect);
+        for (var i = 0; i < Math.Min(200, requests); i++) await SendAsync(connection, t, kind, token);
         var samples = new double[requests];
         for (var i = 0; i < requests; i++)
         {
             var start = Stopwatch.GetTimestamp();
-            await SendAsync(invoker, t, kind, token, CancellationToken.None);
+            await SendAsync(connection, t, kind, token);
             samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
         Array.Sort(samples);
@@ -166,82 +193,74 @@ public static class ProxyBench
 
     private static async Task<Load> ThroughputAsync(Target t, Kind kind, string token, int connections, int seconds)
     {
-        using var invoker = NewInvoker(t, connections);
-        // Warm-up: open every connection and let the JIT and pools settle for a second.
+        var open = new List<LoadConnection>(connections);
+        try
+        {
+            for (var i = 0; i < connections; i++) open.Add(await LoadConnection.OpenAsync(t.Connect));
+            return await ThroughputAsync(t, kind, token, open, seconds);
+        }
+        finally
+        {
+            foreach (var c in open) c.Dispose();
+        }
+    }
+
+    private static async Task<Load> ThroughputAsync(Target t, Kind kind, string token, List<LoadConnection> open, int seconds)
+    {
+        var connections = open.Count;
+        // Warm-up: every connection busy for a second, so JIT and pools settle.
         using (var warm = new CancellationTokenSource(TimeSpan.FromSeconds(1)))
-            await Task.WhenAll(Enumerable.Range(0, connections).Select(_ => Task.Run(() => LoopAsync(invoker, t, kind, token, warm.Token, null))));
+            await Task.WhenAll(open.Select(c => LoopAsync(c, t, kind, token, warm.Token, null)));
 
         var perWorker = Enumerable.Range(0, connections).Select(_ => new List<double>(4096)).ToArray();
         var cpuBefore = t.ProxyCpu?.Invoke();
+        var envdBefore = _envdCpu?.Invoke();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
         var sw = Stopwatch.StartNew();
-        await Task.WhenAll(perWorker.Select(list => Task.Run(() => LoopAsync(invoker, t, kind, token, stop.Token, list))));
+        await Task.WhenAll(open.Select((c, i) => LoopAsync(c, t, kind, token, stop.Token, perWorker[i])));
         var elapsed = sw.Elapsed.TotalSeconds;
         var cpu = cpuBefore is { } before ? (t.ProxyCpu!() - before).TotalMicroseconds : double.NaN;
+        var envd = envdBefore is { } envdStart ? (_envdCpu!() - envdStart).TotalMicroseconds : double.NaN;
         var all = perWorker.SelectMany(l => l).ToArray();
         Array.Sort(all);
-        return new Load(all.Length / elapsed, Pct(all, 50), Pct(all, 99), cpu / all.Length);
+        return new Load(all.Length / elapsed, Pct(all, 50), Pct(all, 99), cpu / all.Length, envd / all.Length);
     }
 
-    private static async Task LoopAsync(HttpMessageInvoker invoker, Target t, Kind kind, string token, CancellationToken stop, List<double>? samples)
+    private static async Task LoopAsync(LoadConnection connection, Target t, Kind kind, string token, CancellationToken stop, List<double>? samples)
     {
         // Bounded by the token's deadline; a request in flight at the deadline completes and is not counted.
         while (!stop.IsCancellationRequested)
         {
             var start = Stopwatch.GetTimestamp();
-            await SendAsync(invoker, t, kind, token, CancellationToken.None);
+            await SendAsync(connection, t, kind, token);
             if (stop.IsCancellationRequested) break;
             samples?.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
     }
 
-    private static async Task SendAsync(HttpMessageInvoker invoker, Target t, Kind kind, string token, CancellationToken ct)
+    private static async Task SendAsync(LoadConnection connection, Target t, Kind kind, string token)
     {
-        using var request = new HttpRequestMessage(kind == Kind.Health ? HttpMethod.Get : HttpMethod.Post, kind == Kind.Health ? t.HealthUrl : t.StatUrl);
-        foreach (var (name, value) in t.Headers) request.Headers.TryAddWithoutValidation(name, value);
-        if (kind == Kind.Stat)
-        {
-            request.Headers.TryAddWithoutValidation("Authorization", "Basic dXNlcjo=");
-            request.Headers.TryAddWithoutValidation("X-Access-Token", token);
-            request.Headers.TryAddWithoutValidation("Connect-Protocol-Version", "1");
-            request.Content = new ByteArrayContent(StatBody);
-            request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
-        }
-        using var response = await invoker.SendAsync(request, ct);
-        var body = await response.Content.ReadAsByteArrayAsync(ct);
-        var ok = kind == Kind.Health ? response.StatusCode == HttpStatusCode.NoContent : response.StatusCode == HttpStatusCode.OK && body.Length > 0;
-        if (!ok)
-            throw new InvalidOperationException($"{t.Name} {kind}: HTTP {(int)response.StatusCode} {Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, 300))}");
+        var (status, length) = await connection.ExchangeAsync(t.Request(kind, token));
+        var ok = kind == Kind.Health ? status == 204 : status == 200 && length > 0;
+        if (!ok) throw new InvalidOperationException($"{t.Name} {kind}: HTTP {status} with a body of {length} bytes");
     }
 
-    private static HttpMessageInvoker NewInvoker(Target t, int connections) => new(new SocketsHttpHandler
-    {
-        UseProxy = false,
-        AllowAutoRedirect = false,
-        UseCookies = false,
-        AutomaticDecompression = DecompressionMethods.None,
-        ActivityHeadersPropagator = null,
-        MaxConnectionsPerServer = connections,
-        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-        ConnectCallback = (_, ct) => t.Connect(ct),
-    });
-
-    private static async ValueTask<Stream> ConnectUnixAsync(string path, CancellationToken ct)
+    private static async ValueTask<Socket> ConnectUnixAsync(string path, CancellationToken ct)
     {
         var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try { await s.ConnectAsync(new UnixDomainSocketEndPoint(path), ct); }
         catch { s.Dispose(); throw; }
-        return new NetworkStream(s, ownsSocket: true);
+        return s;
     }
 
-    private static async ValueTask<Stream> ConnectTcpAsync(string endpoint, CancellationToken ct)
+    private static async ValueTask<Socket> ConnectTcpAsync(string endpoint, CancellationToken ct)
     {
         var ep = IPEndPoint.Parse(endpoint);
         if (!IPAddress.IsLoopback(ep.Address)) throw new ArgumentException($"only loopback targets are allowed (got {endpoint})");
         var s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try { await s.ConnectAsync(ep, ct); }
         catch { s.Dispose(); throw; }
-        return new NetworkStream(s, ownsSocket: true);
+        return s;
     }
 
     /// <summary>utime + stime of a process (all its threads), plus its child processes' when asked (nginx workers).</summary>
@@ -282,18 +301,18 @@ public static class ProxyBench
         string Cpu(double us) => double.IsNaN(us) ? "" : us.ToString("0 µs", inv);
         var sb = new StringBuilder();
         sb.AppendLine(inv, $"Medians of {rounds} rounds. Latency: {requests} sequential requests on one keep-alive connection (ms; added = minus direct).");
-        sb.AppendLine(inv, $"Throughput: {connections} keep-alive connections for {seconds} s (req/s; p50/p99 latency under that load; the proxy process's user+system CPU per request).");
+        sb.AppendLine(inv, $"Throughput: {connections} keep-alive connections for {seconds} s (req/s; p50/p99 latency under that load; the proxy's and envd's user+system CPU per request).");
         sb.AppendLine();
-        sb.AppendLine("| Target | `GET /health` p50 | p99 | added p50 | added p99 | `Stat` p50 | p99 | added p50 | added p99 | `/health` req/s | p50 / p99 | proxy CPU/req | `Stat` req/s | p50 / p99 | proxy CPU/req |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| Target | `GET /health` p50 | p99 | added p50 | added p99 | `Stat` p50 | p99 | added p50 | added p99 | `/health` req/s | p50 / p99 | proxy CPU/req | envd CPU/req | `Stat` req/s | p50 / p99 | proxy CPU/req | envd CPU/req |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var t in targets)
         {
             string Added(Func<Result, double> f) => t == direct ? "" : (M(t, f) - M(direct, f)).ToString("+0.000;-0.000", inv);
             sb.AppendLine(inv,
                 $"| {t.Name} | {M(t, r => r.HealthSeq.P50):0.000} | {M(t, r => r.HealthSeq.P99):0.000} | {Added(r => r.HealthSeq.P50)} | {Added(r => r.HealthSeq.P99)} " +
                 $"| {M(t, r => r.StatSeq.P50):0.000} | {M(t, r => r.StatSeq.P99):0.000} | {Added(r => r.StatSeq.P50)} | {Added(r => r.StatSeq.P99)} " +
-                $"| {M(t, r => r.HealthLoad.Rps):0} | {M(t, r => r.HealthLoad.P50):0.00} / {M(t, r => r.HealthLoad.P99):0.00} | {Cpu(M(t, r => r.HealthLoad.CpuUs))} " +
-                $"| {M(t, r => r.StatLoad.Rps):0} | {M(t, r => r.StatLoad.P50):0.00} / {M(t, r => r.StatLoad.P99):0.00} | {Cpu(M(t, r => r.StatLoad.CpuUs))} |");
+                $"| {M(t, r => r.HealthLoad.Rps):0} | {M(t, r => r.HealthLoad.P50):0.00} / {M(t, r => r.HealthLoad.P99):0.00} | {Cpu(M(t, r => r.HealthLoad.CpuUs))} | {Cpu(M(t, r => r.HealthLoad.EnvdCpuUs))} " +
+                $"| {M(t, r => r.StatLoad.Rps):0} | {M(t, r => r.StatLoad.P50):0.00} / {M(t, r => r.StatLoad.P99):0.00} | {Cpu(M(t, r => r.StatLoad.CpuUs))} | {Cpu(M(t, r => r.StatLoad.EnvdCpuUs))} |");
         }
 
         var nginx = targets.Where(t => t.Via == "nginx").ToDictionary(t => t.Way);

@@ -102,12 +102,17 @@ nginx -p "$NG" -c "$NG/nginx.conf" -g 'daemon off;' &
 NGINX_PID=$!
 for _ in $(seq 1 100); do curl -fsS -o /dev/null -H "E2b-Sandbox-Id: $SANDBOX" -H 'E2b-Sandbox-Port: 49983' "http://127.0.0.1:$NGINX_PORT/health" 2>/dev/null && break; sleep 0.1; done
 
-echo "portal :$PORT (pid $PID), nginx :$NGINX_PORT (pid $NGINX_PID), sandbox $SANDBOX"
+# envd: the portal-envd process in this sandbox's cgroup (its CPU per request is reported too).
+ENVD_PID=""
+for p in $(pgrep -f "/usr/local/bin/portal-envd --socket" || true); do
+  grep -qs "/portal-bench-$PORT/$SANDBOX" "/proc/$p/cgroup" && { ENVD_PID=$p; break; }
+done
+echo "portal :$PORT (pid $PID), nginx :$NGINX_PORT (pid $NGINX_PID), sandbox $SANDBOX (envd pid ${ENVD_PID:-unknown})"
 echo "waiting for /tmp/portal-bench.lock (other benchmarks on this machine)..."
 exec 9>/tmp/portal-bench.lock
 flock 9
 dotnet Portal.Bench/bin/Release/net10.0/Portal.Bench.dll proxy --sandbox "$SANDBOX" --token "$TOKEN" --socket "$SOCKET" \
-  --domain "$DOMAIN" --portal "127.0.0.1:$PORT" --nginx "127.0.0.1:$NGINX_PORT" --portal-pid "$PID" --nginx-pid "$NGINX_PID" \
+  --domain "$DOMAIN" --portal "127.0.0.1:$PORT" --nginx "127.0.0.1:$NGINX_PORT" --portal-pid "$PID" --nginx-pid "$NGINX_PID" ${ENVD_PID:+--envd-pid "$ENVD_PID"} \
   --rounds "${BENCH_ROUNDS:-3}" --requests "${BENCH_REQUESTS:-2000}" --connections "${BENCH_CONNECTIONS:-32}" \
   --seconds "${BENCH_SECONDS:-3}" --warmup "${BENCH_WARMUP:-8}" ${BENCH_ONLY:+--only "$BENCH_ONLY"} ${BENCH_MARKDOWN:+--markdown "$BENCH_MARKDOWN"}
 flock -u 9
