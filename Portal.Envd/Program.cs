@@ -23,6 +23,8 @@ catch (ArgumentException e)
     return 2;
 }
 
+InlineSocketCompletions.EnableUnlessConfigured();
+
 // A daemon reads nothing from its own stdin; children started without stdin inherit this.
 Portal.Envd.Native.Libc.RedirectStdinToDevNull();
 

@@ -60,4 +60,23 @@ public class EnvdHostTests
         var o = EnvdOptions.Parse(["--host", "127.0.0.1", "--port=1234", "--default-user", "root", "--access-token", "t", "--socket", "/tmp/x.sock"]);
         Assert.Equal(("127.0.0.1", 1234, "root", "t", "/tmp/x.sock"), (o.Host, o.Port, o.DefaultUser, o.AccessToken, o.Socket));
     }
+
+    [Theory]
+    [InlineData(null, "1")]
+    [InlineData("0", "0")]
+    [InlineData("1", "1")]
+    public void InlineSocketCompletions_AreOn_UnlessConfigured(string? configured, string expected)
+    {
+        var saved = Environment.GetEnvironmentVariable(InlineSocketCompletions.Variable);
+        try
+        {
+            Environment.SetEnvironmentVariable(InlineSocketCompletions.Variable, configured);
+            InlineSocketCompletions.EnableUnlessConfigured();
+            Assert.Equal(expected, Environment.GetEnvironmentVariable(InlineSocketCompletions.Variable));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(InlineSocketCompletions.Variable, saved);
+        }
+    }
 }
