@@ -46,7 +46,7 @@ public static class ProxyBench
         return [.. Encoding.ASCII.GetBytes(sb.ToString()), .. body ?? []];
     }
 
-    internal enum Kind { Health, Stat }
+    private enum Kind { Health, Stat }
 
     /// <summary>envd's CPU time so far (every target ends at the same envd), when its pid is known.</summary>
     private static Func<TimeSpan>? _envdCpu;
@@ -207,12 +207,11 @@ public static class ProxyBench
 
     private static async Task<Load> ThroughputAsync(Target t, Kind kind, string token, List<LoadConnection> open, int seconds)
     {
-        var connections = open.Count;
         // Warm-up: every connection busy for a second, so JIT and pools settle.
         using (var warm = new CancellationTokenSource(TimeSpan.FromSeconds(1)))
             await Task.WhenAll(open.Select(c => LoopAsync(c, t, kind, token, warm.Token, null)));
 
-        var perWorker = Enumerable.Range(0, connections).Select(_ => new List<double>(4096)).ToArray();
+        var perWorker = open.Select(_ => new List<double>(4096)).ToArray();
         var cpuBefore = t.ProxyCpu?.Invoke();
         var envdBefore = _envdCpu?.Invoke();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));

@@ -2,9 +2,10 @@ namespace Portal.Envd;
 
 /// <summary>
 /// Socket completions run inline on the runtime's epoll thread
-/// (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>), as in the portal: Kestrel's receive and
-/// send loops then continue where the readiness event arrives instead of being queued to a pool
-/// thread first. Request handlers still run on the thread pool (Kestrel's application scheduler),
+/// (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>), as the portal's <c>InlineIo</c> (Portal.Core)
+/// does — not shared, because envd ships alone; unlike the portal, envd keeps the runtime's default
+/// number of epoll threads. Kestrel's receive and send loops then continue where the readiness
+/// event arrives instead of being queued to a pool thread first. Request handlers still run on the thread pool (Kestrel's application scheduler),
 /// so a handler that blocks (a FIFO read, a slow disk) holds one pool thread, never the epoll thread;
 /// the only other socket code in envd, the port tunnel, only awaits. Measured in docs/benchmarks.md:
 /// ~10% less envd CPU per request. The runtime reads the variable once, when the first socket is
