@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=artifacts/envd
 BIN=$OUT/portal-envd
-if [ -x "$BIN" ] && [ -z "$(find Portal.Envd Portal.Core/Sandboxes/FileUrlSignature.cs Directory.Build.props -newer "$BIN" -type f \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' \) -not -path '*/obj/*' -not -path '*/bin/*' | head -1)" ]; then
+if [ -x "$BIN" ] && [ -z "$(find Portal.Envd Portal.Core/Sandboxes/FileUrlSignature.cs Portal.Web/Transport Directory.Build.props -newer "$BIN" -type f \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' \) -not -path '*/obj/*' -not -path '*/bin/*' | head -1)" ]; then
   echo "portal-envd is up to date: $BIN"
   exit 0
 fi

@@ -31,6 +31,10 @@ public static class EnvdApp
         // 64 KB buffers instead of 4 KB ones: 16x fewer socket reads and reader wake-ups on
         // uploads (see BlockMemoryPool). Registered last, so Kestrel's factory is replaced.
         builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>>(BlockMemoryPool.Instance);
+        // The portal's epoll transport instead of the runtime's socket engine (EpollTransportFactory
+        // says why); Linux only, as envd.
+        if (OperatingSystem.IsLinux())
+            builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory, Transport.EpollTransportFactory>();
         builder.Services.AddRoutingCore();
         builder.Logging.AddProvider(new StderrLoggerProvider(LogLevel.Warning));
         builder.Logging.SetMinimumLevel(LogLevel.Warning);

@@ -6,7 +6,14 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 
+// One source, two assemblies: the portal compiles this transport here, and Portal.Envd (NativeAOT,
+// no reference to Portal.Web) links the same files with PORTAL_ENVD defined, under its own
+// namespace so a project referencing both sees two distinct types.
+#if PORTAL_ENVD
+namespace Portal.Envd.Transport;
+#else
 namespace Portal.Web.Transport;
+#endif
 
 /// <summary>The connection's <see cref="EpollSocket"/>, for code that writes to the client itself (the proxy's fast path).</summary>
 internal interface IEpollSocketFeature

@@ -1,22 +1,37 @@
 using System.Runtime.InteropServices;
+#if !PORTAL_ENVD
 using Portal.Core.Threading;
+#endif
 
+// One source, two assemblies: the portal compiles this transport here, and Portal.Envd (NativeAOT,
+// no reference to Portal.Web) links the same files with PORTAL_ENVD defined, under its own
+// namespace so a project referencing both sees two distinct types.
+#if PORTAL_ENVD
+namespace Portal.Envd.Transport;
+#else
 namespace Portal.Web.Transport;
+#endif
 
 /// <summary>
 /// One thread waiting in <c>epoll_wait</c> for the sockets registered with it (edge-triggered) and
 /// running their continuations inline, as the runtime's socket engine does with inline
 /// completions — but without its habit of trying every read before waiting (see
 /// <see cref="EpollSocket"/>). Process-wide, like that engine: one loop per four cores, at least one
-/// (<see cref="InlineIo.EpollThreads"/>); a socket opened on a loop thread joins that loop, so a
+/// (<c>InlineIo.EpollThreads</c>; envd: one); a socket opened on a loop thread joins that loop, so a
 /// client connection and the sandbox connections it uses share one thread and one wait.
 /// </summary>
 internal sealed unsafe class EpollLoop
 {
     private const int MaxEvents = 256;
 
+#if PORTAL_ENVD
+    // envd serves one sandbox: one loop is plenty.
+    private const int LoopCount = 1;
+#else
+    private static readonly int LoopCount = InlineIo.EpollThreads(Environment.ProcessorCount);
+#endif
     private static readonly Lazy<EpollLoop[]> Loops = new(() =>
-        Enumerable.Range(0, InlineIo.EpollThreads(Environment.ProcessorCount)).Select(i => new EpollLoop(i)).ToArray());
+        Enumerable.Range(0, LoopCount).Select(i => new EpollLoop(i)).ToArray());
     private static int _next;
 
     [ThreadStatic] private static EpollLoop? _current;

@@ -4,7 +4,14 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
 
+// One source, two assemblies: the portal compiles this transport here, and Portal.Envd (NativeAOT,
+// no reference to Portal.Web) links the same files with PORTAL_ENVD defined, under its own
+// namespace so a project referencing both sees two distinct types.
+#if PORTAL_ENVD
+namespace Portal.Envd.Transport;
+#else
 namespace Portal.Web.Transport;
+#endif
 
 /// <summary>
 /// A non-blocking stream socket on an <see cref="EpollLoop"/> (edge-triggered), read and written

@@ -1,7 +1,14 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
+// One source, two assemblies: the portal compiles this transport here, and Portal.Envd (NativeAOT,
+// no reference to Portal.Web) links the same files with PORTAL_ENVD defined, under its own
+// namespace so a project referencing both sees two distinct types.
+#if PORTAL_ENVD
+namespace Portal.Envd.Transport;
+#else
 namespace Portal.Web.Transport;
+#endif
 
 /// <summary>The few Linux calls the epoll transport makes itself (everything else stays on <see cref="Socket"/>).</summary>
 internal static unsafe partial class LibC
