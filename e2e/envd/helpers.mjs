@@ -26,20 +26,45 @@ export async function eventually(check, ms = 5000) {
   }
 }
 
+/** A port free on 127.0.0.1 right now (the OS picks it; fixed ports can collide with ephemeral ones). */
+export async function freePort() {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', reject);
+  });
+}
+
 /**
- * Starts a second envd with an access token on its own port (ENVD_BIN is set by
+ * Starts a second envd with an access token on a free port (ENVD_BIN is set by
  * scripts/e2e-envd.sh) and returns an SDK Sandbox bound to it, as the control plane would
  * hand one out: with envdAccessToken, so the SDK sends X-Access-Token and signs URLs.
+ * Fails with envd's own output when it does not answer /health within 10 s.
  */
-export async function sandboxWithToken(token, port) {
+export async function sandboxWithToken(token) {
   const bin = process.env.ENVD_BIN;
   if (!bin) throw new Error('ENVD_BIN is not set (run through scripts/e2e-envd.sh)');
-  const child = spawn(bin, ['--host', '127.0.0.1', '--port', String(port), '--access-token', token], { stdio: 'ignore' });
+  const port = await freePort();
+  const child = spawn(bin, ['--host', '127.0.0.1', '--port', String(port), '--access-token', token], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  let exited = null;
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  child.once('exit', (code, signal) => { exited = signal ?? code; });
   const base = `http://127.0.0.1:${port}`;
-  await eventually(async () => {
+  const up = await eventually(async () => {
+    if (exited !== null) return false;
     try { return (await fetch(`${base}/health`)).status === 204; } catch { return false; }
   }, 10000);
+  if (!up) {
+    child.kill('SIGKILL');
+    throw new Error(`envd with an access token on port ${port} did not answer /health within 10 s (exit: ${exited ?? 'still running'}); its output:\n${output}`);
+  }
   // The constructor is what Sandbox.create() calls with the control plane's answer.
   const sbx = new Sandbox({ sandboxId: 'tokensandbox', envdVersion: '0.6.13', envdAccessToken: token, sandboxUrl: base, debug: true });
-  return { sbx, base, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+  return {
+    sbx,
+    base,
+    stop: () => new Promise((r) => { if (exited !== null) return r(); child.once('exit', r); child.kill('SIGTERM'); }),
+  };
 }

@@ -5,7 +5,7 @@ import { sandboxWithToken } from './helpers.mjs';
 // The SDK signs URLs only for a sandbox with an access token, which debug mode never has:
 // a second envd with --access-token plays the sandbox the control plane would hand out.
 let env;
-before(async () => { env = await sandboxWithToken('e2e-secret-token', 49984); });
+before(async () => { env = await sandboxWithToken('e2e-secret-token'); });
 after(async () => { await env?.stop(); });
 
 test('the access token is required for RPC and files, and the SDK sends it', async () => {
