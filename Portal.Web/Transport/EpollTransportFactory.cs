@@ -19,7 +19,7 @@ namespace Portal.Web.Transport;
 #endif
 
 /// <summary>
-/// Kestrel's transport for TCP and Unix-socket endpoints on Linux: connections on
+/// Kestrel's transport for TCP endpoints (and, in envd, Unix-socket ones) on Linux: connections on
 /// <see cref="EpollSocket"/>s instead of the runtime's socket engine. The portal uses it unless
 /// <c>Portal:Transport</c> = <c>Sockets</c> (Kestrel's own); envd always does — there it matters
 /// most: the runtime's engine registers every socket for write readiness too, so each time a proxy
@@ -34,7 +34,14 @@ internal sealed class EpollTransportFactory(IOptions<KestrelServerOptions> kestr
     /// <summary>Connections this transport has accepted (for tests: proof that it, not Kestrel's own, carried them).</summary>
     public long Accepted => Interlocked.Read(ref _accepted);
 
-    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint && OperatingSystem.IsLinux();
+#if PORTAL_ENVD
+    private const bool UnixSockets = true; // envd's socket is how the local runtime reaches it
+#else
+    private const bool UnixSockets = false; // the portal's Unix-socket listeners stay on Kestrel's transport (docs/deployment.md)
+#endif
+
+    public bool CanBind(EndPoint endpoint) =>
+        OperatingSystem.IsLinux() && (endpoint is IPEndPoint || (UnixSockets && endpoint is UnixDomainSocketEndPoint));
 
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
