@@ -71,7 +71,7 @@ http {
   keepalive_requests 1000000;
   keepalive_timeout 75s;
   proxy_http_version 1.1;
-  # The request envd gets is the portal's, byte for byte: the original Host and the portal's three
+  # envd gets the request the portal would send (for GET /health byte for byte): the original Host and the portal's three
   # X-Forwarded-* headers (nginx alone would send "Host: <upstream name>" and none of them).
   proxy_set_header Connection "";
   proxy_set_header Host \$http_host;
