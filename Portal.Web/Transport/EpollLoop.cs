@@ -27,8 +27,10 @@ internal sealed unsafe class EpollLoop
 #if PORTAL_ENVD
     // envd serves one sandbox: one loop is plenty.
     private const int LoopCount = 1;
+    private const string ThreadName = "envd epoll";
 #else
     private static readonly int LoopCount = InlineIo.EpollThreads(Environment.ProcessorCount);
+    private const string ThreadName = "Portal epoll";
 #endif
     private static readonly Lazy<EpollLoop[]> Loops = new(() =>
         Enumerable.Range(0, LoopCount).Select(i => new EpollLoop(i)).ToArray());
@@ -49,7 +51,7 @@ internal sealed unsafe class EpollLoop
     {
         _epoll = LibC.EpollCreate1(LibC.EpollCloexec);
         if (_epoll < 0) throw LibC.SocketError(LibC.Errno);
-        new Thread(Run) { IsBackground = true, Name = $"Portal epoll {index}" }.Start();
+        new Thread(Run) { IsBackground = true, Name = $"{ThreadName} {index}" }.Start();
     }
 
     /// <summary>The loop of the calling thread when it is a loop thread, otherwise the next one in turn.</summary>
@@ -141,7 +143,7 @@ internal sealed unsafe class EpollLoop
                 catch (Exception ex)
                 {
                     // A continuation that throws must not take the loop (and every connection on it) down.
-                    Console.Error.WriteLine($"Portal epoll loop: unhandled exception in a socket continuation: {ex}");
+                    Console.Error.WriteLine($"{ThreadName} loop: unhandled exception in a socket continuation: {ex}");
                 }
             }
         }
