@@ -1,6 +1,7 @@
 // Shared set-up for the envd suite: the SDK in debug mode talks to envd on localhost:49983.
 import { Sandbox } from 'e2b';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 
 export async function sandbox() {
   return Sandbox.create();
@@ -27,8 +28,7 @@ export async function eventually(check, ms = 5000) {
 }
 
 /** A port free on 127.0.0.1 right now (the OS picks it; fixed ports can collide with ephemeral ones). */
-export async function freePort() {
-  const { createServer } = await import('node:net');
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
     s.on('error', reject);
