@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Portal.Core.Runtime;
 
 namespace Portal.Web.Routing;
 
@@ -95,7 +96,7 @@ public sealed class RequestRouter
                 return new RouteDecision.Reject(400, $"invalid {SandboxIdHeader} '{sandboxIdHeader}': lowercase letters and digits only");
             if (!TryParsePort(sandboxPortHeader, out var port))
                 return new RouteDecision.Reject(400, $"invalid {SandboxPortHeader} '{sandboxPortHeader}': a port 1-65535 is required");
-            return new RouteDecision.Sandbox(sandboxIdHeader, port, rawPath, RouteVia.Headers) { Domain = domain };
+            return Guard(new RouteDecision.Sandbox(sandboxIdHeader, port, rawPath, RouteVia.Headers) { Domain = domain });
         }
 
         // 4. The portal itself.
@@ -141,7 +142,7 @@ public sealed class RequestRouter
         var originalId = originalHost.Substring(dash + 1, id.Length);
         if (!IsValidSandboxId(originalId))
             return new RouteDecision.Reject(400, $"host '{originalHost}': '{originalId}' is not a sandbox ID (lowercase letters and digits)");
-        return new RouteDecision.Sandbox(id, port, rawPath, RouteVia.NativeHost) { Domain = domain };
+        return Guard(new RouteDecision.Sandbox(id, port, rawPath, RouteVia.NativeHost) { Domain = domain });
     }
 
     private static RouteDecision MatchPrivate(string rawPath, string domain)
@@ -158,7 +159,32 @@ public sealed class RequestRouter
         var portText = NextSegment(ref queryless);
         if (!TryParsePort(portText, out var port))
             return new RouteDecision.Reject(400, $"'/kruise/{first}/{portText}': '{portText}' is not a port 1-65535");
-        return new RouteDecision.Sandbox(first, port, queryless.Length == 0 ? "/" : queryless, RouteVia.PrivatePath) { Domain = domain };
+        return Guard(new RouteDecision.Sandbox(first, port, queryless.Length == 0 ? "/" : queryless, RouteVia.PrivatePath) { Domain = domain });
+    }
+
+    /// <summary>
+    /// envd's <c>/init</c> sets a sandbox's access token, environment and default user, and
+    /// <c>/_portal/...</c> is the runtime's tunnel: only the runtime may call them, over its own
+    /// connection to envd, never a client through any way in. Compared the way envd's router will
+    /// see the path (percent-decoded, case-insensitive, empty segments and a trailing slash
+    /// ignored), so no spelling of it gets through.
+    /// </summary>
+    private static RouteDecision Guard(RouteDecision.Sandbox decision)
+    {
+        if (decision.Port != SandboxPorts.Envd) return decision;
+        var path = decision.Path.AsSpan();
+        var q = path.IndexOf('?');
+        if (q >= 0) path = path[..q];
+        var decoded = path.Contains('%') ? Uri.UnescapeDataString(path.ToString()).AsSpan() : path;
+        // The first non-empty segment, and whether any other follows it.
+        decoded = decoded.TrimStart('/');
+        var slash = decoded.IndexOf('/');
+        var first = (slash < 0 ? decoded : decoded[..slash]).Trim();
+        var more = slash >= 0 && !decoded[slash..].TrimStart('/').IsEmpty;
+        if ((!more && first.Equals("init", StringComparison.OrdinalIgnoreCase))
+            || first.Equals("_portal", StringComparison.OrdinalIgnoreCase))
+            return new RouteDecision.Reject(403, $"'/{first}' is reserved for the sandbox runtime and cannot be called through the portal");
+        return decision;
     }
 
     /// <summary>Takes the next path segment off <paramref name="rest"/>; leaves <paramref name="rest"/> starting with '/' (or empty).</summary>

@@ -81,3 +81,34 @@ test('(c) header routing: one URL for the API and every sandbox', async () => {
   const sbx = await Sandbox.create('base', opts);
   await exercise(sbx, 'headers');
 });
+
+// envd's /init sets a sandbox's access token, env vars and default user: only the runtime may call
+// it. A client that knows the ID of a sandbox created without `secure` tries every way in and every
+// spelling; if one got through, the SDK's next call (no token) would get 401 and $PWNED would be set.
+test('(d) no way in reaches envd /init, however it is spelled', async () => {
+  const sbx = await Sandbox.create('base', { ...opts, secure: false });
+  ids.add(sbx.sandboxId);
+  const id = sbx.sandboxId;
+  const body = JSON.stringify({ accessToken: 'pwned', envVars: { PWNED: '1' }, defaultUser: 'root' });
+  const attempts = [
+    [`${PORTAL_URL}/kruise/${id}/49983/init`, {}],
+    [`${PORTAL_URL}/kruise/${id}/49983/%69nit`, {}],
+    [`${PORTAL_URL}/kruise/${id}/49983//INIT/`, {}],
+    [`${PORTAL_URL}/init`, { 'E2b-Sandbox-Id': id, 'E2b-Sandbox-Port': '49983' }],
+    [`${PORTAL_URL}/Init?x=1`, { 'E2b-Sandbox-Id': id, 'E2b-Sandbox-Port': '49983' }],
+    [`${PORTAL_URL}/_portal/tunnel/49983`, { 'E2b-Sandbox-Id': id, 'E2b-Sandbox-Port': '49983' }],
+  ];
+  if (TLS_DOMAIN) attempts.push([`https://49983-${id}.${TLS_DOMAIN}/init`, {}], [`https://49983-${id}.${TLS_DOMAIN}/init/`, {}]);
+  for (const [url, headers] of attempts) {
+    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body });
+    const text = await res.text();
+    assert.equal(res.status, 403, `${url}: ${res.status} ${text}`);
+    const err = JSON.parse(text);
+    assert.equal(err.code, 403);
+    assert.match(err.message, /reserved for the sandbox runtime/);
+  }
+  const run = await sbx.commands.run('echo "[$PWNED] $(whoami)"');
+  assert.equal(run.stdout, '[] user\n');
+  await sbx.kill();
+  ids.delete(id);
+});

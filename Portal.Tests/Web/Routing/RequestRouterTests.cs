@@ -80,6 +80,22 @@ public class RequestRouterTests
         { "example.com", "example.com", "/health", Id, null, "reject 400" },
         { "example.com", "example.com", "/health", null, "49983", "reject 400" },
         { "example.com", "", "/health", null, null, "reject 400" },
+        // envd's /init and the runtime's tunnel are the runtime's alone, however they are spelled
+        { "example.com", $"49983-{Id}.example.com", "/init", null, null, "reject 403" },
+        { "example.com", "example.com", $"/kruise/{Id}/49983/init", null, null, "reject 403" },
+        { "example.com", "example.com", "/init", Id, "49983", "reject 403" },
+        { "example.com", $"49983-{Id}.example.com", "/INIT", null, null, "reject 403" },
+        { "example.com", $"49983-{Id}.example.com", "/init/", null, null, "reject 403" },
+        { "example.com", $"49983-{Id}.example.com", "//init", null, null, "reject 403" },
+        { "example.com", $"49983-{Id}.example.com", "/%69nit", null, null, "reject 403" },
+        { "example.com", $"49983-{Id}.example.com", "/init?accessToken=x", null, null, "reject 403" },
+        { "example.com", "example.com", $"/kruise/{Id}/49983//%49NIT/", null, null, "reject 403" },
+        { "example.com", $"49983-{Id}.example.com", "/_portal/tunnel/22", null, null, "reject 403" },
+        { "example.com", "example.com", "/%5Fportal/tunnel/22", Id, "49983", "reject 403" },
+        // ... only on envd's port, and only that route
+        { "example.com", $"8080-{Id}.example.com", "/init", null, null, $"sandbox {Id} 8080 /init NativeHost example.com" },
+        { "example.com", $"49983-{Id}.example.com", "/init/x", null, null, $"sandbox {Id} 49983 /init/x NativeHost example.com" },
+        { "example.com", $"49983-{Id}.example.com", "/initial", null, null, $"sandbox {Id} 49983 /initial NativeHost example.com" },
     };
 
     private const string Svc = "sandbox-manager.sandbox-system.svc.cluster.local";
