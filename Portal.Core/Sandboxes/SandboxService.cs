@@ -292,11 +292,14 @@ public sealed class SandboxService(
             return true;
         });
 
-    /// <summary>Sets the deadline to now + timeout exactly (may shorten it).</summary>
+    /// <summary>
+    /// Sets the deadline to now + timeout exactly (may shorten it). As in E2B, 0 (or less) is
+    /// allowed and means "now": the next deadline check ends the sandbox (or pauses it with autoPause).
+    /// </summary>
     public Task SetTimeoutAsync(Caller caller, string sandboxId, long? timeoutSeconds, CancellationToken ct)
     {
         if (timeoutSeconds is null) throw PortalException.BadRequest("'timeout' is required");
-        var timeout = ValidateTimeout(timeoutSeconds.Value, "timeout");
+        var timeout = timeoutSeconds.Value <= 0 ? TimeSpan.Zero : ValidateTimeout(timeoutSeconds.Value, "timeout");
         return WithLockAsync(caller, sandboxId, async rec =>
         {
             var updated = rec with { EndAt = Now() + timeout };

@@ -143,6 +143,19 @@ public class SandboxesApiTests
         Assert.InRange((end - before).TotalSeconds, 29, 32);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-10)]
+    public async Task Timeout_ZeroOrLess_EndsTheSandboxNow(int seconds)
+    {
+        // E2B's API takes 0 (and treats less as 0): the sandbox's end is now.
+        await using var host = await PortalHost.StartAsync();
+        var id = (string)(await host.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":3600}"""))["sandboxID"]!;
+        Assert.Equal(204, (await host.Admin.PostJsonAsync($"/sandboxes/{id}/timeout", $$"""{"timeout":{{seconds}}}""")).Status);
+        await WaitUntilAsync(async () => (await host.Admin.GetJsonAsync($"/sandboxes/{id}")).Status == 404, TimeSpan.FromSeconds(5));
+        Assert.False(host.Runtime.Exists(id));
+    }
+
     [Fact]
     public async Task Refresh_ExtendsOnly()
     {

@@ -115,6 +115,15 @@ test('a short timeout really ends the sandbox', async () => {
   await assert.rejects(Sandbox.getInfo(sbx.sandboxId, opts), NotFoundError);
 });
 
+test('setTimeout(0) is accepted and ends the sandbox now', async () => {
+  const sbx = created.add(await Sandbox.create('base', { ...opts, timeoutMs: 600_000 }));
+  await sbx.setTimeout(0);
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && (await sbx.isRunning())) await sleep(250);
+  assert.equal(await sbx.isRunning(), false);
+  await assert.rejects(Sandbox.getInfo(sbx.sandboxId, opts), NotFoundError);
+});
+
 test('a wrong key is an AuthenticationError', async () => {
   const bad = { ...opts, apiKey: 'e2b_' + '1'.repeat(40) };
   await assert.rejects(Sandbox.create('base', bad), AuthenticationError);
