@@ -8,23 +8,37 @@ namespace Portal.Core.Sandboxes;
 /// </summary>
 public static class MetadataFilter
 {
-    /// <exception cref="PortalException">400 for a pair without <c>=</c> or an empty key.</exception>
+    /// <exception cref="PortalException">
+    /// 400 for anything malformed, as E2B's API answers: a broken percent escape, an empty pair, a
+    /// pair without exactly one <c>=</c> or with an empty key. Never an empty list for a filter
+    /// that could not be read.
+    /// </exception>
     public static IReadOnlyDictionary<string, string>? Parse(string? value)
     {
         if (string.IsNullOrEmpty(value)) return null;
-        var inner = Unescape(value);
+        var inner = Unescape(value, value);
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var pair in inner.Split('&', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var pair in inner.Split('&'))
         {
             var eq = pair.IndexOf('=');
-            if (eq <= 0)
-                throw PortalException.BadRequest($"invalid metadata filter '{value}': expected key=value pairs joined by '&', each part URL-encoded");
-            result[Unescape(pair[..eq])] = Unescape(pair[(eq + 1)..]);
+            if (eq <= 0 || pair.IndexOf('=', eq + 1) >= 0)
+                throw Invalid(value, "expected key=value pairs joined by '&', each part URL-encoded");
+            result[Unescape(pair[..eq], value)] = Unescape(pair[(eq + 1)..], value);
         }
-        return result.Count == 0 ? null : result;
+        return result;
     }
 
-    private static string Unescape(string s) => Uri.UnescapeDataString(s.Replace('+', ' '));
+    private static PortalException Invalid(string value, string why) =>
+        PortalException.BadRequest($"invalid metadata filter '{value}': {why}");
+
+    /// <summary>Form decoding ('+' is a space, as Go's server does) that refuses a '%' not followed by two hex digits.</summary>
+    private static string Unescape(string s, string whole)
+    {
+        for (var i = s.IndexOf('%'); i >= 0; i = s.IndexOf('%', i + 1))
+            if (i + 2 >= s.Length || !Uri.IsHexDigit(s[i + 1]) || !Uri.IsHexDigit(s[i + 2]))
+                throw Invalid(whole, $"broken percent escape at '{s[i..Math.Min(s.Length, i + 3)]}'");
+        return Uri.UnescapeDataString(s.Replace('+', ' '));
+    }
 
     public static bool Matches(IReadOnlyDictionary<string, string> metadata, IReadOnlyDictionary<string, string>? filter)
     {
