@@ -78,14 +78,19 @@ public static class PortalWebApplication
         builder.WebHost.ConfigureKestrel((ctx, k) => PortalTls.ConfigureHttps(k, ctx.Configuration));
         // Sandbox requests on plain-HTTP connections: Http1ConnectionProxy, before Kestrel's HTTP
         // layer (endpoint defaults come before TLS, so a TLS connection is handed on untouched).
+        // Inside it, Kestrel's own refusals (414, 431, malformed heads) get the E2B error body.
         builder.WebHost.ConfigureKestrel((ctx, k) =>
         {
-            if (!ctx.Configuration.GetValue(ProxyOptions.Section + ":" + nameof(ProxyOptions.FastPath), true)) return;
+            var fastPath = ctx.Configuration.GetValue(ProxyOptions.Section + ":" + nameof(ProxyOptions.FastPath), true);
             k.ConfigureEndpointDefaults(listen =>
             {
-                Http1ConnectionProxy? fast = null;
-                listen.Use(next => connection =>
-                    (fast ??= k.ApplicationServices.GetRequiredService<Http1ConnectionProxy>()).RunAsync(connection, next));
+                if (fastPath)
+                {
+                    Http1ConnectionProxy? fast = null;
+                    listen.Use(next => connection =>
+                        (fast ??= k.ApplicationServices.GetRequiredService<Http1ConnectionProxy>()).RunAsync(connection, next));
+                }
+                listen.Use(KestrelRejections.Middleware);
             });
         });
 
@@ -151,7 +156,11 @@ public static class PortalWebApplication
         // Routed sandbox traffic first: it must pass through untouched by the API's error pages.
         // Resolved on first use, so startup validation (options, runtime) reports first.
         SandboxProxy? proxy = null;
-        app.Use((ctx, next) => (proxy ??= app.Services.GetRequiredService<SandboxProxy>()).InvokeAsync(ctx, next));
+        app.Use((ctx, next) =>
+        {
+            KestrelRejections.Track(ctx);
+            return (proxy ??= app.Services.GetRequiredService<SandboxProxy>()).InvokeAsync(ctx, next);
+        });
         app.UseApiErrors();
         // Endpoints are matched after the router rewrote /kruise/api/... to /...
         app.UseRouting();
