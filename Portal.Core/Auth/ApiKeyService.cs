@@ -88,8 +88,11 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
             try { await store.UpdateApiKeyAsync(key, ct); }
             catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "Could not record last use of key {KeyId}", key.Id); }
         }
-        return (new Caller(team, key), null);
+        return (Caller.ForKey(team, key), null);
     }
+
+    /// <summary>A team by ID (for callers signed in by a token that names it).</summary>
+    public Team? FindTeam(string teamId) => _teams.TryGetValue(teamId, out var t) ? t : null;
 
     public IReadOnlyList<Team> ListTeams(Caller caller) =>
         _teams.Values.Where(t => caller.IsAdmin || t.TeamId == caller.TeamId).OrderBy(t => t.CreatedAt).ToList();
@@ -119,7 +122,7 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
         var now = Now();
         if (expiresAt is { } e && e <= now) throw PortalException.BadRequest("expiresAt must be in the future");
         var secret = ApiKeyFormat.Generate();
-        var key = NewKey(team, name, secret, now, caller.Key, expiresAt);
+        var key = NewKey(team, name, secret, now, caller.Who, expiresAt);
         await store.AddApiKeyAsync(key, ct);
         _byHash[key.KeyHash] = key;
         return new CreatedApiKey(key, secret);
@@ -156,7 +159,7 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
         return name;
     }
 
-    private static ApiKey NewKey(string teamId, string name, string secret, DateTimeOffset now, ApiKey? creator, DateTimeOffset? expiresAt) => new()
+    private static ApiKey NewKey(string teamId, string name, string secret, DateTimeOffset now, Actor? creator, DateTimeOffset? expiresAt) => new()
     {
         Id = Guid.NewGuid().ToString(),
         TeamId = teamId,
@@ -164,7 +167,7 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
         KeyHash = ApiKeyFormat.Hash(secret),
         MaskSuffix = secret[^4..],
         CreatedAt = now,
-        CreatedByKeyId = creator?.Id,
+        CreatedById = creator?.Id,
         CreatedByName = creator?.Name,
         ExpiresAt = expiresAt,
     };

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Portal.Core.Auth;
+using Portal.Web.Auth;
 
 namespace Portal.Web.Apis;
 
@@ -44,7 +45,7 @@ public static class ApiKeysApi
 
     public static IEndpointRouteBuilder MapApiKeysApi(this IEndpointRouteBuilder root)
     {
-        var g = root.MapGroup("/api-keys").RequireApiKey().WithTags("api-keys");
+        var g = root.MapGroup("/api-keys").RequireCaller().WithTags("api-keys");
         g.MapGet("", (HttpContext ctx, ApiKeyService keys) =>
             TypedResults.Ok(keys.ListKeys(ctx.Caller(), ApiRequest.Query(ctx, "teamID")).Select(From).ToList()));
         g.MapPost("", async (HttpContext ctx, ApiKeyService keys) =>
@@ -71,7 +72,7 @@ public static class ApiKeysApi
         Id = k.Id, Name = k.Name, TeamId = k.TeamId,
         Mask = new MaskDto(ApiKeyFormat.Prefix, ApiKeyFormat.HexLength, ApiKeyFormat.Prefix, k.MaskSuffix),
         CreatedAt = k.CreatedAt,
-        CreatedBy = k.CreatedByKeyId is null ? null : new CreatorDto(k.CreatedByKeyId, k.CreatedByName),
+        CreatedBy = k.CreatedById is null ? null : new CreatorDto(k.CreatedById, k.CreatedByName),
         LastUsed = k.LastUsedAt, ExpiresAt = k.ExpiresAt,
     };
 }

@@ -25,9 +25,6 @@ public static class ApiRequest
         UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Skip,
     };
 
-    public static Caller Caller(this HttpContext ctx) =>
-        ctx.Items[typeof(Caller)] as Caller ?? throw new InvalidOperationException("no caller: the route is missing the API key filter");
-
     /// <summary>The JSON body as <typeparamref name="T"/>; an empty body gives <paramref name="empty"/> (null = body required).</summary>
     public static async Task<T> ReadBodyAsync<T>(HttpContext ctx, Func<T>? empty = null) where T : class
     {

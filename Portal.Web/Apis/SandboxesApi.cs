@@ -3,6 +3,7 @@ using Portal.Core;
 using Portal.Core.Sandboxes;
 using Portal.Web.Options;
 using Portal.Web.Routing;
+using Portal.Web.Auth;
 
 namespace Portal.Web.Apis;
 
@@ -11,7 +12,7 @@ public static class SandboxesApi
 {
     public static IEndpointRouteBuilder MapSandboxesApi(this IEndpointRouteBuilder root)
     {
-        var v1 = root.MapGroup("/sandboxes").RequireApiKey().WithTags("sandboxes");
+        var v1 = root.MapGroup("/sandboxes").RequireCaller().WithTags("sandboxes");
         v1.MapPost("", CreateV1);
         v1.MapGet("", ListV1);
         v1.MapGet("/metrics", ManyMetrics);
@@ -25,7 +26,7 @@ public static class SandboxesApi
         v1.MapGet("/{sandboxID}/metrics", Metrics);
         v1.MapGet("/{sandboxID}/logs", LogsV1);
 
-        var v2 = root.MapGroup("/v2/sandboxes").RequireApiKey().WithTags("sandboxes");
+        var v2 = root.MapGroup("/v2/sandboxes").RequireCaller().WithTags("sandboxes");
         v2.MapPost("", CreateV2);
         v2.MapGet("", ListV2);
         v2.MapPost("/{sandboxID}/connect", Connect);

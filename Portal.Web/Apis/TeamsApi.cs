@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Portal.Core.Auth;
+using Portal.Web.Auth;
 
 namespace Portal.Web.Apis;
 
@@ -20,7 +21,7 @@ public static class TeamsApi
 
     public static IEndpointRouteBuilder MapTeamsApi(this IEndpointRouteBuilder root)
     {
-        var g = root.MapGroup("/teams").RequireApiKey().WithTags("teams");
+        var g = root.MapGroup("/teams").RequireCaller().WithTags("teams");
         g.MapGet("", (HttpContext ctx, ApiKeyService keys) =>
         {
             var caller = ctx.Caller();

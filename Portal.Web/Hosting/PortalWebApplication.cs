@@ -8,6 +8,7 @@ using Portal.Core.Persistence.Sqlite;
 using Portal.Core.Sandboxes;
 using Portal.Core.Threading;
 using Portal.Web.Apis;
+using Portal.Web.Auth;
 using Portal.Web.Background;
 using Portal.Web.Options;
 using Portal.Web.Proxy;
@@ -116,6 +117,7 @@ public static class PortalWebApplication
         services.AddSingleton<IValidateOptions<SandboxOptions>, SandboxOptionsValidator>();
         services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
         services.AddPortalTls(config);
+        services.AddPortalAuthentication(config);
 
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o =>
@@ -164,6 +166,8 @@ public static class PortalWebApplication
         app.UseApiErrors();
         // Endpoints are matched after the router rewrote /kruise/api/... to /...
         app.UseRouting();
+        app.UseAuthentication();
+        app.UseAuthorization();
 
         app.MapGet("/health", (PortalInitializer init) => init.Ready
             ? Results.Ok(new { status = "ok" })

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Portal.Web.Apis;
 using Portal.Web.Options;
+using Portal.Web.Auth;
 
 namespace Portal.Web.Tls;
 
@@ -124,7 +125,7 @@ public static class PortalTls
     /// <summary><c>GET /portal/config</c>: the portal's routing and TLS settings (admin key only).</summary>
     public static void MapPortalConfig(this IEndpointRouteBuilder app)
     {
-        app.MapGroup("/portal").RequireApiKey().MapGet("/config", (HttpContext ctx) =>
+        app.MapGroup("/portal").RequireCaller().MapGet("/config", (HttpContext ctx) =>
             ctx.Caller().IsAdmin
                 ? Results.Json(Describe(ctx.RequestServices))
                 : ApiErrors.Result(403, "the portal configuration needs the admin API key"));

@@ -20,6 +20,7 @@ internal sealed class ApiKeyRow
     public string KeyHash { get; set; } = "";
     public string MaskSuffix { get; set; } = "";
     public long CreatedAt { get; set; }
+    /// <summary>The creator's ID: an API key's ID or a signed-in user's subject (the column kept its first name).</summary>
     public string? CreatedByKeyId { get; set; }
     public string? CreatedByName { get; set; }
     public long? LastUsedAt { get; set; }

@@ -179,14 +179,14 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
     private static ApiKey ToKey(ApiKeyRow r) => new()
     {
         Id = r.Id, TeamId = r.TeamId, Name = r.Name, KeyHash = r.KeyHash, MaskSuffix = r.MaskSuffix,
-        CreatedAt = At(r.CreatedAt), CreatedByKeyId = r.CreatedByKeyId, CreatedByName = r.CreatedByName,
+        CreatedAt = At(r.CreatedAt), CreatedById = r.CreatedByKeyId, CreatedByName = r.CreatedByName,
         LastUsedAt = At(r.LastUsedAt), ExpiresAt = At(r.ExpiresAt), RevokedAt = At(r.RevokedAt),
     };
 
     private static ApiKeyRow FromKey(ApiKey k) => new()
     {
         Id = k.Id, TeamId = k.TeamId, Name = k.Name, KeyHash = k.KeyHash, MaskSuffix = k.MaskSuffix,
-        CreatedAt = Ms(k.CreatedAt), CreatedByKeyId = k.CreatedByKeyId, CreatedByName = k.CreatedByName,
+        CreatedAt = Ms(k.CreatedAt), CreatedByKeyId = k.CreatedById, CreatedByName = k.CreatedByName,
         LastUsedAt = Ms(k.LastUsedAt), ExpiresAt = Ms(k.ExpiresAt), RevokedAt = Ms(k.RevokedAt),
     };
 
