@@ -11,7 +11,7 @@ namespace Portal.Core.Sandboxes;
 #endif
 
 /// <summary>
-/// The signature of envd's signed <c>/files</c> URLs (e2b-protocol.md §3.6), as the SDKs
+/// The signature of envd's signed <c>/files</c> URLs (docs/envd.md), as the SDKs
 /// make them for <c>uploadUrl()</c>/<c>downloadUrl()</c>: <c>v1_</c> + unpadded base64
 /// SHA-256 of <c>path:operation:user:token[:expiration]</c>.
 /// </summary>

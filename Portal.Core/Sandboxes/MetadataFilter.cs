@@ -3,7 +3,7 @@ namespace Portal.Core.Sandboxes;
 /// <summary>
 /// The list routes' <c>metadata</c> query value: pairs percent-encoded, joined as
 /// <c>k=v&amp;k2=v2</c>, and that whole string encoded again by the URL (see
-/// e2b-protocol.md §2.5). Given the value as the web framework decoded it, this undoes the
+/// docs/api.md, "Metadata filter"). Given the value as the web framework decoded it, this undoes the
 /// remaining two levels (treating <c>+</c> as a space, as Go's server does).
 /// </summary>
 public static class MetadataFilter

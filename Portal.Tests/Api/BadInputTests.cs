@@ -192,7 +192,7 @@ public class BadInputTests
 public class MetadataFilterTests
 {
     [Theory]
-    [InlineData("a%3Db%252520c", "a", "b c")]         // raw query value of JS {a:'b c'} (e2b-protocol.md §2.5)
+    [InlineData("a%3Db%252520c", "a", "b c")]         // raw query value of JS {a:'b c'} (the SDK encodes each pair, then the whole string)
     [InlineData("odd%2520key%3Da%252520b%25253Dc%252526d", "odd key", "a b=c&d")]
     [InlineData("k%3Dplus+sign", "k", "plus sign")]    // '+' is a space, as Go's QueryUnescape
     public void Parse_UndoesTheRemainingTwoLevels(string decodedOnce, string key, string value)

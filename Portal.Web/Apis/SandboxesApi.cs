@@ -7,7 +7,7 @@ using Portal.Web.Auth;
 
 namespace Portal.Web.Apis;
 
-/// <summary>The E2B sandbox routes, v1 and v2 (e2b-protocol.md §2).</summary>
+/// <summary>The E2B sandbox routes, v1 and v2 (docs/api.md).</summary>
 public static class SandboxesApi
 {
     public static IEndpointRouteBuilder MapSandboxesApi(this IEndpointRouteBuilder root)

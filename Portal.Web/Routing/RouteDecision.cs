@@ -16,7 +16,7 @@ public abstract record RouteDecision
     public sealed record Reject(int Status, string Message) : RouteDecision;
 }
 
-/// <summary>Which of the ways in a request used (see docs/routing.md).</summary>
+/// <summary>Which of the ways in a request used (see docs/deployment.md).</summary>
 public enum RouteVia
 {
     /// <summary>A plain host: the portal's own URL, localhost, an IP, or the bare domain.</summary>

@@ -1,4 +1,4 @@
-// Every way in, with the real SDK against one portal (docs/routing.md):
+// Every way in, with the real SDK against one portal (docs/deployment.md):
 //  (a) native protocol over HTTPS: only the SDK's `domain` option (D carries a port, so this also
 //      covers a domain with a port); api.D and P-S.D resolve to 127.0.0.1 for this process only,
 //      the wildcard certificate comes from a test CA (NODE_EXTRA_CA_CERTS, set by e2e-portal.sh);
