@@ -70,6 +70,39 @@ public class KestrelRejectionTests
         }
     }
 
+    [Fact]
+    public async Task OnHttpsEndpoints_RefusalsCarryTheErrorBodyToo()
+    {
+        var dir = Directory.CreateTempSubdirectory("portal-tls-").FullName;
+        try
+        {
+            var files = Portal.Web.Tls.CertificateGenerator.Generate("sbx.test", dir);
+            await using var host = await PortalHost.StartAsync(config: new Dictionary<string, string?>
+            {
+                ["urls"] = "https://127.0.0.1:0",
+                ["Portal:Tls:CertificatePath"] = files.Cert,
+                ["Portal:Tls:KeyPath"] = files.Key,
+            });
+            Assert.Equal("https", host.BaseAddress.Scheme);
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync(host.BaseAddress.Host, host.BaseAddress.Port, Ct);
+            await using var ssl = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
+            await ssl.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions { TargetHost = "api.sbx.test" }, Ct);
+            // A good request first (the API answers through TLS as before), then a refused one.
+            await ssl.WriteAsync(Encoding.ASCII.GetBytes("GET /health HTTP/1.1\r\nHost: api.sbx.test\r\n\r\nGET /" + new string('a', 20_000) + " HTTP/1.1\r\nHost: api.sbx.test\r\n\r\n"), Ct);
+            var received = new MemoryStream();
+            var buffer = new byte[8192];
+            int n;
+            try { while ((n = await ssl.ReadAsync(buffer, Ct)) > 0) received.Write(buffer, 0, n); }
+            catch (IOException) { }
+            var all = Encoding.ASCII.GetString(received.ToArray());
+            Assert.StartsWith("HTTP/1.1 200 ", all);
+            Assert.Contains("HTTP/1.1 414 ", all);
+            Assert.EndsWith($"{{\"code\":414,\"message\":\"{KestrelRejections.Message(414)}\"}}", all);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     private static async Task<(string Head, string Body)> ExchangeAsync(PortalHost host, byte[] request)
     {
         var all = await ReadAllAsync(host, request);

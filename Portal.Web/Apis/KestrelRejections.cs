@@ -21,8 +21,8 @@ namespace Portal.Web.Apis;
 /// written on the connection while no request is marked is such an answer. Those bytes are held
 /// until Kestrel flushes them; a 4xx/5xx HTTP/1.1 head with an empty body is then rewritten with
 /// the JSON body, anything else passes unchanged. While a request runs, writes pass straight through.
-/// Plain-HTTP endpoints only: on TLS endpoints Kestrel adds its TLS layer after every middleware
-/// configured for the endpoint, so no middleware can sit between TLS and the HTTP layer.
+/// On https endpoints it must follow TLS: Kestrel adds its TLS layer after every middleware of an
+/// endpoint unless one is there already, so the host builder adds TLS first (PortalTls.HttpsPorts).
 /// </remarks>
 public static class KestrelRejections
 {

@@ -83,6 +83,7 @@ public static class PortalWebApplication
         builder.WebHost.ConfigureKestrel((ctx, k) =>
         {
             var fastPath = ctx.Configuration.GetValue(ProxyOptions.Section + ":" + nameof(ProxyOptions.FastPath), true);
+            var httpsPorts = PortalTls.HttpsPorts(ctx.Configuration);
             k.ConfigureEndpointDefaults(listen =>
             {
                 if (fastPath)
@@ -91,6 +92,8 @@ public static class PortalWebApplication
                     listen.Use(next => connection =>
                         (fast ??= k.ApplicationServices.GetRequiredService<Http1ConnectionProxy>()).RunAsync(connection, next));
                 }
+                // TLS added here (Kestrel then does not add it again) so the next middleware sees plain HTTP.
+                if (listen.IPEndPoint is { } ep && httpsPorts.Contains(ep.Port)) listen.UseHttps();
                 listen.Use(KestrelRejections.Middleware);
             });
         });

@@ -78,6 +78,36 @@ public static class PortalTls
         });
     }
 
+    /// <summary>
+    /// The ports of the https:// URLs the portal listens on (<c>urls</c>, <c>https_ports</c>), when
+    /// Portal:Tls is configured; empty otherwise. The host builder adds TLS to these endpoints
+    /// itself, so that connection middleware can follow it (Kestrel would add it after every one).
+    /// A port that an http:// URL uses too (port 0 for both, in tests) is left out, and so is
+    /// everything when endpoints come from <c>Kestrel:Endpoints</c>: Kestrel then adds TLS itself.
+    /// </summary>
+    public static IReadOnlySet<int> HttpsPorts(IConfiguration config)
+    {
+        var https = new HashSet<int>();
+        var plain = new HashSet<int>();
+        var tls = config.GetSection(TlsOptions.Section).Get<TlsOptions>() ?? new TlsOptions();
+        if (!tls.Enabled || config.GetSection("Kestrel:Endpoints").GetChildren().Any()) return https;
+        foreach (var url in (config["urls"] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var secure = url.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+            var scheme = url.IndexOf("://", StringComparison.Ordinal);
+            if (scheme < 0) continue;
+            var authority = url[(scheme + 3)..].Split('/')[0];
+            var colon = authority.LastIndexOf(':');
+            var port = colon < 0 || colon < authority.LastIndexOf(']') ? (secure ? 443 : 80)
+                : int.TryParse(authority[(colon + 1)..], out var p) ? p : -1;
+            (secure ? https : plain).Add(port);
+        }
+        foreach (var text in (config["https_ports"] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            if (int.TryParse(text, out var port)) https.Add(port);
+        https.ExceptWith(plain);
+        return https;
+    }
+
     public static object Describe(IServiceProvider sp)
     {
         var tls = sp.GetRequiredService<IOptions<TlsOptions>>().Value;
