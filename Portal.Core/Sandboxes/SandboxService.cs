@@ -36,6 +36,7 @@ public sealed class SandboxService(
     TimeProvider clock,
     IOptions<SandboxOptions> options,
     PortalTelemetry telemetry,
+    SandboxChangeStream changes,
     ILogger<SandboxService> log)
 {
     private readonly SandboxOptions _options = options.Value;
@@ -48,6 +49,9 @@ public sealed class SandboxService(
     public event Action<string>? SandboxStopped;
 
     public ISandboxRuntime Runtime => runtime;
+
+    /// <summary>Every committed change of a live sandbox, after a snapshot (see <see cref="SandboxChangeStream"/>).</summary>
+    public SandboxChangeStream Changes => changes;
 
     /// <summary>Live records (running and paused), for the proxy and the metrics page.</summary>
     public ICollection<SandboxRecord> Live => _live.Values;
@@ -71,11 +75,11 @@ public sealed class SandboxService(
             if (rec.Status == SandboxStatus.Creating)
             {
                 if (inst is not null) await TryKillInRuntimeAsync(rec.SandboxId);
-                await MarkKilledAsync(rec, "create was interrupted by a portal restart", "warn", ct);
+                await MarkKilledAsync(rec, "create was interrupted by a portal restart", "warn", SandboxChangeCause.Killed, ct);
             }
             else if (inst is null || inst.State == SandboxState.Dead)
             {
-                await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", ct);
+                await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, ct);
             }
             else
             {
@@ -87,6 +91,7 @@ public sealed class SandboxService(
                     await store.SaveSandboxAsync(current, Log(rec.SandboxId, "info", $"state is {status.ToString().ToLowerInvariant()} after a portal restart"), ct);
                 }
                 _live[rec.SandboxId] = current;
+                changes.Publish(current, SandboxChangeCause.Present);
             }
         }
         log.LogInformation("Recovered {Count} live sandboxes from the store", _live.Count);
@@ -146,7 +151,7 @@ public sealed class SandboxService(
         }
         catch (Exception e)
         {
-            await MarkKilledAsync(rec, "create failed: " + e.Message, "error", CancellationToken.None);
+            await MarkKilledAsync(rec, "create failed: " + e.Message, "error", SandboxChangeCause.Killed, CancellationToken.None);
             telemetry.RecordCreate(e is RuntimeCapacityException ? "capacity" : "error", sw.Elapsed);
             throw e switch
             {
@@ -179,6 +184,8 @@ public sealed class SandboxService(
             await TryKillInRuntimeAsync(rec.SandboxId);
             throw;
         }
+        // Published before anyone can find it, so its creation comes before any change made to it.
+        changes.Publish(rec, SandboxChangeCause.Created);
         _live[rec.SandboxId] = rec;
         telemetry.RecordCreate("success", sw.Elapsed);
         log.LogInformation("Sandbox {SandboxId} created from {Template} for team {TeamId} in {Ms} ms", rec.SandboxId, rec.TemplateId, rec.TeamId, sw.ElapsedMilliseconds);
@@ -259,7 +266,7 @@ public sealed class SandboxService(
             var end = Max(rec.EndAt, Now() + timeout);
             if (end == rec.EndAt) return (rec, false);
             var updated = rec with { EndAt = end };
-            await SaveLiveAsync(updated, Log(sandboxId, "info", $"connect extended the deadline to {end:O}"));
+            await SaveLiveAsync(updated, Log(sandboxId, "info", $"connect extended the deadline to {end:O}"), SandboxChangeCause.DeadlineMoved);
             return (updated, false);
         });
     }
@@ -303,7 +310,7 @@ public sealed class SandboxService(
         return WithLockAsync(caller, sandboxId, async rec =>
         {
             var updated = rec with { EndAt = Now() + timeout };
-            await SaveLiveAsync(updated, Log(sandboxId, "info", $"timeout set: ends at {updated.EndAt:O}"));
+            await SaveLiveAsync(updated, Log(sandboxId, "info", $"timeout set: ends at {updated.EndAt:O}"), SandboxChangeCause.DeadlineMoved);
             return true;
         });
     }
@@ -317,7 +324,7 @@ public sealed class SandboxService(
         return WithLockAsync(caller, sandboxId, async rec =>
         {
             var end = Max(rec.EndAt, Now() + extend);
-            if (end != rec.EndAt) await SaveLiveAsync(rec with { EndAt = end }, null);
+            if (end != rec.EndAt) await SaveLiveAsync(rec with { EndAt = end }, null, SandboxChangeCause.DeadlineMoved);
             return true;
         });
     }
@@ -400,14 +407,15 @@ public sealed class SandboxService(
             switch (evt.Kind)
             {
                 case SandboxEventKind.Died or SandboxEventKind.Killed:
-                    await MarkKilledAsync(rec, evt.Kind == SandboxEventKind.Died ? $"died: {evt.Reason ?? "the runtime reported it gone"}" : "killed outside the portal", "warn", ct);
+                    await MarkKilledAsync(rec, evt.Kind == SandboxEventKind.Died ? $"died: {evt.Reason ?? "the runtime reported it gone"}" : "killed outside the portal", "warn",
+                        evt.Kind == SandboxEventKind.Died ? SandboxChangeCause.Died : SandboxChangeCause.Killed, ct);
                     break;
                 case SandboxEventKind.Paused when rec.Status == SandboxStatus.Running:
-                    await SaveLiveAsync(rec with { Status = SandboxStatus.Paused }, Log(id, "info", "paused outside the portal"));
+                    await SaveLiveAsync(rec with { Status = SandboxStatus.Paused }, Log(id, "info", "paused outside the portal"), SandboxChangeCause.Paused);
                     SandboxStopped?.Invoke(id);
                     break;
                 case SandboxEventKind.Resumed when rec.Status == SandboxStatus.Paused:
-                    await SaveLiveAsync(rec with { Status = SandboxStatus.Running }, Log(id, "info", "resumed outside the portal"));
+                    await SaveLiveAsync(rec with { Status = SandboxStatus.Running }, Log(id, "info", "resumed outside the portal"), SandboxChangeCause.Resumed);
                     break;
             }
         }
@@ -421,12 +429,12 @@ public sealed class SandboxService(
         try { await runtime.ResumeAsync(rec.SandboxId, CancellationToken.None); }
         catch (SandboxNotFoundException)
         {
-            await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", CancellationToken.None);
+            await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, CancellationToken.None);
             throw PortalException.SandboxNotFound(rec.SandboxId);
         }
         catch (SandboxStateException e) when (e.State == SandboxState.Running) { /* already running: fine */ }
         var updated = rec with { Status = SandboxStatus.Running, EndAt = Now() + timeout, AutoPause = autoPause ?? rec.AutoPause };
-        await SaveLiveAsync(updated, Log(rec.SandboxId, "info", $"{message}; ends at {updated.EndAt:O}"));
+        await SaveLiveAsync(updated, Log(rec.SandboxId, "info", $"{message}; ends at {updated.EndAt:O}"), SandboxChangeCause.Resumed);
         return updated;
     }
 
@@ -436,11 +444,11 @@ public sealed class SandboxService(
         try { await runtime.PauseAsync(rec.SandboxId, CancellationToken.None); }
         catch (SandboxNotFoundException)
         {
-            await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", CancellationToken.None);
+            await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, CancellationToken.None);
             throw PortalException.SandboxNotFound(rec.SandboxId);
         }
         catch (SandboxStateException e) when (e.State == SandboxState.Paused) { /* already paused in the runtime */ }
-        await SaveLiveAsync(rec with { Status = SandboxStatus.Paused }, Log(rec.SandboxId, "info", message));
+        await SaveLiveAsync(rec with { Status = SandboxStatus.Paused }, Log(rec.SandboxId, "info", message), SandboxChangeCause.Paused);
         SandboxStopped?.Invoke(rec.SandboxId);
     }
 
@@ -459,13 +467,16 @@ public sealed class SandboxService(
             _live[rec.SandboxId] = rec;
             throw;
         }
-        await MarkKilledAsync(rec, message, "info", CancellationToken.None);
+        await MarkKilledAsync(rec, message, "info", SandboxChangeCause.Killed, CancellationToken.None);
     }
 
-    private async Task MarkKilledAsync(SandboxRecord rec, string message, string level, CancellationToken ct)
+    private async Task MarkKilledAsync(SandboxRecord rec, string message, string level, SandboxChangeCause cause, CancellationToken ct)
     {
         var now = Now();
-        await store.SaveSandboxAsync(rec with { Status = SandboxStatus.Killed, EndedAt = now }, Log(rec.SandboxId, level, message), ct);
+        var killed = rec with { Status = SandboxStatus.Killed, EndedAt = now };
+        await store.SaveSandboxAsync(killed, Log(rec.SandboxId, level, message), ct);
+        // A create that never finished was never live: nobody saw it appear, nobody is told it went.
+        if (rec.IsLive) changes.Publish(killed, cause);
         _live.TryRemove(rec.SandboxId, out _);
         _metrics.Remove(rec.SandboxId);
         // Waiters holding the old gate re-check visibility under it and answer 404.
@@ -474,10 +485,11 @@ public sealed class SandboxService(
         log.LogInformation("Sandbox {SandboxId}: {Message}", rec.SandboxId, message);
     }
 
-    private async Task SaveLiveAsync(SandboxRecord updated, SandboxLogEntry? entry)
+    private async Task SaveLiveAsync(SandboxRecord updated, SandboxLogEntry? entry, SandboxChangeCause cause)
     {
         await store.SaveSandboxAsync(updated, entry, CancellationToken.None);
         _live[updated.SandboxId] = updated;
+        changes.Publish(updated, cause);
     }
 
     private async Task TryKillInRuntimeAsync(string sandboxId)

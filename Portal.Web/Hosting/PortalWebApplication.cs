@@ -133,6 +133,7 @@ public static class PortalWebApplication
         services.TryAddSingleton<IPortalStore>(sp => new SqlitePortalStore(sp.GetRequiredService<IOptions<PortalOptions>>().Value.DatabasePath));
         services.AddSingleton<PortalTelemetry>();
         services.AddSingleton<ApiKeyService>();
+        services.AddSingleton<SandboxChangeStream>();
         services.AddSingleton<SandboxService>();
         services.AddSandboxRuntime(config);
 
