@@ -17,6 +17,11 @@ public sealed class SandboxOptions
     public TimeSpan MetricsSampleInterval { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>Samples kept per sandbox (oldest dropped first).</summary>
     public int MetricsHistorySize { get; set; } = 720;
+    /// <summary>
+    /// Longest a runtime call (create, pause, resume, kill) may take before the control plane gives
+    /// up on it (504) and releases the sandbox's lock; the call may still finish in the background.
+    /// </summary>
+    public TimeSpan RuntimeCallTimeout { get; set; } = TimeSpan.FromMinutes(2);
     /// <summary>The <c>clientID</c> field of every sandbox (deprecated by E2B, still required by its SDKs).</summary>
     public string ClientId { get; set; } = "sandboxportal";
 }

@@ -140,14 +140,14 @@ public sealed class SandboxService(
         try
         {
             // Not tied to the request: a client that hangs up must not leave a half-made sandbox.
-            inst = await runtime.CreateAsync(new SandboxSpec
+            inst = await RuntimeCallAsync("starting it", ct => runtime.CreateAsync(new SandboxSpec
             {
                 SandboxId = rec.SandboxId,
                 TemplateId = template.TemplateId,
                 EnvVars = cmd.EnvVars,
                 EnvdAccessToken = rec.EnvdAccessToken,
                 AllowInternetAccess = cmd.AllowInternetAccess,
-            }, CancellationToken.None);
+            }, ct), () => TryKillInRuntimeAsync(rec.SandboxId));
         }
         catch (Exception e)
         {
@@ -157,6 +157,7 @@ public sealed class SandboxService(
             {
                 TemplateNotFoundException t => PortalException.BadRequest($"template '{t.TemplateId}' not found"),
                 RuntimeCapacityException c => new PortalException(429, "no capacity for another sandbox: " + c.Message),
+                PortalException p => p,
                 OperationCanceledException or TimeoutException => new PortalException(503, "the sandbox did not start in time: " + e.Message),
                 _ => new PortalException(500, "the sandbox could not be started: " + e.Message),
             };
@@ -426,7 +427,7 @@ public sealed class SandboxService(
 
     private async Task<SandboxRecord> ResumeLockedAsync(SandboxRecord rec, TimeSpan timeout, bool? autoPause, string message)
     {
-        try { await runtime.ResumeAsync(rec.SandboxId, CancellationToken.None); }
+        try { await RuntimeCallAsync("resuming it", ct => runtime.ResumeAsync(rec.SandboxId, ct)); }
         catch (SandboxNotFoundException)
         {
             await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, CancellationToken.None);
@@ -441,7 +442,7 @@ public sealed class SandboxService(
     private async Task PauseLockedAsync(SandboxRecord rec, string message)
     {
         SandboxStopped?.Invoke(rec.SandboxId); // a frozen sandbox would leave its streams hanging
-        try { await runtime.PauseAsync(rec.SandboxId, CancellationToken.None); }
+        try { await RuntimeCallAsync("pausing it", async ct => { await runtime.PauseAsync(rec.SandboxId, ct); return true; }); }
         catch (SandboxNotFoundException)
         {
             await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, CancellationToken.None);
@@ -460,7 +461,7 @@ public sealed class SandboxService(
         SandboxStopped?.Invoke(rec.SandboxId);
         try
         {
-            await runtime.KillAsync(rec.SandboxId, CancellationToken.None); // false = already gone: same outcome
+            await RuntimeCallAsync("killing it", ct => runtime.KillAsync(rec.SandboxId, ct)); // false = already gone: same outcome
         }
         catch
         {
@@ -494,8 +495,38 @@ public sealed class SandboxService(
 
     private async Task TryKillInRuntimeAsync(string sandboxId)
     {
-        try { await runtime.KillAsync(sandboxId, CancellationToken.None); }
+        try { await RuntimeCallAsync("killing it", ct => runtime.KillAsync(sandboxId, ct)); }
         catch (Exception e) { log.LogWarning(e, "Could not kill {SandboxId} in the runtime", sandboxId); }
+    }
+
+    /// <summary>
+    /// A runtime call under <see cref="SandboxOptions.RuntimeCallTimeout"/>: its token is cancelled
+    /// then, and the wait ends then even when the runtime ignores the token, so a hung runtime
+    /// never holds a sandbox's lock (504; the call may still finish in the background). Never tied
+    /// to a request: a client that hangs up must not leave a half-made change.
+    /// </summary>
+    private async Task<T> RuntimeCallAsync<T>(string what, Func<CancellationToken, Task<T>> call, Func<Task>? undoIfLate = null)
+    {
+        var deadline = new CancellationTokenSource(_options.RuntimeCallTimeout, clock);
+        var task = call(deadline.Token);
+        try
+        {
+            return await task.WaitAsync(_options.RuntimeCallTimeout, clock);
+        }
+        catch (Exception e) when (e is TimeoutException || (e is OperationCanceledException && deadline.IsCancellationRequested))
+        {
+            // Whatever the call leaves once it ends, after the control plane gave up on it, is undone
+            // (a late create would otherwise leave a sandbox nobody knows of).
+            if (undoIfLate is not null)
+                _ = task.ContinueWith(_ => undoIfLate(), TaskScheduler.Default).Unwrap();
+            log.LogError("The {Runtime} runtime did not finish {What} within {Timeout}", runtime.Name, what, _options.RuntimeCallTimeout);
+            throw new PortalException(504, $"the sandbox runtime did not finish {what} within {_options.RuntimeCallTimeout.TotalSeconds:0} s (Portal:Sandboxes:RuntimeCallTimeout)");
+        }
+        finally
+        {
+            if (task.IsCompleted) deadline.Dispose();
+            else _ = task.ContinueWith(static (_, d) => ((CancellationTokenSource)d!).Dispose(), deadline, TaskScheduler.Default);
+        }
     }
 
     private SandboxRecord Visible(Caller caller, string sandboxId)

@@ -33,6 +33,9 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     /// <summary>Artificial create latency.</summary>
     public TimeSpan CreateDelay { get; set; }
 
+    /// <summary>Pauses and creates never finish until this is completed (and ignore cancellation), like a hung runtime.</summary>
+    public TaskCompletionSource? Hang { get; set; }
+
     /// <summary>Make the next creates fail with this exception.</summary>
     public Exception? FailCreatesWith { get; set; }
 
@@ -44,6 +47,7 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     public async Task<SandboxInstance> CreateAsync(SandboxSpec spec, CancellationToken ct)
     {
         if (FailCreatesWith is { } e) throw e;
+        if (Hang is { } hang) await hang.Task;
         var template = await Templates.FindAsync(spec.TemplateId, ct) ?? throw new TemplateNotFoundException(spec.TemplateId);
         if (CreateDelay > TimeSpan.Zero) await Task.Delay(CreateDelay, ct);
         Specs.Enqueue(spec);
@@ -93,12 +97,12 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     /// <summary>Forget a sandbox silently (as if it vanished while the portal was down).</summary>
     public void Vanish(string sandboxId) => _sandboxes.TryRemove(sandboxId, out _);
 
-    public Task PauseAsync(string sandboxId, CancellationToken ct)
+    public async Task PauseAsync(string sandboxId, CancellationToken ct)
     {
+        if (Hang is { } hang) await hang.Task;
         var inst = _sandboxes.GetValueOrDefault(sandboxId) ?? throw new SandboxNotFoundException(sandboxId);
         if (inst.State == SandboxState.Paused) throw new SandboxStateException(sandboxId, inst.State, "already paused");
         _sandboxes[sandboxId] = inst with { State = SandboxState.Paused };
-        return Task.CompletedTask;
     }
 
     public Task<SandboxInstance> ResumeAsync(string sandboxId, CancellationToken ct)

@@ -96,6 +96,7 @@ public class OptionsTests
     [InlineData("Portal:Sandboxes:DefaultTimeoutSeconds", "0", "Portal:Sandboxes:DefaultTimeoutSeconds")]
     [InlineData("Portal:Sandboxes:MaxTimeoutSeconds", "0", "Portal:Sandboxes:MaxTimeoutSeconds")]
     [InlineData("Portal:Sandboxes:DeadlineCheckInterval", "00:00:00", "Portal:Sandboxes:DeadlineCheckInterval")]
+    [InlineData("Portal:Sandboxes:RuntimeCallTimeout", "00:00:00", "Portal:Sandboxes:RuntimeCallTimeout")]
     [InlineData("Portal:Proxy:ActivityTimeout", "-00:00:01", "Portal:Proxy:ActivityTimeout")]
     [InlineData("Portal:Transport", "uring", "Portal:Transport")]
     public async Task BadConfiguration_FailsAtStartup_NamingTheKey(string key, string value, string named)
