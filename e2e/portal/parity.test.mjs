@@ -27,6 +27,15 @@ test('timeoutMs kills a background command through the portal even though the SD
   assert.equal((await sbx.commands.run(`test -e /proc/${h.pid} && echo alive || echo gone`)).stdout, 'gone\n');
 });
 
+test('a command\'s deadline still kills it after the SDK disconnected, through the portal', async () => {
+  // The deadline belongs to the process, not to the request that started it.
+  const h = await sbx.commands.run('sleep 30', { background: true, timeoutMs: 3000 });
+  await h.disconnect();
+  await sleep(500);
+  assert.ok((await sbx.commands.list()).some((p) => p.pid === h.pid), 'a disconnect alone must not kill');
+  assert.ok(await eventually(async () => !(await sbx.commands.list()).some((p) => p.pid === h.pid), 8000), `pid ${h.pid} outlived its deadline`);
+});
+
 test('procfs files arrive whole through the portal', async () => {
   assert.match(await sbx.files.read('/proc/self/status'), /^Name:\t/m);
   assert.match(await sbx.files.read('/proc/cpuinfo'), /^processor\s*:/m);
