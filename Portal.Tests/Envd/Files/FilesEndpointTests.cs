@@ -233,6 +233,46 @@ public sealed class FilesEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Overwrite_WatchersSeeChmodThenWrites()
+    {
+        // E2B's envd hands an existing file to the user, then truncates and writes it.
+        Assert.Equal(HttpStatusCode.OK, (await UploadAsync($"path={_dir}/old.txt", Multipart(($"{_dir}/old.txt", "first")))).StatusCode);
+        var (status, body) = await _envd.UnaryAsync("filesystem.Filesystem/CreateWatcher", new { path = _dir });
+        Assert.Equal(200, status);
+        var watcher = body!["watcherId"]!.GetValue<string>();
+        Assert.Equal(HttpStatusCode.OK, (await UploadAsync($"path={_dir}/old.txt", Multipart(($"{_dir}/old.txt", "second")))).StatusCode);
+        var seen = new List<string>();
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+        while (DateTime.UtcNow < until)
+        {
+            (_, body) = await _envd.UnaryAsync("filesystem.Filesystem/GetWatcherEvents", new { watcherId = watcher });
+            seen.AddRange(body!["events"]?.AsArray().Select(e => $"{e!["name"]} {e["type"]!.GetValue<string>()["EVENT_TYPE_".Length..]}") ?? []);
+            await Task.Delay(100, Ct);
+        }
+        Assert.Equal("old.txt CHMOD", seen.FirstOrDefault());
+        Assert.NotEmpty(seen.Skip(1));
+        Assert.All(seen.Skip(1), e => Assert.Equal("old.txt WRITE", e));
+        Assert.Equal("second", await File.ReadAllTextAsync($"{_dir}/old.txt", Ct));
+        await _envd.UnaryAsync("filesystem.Filesystem/RemoveWatcher", new { watcherId = watcher });
+    }
+
+    [Fact]
+    public async Task MakeDir_WhereTheUserCouldNot_MakesFoldersOwnedByTheUser()
+    {
+        var top = $"/opt/makedir-tests-{Guid.NewGuid():N}";
+        try
+        {
+            var (status, body) = await _envd.UnaryAsync("filesystem.Filesystem/MakeDir", new { path = $"{top}/inner" });
+            Assert.Equal(200, status);
+            Assert.Equal("user", body!["entry"]!["owner"]!.GetValue<string>());
+            var outer = await _envd.UnaryAsync("filesystem.Filesystem/Stat", new { path = top });
+            Assert.Equal("user", outer.Body!["entry"]!["owner"]!.GetValue<string>());
+            Assert.Equal(409, (await _envd.UnaryAsync("filesystem.Filesystem/MakeDir", new { path = $"{top}/inner" })).Status);
+        }
+        finally { if (Directory.Exists(top)) Directory.Delete(top, recursive: true); }
+    }
+
+    [Fact]
     public async Task MultiFileUpload_CreatesParentsTheUserCouldNot_OwnedByTheUser()
     {
         // /opt belongs to root: E2B's envd creates the missing folders as root and hands them over.
