@@ -33,7 +33,7 @@ public sealed class ConnectRouter(IEndpointRouteBuilder endpoints, UserResolver 
                 using var cts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, deadline.Token);
                 var body = await ReadBodyAsync(http.Request, cts.Token);
                 var message = ProtoJson.Deserialize(body, request);
-                var result = await handler(message, new CallContext(http, users, timeout, deadline.Token, cts.Token));
+                var result = await handler(message, new CallContext(http, users, timeout, cts.Token));
                 var bytes = JsonSerializer.SerializeToUtf8Bytes(result, response);
                 http.Response.StatusCode = 200;
                 http.Response.ContentType = "application/json";
@@ -87,7 +87,7 @@ public sealed class ConnectRouter(IEndpointRouteBuilder endpoints, UserResolver 
                 using var cts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, deadline.Token);
                 var (_, payload) = await Envelope.ReadAsync(http.Request.Body, MaxMessageBytes, cts.Token);
                 var message = ProtoJson.Deserialize(payload, request);
-                await handler(message, new CallContext(http, users, timeout, deadline.Token, cts.Token), stream);
+                await handler(message, new CallContext(http, users, timeout, cts.Token), stream);
             }
             catch (ConnectException e)
             {

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
+using Microsoft.Win32.SafeHandles;
 using Portal.Envd.Connect;
 using Portal.Envd.Filesystem;
 using Portal.Envd.Sandbox;
@@ -83,11 +84,11 @@ public static class FilesEndpoints
                 // Batch the compressor's many small outputs: tiny chunks cost clients dearly.
                 await using var batched = new BufferedStream(http.Response.Body, CopyBuffer);
                 await using (var gz = new GZipStream(batched, CompressionLevel.Fastest, leaveOpen: true))
-                    await file.CopyToAsync(gz, CopyBuffer, http.RequestAborted);
+                    await CopyToEndAsync(file.SafeFileHandle, gz, http.RequestAborted);
                 await batched.FlushAsync(http.RequestAborted);
             }
             else
-                await SendIdentityAsync(http, file);
+                await SendIdentityAsync(http, file.SafeFileHandle);
         }
     }
 
@@ -96,15 +97,40 @@ public static class FilesEndpoints
     /// declares its length, so clients get a plain Content-Length body in 64 KB writes.
     /// Reads are synchronous: on Linux an "asynchronous" file read is the same read on a
     /// thread-pool thread, plus a hop per chunk.
+    /// Kernel files do not know their length: procfs says 0 bytes, sysfs a whole page, and
+    /// the content is made when read. So a file of at most one chunk is read first, and only
+    /// a read that returns exactly the stated size is taken as the whole file; otherwise the
+    /// file is read to its end, declared when that end came within the first chunk and sent
+    /// chunked when it did not.
     /// </summary>
-    private static async Task SendIdentityAsync(HttpContext http, FileStream file)
+    private static async Task SendIdentityAsync(HttpContext http, SafeFileHandle handle)
     {
-        var handle = file.SafeFileHandle;
         var length = RandomAccess.GetLength(handle);
-        http.Response.ContentLength = length;
-        var writer = http.Response.BodyWriter;
         var ct = http.RequestAborted;
         long offset = 0;
+        if (length <= SendChunk)
+        {
+            // One byte more than the stated size, so a read can show that the size was wrong;
+            // a whole chunk when the size says nothing.
+            var first = GC.AllocateUninitializedArray<byte>((int)(length > 0 ? length : SendChunk) + 1);
+            var read = RandomAccess.Read(handle, first, 0);
+            if (read != length)
+            {
+                var filled = read;
+                while (read > 0 && filled < first.Length)
+                    filled += read = RandomAccess.Read(handle, first.AsSpan(filled), filled);
+                if (read == 0) http.Response.ContentLength = filled; // the end came within the first chunk
+                await http.Response.Body.WriteAsync(first.AsMemory(0, filled), ct);
+                if (read > 0) await StreamToEndAsync(http.Response.BodyWriter, handle, filled, ct);
+                return;
+            }
+            http.Response.ContentLength = length;
+            await http.Response.Body.WriteAsync(first.AsMemory(0, read), ct);
+            return;
+        }
+
+        http.Response.ContentLength = length;
+        var writer = http.Response.BodyWriter;
         while (offset < length)
         {
             var want = (int)Math.Min(SendChunk, length - offset);
@@ -115,6 +141,34 @@ public static class FilesEndpoints
             offset += read;
             var flushed = await writer.FlushAsync(ct);
             if (flushed.IsCanceled || flushed.IsCompleted) break;
+        }
+    }
+
+    /// <summary>Sends the rest of a file of unknown length (chunked), read by read, until its end.</summary>
+    private static async Task StreamToEndAsync(PipeWriter writer, SafeFileHandle handle, long offset, CancellationToken ct)
+    {
+        while (true)
+        {
+            var memory = writer.GetMemory(SendChunk);
+            var read = RandomAccess.Read(handle, memory.Span, offset);
+            if (read == 0) return;
+            writer.Advance(read);
+            offset += read;
+            var flushed = await writer.FlushAsync(ct);
+            if (flushed.IsCanceled || flushed.IsCompleted) return;
+        }
+    }
+
+    /// <summary>Copies a file to its end, whatever size it states (see <see cref="SendIdentityAsync"/>).</summary>
+    private static async Task CopyToEndAsync(SafeFileHandle handle, Stream target, CancellationToken ct)
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(CopyBuffer);
+        long offset = 0;
+        int read;
+        while ((read = RandomAccess.Read(handle, buffer, offset)) > 0)
+        {
+            offset += read;
+            await target.WriteAsync(buffer.AsMemory(0, read), ct);
         }
     }
 
@@ -205,20 +259,13 @@ public static class FilesEndpoints
     }
 
     /// <summary>
-    /// Streams one file into place, written in place like E2B's envd so that watchers see
-    /// create/write events on the file itself. A new file whose body breaks off is removed;
-    /// an overwritten one is left with what arrived (see docs/envd.md).
+    /// Streams one file into place, written in place like E2B's envd so that watchers see the
+    /// same events on the file itself (<see cref="UploadTarget"/>). A new file whose body breaks
+    /// off is removed; an overwritten one is left with what arrived (see docs/envd.md).
     /// </summary>
     private static async Task<UploadResult> WriteFileAsync(string path, EnvdUser user, Dictionary<string, string>? metadata, EntryInfoReader entries, CancellationToken ct, Func<UploadFile, ValueTask> fill)
     {
-        var existed = false;
-        var handle = FsIdentity.RunAs(user, () =>
-        {
-            if (Directory.Exists(path)) throw ConnectException.InvalidArgument($"path '{path}' is a directory");
-            existed = File.Exists(path);
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            return File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.Read);
-        });
+        var (handle, created) = UploadTarget.Open(path, user);
         var complete = false;
         try
         {
@@ -230,15 +277,15 @@ public static class FilesEndpoints
                 }
                 catch (IOException e) when (!ct.IsCancellationRequested && (e.HResult & 0xFFFF) != Native.Libc.ENOSPC)
                 {
-                    throw ConnectException.InvalidArgument($"upload body is malformed or ended early: {e.Message}");
+                    throw ConnectException.InvalidArgument($"upload body for '{path}' is malformed or ended early: {e.Message}");
                 }
             }
-            FsIdentity.RunAs(user, () => EntryInfoReader.WriteMetadata(path, metadata ?? []));
+            Errors.Guard(path, () => { EntryInfoReader.WriteMetadata(path, metadata ?? []); return 0; });
             complete = true;
         }
         finally
         {
-            if (!complete && !existed) FsIdentity.RunAs(user, () => File.Delete(path));
+            if (!complete && created) File.Delete(path);
         }
         return new UploadResult { Path = path, Name = Path.GetFileName(path), Type = "file", Metadata = metadata is { Count: > 0 } ? metadata : null };
     }

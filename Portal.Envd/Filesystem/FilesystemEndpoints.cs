@@ -3,7 +3,10 @@ using Portal.Envd.Users;
 
 namespace Portal.Envd.Filesystem;
 
-/// <summary>The <c>filesystem.Filesystem</c> Connect service; every operation runs as the caller's user.</summary>
+/// <summary>
+/// The <c>filesystem.Filesystem</c> Connect service; every operation runs as the caller's user,
+/// except that MakeDir makes folders as E2B's envd does (<see cref="OwnedDirectories"/>).
+/// </summary>
 public static class FilesystemEndpoints
 {
     private const string Service = "filesystem.Filesystem/";
@@ -23,16 +26,14 @@ public static class FilesystemEndpoints
         router.Unary(Service + "MakeDir", json.PathRequest, json.EntryResponse, (req, ctx) =>
         {
             var path = PathResolver.Resolve(req.Path, ctx.User);
-            var entry = As(ctx.User, path, () =>
-            {
-                var existing = entries.TryRead(path);
-                if (existing is not null)
-                    throw existing.Type == FileType.Directory
-                        ? new ConnectException(ConnectCode.AlreadyExists, $"directory '{path}' already exists")
-                        : ConnectException.InvalidArgument($"path '{path}' already exists and is not a directory");
-                Directory.CreateDirectory(path);
-                return entries.Read(path);
-            });
+            // As envd itself, like uploads: see OwnedDirectories.
+            var existing = Errors.Guard(path, () => entries.TryRead(path));
+            if (existing is not null)
+                throw existing.Type == FileType.Directory
+                    ? new ConnectException(ConnectCode.AlreadyExists, $"directory '{path}' already exists")
+                    : ConnectException.InvalidArgument($"path '{path}' already exists and is not a directory");
+            OwnedDirectories.Ensure(path, ctx.User);
+            var entry = Errors.Guard(path, () => entries.Read(path));
             return Task.FromResult(new EntryResponse { Entry = entry });
         });
 

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Portal.Envd.Native;
 
-/// <summary>statx, extended attributes and inotify: file facts .NET does not expose.</summary>
+/// <summary>statx, extended attributes, fchown and inotify: file facts .NET does not expose.</summary>
 internal static partial class Libc
 {
     internal const int AT_FDCWD = -100;
@@ -58,6 +58,9 @@ internal static partial class Libc
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int removexattr(string path, string name);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int fchown(Microsoft.Win32.SafeHandles.SafeFileHandle fd, uint owner, uint group);
 
     [LibraryImport("libc", SetLastError = true)]
     internal static partial int inotify_init1(int flags);

@@ -7,7 +7,9 @@ namespace Portal.Envd.Process;
 /// <summary>
 /// One process started through envd: its output fanned out to every attached stream
 /// (the Start stream and any Connect streams), its stdin or terminal, and its end.
-/// The process outlives its streams; only a signal or the Start deadline ends it.
+/// The process outlives its streams; only a signal or its deadline ends it. The deadline
+/// belongs to the process, not to the Start request: the SDKs abort the request at the same
+/// moment the deadline passes (often a little before), and the process must die all the same.
 /// </summary>
 public sealed class ManagedProcess : IDisposable
 {
@@ -21,6 +23,8 @@ public sealed class ManagedProcess : IDisposable
     private readonly TaskCompletionSource<EndEvent> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Stream? _stdin;
     private int _signalSent;
+    private Timer? _deadline;
+    private int _deadlinePassed;
 
     public ManagedProcess(System.Diagnostics.Process process, ProcessConfig config, string? tag, PseudoTerminal? pty, bool keepStdin)
     {
@@ -37,6 +41,21 @@ public sealed class ManagedProcess : IDisposable
     public ProcessConfig Config { get; }
     public bool IsPty => _pty is not null;
     public Task<EndEvent> Ended => _ended.Task;
+
+    /// <summary>True once the deadline has passed and killed the process.</summary>
+    public bool DeadlinePassed => Volatile.Read(ref _deadlinePassed) != 0;
+
+    /// <summary>Kills the process (its whole tree) when <paramref name="timeout"/> passes; call once, right after the start.</summary>
+    public void KillAfter(TimeSpan timeout)
+    {
+        _deadline = new Timer(static state =>
+        {
+            var self = (ManagedProcess)state!;
+            if (self._ended.Task.IsCompleted) return;
+            Volatile.Write(ref self._deadlinePassed, 1);
+            self.Signal(Process.Signal.Sigkill);
+        }, this, timeout, Timeout.InfiniteTimeSpan);
+    }
 
     /// <summary>Starts pumping output; call once, after the first subscriber is attached.</summary>
     public void Run()
@@ -159,6 +178,7 @@ public sealed class ManagedProcess : IDisposable
     private async Task FinishAsync(Task[] pumps)
     {
         await _process.WaitForExitAsync();
+        _deadline?.Dispose();
         // Output still in the pipes belongs before the end. A background grandchild can hold a
         // pipe open forever, so wait for the rest only briefly.
         await Task.WhenAny(Task.WhenAll(pumps), Task.Delay(TimeSpan.FromSeconds(2)));
@@ -204,6 +224,7 @@ public sealed class ManagedProcess : IDisposable
 
     public void Dispose()
     {
+        _deadline?.Dispose();
         CloseStdinQuietly();
         _pty?.Dispose();
         _process.Dispose();

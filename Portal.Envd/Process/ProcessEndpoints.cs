@@ -17,16 +17,16 @@ public static class ProcessEndpoints
         router.ServerStreaming(Service + "Start", json.StartRequest, json.ProcessEventResponse, ProcessEventResponse.KeepaliveMessage,
             async (req, ctx, stream) =>
             {
-                var process = manager.Start(req, ctx.User);
+                var process = manager.Start(req, ctx.User, ctx.Timeout);
                 var events = process.Subscribe();
-                await stream.WriteAsync(Event(new ProcessEvent { Start = new StartEvent { Pid = process.Pid } }));
+                // Pump before anything can fail: a client gone before the start event must not
+                // leave a process whose output nobody drains and whose end nobody records.
                 process.Run();
-                // Only the Start call's deadline ends the process; a dropped stream does not.
-                using var onDeadline = ctx.Deadline.Register(() => process.Signal(Signal.Sigkill));
+                await stream.WriteAsync(Event(new ProcessEvent { Start = new StartEvent { Pid = process.Pid } }));
                 await ForwardAsync(process, events, stream, ctx);
-                // The kill's own end event can beat the cancellation to the stream: the deadline
-                // is still what ended it, and the client must hear deadline_exceeded.
-                if (ctx.Deadline.IsCancellationRequested)
+                // The kill's own end event can beat the call's cancellation to the stream: the
+                // deadline is still what ended it, and the client must hear deadline_exceeded.
+                if (process.DeadlinePassed)
                     throw new ConnectException(ConnectCode.DeadlineExceeded, $"process {process.Pid} exceeded its deadline of {ctx.Timeout?.TotalMilliseconds:0} ms and was killed");
             });
 

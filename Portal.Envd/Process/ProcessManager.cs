@@ -16,7 +16,8 @@ public sealed class ProcessManager(EnvdState state)
     private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     private readonly ConcurrentDictionary<uint, ManagedProcess> _processes = new();
 
-    public ManagedProcess Start(StartRequest request, EnvdUser user)
+    /// <summary>Starts a process; a <paramref name="deadline"/> kills it when it passes, whoever is still listening.</summary>
+    public ManagedProcess Start(StartRequest request, EnvdUser user, TimeSpan? deadline)
     {
         var config = request.Process ?? throw ConnectException.InvalidArgument("process is required");
         if (string.IsNullOrEmpty(config.Cmd)) throw ConnectException.InvalidArgument("process.cmd is required");
@@ -73,6 +74,7 @@ public sealed class ProcessManager(EnvdState state)
 
         // Absent `stdin` (older clients) keeps the pipe open, as envd does.
         var managed = new ManagedProcess(child, config, request.Tag, pty, keepStdin: request.Stdin ?? true);
+        if (deadline is { } timeout) managed.KillAfter(timeout);
         _processes[managed.Pid] = managed;
         _ = ForgetLaterAsync(managed);
         return managed;

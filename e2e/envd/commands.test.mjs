@@ -85,6 +85,26 @@ test('timeoutMs ends a long command with TimeoutError', async () => {
   assert.ok(Date.now() - started < 10000);
 });
 
+test('timeoutMs kills the command even though the SDK gives up first (background and foreground)', async () => {
+  // The SDK aborts its request when timeoutMs passes, a moment before envd's deadline does.
+  const h = await sbx.commands.run('sleep 30', { background: true, timeoutMs: 2000 });
+  await assert.rejects(h.wait(), TimeoutError);
+  const listed = async (pred) => (await sbx.commands.list()).some(pred);
+  assert.ok(await eventually(async () => !(await listed((p) => p.pid === h.pid)), 5000), `pid ${h.pid} is still listed after its deadline`);
+  assert.equal((await sbx.commands.run(`test -e /proc/${h.pid} && echo alive || echo gone`)).stdout, 'gone\n');
+
+  await assert.rejects(sbx.commands.run('sleep 31', { timeoutMs: 1500 }), TimeoutError);
+  assert.ok(await eventually(async () => !(await listed((p) => p.args.join(' ').includes('sleep 31'))), 5000), 'the foreground command is still listed after its deadline');
+});
+
+test('a command\'s deadline still kills it after the SDK disconnected', async () => {
+  const h = await sbx.commands.run('sleep 32', { background: true, timeoutMs: 3000 });
+  await h.disconnect();
+  await sleep(500);
+  assert.ok((await sbx.commands.list()).some((p) => p.pid === h.pid), 'a disconnect alone must not kill');
+  assert.ok(await eventually(async () => !(await sbx.commands.list()).some((p) => p.pid === h.pid), 8000), `pid ${h.pid} outlived its deadline`);
+});
+
 test('streaming callbacks receive output as it happens', async () => {
   const chunks = [];
   const r = await sbx.commands.run('for i in 1 2 3; do echo $i; sleep 0.1; done', { onStdout: (d) => chunks.push(d) });

@@ -91,12 +91,43 @@ test('missing files raise NotFoundError', async () => {
   await assert.rejects(sbx.files.rename(`${dir}/missing.txt`, `${dir}/x.txt`), NotFoundError);
 });
 
-test('files are written with the caller\'s identity and permissions', async () => {
-  await assert.rejects(sbx.files.write('/root/forbidden.txt', 'x'));
-  await assert.rejects(sbx.files.read('/etc/shadow'));
-  const asRoot = await sbx.files.write('/root/e2e-allowed.txt', 'x', { user: 'root' });
-  assert.equal((await sbx.files.getInfo(asRoot.path, { user: 'root' })).owner, 'root');
-  await sbx.files.remove(asRoot.path, { user: 'root' });
+test('new files and missing folders are made as root and handed to the caller, as E2B does', async () => {
+  // /opt belongs to root: the caller could not have made these folders itself.
+  const made = `/opt/e2e-made-${process.pid}-${Date.now()}`;
+  try {
+    const infos = await sbx.files.write([
+      { path: `${made}/a/one.txt`, data: '1' },
+      { path: `${made}/b/c/two.txt`, data: '22' },
+    ]);
+    assert.deepEqual(infos.map((i) => i.path), [`${made}/a/one.txt`, `${made}/b/c/two.txt`]);
+    for (const p of [made, `${made}/a`, `${made}/b/c`, `${made}/a/one.txt`, `${made}/b/c/two.txt`]) {
+      const info = await sbx.files.getInfo(p);
+      assert.deepEqual([info.owner, info.group], ['user', 'user'], p);
+    }
+    assert.equal(await sbx.files.read(`${made}/b/c/two.txt`), '22');
+  } finally {
+    await sbx.files.remove(made, { user: 'root' });
+  }
+});
+
+test('an existing file the caller may not write is refused and left as it was', async () => {
+  const secret = `/root/e2e-secret-${process.pid}-${Date.now()}`;
+  await sbx.files.write(secret, 'top secret', { user: 'root' });
+  try {
+    await assert.rejects(sbx.files.write(secret, 'overwritten'), (e) => e.message.includes(secret));
+    await assert.rejects(sbx.files.read(secret)); // /root is closed to the default user
+    assert.equal(await sbx.files.read(secret, { user: 'root' }), 'top secret');
+    assert.equal((await sbx.files.getInfo(secret, { user: 'root' })).owner, 'root');
+  } finally {
+    await sbx.files.remove(secret, { user: 'root' });
+  }
+});
+
+test('kernel files whose size reads as 0 (procfs) or as a page (sysfs) arrive whole', async () => {
+  assert.match(await sbx.files.read('/proc/self/status'), /^Name:\t/m);
+  assert.match(await sbx.files.read('/proc/cpuinfo'), /^processor\s*:/m);
+  assert.match(await sbx.files.read('/proc/cpuinfo', { gzip: true }), /^processor\s*:/m);
+  assert.match(await sbx.files.read('/sys/class/net/lo/mtu'), /^\d+\n$/);
 });
 
 test('gzip in both directions', async () => {

@@ -1,7 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { FilesystemEventType, NotFoundError } from 'e2b';
-import { sandbox, tempDir, eventually } from './helpers.mjs';
+import { sandbox, tempDir, eventually, sleep } from './helpers.mjs';
 
 let sbx;
 let dir;
@@ -15,6 +15,19 @@ test('watch reports create, write and remove', async () => {
   const seen = (type) => events.some((e) => e.name === 'a.txt' && e.type === type);
   assert.ok(await eventually(() => seen(FilesystemEventType.CREATE) && seen(FilesystemEventType.WRITE) && seen(FilesystemEventType.REMOVE)), JSON.stringify(events));
   await w.stop();
+});
+
+test('a new file written through files.write shows create, chmod, write, as under E2B', async () => {
+  // E2B's envd creates the file as root, hands it to the user, then writes it.
+  const sub = `${dir}/order`;
+  await sbx.files.makeDir(sub);
+  const events = [];
+  const w = await sbx.files.watchDir(sub, (e) => events.push(`${e.name} ${e.type}`));
+  await sbx.files.write(`${sub}/new.txt`, 'hello');
+  await eventually(() => events.length >= 3);
+  await sleep(300); // and nothing after them
+  await w.stop();
+  assert.deepEqual(events, ['new.txt create', 'new.txt chmod', 'new.txt write']);
 });
 
 test('recursive watch sees new subdirectories and names paths relative to the watched dir', async () => {

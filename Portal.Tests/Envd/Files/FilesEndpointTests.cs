@@ -155,6 +155,171 @@ public sealed class FilesEndpointTests : IAsyncLifetime
         finally { File.Delete(secret); }
     }
 
+    [Theory]
+    [InlineData("/proc/self/status", "Name:")]
+    [InlineData("/proc/cpuinfo", "processor")]
+    [InlineData("/sys/class/net/lo/mtu", "65536")] // sysfs says 4096 bytes whatever the attribute holds
+    public async Task KernelFiles_WhoseSizeIsNotTheirLength_ArriveWhole(string path, string expected)
+    {
+        foreach (var gzip in new[] { false, true })
+        {
+            using var req = new HttpRequestMessage(HttpMethod.Get, $"/files?path={path}&username=root");
+            if (gzip) req.Headers.AcceptEncoding.ParseAdd("gzip");
+            using var res = await _envd.Http.SendAsync(req, Ct);
+            Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+            var bytes = await res.Content.ReadAsByteArrayAsync(Ct);
+            if (gzip)
+            {
+                Assert.Equal("gzip", res.Content.Headers.ContentEncoding.Single());
+                await using var unzip = new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress);
+                var plain = new MemoryStream();
+                await unzip.CopyToAsync(plain, Ct);
+                bytes = plain.ToArray();
+            }
+            else if (res.Content.Headers.ContentLength is { } length)
+                Assert.Equal(bytes.Length, length);
+            var text = Encoding.UTF8.GetString(bytes);
+            Assert.Contains(expected, text);
+            Assert.EndsWith("\n", text);
+        }
+    }
+
+    [Fact]
+    public async Task KernelFile_LongerThanOneChunk_StreamsToTheEnd()
+    {
+        // This process's own memory map: far more than one 64 KB read, and size 0 to stat.
+        var bytes = await _envd.Http.GetByteArrayAsync("/files?path=/proc/self/smaps&username=root", Ct);
+        Assert.InRange(bytes.Length, 64 * 1024 + 1, int.MaxValue);
+        var text = Encoding.UTF8.GetString(bytes);
+        Assert.Matches("^[0-9a-f]+-[0-9a-f]+ ", text);
+        Assert.EndsWith("\n", text);
+    }
+
+    [Fact]
+    public async Task EmptyFile_HasContentLengthZero()
+    {
+        await File.WriteAllBytesAsync($"{_dir}/empty", [], Ct);
+        using var res = await _envd.Http.GetAsync($"/files?path={_dir}/empty", Ct);
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        Assert.Equal(0, res.Content.Headers.ContentLength); // the JS SDK's empty-file case
+    }
+
+    [Fact]
+    public async Task NewFile_WatchersSeeCreateChmodWrite_AndNewParentsCreateChmod()
+    {
+        var (status, body) = await _envd.UnaryAsync("filesystem.Filesystem/CreateWatcher", new { path = _dir });
+        Assert.Equal(200, status);
+        var watcher = body!["watcherId"]!.GetValue<string>();
+        var res = await UploadAsync("", Multipart(($"{_dir}/new.txt", "hello"), ($"{_dir}/made/deeper/x.txt", "x")));
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+
+        // A file written as root and handed to the user, as E2B's envd does: created, chowned, written.
+        // A missing parent likewise: created, then chowned.
+        string[] expected = ["new.txt CREATE", "new.txt CHMOD", "new.txt WRITE", "made CREATE", "made CHMOD"];
+        var seen = new List<string>();
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (seen.Count < expected.Length && DateTime.UtcNow < until)
+        {
+            (status, body) = await _envd.UnaryAsync("filesystem.Filesystem/GetWatcherEvents", new { watcherId = watcher });
+            Assert.Equal(200, status);
+            seen.AddRange(body!["events"]?.AsArray().Select(e => $"{e!["name"]} {e["type"]!.GetValue<string>()["EVENT_TYPE_".Length..]}") ?? []);
+            await Task.Delay(50, Ct);
+        }
+        await Task.Delay(200, Ct); // nothing more may follow
+        (_, body) = await _envd.UnaryAsync("filesystem.Filesystem/GetWatcherEvents", new { watcherId = watcher });
+        seen.AddRange(body!["events"]?.AsArray().Select(e => $"{e!["name"]} {e["type"]!.GetValue<string>()["EVENT_TYPE_".Length..]}") ?? []);
+        Assert.Equal(expected, seen);
+        await _envd.UnaryAsync("filesystem.Filesystem/RemoveWatcher", new { watcherId = watcher });
+    }
+
+    [Fact]
+    public async Task Overwrite_WatchersSeeChmodThenWrites()
+    {
+        // E2B's envd hands an existing file to the user, then truncates and writes it.
+        Assert.Equal(HttpStatusCode.OK, (await UploadAsync($"path={_dir}/old.txt", Multipart(($"{_dir}/old.txt", "first")))).StatusCode);
+        var (status, body) = await _envd.UnaryAsync("filesystem.Filesystem/CreateWatcher", new { path = _dir });
+        Assert.Equal(200, status);
+        var watcher = body!["watcherId"]!.GetValue<string>();
+        Assert.Equal(HttpStatusCode.OK, (await UploadAsync($"path={_dir}/old.txt", Multipart(($"{_dir}/old.txt", "second")))).StatusCode);
+        var seen = new List<string>();
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+        while (DateTime.UtcNow < until)
+        {
+            (_, body) = await _envd.UnaryAsync("filesystem.Filesystem/GetWatcherEvents", new { watcherId = watcher });
+            seen.AddRange(body!["events"]?.AsArray().Select(e => $"{e!["name"]} {e["type"]!.GetValue<string>()["EVENT_TYPE_".Length..]}") ?? []);
+            await Task.Delay(100, Ct);
+        }
+        Assert.Equal("old.txt CHMOD", seen.FirstOrDefault());
+        Assert.NotEmpty(seen.Skip(1));
+        Assert.All(seen.Skip(1), e => Assert.Equal("old.txt WRITE", e));
+        Assert.Equal("second", await File.ReadAllTextAsync($"{_dir}/old.txt", Ct));
+        await _envd.UnaryAsync("filesystem.Filesystem/RemoveWatcher", new { watcherId = watcher });
+    }
+
+    [Fact]
+    public async Task MakeDir_WhereTheUserCouldNot_MakesFoldersOwnedByTheUser()
+    {
+        var top = $"/opt/makedir-tests-{Guid.NewGuid():N}";
+        try
+        {
+            var (status, body) = await _envd.UnaryAsync("filesystem.Filesystem/MakeDir", new { path = $"{top}/inner" });
+            Assert.Equal(200, status);
+            Assert.Equal("user", body!["entry"]!["owner"]!.GetValue<string>());
+            var outer = await _envd.UnaryAsync("filesystem.Filesystem/Stat", new { path = top });
+            Assert.Equal("user", outer.Body!["entry"]!["owner"]!.GetValue<string>());
+            Assert.Equal(409, (await _envd.UnaryAsync("filesystem.Filesystem/MakeDir", new { path = $"{top}/inner" })).Status);
+        }
+        finally { if (Directory.Exists(top)) Directory.Delete(top, recursive: true); }
+    }
+
+    [Fact]
+    public async Task MultiFileUpload_CreatesParentsTheUserCouldNot_OwnedByTheUser()
+    {
+        // /opt belongs to root: E2B's envd creates the missing folders as root and hands them over.
+        var top = $"/opt/files-tests-{Guid.NewGuid():N}";
+        try
+        {
+            var res = await UploadAsync("", Multipart(($"{top}/a/one.txt", "1"), ($"{top}/b/c/two.txt", "22")));
+            Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+            foreach (var (path, content) in new[] { ($"{top}/a/one.txt", "1"), ($"{top}/b/c/two.txt", "22") })
+                Assert.Equal(content, await File.ReadAllTextAsync(path, Ct));
+            foreach (var path in new[] { top, $"{top}/a", $"{top}/b", $"{top}/b/c", $"{top}/a/one.txt", $"{top}/b/c/two.txt" })
+            {
+                var stat = await _envd.UnaryAsync("filesystem.Filesystem/Stat", new { path });
+                Assert.Equal(200, stat.Status);
+                Assert.Equal("user", stat.Body!["entry"]!["owner"]!.GetValue<string>());
+                Assert.Equal("user", stat.Body!["entry"]!["group"]!.GetValue<string>());
+            }
+            Assert.Equal("rwxr-xr-x", (await _envd.UnaryAsync("filesystem.Filesystem/Stat", new { path = top })).Body!["entry"]!["permissions"]!.GetValue<string>()[1..]);
+        }
+        finally { if (Directory.Exists(top)) Directory.Delete(top, recursive: true); }
+    }
+
+    [Fact]
+    public async Task MultiFileUpload_ThatCannotBeWritten_NamesTheRealPath()
+    {
+        await File.WriteAllTextAsync($"{_dir}/plain", "a file, not a folder", Ct);
+        var res = await UploadAsync("", Multipart(($"{_dir}/ok.txt", "fine"), ($"{_dir}/plain/inside.txt", "nope")));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        var message = JsonNode.Parse(await res.Content.ReadAsStringAsync(Ct))!["message"]!.GetValue<string>();
+        Assert.Contains($"'{_dir}/plain'", message);
+        Assert.False(File.Exists($"{_dir}/plain/inside.txt"));
+        Assert.Equal("a file, not a folder", await File.ReadAllTextAsync($"{_dir}/plain", Ct));
+
+        // Someone else's file the user may not write: refused, named, untouched.
+        var secret = Path.Combine("/root", $"secret-{Guid.NewGuid():N}");
+        await File.WriteAllTextAsync(secret, "top secret", Ct);
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        try
+        {
+            res = await UploadAsync("", Multipart(($"{_dir}/ok2.txt", "fine"), (secret, "overwritten")));
+            Assert.Equal(HttpStatusCode.Forbidden, res.StatusCode);
+            Assert.Contains($"'{secret}'", JsonNode.Parse(await res.Content.ReadAsStringAsync(Ct))!["message"]!.GetValue<string>());
+            Assert.Equal("top secret", await File.ReadAllTextAsync(secret, Ct));
+        }
+        finally { File.Delete(secret); }
+    }
+
     [Fact]
     public async Task GzipDownload_AndUnsupportedEncoding()
     {

@@ -106,6 +106,29 @@ public class LifecycleTests
     }
 
     [Fact]
+    public async Task Deadline_KillsEvenWhenTheClientGivesUpFirst()
+    {
+        // What the SDKs do: their own timer for timeoutMs aborts the request as the deadline
+        // passes, usually a moment before envd's. The process must die and leave the list anyway.
+        await using var envd = await EnvdServer.StartAsync();
+        using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        giveUp.CancelAfter(TimeSpan.FromMilliseconds(1300)); // 200 ms before the deadline
+        using var request = EnvdServer.StreamRequest("process.Process/Start", ProcessStream.Bash("sleep 35"), timeoutMs: 1500);
+        uint pid = 0;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            using var response = await envd.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, giveUp.Token);
+            await using var body = await response.Content.ReadAsStreamAsync(giveUp.Token);
+            await foreach (var (_, json) in EnvdServer.ReadEnvelopesAsync(body, giveUp.Token))
+                pid = System.Text.Json.Nodes.JsonNode.Parse(json)!["event"]?["start"]?["pid"]?.GetValue<uint>() ?? pid;
+        });
+        Assert.NotEqual(0u, pid);
+        Assert.True(IsAlive(pid));
+        await WaitUntilAsync(() => !IsAlive(pid), TimeSpan.FromSeconds(8), "the deadline to kill the process the client gave up on");
+        await WaitUntilAsync(() => !ListPidsAsync(envd).Result.Contains(pid), TimeSpan.FromSeconds(5), "the process to leave the list");
+    }
+
+    [Fact]
     public async Task NoTimeoutHeader_MeansNoDeadline()
     {
         await using var envd = await EnvdServer.StartAsync();
