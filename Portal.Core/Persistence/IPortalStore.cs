@@ -32,4 +32,11 @@ public interface IPortalStore
     Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct);
     /// <summary>Log lines of a sandbox, oldest first, from <paramref name="from"/> (inclusive).</summary>
     Task<IReadOnlyList<SandboxLogEntry>> ListSandboxLogsAsync(string sandboxId, DateTimeOffset? from, int limit, bool newestFirst, CancellationToken ct);
+    /// <summary>Lifecycle events (the log lines that record one), by <see cref="SandboxEventQuery"/>.</summary>
+    Task<IReadOnlyList<SandboxLifecycleEvent>> ListSandboxEventsAsync(SandboxEventQuery query, CancellationToken ct);
+    /// <summary>Retention: removes log lines (and the events they record) older than <paramref name="cutoff"/>.</summary>
+    Task<int> DeleteSandboxLogsBeforeAsync(DateTimeOffset cutoff, CancellationToken ct);
 }
+
+/// <summary>Which events to list: a team's or a sandbox's (null = any), some types (empty = all), a page in time order.</summary>
+public sealed record SandboxEventQuery(string? TeamId, string? SandboxId, IReadOnlyCollection<string> Types, int Offset, int Limit, bool Ascending);

@@ -22,6 +22,8 @@ public sealed class SandboxOptions
     /// up on it (504) and releases the sandbox's lock; the call may still finish in the background.
     /// </summary>
     public TimeSpan RuntimeCallTimeout { get; set; } = TimeSpan.FromMinutes(2);
+    /// <summary>How long lifecycle logs and events are kept (E2B: 7 days).</summary>
+    public int EventRetentionDays { get; set; } = 7;
     /// <summary>The <c>clientID</c> field of every sandbox (deprecated by E2B, still required by its SDKs).</summary>
     public string ClientId { get; set; } = "sandboxportal";
 }

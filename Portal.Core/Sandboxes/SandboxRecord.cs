@@ -38,11 +38,17 @@ public sealed record SandboxRecord
     public int MemoryMB { get; init; }
     public int DiskSizeMB { get; init; }
     public string EnvdVersion { get; init; } = "";
+    /// <summary>When its current run began: the create, or the last resume (E2B's "execution").</summary>
+    public DateTimeOffset? ExecutionStartedAt { get; init; }
 
     public bool IsLive => Status is SandboxStatus.Running or SandboxStatus.Paused;
 }
 
-/// <summary>One lifecycle line of a sandbox (its logs).</summary>
+/// <summary>
+/// One lifecycle line of a sandbox (its logs). A line that records a lifecycle event (created,
+/// paused, resumed, updated, killed) carries it in <see cref="Event"/>: the events API and the
+/// webhooks read the same rows the logs do, written in the same transaction as the change.
+/// </summary>
 public sealed record SandboxLogEntry(
     string SandboxId,
     DateTimeOffset Timestamp,
@@ -51,6 +57,7 @@ public sealed record SandboxLogEntry(
     IReadOnlyDictionary<string, string> Fields)
 {
     public long Id { get; init; }
+    public SandboxLifecycleEvent? Event { get; init; }
 }
 
 /// <summary>A sampled metrics point of a sandbox.</summary>

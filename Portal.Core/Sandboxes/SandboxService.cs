@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Portal.Core.Auth;
@@ -75,11 +76,11 @@ public sealed class SandboxService(
             if (rec.Status == SandboxStatus.Creating)
             {
                 if (inst is not null) await TryKillInRuntimeAsync(rec.SandboxId);
-                await MarkKilledAsync(rec, "create was interrupted by a portal restart", "warn", SandboxChangeCause.Killed, ct);
+                await MarkKilledAsync(rec, "create was interrupted by a portal restart", "warn", SandboxChangeCause.Killed, SandboxEvents.KillReasons.Orphaned, ct);
             }
             else if (inst is null || inst.State == SandboxState.Dead)
             {
-                await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, ct);
+                await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, SandboxEvents.KillReasons.Orphaned, ct);
             }
             else
             {
@@ -151,7 +152,7 @@ public sealed class SandboxService(
         }
         catch (Exception e)
         {
-            await MarkKilledAsync(rec, "create failed: " + e.Message, "error", SandboxChangeCause.Killed, CancellationToken.None);
+            await MarkKilledAsync(rec, "create failed: " + e.Message, "error", SandboxChangeCause.Killed, SandboxEvents.KillReasons.Unknown, CancellationToken.None);
             telemetry.RecordCreate(e is RuntimeCapacityException ? "capacity" : "error", sw.Elapsed);
             throw e switch
             {
@@ -174,11 +175,12 @@ public sealed class SandboxService(
             DiskSizeMB = inst.DiskSizeMB,
             EnvdVersion = NormalizeEnvdVersion(inst.EnvdVersion),
             AllowInternetAccess = inst.InternetAccess,
+            ExecutionStartedAt = started,
         };
         try
         {
-            await store.SaveSandboxAsync(rec, Log(rec.SandboxId, "info", $"created; ends at {rec.EndAt:O}",
-                ("timeout", ((int)timeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture))), CancellationToken.None);
+            await store.SaveSandboxAsync(rec, WithEvent(Log(rec.SandboxId, "info", $"created; ends at {rec.EndAt:O}",
+                ("timeout", ((int)timeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture))), SandboxEvents.Created, rec), CancellationToken.None);
         }
         catch
         {
@@ -267,7 +269,7 @@ public sealed class SandboxService(
             var end = Max(rec.EndAt, Now() + timeout);
             if (end == rec.EndAt) return (rec, false);
             var updated = rec with { EndAt = end };
-            await SaveLiveAsync(updated, Log(sandboxId, "info", $"connect extended the deadline to {end:O}"), SandboxChangeCause.DeadlineMoved);
+            await SaveLiveAsync(updated, WithEvent(Log(sandboxId, "info", $"connect extended the deadline to {end:O}"), SandboxEvents.Updated, updated, SetTimeout(end)), SandboxChangeCause.DeadlineMoved);
             return (updated, false);
         });
     }
@@ -296,7 +298,7 @@ public sealed class SandboxService(
     public Task KillAsync(Caller caller, string sandboxId, CancellationToken ct) =>
         WithLockAsync(caller, sandboxId, async rec =>
         {
-            await KillLockedAsync(rec, "killed by request");
+            await KillLockedAsync(rec, "killed by request", SandboxEvents.KillReasons.Request);
             return true;
         });
 
@@ -311,7 +313,7 @@ public sealed class SandboxService(
         return WithLockAsync(caller, sandboxId, async rec =>
         {
             var updated = rec with { EndAt = Now() + timeout };
-            await SaveLiveAsync(updated, Log(sandboxId, "info", $"timeout set: ends at {updated.EndAt:O}"), SandboxChangeCause.DeadlineMoved);
+            await SaveLiveAsync(updated, WithEvent(Log(sandboxId, "info", $"timeout set: ends at {updated.EndAt:O}"), SandboxEvents.Updated, updated, SetTimeout(updated.EndAt)), SandboxChangeCause.DeadlineMoved);
             return true;
         });
     }
@@ -325,7 +327,9 @@ public sealed class SandboxService(
         return WithLockAsync(caller, sandboxId, async rec =>
         {
             var end = Max(rec.EndAt, Now() + extend);
-            if (end != rec.EndAt) await SaveLiveAsync(rec with { EndAt = end }, null, SandboxChangeCause.DeadlineMoved);
+            if (end == rec.EndAt) return true;
+            var updated = rec with { EndAt = end };
+            await SaveLiveAsync(updated, WithEvent(Log(sandboxId, "info", $"refreshed: ends at {end:O}"), SandboxEvents.Updated, updated, SetTimeout(end)), SandboxChangeCause.DeadlineMoved);
             return true;
         });
     }
@@ -347,6 +351,25 @@ public sealed class SandboxService(
         if (rec is null || !caller.CanSee(rec.TeamId)) throw PortalException.SandboxNotFound(sandboxId);
         return await store.ListSandboxLogsAsync(sandboxId, from, limit, newestFirst, ct);
     }
+
+    /// <summary>
+    /// Lifecycle events: of one sandbox (the caller must see it; killed ones too while their record
+    /// exists), or of the caller's team (an admin: of every team).
+    /// </summary>
+    public async Task<IReadOnlyList<SandboxLifecycleEvent>> ListEventsAsync(Caller caller, string? sandboxId, IReadOnlyCollection<string> types, int offset, int limit, bool ascending, CancellationToken ct)
+    {
+        if (sandboxId is not null)
+        {
+            if (!SandboxIds.IsWellFormed(sandboxId)) throw PortalException.SandboxNotFound(sandboxId);
+            var rec = _live.GetValueOrDefault(sandboxId) ?? await store.FindSandboxAsync(sandboxId, ct);
+            if (rec is null || !caller.CanSee(rec.TeamId)) throw PortalException.SandboxNotFound(sandboxId);
+        }
+        var team = caller.IsAdmin ? null : caller.TeamId;
+        return await store.ListSandboxEventsAsync(new SandboxEventQuery(team, sandboxId, types, offset, limit, ascending), ct);
+    }
+
+    /// <summary>Retention: drops log lines and events older than <paramref name="retention"/>.</summary>
+    public Task<int> DropOldLogsAsync(TimeSpan retention, CancellationToken ct) => store.DeleteSandboxLogsBeforeAsync(Now() - retention, ct);
 
     /// <summary>One metrics sample of every running sandbox (called by the sampler).</summary>
     public async Task SampleAllAsync(CancellationToken ct)
@@ -384,7 +407,7 @@ public sealed class SandboxService(
                     try { await PauseLockedAsync(rec, "paused: its timeout was reached (autoPause)"); continue; }
                     catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "Auto-pause of {SandboxId} failed; killing it", rec.SandboxId); }
                 }
-                await KillLockedAsync(rec, "killed: its timeout was reached");
+                await KillLockedAsync(rec, "killed: its timeout was reached", SandboxEvents.KillReasons.Timeout);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -409,14 +432,16 @@ public sealed class SandboxService(
             {
                 case SandboxEventKind.Died or SandboxEventKind.Killed:
                     await MarkKilledAsync(rec, evt.Kind == SandboxEventKind.Died ? $"died: {evt.Reason ?? "the runtime reported it gone"}" : "killed outside the portal", "warn",
-                        evt.Kind == SandboxEventKind.Died ? SandboxChangeCause.Died : SandboxChangeCause.Killed, ct);
+                        evt.Kind == SandboxEventKind.Died ? SandboxChangeCause.Died : SandboxChangeCause.Killed, SandboxEvents.KillReasons.Unknown, ct);
                     break;
                 case SandboxEventKind.Paused when rec.Status == SandboxStatus.Running:
-                    await SaveLiveAsync(rec with { Status = SandboxStatus.Paused }, Log(id, "info", "paused outside the portal"), SandboxChangeCause.Paused);
+                    await SaveLiveAsync(rec with { Status = SandboxStatus.Paused },
+                        WithEvent(Log(id, "info", "paused outside the portal"), SandboxEvents.Paused, rec, new JsonObject { ["execution"] = SandboxEvents.Execution(rec, Now()) }), SandboxChangeCause.Paused);
                     SandboxStopped?.Invoke(id);
                     break;
                 case SandboxEventKind.Resumed when rec.Status == SandboxStatus.Paused:
-                    await SaveLiveAsync(rec with { Status = SandboxStatus.Running }, Log(id, "info", "resumed outside the portal"), SandboxChangeCause.Resumed);
+                    var resumed = rec with { Status = SandboxStatus.Running, ExecutionStartedAt = Now() };
+                    await SaveLiveAsync(resumed, WithEvent(Log(id, "info", "resumed outside the portal"), SandboxEvents.Resumed, resumed), SandboxChangeCause.Resumed);
                     break;
             }
         }
@@ -430,12 +455,13 @@ public sealed class SandboxService(
         try { await RuntimeCallAsync("resuming it", ct => runtime.ResumeAsync(rec.SandboxId, ct)); }
         catch (SandboxNotFoundException)
         {
-            await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, CancellationToken.None);
+            await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, SandboxEvents.KillReasons.Unknown, CancellationToken.None);
             throw PortalException.SandboxNotFound(rec.SandboxId);
         }
         catch (SandboxStateException e) when (e.State == SandboxState.Running) { /* already running: fine */ }
-        var updated = rec with { Status = SandboxStatus.Running, EndAt = Now() + timeout, AutoPause = autoPause ?? rec.AutoPause };
-        await SaveLiveAsync(updated, Log(rec.SandboxId, "info", $"{message}; ends at {updated.EndAt:O}"), SandboxChangeCause.Resumed);
+        var now = Now();
+        var updated = rec with { Status = SandboxStatus.Running, EndAt = now + timeout, AutoPause = autoPause ?? rec.AutoPause, ExecutionStartedAt = now };
+        await SaveLiveAsync(updated, WithEvent(Log(rec.SandboxId, "info", $"{message}; ends at {updated.EndAt:O}"), SandboxEvents.Resumed, updated), SandboxChangeCause.Resumed);
         return updated;
     }
 
@@ -445,15 +471,16 @@ public sealed class SandboxService(
         try { await RuntimeCallAsync("pausing it", async ct => { await runtime.PauseAsync(rec.SandboxId, ct); return true; }); }
         catch (SandboxNotFoundException)
         {
-            await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, CancellationToken.None);
+            await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, SandboxEvents.KillReasons.Unknown, CancellationToken.None);
             throw PortalException.SandboxNotFound(rec.SandboxId);
         }
         catch (SandboxStateException e) when (e.State == SandboxState.Paused) { /* already paused in the runtime */ }
-        await SaveLiveAsync(rec with { Status = SandboxStatus.Paused }, Log(rec.SandboxId, "info", message), SandboxChangeCause.Paused);
+        await SaveLiveAsync(rec with { Status = SandboxStatus.Paused },
+            WithEvent(Log(rec.SandboxId, "info", message), SandboxEvents.Paused, rec, new JsonObject { ["execution"] = SandboxEvents.Execution(rec, Now()) }), SandboxChangeCause.Paused);
         SandboxStopped?.Invoke(rec.SandboxId);
     }
 
-    private async Task KillLockedAsync(SandboxRecord rec, string message)
+    private async Task KillLockedAsync(SandboxRecord rec, string message, string killReason)
     {
         // Stop routing to it and cut its live streams first: clients learn at once, not when
         // the runtime has finished tearing it down.
@@ -468,14 +495,17 @@ public sealed class SandboxService(
             _live[rec.SandboxId] = rec;
             throw;
         }
-        await MarkKilledAsync(rec, message, "info", SandboxChangeCause.Killed, CancellationToken.None);
+        await MarkKilledAsync(rec, message, "info", SandboxChangeCause.Killed, killReason, CancellationToken.None);
     }
 
-    private async Task MarkKilledAsync(SandboxRecord rec, string message, string level, SandboxChangeCause cause, CancellationToken ct)
+    private async Task MarkKilledAsync(SandboxRecord rec, string message, string level, SandboxChangeCause cause, string killReason, CancellationToken ct)
     {
         var now = Now();
         var killed = rec with { Status = SandboxStatus.Killed, EndedAt = now };
-        await store.SaveSandboxAsync(killed, Log(rec.SandboxId, level, message), ct);
+        var entry = Log(rec.SandboxId, level, message);
+        if (rec.IsLive)
+            entry = WithEvent(entry, SandboxEvents.Killed, rec, new JsonObject { ["execution"] = SandboxEvents.Execution(rec, now), ["kill_reason"] = killReason });
+        await store.SaveSandboxAsync(killed, entry, ct);
         // A create that never finished was never live: nobody saw it appear, nobody is told it went.
         if (rec.IsLive) changes.Publish(killed, cause);
         _live.TryRemove(rec.SandboxId, out _);
@@ -564,6 +594,13 @@ public sealed class SandboxService(
     private DateTimeOffset Now() => Clock.TruncateToMs(clock.GetUtcNow());
 
     private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a >= b ? a : b;
+
+    /// <summary>The lifecycle event this log line records (written with it, in the same transaction as the change).</summary>
+    private static SandboxLogEntry WithEvent(SandboxLogEntry entry, string type, SandboxRecord sandbox, JsonObject? data = null) =>
+        entry with { Event = SandboxEvents.Make(type, sandbox, entry.Timestamp, data) };
+
+    private static JsonObject SetTimeout(DateTimeOffset end) =>
+        new() { ["set_timeout"] = end.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture) };
 
     private SandboxLogEntry Log(string sandboxId, string level, string message, params (string Key, string Value)[] fields) =>
         new(sandboxId, Now(), level, message, fields.ToDictionary(f => f.Key, f => f.Value));

@@ -62,3 +62,23 @@ public sealed class RuntimeEventFollower(ISandboxRuntime runtime, SandboxService
         }
     }
 }
+
+/// <summary>Drops lifecycle logs and events past <c>Portal:Sandboxes:EventRetentionDays</c>, hourly.</summary>
+public sealed class EventRetention(SandboxService sandboxes, IOptions<SandboxOptions> options, TimeProvider clock, ILogger<EventRetention> log) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken ct) => ThreadPoolContext.Run(RunAsync, ct);
+
+    private async Task RunAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromHours(1), clock);
+        do
+        {
+            try
+            {
+                var dropped = await sandboxes.DropOldLogsAsync(TimeSpan.FromDays(options.Value.EventRetentionDays), ct);
+                if (dropped > 0) log.LogInformation("Dropped {Count} lifecycle log lines and events past retention", dropped);
+            }
+            catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "Event retention failed"); }
+        } while (await timer.WaitForNextTickAsync(ct));
+    }
+}

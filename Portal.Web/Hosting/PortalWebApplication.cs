@@ -155,6 +155,7 @@ public static class PortalWebApplication
         services.AddHostedService<DeadlineEnforcer>();
         services.AddHostedService<MetricsSampler>();
         services.AddHostedService<RuntimeEventFollower>();
+        services.AddHostedService<EventRetention>();
     }
 
     public static void UsePortal(WebApplication app)
@@ -186,5 +187,6 @@ public static class PortalWebApplication
         root.MapSandboxesApi();
         root.MapApiKeysApi();
         root.MapTeamsApi();
+        root.MapEventsApi();
     }
 }

@@ -123,6 +123,7 @@ internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
         if (o.DeadlineCheckInterval <= TimeSpan.Zero) errors.Add($"{s}:DeadlineCheckInterval must be positive, e.g. '00:00:01' (got '{o.DeadlineCheckInterval}').");
         if (o.MetricsSampleInterval <= TimeSpan.Zero) errors.Add($"{s}:MetricsSampleInterval must be positive, e.g. '00:00:05' (got '{o.MetricsSampleInterval}').");
         if (o.RuntimeCallTimeout <= TimeSpan.Zero) errors.Add($"{s}:RuntimeCallTimeout must be positive, e.g. '00:02:00' (got '{o.RuntimeCallTimeout}').");
+        if (o.EventRetentionDays is < 1 or > 365) errors.Add($"{s}:EventRetentionDays must be between 1 and 365 (got {o.EventRetentionDays}).");
         if (o.MetricsHistorySize < 1) errors.Add($"{s}:MetricsHistorySize must be at least 1 (got {o.MetricsHistorySize}).");
         if (string.IsNullOrWhiteSpace(o.ClientId)) errors.Add($"{s}:ClientId must not be empty.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

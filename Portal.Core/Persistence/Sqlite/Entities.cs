@@ -48,6 +48,7 @@ internal sealed class SandboxRow
     public int MemoryMB { get; set; }
     public int DiskSizeMB { get; set; }
     public string EnvdVersion { get; set; } = "";
+    public long? ExecutionStartedAt { get; set; }
 }
 
 internal sealed class SandboxLogRow
@@ -58,4 +59,9 @@ internal sealed class SandboxLogRow
     public string Level { get; set; } = "";
     public string Message { get; set; } = "";
     public string FieldsJson { get; set; } = "{}";
+    /// <summary>Set on the lines that record a lifecycle event: its ID, type, team and public JSON.</summary>
+    public string? EventId { get; set; }
+    public string? EventType { get; set; }
+    public string? TeamId { get; set; }
+    public string? EventJson { get; set; }
 }

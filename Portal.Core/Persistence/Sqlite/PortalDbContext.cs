@@ -40,6 +40,8 @@ internal sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
             e.HasKey(x => x.Id);
             e.Property(x => x.Id).ValueGeneratedOnAdd();
             e.HasIndex(x => new { x.SandboxId, x.Timestamp });
+            e.HasIndex(x => new { x.TeamId, x.Timestamp }); // the team's events
+            e.HasIndex(x => x.Timestamp); // retention
         });
     }
 }

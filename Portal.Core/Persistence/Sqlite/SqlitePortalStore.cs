@@ -156,6 +156,30 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         return rows.Select(ToLog).ToList();
     }
 
+    public async Task<IReadOnlyList<SandboxLifecycleEvent>> ListSandboxEventsAsync(SandboxEventQuery query, CancellationToken ct)
+    {
+        await using var db = Open();
+        var q = db.SandboxLogs.AsNoTracking().Where(l => l.EventId != null);
+        if (query.TeamId is { } team) q = q.Where(l => l.TeamId == team);
+        if (query.SandboxId is { } id) q = q.Where(l => l.SandboxId == id);
+        if (query.Types is { Count: > 0 } types) q = q.Where(l => types.Contains(l.EventType!));
+        q = query.Ascending ? q.OrderBy(l => l.Timestamp).ThenBy(l => l.Id) : q.OrderByDescending(l => l.Timestamp).ThenByDescending(l => l.Id);
+        var rows = await q.Skip(query.Offset).Take(query.Limit).ToListAsync(ct);
+        return rows.Select(r => new SandboxLifecycleEvent(r.EventId!, r.EventType!, r.TeamId!, r.EventJson!)).ToList();
+    }
+
+    public async Task<int> DeleteSandboxLogsBeforeAsync(DateTimeOffset cutoff, CancellationToken ct)
+    {
+        var ms = Ms(cutoff);
+        await _writeLock.WaitAsync(ct);
+        try
+        {
+            await using var db = Open();
+            return await db.SandboxLogs.Where(l => l.Timestamp < ms).ExecuteDeleteAsync(ct);
+        }
+        finally { _writeLock.Release(); }
+    }
+
     public void Dispose()
     {
         _writeLock.Dispose();
@@ -197,6 +221,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         Status = Enum.Parse<SandboxStatus>(r.Status), CreatedAt = At(r.CreatedAt), StartedAt = At(r.StartedAt),
         EndAt = At(r.EndAt), EndedAt = At(r.EndedAt), AutoPause = r.AutoPause, AllowInternetAccess = r.AllowInternetAccess,
         CpuCount = r.CpuCount, MemoryMB = r.MemoryMB, DiskSizeMB = r.DiskSizeMB, EnvdVersion = r.EnvdVersion,
+        ExecutionStartedAt = At(r.ExecutionStartedAt),
     };
 
     private static SandboxRow FromSandbox(SandboxRecord s) => new()
@@ -206,14 +231,20 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         CreatedAt = Ms(s.CreatedAt), StartedAt = Ms(s.StartedAt), EndAt = Ms(s.EndAt), EndedAt = Ms(s.EndedAt),
         AutoPause = s.AutoPause, AllowInternetAccess = s.AllowInternetAccess, CpuCount = s.CpuCount,
         MemoryMB = s.MemoryMB, DiskSizeMB = s.DiskSizeMB, EnvdVersion = s.EnvdVersion,
+        ExecutionStartedAt = Ms(s.ExecutionStartedAt),
     };
 
     private static SandboxLogEntry ToLog(SandboxLogRow r) =>
-        new(r.SandboxId, At(r.Timestamp), r.Level, r.Message, Dict(r.FieldsJson)) { Id = r.Id };
+        new(r.SandboxId, At(r.Timestamp), r.Level, r.Message, Dict(r.FieldsJson))
+        {
+            Id = r.Id,
+            Event = r.EventId is null ? null : new SandboxLifecycleEvent(r.EventId, r.EventType!, r.TeamId!, r.EventJson!),
+        };
 
     private static SandboxLogRow FromLog(SandboxLogEntry l) => new()
     {
         SandboxId = l.SandboxId, Timestamp = Ms(l.Timestamp), Level = l.Level, Message = l.Message, FieldsJson = Json(l.Fields),
+        EventId = l.Event?.Id, EventType = l.Event?.Type, TeamId = l.Event?.TeamId, EventJson = l.Event?.Json,
     };
 
     /// <summary>Per-connection settings SQLite does not keep in the file.</summary>

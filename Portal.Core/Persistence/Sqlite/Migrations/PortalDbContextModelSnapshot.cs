@@ -71,6 +71,15 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                         .ValueGeneratedOnAdd()
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("EventId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("EventJson")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("EventType")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("FieldsJson")
                         .IsRequired()
                         .HasColumnType("TEXT");
@@ -87,12 +96,19 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("TeamId")
+                        .HasColumnType("TEXT");
+
                     b.Property<long>("Timestamp")
                         .HasColumnType("INTEGER");
 
                     b.HasKey("Id");
 
+                    b.HasIndex("Timestamp");
+
                     b.HasIndex("SandboxId", "Timestamp");
+
+                    b.HasIndex("TeamId", "Timestamp");
 
                     b.ToTable("sandbox_logs", (string)null);
                 });
@@ -136,6 +152,9 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                     b.Property<string>("EnvdVersion")
                         .IsRequired()
                         .HasColumnType("TEXT");
+
+                    b.Property<long?>("ExecutionStartedAt")
+                        .HasColumnType("INTEGER");
 
                     b.Property<int>("MemoryMB")
                         .HasColumnType("INTEGER");
