@@ -135,7 +135,8 @@ public sealed class Http1ConnectionProxy : IDisposable
             Outcome outcome;
             try
             {
-                outcome = await ExchangeAsync(client, route, request.Buffer, request.Length, head.Idempotent, head.IsHead, head.Close);
+                outcome = await ExchangeAsync(client, route, request.Buffer, request.Length, head.Idempotent, head.IsHead, head.Close,
+                    reusable: head.ContentLength == 0 || !UpstreamPool.BodyMayBeIgnored(data[..head.MethodLength]));
             }
             finally
             {
@@ -282,13 +283,16 @@ public sealed class Http1ConnectionProxy : IDisposable
     // ---- one exchange ----
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Outcome> ExchangeAsync(Client client, RouteDecision.Sandbox route, byte[] request, int length, bool idempotent, bool isHead, bool clientClose)
+    private async ValueTask<Outcome> ExchangeAsync(Client client, RouteDecision.Sandbox route, byte[] request, int length, bool idempotent, bool isHead, bool clientClose, bool reusable)
     {
         var closed = client.Connection.ConnectionClosed;
+        // Kept for this client connection only (UpstreamPool says why); a request Kestrel answers
+        // on this connection finds the same owner in its items.
+        client.Owner ??= _pool.OwnerOf(client.Connection.Items, closed);
         UpstreamConnection c;
         try
         {
-            c = await _pool.RentAsync(route.SandboxId, route.Port, closed);
+            c = await _pool.RentAsync(client.Owner, route.SandboxId, route.Port, closed);
         }
         catch (Exception)
         {
@@ -313,7 +317,7 @@ public sealed class Http1ConnectionProxy : IDisposable
                 // The sandbox closed this idle connection as we reused it: once more on a new one,
                 // only when it cannot have seen the request or seeing it twice is harmless.
                 Release(client, c, reusable: false);
-                try { c = await _pool.OpenAsync(route.SandboxId, route.Port, closed); }
+                try { c = await _pool.OpenAsync(client.Owner, route.SandboxId, route.Port, closed); }
                 catch (Exception) { return closed.IsCancellationRequested ? Outcome.Close : Outcome.HandOff; }
                 client.Attach(c);
             }
@@ -329,16 +333,16 @@ public sealed class Http1ConnectionProxy : IDisposable
 
         try
         {
-            var reusable = framing.Kind switch
+            var whole = framing.Kind switch
             {
                 FramingKind.None => true,
                 FramingKind.Length => await UpstreamBody.CopyLengthAsync(output, c, framing.Length),
                 FramingKind.Chunked => await UpstreamBody.CopyChunkedAsync(output, c, verbatim: true),
                 _ => await UpstreamBody.CopyToEndAsync(output, c),
             };
-            if (!reusable) throw new IOException("the client went away");
+            if (!whole) throw new IOException("the client went away");
             if (!await UpstreamBody.FlushAsync(output)) throw new IOException("the client went away");
-            Release(client, c, reusable: !framing.UpstreamClose && framing.Kind != FramingKind.ToEnd);
+            Release(client, c, reusable: reusable && !framing.UpstreamClose && framing.Kind != FramingKind.ToEnd);
             return framing.ClientClose ? Outcome.Close : Outcome.Done;
         }
         catch (Exception)
@@ -576,6 +580,7 @@ public sealed class Http1ConnectionProxy : IDisposable
         /// <summary>The request Kestrel is answering right now, if any.</summary>
         public volatile OneRequestConnection? HandedOver;
         public Http1RequestHead Head { get; } = new();
+        public UpstreamOwner? Owner;
         public byte[] RemoteAddress { get; }
         public volatile bool Closing;
         public volatile Phase Phase;

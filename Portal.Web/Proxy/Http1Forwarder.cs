@@ -3,6 +3,7 @@ using System.Buffers.Text;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using System.Text;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Portal.Web.Proxy;
@@ -62,7 +63,10 @@ public sealed class Http1Forwarder(UpstreamPool pool)
 
             // A client that goes away ends the exchange by closing the upstream connection.
             var aborted = ctx.RequestAborted;
-            connection = await pool.RentAsync(sandboxId, port, aborted);
+            // Kept for this client connection only (UpstreamPool says why).
+            var owner = pool.OwnerOf(ctx.Features.Get<IConnectionItemsFeature>()?.Items,
+                ctx.Features.Get<IConnectionLifetimeFeature>()?.ConnectionClosed ?? default);
+            connection = await pool.RentAsync(owner, sandboxId, port, aborted);
             cut = CloseOnAbort(aborted, connection);
             ResponseHead response;
             while (true)
@@ -83,7 +87,7 @@ public sealed class Http1Forwarder(UpstreamPool pool)
                     // one. Only when it cannot have seen the request, or seeing it twice is harmless.
                     cut.Dispose();
                     pool.Close(connection);
-                    connection = await pool.OpenAsync(sandboxId, port, aborted);
+                    connection = await pool.OpenAsync(connection.Owner, sandboxId, port, aborted);
                     cut = CloseOnAbort(aborted, connection);
                 }
             }
@@ -91,6 +95,8 @@ public sealed class Http1Forwarder(UpstreamPool pool)
             var reusable = await CopyResponseAsync(ctx, connection, response);
             // Answered before the whole body was sent: the connection is mid-request, not reusable.
             if (bodyPump is { IsCompletedSuccessfully: false }) reusable = false;
+            // A body the server may have left unread would be read as the next request.
+            if (hasBody && length != 0 && UpstreamPool.BodyMayBeIgnored(request.Method)) reusable = false;
             cut.Dispose();
             var done = connection;
             connection = null;

@@ -390,8 +390,8 @@ public sealed class RawClient : IAsyncDisposable
 
     public Task SendAsync(string raw) => _stream.WriteAsync(Encoding.Latin1.GetBytes(raw), Ct).AsTask();
 
-    /// <summary>The next response: head (without the blank line) and the body as sent (chunk framing included).</summary>
-    public async Task<(string Head, string Body)> ReadResponseAsync(bool interim = false)
+    /// <summary>The next response: head (without the blank line) and the body as sent (chunk framing included; none after a HEAD when <paramref name="noBody"/>).</summary>
+    public async Task<(string Head, string Body)> ReadResponseAsync(bool interim = false, bool noBody = false)
     {
         while (true)
         {
@@ -399,7 +399,7 @@ public sealed class RawClient : IAsyncDisposable
             if (!interim && head.StartsWith("HTTP/1.1 1", StringComparison.Ordinal)) continue;
             var lines = head.Split("\r\n");
             if (head.StartsWith("HTTP/1.1 1", StringComparison.Ordinal) || head.StartsWith("HTTP/1.1 204", StringComparison.Ordinal)
-                || head.StartsWith("HTTP/1.1 304", StringComparison.Ordinal))
+                || head.StartsWith("HTTP/1.1 304", StringComparison.Ordinal) || noBody)
                 return (head, "");
             var length = lines.FirstOrDefault(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase));
             if (lines.Any(l => l.Equals("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase)))

@@ -85,9 +85,10 @@ public class Http1ForwarderTests
             }
         });
         await using var _ = host; await using var __ = backend;
+        var client = host.Client(null);
         for (var i = 0; i < 2; i++)
         {
-            using var res = await host.Client(null).SendAsync(Routed(HttpMethod.Get, "/", id), Ct);
+            using var res = await client.SendAsync(Routed(HttpMethod.Get, "/", id), Ct);
             Assert.Equal("hello", await res.Content.ReadAsStringAsync(Ct));
         }
         Assert.Equal(1, backend.Connections);
@@ -288,9 +289,10 @@ public class Http1ForwarderTests
     {
         var (host, backend, id) = await StartAsync(Always("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"));
         await using var _ = host; await using var __ = backend;
+        var client = host.Client(null);
         for (var i = 0; i < 2; i++)
         {
-            using var res = await host.Client(null).SendAsync(Routed(HttpMethod.Head, "/", id), Ct);
+            using var res = await client.SendAsync(Routed(HttpMethod.Head, "/", id), Ct);
             Assert.Equal(200, (int)res.StatusCode);
             Assert.Equal(1234, res.Content.Headers.ContentLength);
         }
@@ -317,6 +319,44 @@ public class Http1ForwarderTests
             cts.Cancel();
         }
         await upstreamClosed.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+    }
+
+    [Theory]
+    [InlineData("true")]
+    [InlineData("false")]
+    public async Task UpstreamConnections_ServeOneClientConnectionOnly_AndCloseWithIt(string fastPath)
+    {
+        var closedByPortal = 0;
+        var backend = RawBackend.Start(async c =>
+        {
+            while (await c.ReadRequestAsync() is not null) await c.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            Interlocked.Increment(ref closedByPortal);
+        });
+        var host = await PortalHost.StartAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
+        await using var _ = host; await using var __ = backend;
+        host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
+        var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
+        var request = $"GET /x HTTP/1.1\r\nHost: portal.test\r\nE2b-Sandbox-Id: {id}\r\nE2b-Sandbox-Port: {SandboxPorts.Envd}\r\n\r\n";
+
+        // A keep-alive client keeps its one upstream connection for all its requests...
+        var a = await RawClient.ConnectAsync(host);
+        for (var i = 0; i < 3; i++)
+        {
+            await a.SendAsync(request);
+            Assert.Equal("ok", (await a.ReadResponseAsync()).Body);
+        }
+        Assert.Equal(1, backend.Connections);
+        // ...which another client, one after the other, never gets.
+        await using (var b = await RawClient.ConnectAsync(host))
+        {
+            await b.SendAsync(request);
+            Assert.Equal("ok", (await b.ReadResponseAsync()).Body);
+        }
+        Assert.Equal(2, backend.Connections);
+        // A client's upstream connection closes with the client's connection, not when idle for long.
+        await a.DisposeAsync();
+        for (var i = 0; i < 100 && Volatile.Read(ref closedByPortal) < 2; i++) await Task.Delay(50, Ct);
+        Assert.Equal(2, Volatile.Read(ref closedByPortal));
     }
 
     private sealed class NoLengthStream(byte[] data) : MemoryStream(data)
