@@ -42,6 +42,7 @@ public sealed class Http1ConnectionProxy : IDisposable
     private readonly SandboxService _sandboxes;
     private readonly UpstreamPool _pool;
     private readonly PortalTelemetry _telemetry;
+    private readonly KestrelServerLimits _limits;
     private readonly long _keepAliveMs, _headersMs;
     private readonly ConcurrentDictionary<Client, byte> _clients = new(ReferenceEqualityComparer.Instance);
     private readonly Timer _sweep;
@@ -52,6 +53,7 @@ public sealed class Http1ConnectionProxy : IDisposable
         _sandboxes = sandboxes;
         _pool = pool;
         _telemetry = telemetry;
+        _limits = kestrel.Value.Limits;
         _keepAliveMs = (long)kestrel.Value.Limits.KeepAliveTimeout.TotalMilliseconds;
         _headersMs = (long)kestrel.Value.Limits.RequestHeadersTimeout.TotalMilliseconds;
         _sweep = new Timer(static s => ((Http1ConnectionProxy)s!).Sweep(), this, 1000, 1000);
@@ -66,7 +68,7 @@ public sealed class Http1ConnectionProxy : IDisposable
 
     public async Task RunAsync(ConnectionContext connection, ConnectionDelegate next)
     {
-        var client = new Client(connection);
+        var client = new Client(connection, _limits);
         _clients[client] = 0;
         var handOff = false;
         try
@@ -104,7 +106,8 @@ public sealed class Http1ConnectionProxy : IDisposable
 
             var data = client.View(buffer);
             var parsed = head.Parse(data);
-            if (parsed == Http1RequestHead.ParseResult.NotMine)
+            // Outside the subset, or refused: Kestrel's path answers it, as without the fast path.
+            if (parsed is Http1RequestHead.ParseResult.NotMine or Http1RequestHead.ParseResult.Invalid)
             {
                 input.AdvanceTo(buffer.Start); // Kestrel reads this request from the start, and the rest
                 return true;
@@ -544,9 +547,10 @@ public sealed class Http1ConnectionProxy : IDisposable
         private byte[]? _scratch;
         private UpstreamConnection? _upstream;
 
-        public Client(ConnectionContext connection)
+        public Client(ConnectionContext connection, KestrelServerLimits limits)
         {
             Connection = connection;
+            Head = new Http1RequestHead(limits);
             RemoteAddress = Encoding.ASCII.GetBytes(connection.RemoteEndPoint switch
             {
                 IPEndPoint ip => ip.Address.ToString(),
@@ -579,7 +583,7 @@ public sealed class Http1ConnectionProxy : IDisposable
 
         /// <summary>The request Kestrel is answering right now, if any.</summary>
         public volatile OneRequestConnection? HandedOver;
-        public Http1RequestHead Head { get; } = new();
+        public Http1RequestHead Head { get; }
         public UpstreamOwner? Owner;
         public byte[] RemoteAddress { get; }
         public volatile bool Closing;
@@ -598,8 +602,8 @@ public sealed class Http1ConnectionProxy : IDisposable
         public ReadOnlySpan<byte> View(in ReadOnlySequence<byte> buffer)
         {
             if (buffer.IsSingleSegment) return buffer.FirstSpan;
-            var n = (int)Math.Min(buffer.Length, Http1RequestHead.MaxHead + MaxBody);
-            _scratch ??= new byte[Http1RequestHead.MaxHead + MaxBody];
+            var n = (int)Math.Min(buffer.Length, Head.MaxHead + MaxBody);
+            _scratch ??= new byte[Head.MaxHead + MaxBody];
             buffer.Slice(0, n).CopyTo(_scratch);
             return _scratch.AsSpan(0, n);
         }

@@ -1,5 +1,6 @@
 using System.Buffers.Text;
 using System.Text;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Portal.Web.Proxy;
 
@@ -7,18 +8,37 @@ namespace Portal.Web.Proxy;
 /// A strict parse of one HTTP/1.1 request head for <see cref="Http1ConnectionProxy"/>. It accepts
 /// only a plain subset (origin-form target, <c>HTTP/1.1</c>, token header names, ASCII values, at
 /// most one <c>Host</c>/<c>Content-Length</c>/routing header, no chunked body, no upgrade, no
-/// <c>Expect</c>, Kestrel's size limits); anything else is <see cref="ParseResult.NotMine"/> and goes to
-/// Kestrel untouched, which answers it exactly as it would without the fast path. So the fast path
-/// can never accept a request Kestrel would have refused.
+/// <c>Expect</c>, within Kestrel's configured size limits). Anything else goes to Kestrel untouched,
+/// which answers it exactly as it would without the fast path: <see cref="ParseResult.NotMine"/>
+/// for what may be valid HTTP outside the subset, <see cref="ParseResult.Invalid"/> for what the
+/// portal refuses (Kestrel itself, or <see cref="SandboxProxy"/>'s checks). So the fast path can
+/// never accept a request Kestrel's path would have refused; a differential test feeds the same
+/// heads to both and holds them to it.
 /// </summary>
 public sealed class Http1RequestHead
 {
-    public enum ParseResult { NeedMore, Parsed, NotMine }
+    /// <summary><see cref="Invalid"/>: a head the portal refuses (Kestrel's path answers it with a 4xx).</summary>
+    public enum ParseResult { NeedMore, Parsed, NotMine, Invalid }
 
-    // Kestrel's defaults (MaxRequestLineSize, MaxRequestHeadersTotalSize, MaxRequestHeaderCount).
-    public const int MaxRequestLine = 8 * 1024;
-    public const int MaxHead = 32 * 1024;
-    public const int MaxHeaders = 100;
+    /// <summary>Kestrel's default limits (<see cref="KestrelServerLimits"/>).</summary>
+    public Http1RequestHead() : this(new KestrelServerLimits()) { }
+
+    /// <summary>With the limits Kestrel is configured with, so the fast path never takes a head Kestrel would refuse as too large.</summary>
+    public Http1RequestHead(KestrelServerLimits limits)
+    {
+        MaxRequestLine = limits.MaxRequestLineSize;
+        MaxHeadersTotal = limits.MaxRequestHeadersTotalSize;
+        MaxHeaders = limits.MaxRequestHeaderCount;
+    }
+
+    /// <summary>Kestrel's <c>MaxRequestLineSize</c> (CRLF included here, which only makes it stricter).</summary>
+    public int MaxRequestLine { get; }
+    /// <summary>Kestrel's <c>MaxRequestHeadersTotalSize</c> (the header lines and the final empty line).</summary>
+    public int MaxHeadersTotal { get; }
+    /// <summary>Kestrel's <c>MaxRequestHeaderCount</c>.</summary>
+    public int MaxHeaders { get; }
+    /// <summary>The largest head the fast path takes.</summary>
+    public int MaxHead => MaxRequestLine + MaxHeadersTotal;
 
     /// <summary>Length of the head including its final empty line.</summary>
     public int Length;
@@ -62,6 +82,9 @@ public sealed class Http1RequestHead
         i += 1 + expected.Length;
         if (i > MaxRequestLine) return ParseResult.NotMine;
         HeadersStart = i;
+        // Never sandbox traffic (tunnels are not forwarded; SandboxProxy answers 405).
+        if (data[..MethodLength].SequenceEqual("CONNECT"u8)) return ParseResult.Invalid;
+        var maxHead = HeadersStart + MaxHeadersTotal;
 
         var headers = 0;
         var chunkedOrOther = false;
@@ -69,11 +92,11 @@ public sealed class Http1RequestHead
         {
             var rest = data[i..];
             var lineEnd = rest.IndexOf((byte)'\n');
-            if (lineEnd < 0) return i + rest.Length > MaxHead ? ParseResult.NotMine : ParseResult.NeedMore;
+            if (lineEnd < 0) return i + rest.Length > maxHead ? ParseResult.NotMine : ParseResult.NeedMore;
             if (lineEnd == 0 || rest[lineEnd - 1] != (byte)'\r') return ParseResult.NotMine; // bare LF
             var line = rest[..(lineEnd - 1)];
             var next = i + lineEnd + 1;
-            if (next > MaxHead) return ParseResult.NotMine;
+            if (next > maxHead) return ParseResult.NotMine;
             if (line.IsEmpty)
             {
                 Length = next;
@@ -83,11 +106,17 @@ public sealed class Http1RequestHead
 
             var colon = 0;
             while (colon < line.Length && IsTChar(line[colon])) colon++;
-            if (colon == 0 || colon == line.Length || line[colon] != (byte)':') return ParseResult.NotMine; // includes obs-fold
+            if (colon == 0 || colon == line.Length || line[colon] != (byte)':')
+                // Refused: an empty name, whitespace before the colon, obs-fold, no colon, a byte
+                // outside ASCII. Kestrel takes other printable separators in a name: its call.
+                return colon < line.Length && line[colon] is > 0x20 and < 0x7F and not (byte)':' ? ParseResult.NotMine : ParseResult.Invalid;
             var valueStart = colon + 1;
             var valueEnd = line.Length;
             for (var k = valueStart; k < valueEnd; k++)
-                if (line[k] is (< 0x20 and not (byte)'\t') or >= 0x7F) return ParseResult.NotMine;
+            {
+                if (line[k] is (< 0x20 and not (byte)'\t') or 0x7F) return ParseResult.Invalid; // control bytes: never forwarded
+                if (line[k] >= 0x80) return ParseResult.NotMine; // Kestrel decides what an encoding means
+            }
             while (valueStart < valueEnd && line[valueStart] is (byte)' ' or (byte)'\t') valueStart++;
             while (valueEnd > valueStart && line[valueEnd - 1] is (byte)' ' or (byte)'\t') valueEnd--;
             var name = line[..colon];
@@ -96,20 +125,22 @@ public sealed class Http1RequestHead
             switch (Classify(name))
             {
                 case Header.Host:
-                    if (HostStart >= 0 || !IsHostValue(value)) return ParseResult.NotMine;
+                    if (HostStart >= 0) return ParseResult.Invalid;
+                    if (!IsHostValue(value)) return ParseResult.NotMine;
                     HostStart = at; HostLength = value.Length;
                     break;
                 case Header.ContentLength:
-                    if (ContentLength >= 0 || !Utf8Parser.TryParse(value, out long length, out var used) || used != value.Length || length < 0 || value[0] == (byte)'+')
-                        return ParseResult.NotMine;
+                    // Digits only: a sign, a second value or a second header is refused, never guessed at.
+                    if (ContentLength >= 0 || value.IsEmpty || value.ContainsAnyExceptInRange((byte)'0', (byte)'9')) return ParseResult.Invalid;
+                    if (!Utf8Parser.TryParse(value, out long length, out var used) || used != value.Length) return ParseResult.NotMine; // beyond a long
                     ContentLength = length;
                     break;
                 case Header.SandboxId:
-                    if (SandboxIdStart >= 0) return ParseResult.NotMine;
+                    if (SandboxIdStart >= 0) return ParseResult.Invalid; // which one would a front proxy have read?
                     SandboxIdStart = at; SandboxIdLength = value.Length;
                     break;
                 case Header.SandboxPort:
-                    if (SandboxPortStart >= 0) return ParseResult.NotMine;
+                    if (SandboxPortStart >= 0) return ParseResult.Invalid;
                     SandboxPortStart = at; SandboxPortLength = value.Length;
                     break;
                 case Header.ForwardedFor:
@@ -130,7 +161,8 @@ public sealed class Http1RequestHead
             }
             i = next;
         }
-        if (chunkedOrOther || HostStart < 0) return ParseResult.NotMine;
+        if (HostStart < 0) return ParseResult.Invalid; // HTTP/1.1 requires one
+        if (chunkedOrOther) return ParseResult.NotMine;
         if (ContentLength < 0) ContentLength = 0;
         Idempotent = IsIdempotent(data[..MethodLength]);
         IsHead = data[..MethodLength].SequenceEqual("HEAD"u8);
