@@ -106,8 +106,17 @@ public sealed class Http1ConnectionProxy : IDisposable
 
             var data = client.View(buffer);
             var parsed = head.Parse(data);
-            // Outside the subset, or refused: Kestrel's path answers it, as without the fast path.
-            if (parsed is Http1RequestHead.ParseResult.NotMine or Http1RequestHead.ParseResult.Invalid)
+            // Refused as Kestrel's path refuses it (SandboxProxy's checks, Kestrel's own parser), and
+            // more: Kestrel reads a Content-Length of "+5" as 5, the fast path refuses it. Then the
+            // connection ends, as after Kestrel's own 400.
+            if (parsed == Http1RequestHead.ParseResult.Invalid)
+            {
+                client.Enter(Phase.Exchange);
+                await WriteRefusalAsync(client.Output, head.RefusalStatus, head.Refusal!);
+                return false;
+            }
+            // Outside the subset: Kestrel's path answers it, as without the fast path.
+            if (parsed == Http1RequestHead.ParseResult.NotMine)
             {
                 input.AdvanceTo(buffer.Start); // Kestrel reads this request from the start, and the rest
                 return true;
@@ -363,6 +372,16 @@ public sealed class Http1ConnectionProxy : IDisposable
         // The client's close callback may have taken (and closed) it already.
         if (client.Detach(c)) _pool.Return(c, reusable);
         else _pool.Close(c);
+    }
+
+    private async ValueTask WriteRefusalAsync(PipeWriter output, int status, string message)
+    {
+        _telemetry.RecordProxyError("rejected");
+        var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new Apis.ErrorBody(status, message));
+        var reason = status == 405 ? "Method Not Allowed" : "Bad Request";
+        output.Write(Encoding.ASCII.GetBytes($"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {json.Length}\r\nConnection: close\r\n\r\n"));
+        output.Write(json);
+        await output.FlushAsync();
     }
 
     private async ValueTask WriteBadGatewayAsync(PipeWriter output, RouteDecision.Sandbox route, Exception e)

@@ -83,7 +83,7 @@ public sealed class Http1RequestHead
         if (i > MaxRequestLine) return ParseResult.NotMine;
         HeadersStart = i;
         // Never sandbox traffic (tunnels are not forwarded; SandboxProxy answers 405).
-        if (data[..MethodLength].SequenceEqual("CONNECT"u8)) return ParseResult.Invalid;
+        if (data[..MethodLength].SequenceEqual("CONNECT"u8)) return Refuse(405, ConnectRefused);
         var maxHead = HeadersStart + MaxHeadersTotal;
 
         var headers = 0;
@@ -109,12 +109,12 @@ public sealed class Http1RequestHead
             if (colon == 0 || colon == line.Length || line[colon] != (byte)':')
                 // Refused: an empty name, whitespace before the colon, obs-fold, no colon, a byte
                 // outside ASCII. Kestrel takes other printable separators in a name: its call.
-                return colon < line.Length && line[colon] is > 0x20 and < 0x7F and not (byte)':' ? ParseResult.NotMine : ParseResult.Invalid;
+                return colon < line.Length && line[colon] is > 0x20 and < 0x7F and not (byte)':' ? ParseResult.NotMine : Refuse(400, "malformed header line");
             var valueStart = colon + 1;
             var valueEnd = line.Length;
             for (var k = valueStart; k < valueEnd; k++)
             {
-                if (line[k] is (< 0x20 and not (byte)'\t') or 0x7F) return ParseResult.Invalid; // control bytes: never forwarded
+                if (line[k] is (< 0x20 and not (byte)'\t') or 0x7F) return Refuse(400, ControlCharacter);
                 if (line[k] >= 0x80) return ParseResult.NotMine; // Kestrel decides what an encoding means
             }
             while (valueStart < valueEnd && line[valueStart] is (byte)' ' or (byte)'\t') valueStart++;
@@ -125,22 +125,22 @@ public sealed class Http1RequestHead
             switch (Classify(name))
             {
                 case Header.Host:
-                    if (HostStart >= 0) return ParseResult.Invalid;
+                    if (HostStart >= 0) return Refuse(400, "more than one Host header");
                     if (!IsHostValue(value)) return ParseResult.NotMine;
                     HostStart = at; HostLength = value.Length;
                     break;
                 case Header.ContentLength:
                     // Digits only: a sign, a second value or a second header is refused, never guessed at.
-                    if (ContentLength >= 0 || value.IsEmpty || value.ContainsAnyExceptInRange((byte)'0', (byte)'9')) return ParseResult.Invalid;
+                    if (ContentLength >= 0 || value.IsEmpty || value.ContainsAnyExceptInRange((byte)'0', (byte)'9')) return Refuse(400, "Content-Length must be one value of digits only");
                     if (!Utf8Parser.TryParse(value, out long length, out var used) || used != value.Length) return ParseResult.NotMine; // beyond a long
                     ContentLength = length;
                     break;
                 case Header.SandboxId:
-                    if (SandboxIdStart >= 0) return ParseResult.Invalid; // which one would a front proxy have read?
+                    if (SandboxIdStart >= 0) return Refuse(400, RoutingTwice); // which one would a front proxy have read?
                     SandboxIdStart = at; SandboxIdLength = value.Length;
                     break;
                 case Header.SandboxPort:
-                    if (SandboxPortStart >= 0) return ParseResult.Invalid;
+                    if (SandboxPortStart >= 0) return Refuse(400, RoutingTwice);
                     SandboxPortStart = at; SandboxPortLength = value.Length;
                     break;
                 case Header.ForwardedFor:
@@ -161,7 +161,7 @@ public sealed class Http1RequestHead
             }
             i = next;
         }
-        if (HostStart < 0) return ParseResult.Invalid; // HTTP/1.1 requires one
+        if (HostStart < 0) return Refuse(400, "no Host header"); // HTTP/1.1 requires one
         if (chunkedOrOther) return ParseResult.NotMine;
         if (ContentLength < 0) ContentLength = 0;
         Idempotent = IsIdempotent(data[..MethodLength]);
@@ -169,8 +169,25 @@ public sealed class Http1RequestHead
         return ParseResult.Parsed;
     }
 
+    /// <summary>For <see cref="ParseResult.Invalid"/>: the status and message to answer with (as Kestrel's path would).</summary>
+    public int RefusalStatus;
+    public string? Refusal;
+
+    internal const string RoutingTwice = "the E2b-Sandbox-Id and E2b-Sandbox-Port headers may each appear once";
+    internal const string ConnectRefused = "CONNECT is not supported: the portal forwards requests to sandboxes, it does not open tunnels";
+    internal const string ControlCharacter = "a header value carries a control character";
+
+    private ParseResult Refuse(int status, string message)
+    {
+        RefusalStatus = status;
+        Refusal = message;
+        return ParseResult.Invalid;
+    }
+
     private void Reset()
     {
+        RefusalStatus = 0;
+        Refusal = null;
         Length = MethodLength = TargetStart = TargetLength = HeadersStart = 0;
         ContentLength = -1;
         Close = Idempotent = IsHead = false;

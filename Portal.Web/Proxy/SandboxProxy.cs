@@ -101,23 +101,19 @@ public sealed class SandboxProxy(
 
     /// <summary>
     /// What the portal refuses whatever the route (Kestrel lets these through): a tunnel request,
-    /// routing headers sent twice (a front proxy may have read the other one), a signed
-    /// <c>Content-Length</c>, control bytes in a header value. <see cref="Http1RequestHead"/> hands all of them here.
+    /// routing headers sent twice (a front proxy may have read the other one), control bytes in
+    /// a header value. The messages are <see cref="Http1RequestHead"/>'s, which refuses the same. <see cref="Http1RequestHead"/> hands all of them here.
     /// </summary>
     private static (int Status, string Message)? Refusal(HttpContext ctx, IHeaderDictionary headers)
     {
         if (HttpMethods.IsConnect(ctx.Request.Method) && ctx.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect != true)
-            return (405, "CONNECT is not supported: the portal forwards requests to sandboxes, it does not open tunnels");
+            return (405, Http1RequestHead.ConnectRefused);
         if (headers[SandboxIdHeader].Count > 1 || headers[SandboxPortHeader].Count > 1)
-            return (400, $"the {SandboxIdHeader} and {SandboxPortHeader} headers may each appear once");
-        // Kestrel reads "+5" as 5; a proxy in front may not: a body length two readers can disagree on is refused.
-        foreach (var value in headers.ContentLength is null ? default : headers[Microsoft.Net.Http.Headers.HeaderNames.ContentLength])
-            if (value is null || value.Length == 0 || value.AsSpan().ContainsAnyExceptInRange('0', '9'))
-                return (400, "Content-Length must be digits only");
+            return (400, Http1RequestHead.RoutingTwice);
         foreach (var (name, values) in headers)
             foreach (var value in values)
                 if (value is not null && value.AsSpan().ContainsAny(ControlChars))
-                    return (400, $"the {name} header carries a control character");
+                    return (400, Http1RequestHead.ControlCharacter);
         return null;
     }
 

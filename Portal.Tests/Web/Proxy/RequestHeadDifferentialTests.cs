@@ -35,7 +35,7 @@ public class RequestHeadDifferentialTests
         yield return ("HEAD", "HEAD /x HTTP/1.1\r\nHost: portal.test\r\n" + route + "\r\n");
         yield return ("DELETE", "DELETE /x HTTP/1.1\r\nHost: portal.test\r\n" + route + "\r\n");
         yield return ("OPTIONS", "OPTIONS /x HTTP/1.1\r\nHost: portal.test\r\n" + route + "\r\n");
-        yield return ("lower-case names", "GET /x HTTP/1.1\r\nhost: portal.test\r\n" + route.ToLowerInvariant().Replace("{id}", "{id}") + "\r\n");
+        yield return ("lower-case names", "GET /x HTTP/1.1\r\nhost: portal.test\r\ne2b-sandbox-id: {id}\r\ne2b-sandbox-port: 49983\r\n\r\n");
         yield return ("tab and spaces around a value", Get("X-A: \t v \t\r\n"));
         yield return ("empty value", Get("X-A:\r\n"));
         yield return ("query string", "GET /x?a=1&b=%20 HTTP/1.1\r\nHost: portal.test\r\n" + route + "\r\n");
@@ -105,6 +105,13 @@ public class RequestHeadDifferentialTests
         yield return ("more headers than MaxRequestHeaderCount", Get(string.Concat(Enumerable.Range(0, limits.MaxRequestHeaderCount).Select(i => $"X-H{i}: v\r\n"))));
     }
 
+    /// <summary>
+    /// Heads Kestrel's parser takes that the portal means to refuse, where Kestrel gives no hook:
+    /// it reads a <c>Content-Length</c> of "+3" as 3 (and forwards "3", so the portal and the
+    /// sandbox still agree; only a proxy in front could read it otherwise). The fast path refuses it.
+    /// </summary>
+    private static readonly HashSet<string> KestrelReadsLeniently = ["Content-Length: '+3'"];
+
     [Fact]
     public async Task StrictParserAndKestrel_TakeTheSameDecisions()
     {
@@ -124,11 +131,12 @@ public class RequestHeadDifferentialTests
             var strict = new Http1RequestHead(limits).Parse(Encoding.Latin1.GetBytes(raw.Replace("{id}", "abc")));
             var viaKestrel = await StatusAsync(kestrel, raw);
             var viaFastPath = await StatusAsync(fast, raw);
-            var refused = viaKestrel is >= 400 and < 500;
-            if (strict == Parsed && viaKestrel != 200) failures.Add($"{name}: the strict parser takes it, Kestrel's path answers {viaKestrel}");
-            if (strict == Invalid && !refused) failures.Add($"{name}: the strict parser calls it invalid, Kestrel's path answers {viaKestrel}");
+            var lenient = KestrelReadsLeniently.Contains(name);
+            if (strict == Parsed && (viaKestrel != 200 || viaFastPath != 200)) failures.Add($"{name}: the strict parser takes it, Kestrel's path answers {viaKestrel}, the fast path {viaFastPath}");
+            if (strict == Invalid && !(viaKestrel is >= 400 and < 500) && !lenient) failures.Add($"{name}: the strict parser calls it invalid, Kestrel's path answers {viaKestrel}");
             if (strict == NeedMore) failures.Add($"{name}: the strict parser waits for more of a complete head");
-            if (viaFastPath != viaKestrel) failures.Add($"{name}: {viaFastPath} with the fast path, {viaKestrel} without");
+            if (viaFastPath != viaKestrel && !lenient) failures.Add($"{name}: {viaFastPath} with the fast path, {viaKestrel} without");
+            if (lenient && (strict != Invalid || viaFastPath != 400)) failures.Add($"{name}: the fast path must refuse it ({strict}, {viaFastPath})");
         }
         Assert.True(count > 70, $"only {count} heads generated");
         Assert.True(failures.Count == 0, string.Join("\n", failures));
