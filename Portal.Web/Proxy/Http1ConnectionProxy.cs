@@ -313,6 +313,7 @@ public sealed class Http1ConnectionProxy : IDisposable
         client.Attach(c);
 
         ResponseFraming framing;
+        bool closeClient;
         var output = client.Output;
         while (true)
         {
@@ -321,7 +322,7 @@ public sealed class Http1ConnectionProxy : IDisposable
             {
                 await c.WriteAsync(request.AsMemory(0, length));
                 sent = true;
-                framing = await RelayHeadAsync(c, output, isHead, clientClose);
+                (framing, closeClient) = await RelayHeadAsync(c, output, isHead, clientClose);
                 break;
             }
             catch (Exception) when (c.Reused && c.Buffered == 0 && !closed.IsCancellationRequested && (!sent || idempotent))
@@ -355,7 +356,7 @@ public sealed class Http1ConnectionProxy : IDisposable
             if (!whole) throw new IOException("the client went away");
             if (!await UpstreamBody.FlushAsync(output)) throw new IOException("the client went away");
             Release(client, c, reusable: reusable && !framing.UpstreamClose && framing.Kind != FramingKind.ToEnd);
-            return framing.ClientClose ? Outcome.Close : Outcome.Done;
+            return closeClient ? Outcome.Close : Outcome.Done;
         }
         catch (Exception)
         {
@@ -399,79 +400,25 @@ public sealed class Http1ConnectionProxy : IDisposable
 
     // ---- the response ----
 
-    private enum FramingKind { None, Length, Chunked, ToEnd }
-
-    private readonly record struct ResponseFraming(FramingKind Kind, long Length, bool UpstreamClose, bool ClientClose);
-
     /// <summary>
-    /// Reads the response head (skipping 1xx) and writes it to the client: status line as
-    /// HTTP/1.1, headers less the hop-by-hop ones, <c>Connection: close</c> when the client will be
-    /// closed after it. Nothing is written unless the whole head is valid.
+    /// Reads the final response head (<see cref="Http1ResponseHead"/>, shared with Kestrel's path)
+    /// and writes it to the client: status line as HTTP/1.1, headers less the hop-by-hop ones,
+    /// <c>Connection: close</c> when the client will be closed after it. Nothing is written unless
+    /// the whole head is valid. ClientClose: the client connection ends after this response.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<ResponseFraming> RelayHeadAsync(UpstreamConnection c, PipeWriter output, bool isHead, bool clientClose)
+    private static async ValueTask<(ResponseFraming Framing, bool ClientClose)> RelayHeadAsync(UpstreamConnection c, PipeWriter output, bool isHead, bool clientClose)
     {
-        while (true)
-        {
-            int end;
-            while ((end = c.Buffer.AsSpan(c.Start, c.Buffered).IndexOf("\r\n\r\n"u8)) < 0)
-                if (await c.FillAsync() == 0)
-                    throw new IOException(c.Buffered == 0 ? "the sandbox closed the connection without a response" : "the sandbox closed the connection inside a response head");
-            var head = c.Buffer.AsSpan(c.Start, end + 4);
-            var framing = WriteHead(head, output, isHead, clientClose, out var informational);
-            c.Start += end + 4;
-            if (!informational) return framing;
-        }
+        var (length, framing) = await Http1ResponseHead.ReadAsync(c, isHead);
+        var closeClient = clientClose || framing.Kind == FramingKind.ToEnd;
+        WriteHead(c.Buffer.AsSpan(c.Start, length), output, framing.Kind == FramingKind.Chunked, closeClient);
+        c.Start += length;
+        return (framing, closeClient);
     }
 
-    private static ResponseFraming WriteHead(ReadOnlySpan<byte> head, PipeWriter output, bool isHead, bool clientClose, out bool informational)
+    private static void WriteHead(ReadOnlySpan<byte> head, PipeWriter output, bool chunked, bool closeClient)
     {
-        var lineEnd = head.IndexOf("\r\n"u8);
-        var line = head[..lineEnd];
-        if (line.Length < 12 || !line.StartsWith("HTTP/1."u8) || line[8] != (byte)' '
-            || !System.Buffers.Text.Utf8Parser.TryParse(line.Slice(9, 3), out int status, out var used) || used != 3 || status < 100)
-            throw new InvalidDataException("the sandbox sent a malformed HTTP status line");
-        informational = status < 200;
-        if (status == 101) throw new InvalidDataException("the sandbox switched protocols on a request that did not ask to");
-        if (informational) return default; // 100 Continue, 103 Early Hints: the final response follows
-
-        // First pass: framing, and whether the head is valid at all.
-        var http10 = line[7] == (byte)'0';
-        long contentLength = -1;
-        bool chunked = false, upstreamClose = http10, keepAlive = false;
-        var headers = head[(lineEnd + 2)..^2];
-        foreach (var (name, value, _) in new HeaderLines(headers))
-        {
-            if (Ascii.EqualsIgnoreCase(name, "Content-Length"u8))
-            {
-                if (!System.Buffers.Text.Utf8Parser.TryParse(value, out long n, out var consumed) || consumed != value.Length || n < 0
-                    || (contentLength >= 0 && contentLength != n))
-                    throw new InvalidDataException("the sandbox sent an invalid Content-Length");
-                contentLength = n;
-            }
-            else if (Ascii.EqualsIgnoreCase(name, "Transfer-Encoding"u8))
-            {
-                if (!Ascii.EqualsIgnoreCase(value, "chunked"u8) || chunked) throw new InvalidDataException("the sandbox sent a transfer coding other than chunked");
-                chunked = true;
-            }
-            else if (Ascii.EqualsIgnoreCase(name, "Connection"u8))
-            {
-                foreach (var range in value.Split((byte)','))
-                {
-                    var token = value[range].Trim(" \t"u8);
-                    if (Ascii.EqualsIgnoreCase(token, "close"u8)) upstreamClose = true;
-                    else if (Ascii.EqualsIgnoreCase(token, "keep-alive"u8)) keepAlive = true;
-                }
-            }
-        }
-        if (http10 && keepAlive) upstreamClose = false;
-        var kind = isHead || status is 204 or 304 ? FramingKind.None
-            : chunked ? FramingKind.Chunked
-            : contentLength >= 0 ? FramingKind.Length
-            : FramingKind.ToEnd;
-        var closeClient = clientClose || kind == FramingKind.ToEnd;
-
-        // Second pass: the head the client gets, into one span, advanced only when complete.
+        var line = Http1ResponseHead.StatusLine(head);
         var span = output.GetSpan(head.Length + 32);
         "HTTP/1.1"u8.CopyTo(span);
         var w = 8;
@@ -479,13 +426,19 @@ public sealed class Http1ConnectionProxy : IDisposable
         w += line.Length - 8;
         span[w++] = (byte)'\r';
         span[w++] = (byte)'\n';
-        foreach (var (name, _, raw) in new HeaderLines(headers))
+        foreach (var (name, _, raw) in Http1ResponseHead.Lines(head))
         {
-            if (IsHopByHopResponse(name) || (chunked && Ascii.EqualsIgnoreCase(name, "Content-Length"u8))) continue;
+            if (HopByHop.Is(name) || (chunked && Ascii.EqualsIgnoreCase(name, "Content-Length"u8))) continue;
             raw.CopyTo(span[w..]);
             w += raw.Length;
             span[w++] = (byte)'\r';
             span[w++] = (byte)'\n';
+        }
+        if (chunked)
+        {
+            // Relayed verbatim, in its chunks: the coding is this hop's again.
+            "Transfer-Encoding: chunked\r\n"u8.CopyTo(span[w..]);
+            w += 28;
         }
         if (closeClient)
         {
@@ -495,50 +448,6 @@ public sealed class Http1ConnectionProxy : IDisposable
         span[w++] = (byte)'\r';
         span[w++] = (byte)'\n';
         output.Advance(w);
-        return new ResponseFraming(kind, contentLength, upstreamClose, closeClient);
-    }
-
-    private static bool IsHopByHopResponse(ReadOnlySpan<byte> name) => name.Length switch
-    {
-        7 => Ascii.EqualsIgnoreCase(name, "Upgrade"u8),
-        10 => Ascii.EqualsIgnoreCase(name, "Connection"u8) || Ascii.EqualsIgnoreCase(name, "Keep-Alive"u8),
-        16 => Ascii.EqualsIgnoreCase(name, "Proxy-Connection"u8),
-        _ => false,
-    };
-
-    /// <summary>Header lines of a response head (without the status line and final CRLF): name, trimmed value, whole line.</summary>
-    private ref struct HeaderLines(ReadOnlySpan<byte> rest)
-    {
-        private ReadOnlySpan<byte> _rest = rest;
-        public HeaderLine Current { get; private set; }
-        public readonly HeaderLines GetEnumerator() => this;
-
-        public bool MoveNext()
-        {
-            if (_rest.IsEmpty) return false;
-            var end = _rest.IndexOf("\r\n"u8);
-            if (end < 0) end = _rest.Length;
-            var line = _rest[..end];
-            _rest = end + 2 <= _rest.Length ? _rest[(end + 2)..] : default;
-            var colon = line.IndexOf((byte)':');
-            if (colon <= 0 || line[0] is (byte)' ' or (byte)'\t' || line[colon - 1] is (byte)' ' or (byte)'\t'
-                || line.IndexOfAny((byte)'\r', (byte)'\n', (byte)0) >= 0)
-                throw new InvalidDataException("the sandbox sent a malformed response header");
-            Current = new HeaderLine(line[..colon], line[(colon + 1)..].Trim(" \t"u8), line);
-            return true;
-        }
-    }
-
-    private readonly ref struct HeaderLine(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, ReadOnlySpan<byte> raw)
-    {
-        private readonly ReadOnlySpan<byte> _name = name, _value = value, _raw = raw;
-
-        public void Deconstruct(out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> value, out ReadOnlySpan<byte> raw)
-        {
-            name = _name;
-            value = _value;
-            raw = _raw;
-        }
     }
 
     // ---- client connections ----

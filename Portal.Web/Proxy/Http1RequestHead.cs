@@ -198,21 +198,26 @@ public sealed class Http1RequestHead
     public enum Header { Other, Host, ContentLength, SandboxId, SandboxPort, ForwardedFor, Connection, HopByHop, NotMine }
 
     /// <summary>What a request header means to the fast path; also used when writing the upstream head.</summary>
-    public static Header Classify(ReadOnlySpan<byte> name) => name.Length switch
+    /// <remarks><see cref="Header.HopByHop"/>: not forwarded (<see cref="Proxy.HopByHop"/>'s list, and the
+    /// <c>X-Forwarded-Proto</c>/<c>-Host</c> the proxy writes itself, as Kestrel's path does).</remarks>
+    public static Header Classify(ReadOnlySpan<byte> name)
     {
-        2 => Ascii.EqualsIgnoreCase(name, "TE"u8) ? Header.HopByHop : Header.Other,
-        4 => Ascii.EqualsIgnoreCase(name, "Host"u8) ? Header.Host : Header.Other,
-        6 => Ascii.EqualsIgnoreCase(name, "Expect"u8) ? Header.NotMine : Header.Other, // Kestrel answers 100-continue
-        7 => Ascii.EqualsIgnoreCase(name, "Upgrade"u8) ? Header.NotMine : Ascii.EqualsIgnoreCase(name, "Trailer"u8) ? Header.HopByHop : Header.Other,
-        10 => Ascii.EqualsIgnoreCase(name, "Connection"u8) ? Header.Connection : Ascii.EqualsIgnoreCase(name, "Keep-Alive"u8) ? Header.HopByHop : Header.Other,
-        14 => Ascii.EqualsIgnoreCase(name, "Content-Length"u8) ? Header.ContentLength : Ascii.EqualsIgnoreCase(name, "E2b-Sandbox-Id"u8) ? Header.SandboxId : Header.Other,
-        15 => Ascii.EqualsIgnoreCase(name, "X-Forwarded-For"u8) ? Header.ForwardedFor : Header.Other,
-        16 => Ascii.EqualsIgnoreCase(name, "E2b-Sandbox-Port"u8) ? Header.SandboxPort
-            : Ascii.EqualsIgnoreCase(name, "Proxy-Connection"u8) || Ascii.EqualsIgnoreCase(name, "X-Forwarded-Host"u8) ? Header.HopByHop : Header.Other,
-        17 => Ascii.EqualsIgnoreCase(name, "Transfer-Encoding"u8) ? Header.NotMine
-            : Ascii.EqualsIgnoreCase(name, "X-Forwarded-Proto"u8) ? Header.HopByHop : Header.Other,
-        _ => Header.Other,
-    };
+        var special = name.Length switch
+        {
+            4 => Ascii.EqualsIgnoreCase(name, "Host"u8) ? Header.Host : Header.Other,
+            6 => Ascii.EqualsIgnoreCase(name, "Expect"u8) ? Header.NotMine : Header.Other, // Kestrel answers 100-continue
+            7 => Ascii.EqualsIgnoreCase(name, "Upgrade"u8) ? Header.NotMine : Header.Other,
+            10 => Ascii.EqualsIgnoreCase(name, "Connection"u8) ? Header.Connection : Header.Other,
+            14 => Ascii.EqualsIgnoreCase(name, "Content-Length"u8) ? Header.ContentLength : Ascii.EqualsIgnoreCase(name, "E2b-Sandbox-Id"u8) ? Header.SandboxId : Header.Other,
+            15 => Ascii.EqualsIgnoreCase(name, "X-Forwarded-For"u8) ? Header.ForwardedFor : Header.Other,
+            16 => Ascii.EqualsIgnoreCase(name, "E2b-Sandbox-Port"u8) ? Header.SandboxPort
+                : Ascii.EqualsIgnoreCase(name, "X-Forwarded-Host"u8) ? Header.HopByHop : Header.Other,
+            17 => Ascii.EqualsIgnoreCase(name, "Transfer-Encoding"u8) ? Header.NotMine
+                : Ascii.EqualsIgnoreCase(name, "X-Forwarded-Proto"u8) ? Header.HopByHop : Header.Other,
+            _ => Header.Other,
+        };
+        return special == Header.Other && Proxy.HopByHop.Is(name) ? Header.HopByHop : special;
+    }
 
     private static bool IsIdempotent(ReadOnlySpan<byte> method) =>
         method.SequenceEqual("GET"u8) || method.SequenceEqual("HEAD"u8) || method.SequenceEqual("OPTIONS"u8)

@@ -359,6 +359,37 @@ public class Http1ForwarderTests
         Assert.Equal(2, Volatile.Read(ref closedByPortal));
     }
 
+    [Theory]
+    [InlineData("true")]
+    [InlineData("false")]
+    public async Task HopByHopHeaders_AreTheSameListOnBothPaths(string fastPath)
+    {
+        // YARP's list, both ways; everything else passes.
+        string[] hop = ["Keep-Alive: 5", "Proxy-Authorization: Basic eA==", "Proxy-Connection: keep-alive", "HTTP2-Settings: AAA", "ALPN: h2", "Close: 1", "Security-Scheme: x", "TE: trailers"];
+        var backend = RawBackend.Start(async c =>
+        {
+            while (await c.ReadRequestAsync() is not null)
+                await c.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nAlt-Svc: h3=\":443\"\r\nProxy-Authenticate: Basic\r\nProxy-Connection: close\r\nKeep-Alive: timeout=5\r\nTrailer: X-T\r\nX-Kept: yes\r\n\r\nok");
+        });
+        var host = await PortalHost.StartAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
+        await using var _ = host; await using var __ = backend;
+        host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
+        var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
+        await using var client = await RawClient.ConnectAsync(host);
+        await client.SendAsync($"GET /x HTTP/1.1\r\nHost: portal.test\r\nE2b-Sandbox-Id: {id}\r\nE2b-Sandbox-Port: {SandboxPorts.Envd}\r\n{string.Concat(hop.Select(h => h + "\r\n"))}Trailer: X-T\r\nX-Custom: v\r\n\r\n");
+        var (head, body) = await client.ReadResponseAsync();
+        Assert.Equal("ok", body);
+        var sent = backend.Requests.Single().Head.Split("\r\n");
+        foreach (var h in hop) Assert.DoesNotContain(sent, l => l.StartsWith(h.Split(':')[0] + ":", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("X-Custom: v", sent);
+        Assert.Contains("Trailer: X-T", sent);
+        var got = head.Split("\r\n");
+        foreach (var name in new[] { "Alt-Svc", "Proxy-Authenticate", "Proxy-Connection", "Keep-Alive" })
+            Assert.DoesNotContain(got, l => l.StartsWith(name + ":", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("X-Kept: yes", got);
+        Assert.Contains("Trailer: X-T", got);
+    }
+
     private sealed class NoLengthStream(byte[] data) : MemoryStream(data)
     {
         public override bool CanSeek => false;
