@@ -31,7 +31,9 @@ namespace Portal.Web.Proxy;
 /// which the fast path goes on; so every error answer still comes from <see cref="SandboxProxy"/>
 /// and the API, and a client mixing API and sandbox calls on one connection keeps the fast path.
 /// Idle and slow-head timeouts are Kestrel's (<c>KeepAliveTimeout</c>, <c>RequestHeadersTimeout</c>),
-/// kept by one sweep timer, which also ticks Kestrel's timeouts of a request it is answering.
+/// and so is the rate a client must read a response at (<c>MinResponseDataRate</c>, see
+/// <see cref="WriteDeadline"/>), kept by one sweep timer, which also ticks Kestrel's timeouts of a
+/// request it is answering.
 /// </remarks>
 public sealed class Http1ConnectionProxy : IDisposable
 {
@@ -463,6 +465,9 @@ public sealed class Http1ConnectionProxy : IDisposable
             catch (Exception) { /* Kestrel's own timeout handling; it aborts what it must */ }
             var limit = client.Phase switch { Phase.Idle => _keepAliveMs, Phase.Head => _headersMs, _ => long.MaxValue };
             if (now - client.Since > limit) client.Connection.Abort(new ConnectionAbortedException("keep-alive or request-headers timeout"));
+            // A client reading slower than MinResponseDataRate: cut, which fails the pending write;
+            // the exchange then closes its sandbox connection.
+            else if (client.WriteDeadline.Expired(now)) client.Connection.Abort(new ConnectionAbortedException("the client read the response slower than MinResponseDataRate"));
         }
     }
 
@@ -479,6 +484,7 @@ public sealed class Http1ConnectionProxy : IDisposable
         {
             Connection = connection;
             Head = new Http1RequestHead(limits);
+            WriteDeadline = new WriteDeadline(limits.MinResponseDataRate);
             RemoteAddress = Encoding.ASCII.GetBytes(connection.RemoteEndPoint switch
             {
                 IPEndPoint ip => ip.Address.ToString(),
@@ -501,13 +507,16 @@ public sealed class Http1ConnectionProxy : IDisposable
         /// <summary>Straight to the socket when the transport exposes it (the epoll transport and Kestrel's socket transport do).</summary>
         /// <remarks>Never under TLS: the socket carries ciphertext there (the middleware sits outside TLS, so
         /// a TLS connection never gets this far; the check keeps it so if that ever changes).</remarks>
-        public PipeWriter Output => _output ??= Connection.Features.Get<ITlsHandshakeFeature>() is not null ? Connection.Transport.Output
-            : Connection.Features.Get<Transport.IEpollSocketFeature>()?.Socket is { } epoll ? new SocketResponseWriter(epoll)
-            : Connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket ? new SocketResponseWriter(socket)
-            : Connection.Transport.Output;
+        public PipeWriter Output => _output ??= Connection.Features.Get<ITlsHandshakeFeature>() is not null ? new TimedPipeWriter(Connection.Transport.Output, WriteDeadline)
+            : Connection.Features.Get<Transport.IEpollSocketFeature>()?.Socket is { } epoll ? new SocketResponseWriter(epoll, WriteDeadline)
+            : Connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket ? new SocketResponseWriter(socket, WriteDeadline)
+            : new TimedPipeWriter(Connection.Transport.Output, WriteDeadline);
         private PipeWriter? _output;
 
-        public void UsePipeOutput() => _output = Connection.Transport.Output;
+        public void UsePipeOutput() => _output = new TimedPipeWriter(Connection.Transport.Output, WriteDeadline);
+
+        /// <summary>Kestrel's <c>MinResponseDataRate</c> on this connection's writes (checked by the sweep).</summary>
+        public WriteDeadline WriteDeadline { get; }
 
         /// <summary>The request Kestrel is answering right now, if any.</summary>
         public volatile OneRequestConnection? HandedOver;

@@ -294,6 +294,35 @@ public class Http1ConnectionProxyTests
         await upstreamClosed.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
     }
 
+    [Theory]
+    [InlineData("true")]
+    [InlineData("false")]
+    public async Task ClientThatStopsReading_IsCutAfterMinResponseDataRate_AndTheSandboxConnectionReleased(string fastPath)
+    {
+        var upstreamCut = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var (host, backend, id, _) = await StartAsync(async c =>
+        {
+            await c.ReadRequestAsync();
+            try
+            {
+                // More than every socket buffer on the way can hold: the client never reads any.
+                await c.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n");
+                var chunk = new byte[64 * 1024];
+                for (var i = 0; i < 1000000000 / chunk.Length; i++) await c.WriteBytesAsync(chunk);
+            }
+            catch (Exception) { upstreamCut.TrySetResult(); } // the portal let go of the sandbox side
+        }, new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath },
+        b => b.WebHost.ConfigureKestrel(k => k.Limits.MinResponseDataRate = new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(100_000, TimeSpan.FromSeconds(2))));
+        await using var h = host; await using var __ = backend;
+        await using var client = await RawClient.ConnectAsync(host);
+        await client.SendAsync(Routed(id));
+        // Kestrel's rule: a write must end within max(grace, size / rate); the sweep checks each second.
+        await upstreamCut.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        var pool = host.Services.GetRequiredService<UpstreamPool>();
+        for (var i = 0; i < 100 && pool.OpenCount > 0; i++) await Task.Delay(50, Ct);
+        Assert.Equal(0, pool.OpenCount);
+    }
+
     [Fact]
     public async Task IdleAndSlowHeadConnections_AreClosedByKestrelsTimeouts()
     {
