@@ -16,15 +16,15 @@ namespace Portal.Tests.Web.Proxy;
 /// before), and the bytes both ways. The forwarder tests (<see cref="Http1ForwarderTests"/>) run
 /// over plain HTTP too, so they exercise the fast path for every framing case as well.
 /// </summary>
-public class Http1ConnectionProxyTests
+public class Http1ConnectionProxyTests : TransportSuite
 {
     private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
-    private static async Task<(PortalHost Host, RawBackend Backend, string Id, Http1ConnectionProxy Fast)> StartAsync(
+    private async Task<(PortalHost Host, RawBackend Backend, string Id, Http1ConnectionProxy Fast)> StartAsync(
         Func<RawConnection, Task> serve, IDictionary<string, string?>? config = null, Action<WebApplicationBuilder>? configure = null)
     {
         var backend = RawBackend.Start(serve);
-        var host = await PortalHost.StartAsync(config: config, configure: configure);
+        var host = await StartPortalAsync(config: config, configure: configure);
         host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
         var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
         return (host, backend, id, host.Services.GetRequiredService<Http1ConnectionProxy>());

@@ -14,7 +14,7 @@ namespace Portal.Tests.Web.Proxy;
 /// response framing (length, chunked, close-delimited, 1xx, no-body statuses), keep-alive reuse and
 /// the retry when a pooled connection was closed by the sandbox, request bodies and headers.
 /// </summary>
-public class Http1ForwarderTests
+public class Http1ForwarderTests : TransportSuite
 {
     private static HttpRequestMessage Routed(HttpMethod method, string path, string sandboxId)
     {
@@ -24,10 +24,10 @@ public class Http1ForwarderTests
         return req;
     }
 
-    private static async Task<(PortalHost Host, RawBackend Backend, string Id)> StartAsync(Func<RawConnection, Task> serve)
+    private async Task<(PortalHost Host, RawBackend Backend, string Id)> StartAsync(Func<RawConnection, Task> serve)
     {
         var backend = RawBackend.Start(serve);
-        var host = await PortalHost.StartAsync();
+        var host = await StartPortalAsync();
         host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
         var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
         return (host, backend, id);
@@ -264,7 +264,7 @@ public class Http1ForwarderTests
             while (await c.ReadRequestAsync() is { } request)
                 await c.WriteAsync($"HTTP/1.1 200 OK\r\nContent-Length: {request.Body.Length}\r\n\r\n{request.Body}");
         });
-        await using var host = await PortalHost.StartAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
+        await using var host = await StartPortalAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
         host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
         var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
         var client = host.Client(null);
@@ -332,7 +332,7 @@ public class Http1ForwarderTests
             while (await c.ReadRequestAsync() is not null) await c.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
             Interlocked.Increment(ref closedByPortal);
         });
-        var host = await PortalHost.StartAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
+        var host = await StartPortalAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
         await using var _ = host; await using var __ = backend;
         host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
         var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
@@ -371,7 +371,7 @@ public class Http1ForwarderTests
             while (await c.ReadRequestAsync() is not null)
                 await c.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nAlt-Svc: h3=\":443\"\r\nProxy-Authenticate: Basic\r\nProxy-Connection: close\r\nKeep-Alive: timeout=5\r\nTrailer: X-T\r\nX-Kept: yes\r\n\r\nok");
         });
-        var host = await PortalHost.StartAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
+        var host = await StartPortalAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
         await using var _ = host; await using var __ = backend;
         host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
         var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;

@@ -13,7 +13,7 @@ namespace Portal.Tests.Web.Proxy;
 /// each must get exactly its own answer.
 /// </summary>
 [Collection(nameof(LocalRuntimeCollection))] // one set of real sandboxes at a time
-public class MisbehavingSandboxServerTests(LocalRuntimeFixture fixture)
+public class MisbehavingSandboxServerTests(LocalRuntimeFixture fixture) : TransportSuite
 {
     private const int Port = 8000;
 
@@ -64,7 +64,7 @@ public class MisbehavingSandboxServerTests(LocalRuntimeFixture fixture)
     [MemberData(nameof(Cases))]
     public async Task ResponsesNeverReachAnotherClient(Shape shape, bool fastPath)
     {
-        await using var host = await PortalHost.StartAsync(
+        await using var host = await StartPortalAsync(
             config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath ? "true" : "false" },
             configure: b => b.Services.AddSingleton<ISandboxRuntime>(fixture.Runtime));
         var created = await host.Admin.CreateSandboxAsync();

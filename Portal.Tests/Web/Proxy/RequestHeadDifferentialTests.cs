@@ -19,7 +19,7 @@ namespace Portal.Tests.Web.Proxy;
 /// parser takes, Kestrel's path must accept; what it calls invalid, Kestrel's path must refuse; and
 /// the portal answers every head the same way with the fast path on as with it off.
 /// </summary>
-public class RequestHeadDifferentialTests
+public class RequestHeadDifferentialTests : TransportSuite
 {
     private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
@@ -147,9 +147,9 @@ public class RequestHeadDifferentialTests
         public ValueTask DisposeAsync() => Host.DisposeAsync();
     }
 
-    private static async Task<Portal> StartAsync(RawBackend backend, bool fastPath)
+    private async Task<Portal> StartAsync(RawBackend backend, bool fastPath)
     {
-        var host = await PortalHost.StartAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath ? "true" : "false" });
+        var host = await StartPortalAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath ? "true" : "false" });
         host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
         var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
         return new Portal(host, id);
