@@ -327,10 +327,8 @@ public sealed class Http1ConnectionProxy : IDisposable
                 (framing, closeClient) = await RelayHeadAsync(c, output, isHead, clientClose);
                 break;
             }
-            catch (Exception) when (c.Reused && c.Buffered == 0 && !closed.IsCancellationRequested && (!sent || idempotent))
+            catch (Exception) when (UpstreamPool.MayRetry(c, sent, idempotent, held: true, closed))
             {
-                // The sandbox closed this idle connection as we reused it: once more on a new one,
-                // only when it cannot have seen the request or seeing it twice is harmless.
                 Release(client, c, reusable: false);
                 try { c = await _pool.OpenAsync(client.Owner, route.SandboxId, route.Port, closed); }
                 catch (Exception) { return closed.IsCancellationRequested ? Outcome.Close : Outcome.HandOff; }

@@ -80,11 +80,8 @@ public sealed class Http1Forwarder(UpstreamPool pool)
                     response = await ReadHeadAsync(connection, request.Method);
                     break;
                 }
-                catch (Exception) when (connection.Reused && inline && connection.Buffered == 0 && !aborted.IsCancellationRequested
-                                        && (!sent || IsIdempotent(request.Method)))
+                catch (Exception) when (UpstreamPool.MayRetry(connection, sent, UpstreamPool.IsIdempotent(request.Method), held: inline, aborted))
                 {
-                    // The sandbox closed this idle connection as we reused it: once more, on a new
-                    // one. Only when it cannot have seen the request, or seeing it twice is harmless.
                     cut.Dispose();
                     pool.Close(connection);
                     connection = await pool.OpenAsync(connection.Owner, sandboxId, port, aborted);
@@ -123,10 +120,6 @@ public sealed class Http1Forwarder(UpstreamPool pool)
 
     private static CancellationTokenRegistration CloseOnAbort(CancellationToken aborted, UpstreamConnection connection) =>
         aborted.UnsafeRegister(static c => ((UpstreamConnection)c!).Dispose(), connection);
-
-    private static bool IsIdempotent(string method) =>
-        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
-        || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method) || HttpMethods.IsTrace(method);
 
     // ---- request ----
 

@@ -164,7 +164,7 @@ public sealed class Http1RequestHead
         if (HostStart < 0) return Refuse(400, "no Host header"); // HTTP/1.1 requires one
         if (chunkedOrOther) return ParseResult.NotMine;
         if (ContentLength < 0) ContentLength = 0;
-        Idempotent = IsIdempotent(data[..MethodLength]);
+        Idempotent = UpstreamPool.IsIdempotent(data[..MethodLength]);
         IsHead = data[..MethodLength].SequenceEqual("HEAD"u8);
         return ParseResult.Parsed;
     }
@@ -218,10 +218,6 @@ public sealed class Http1RequestHead
         };
         return special == Header.Other && Proxy.HopByHop.Is(name) ? Header.HopByHop : special;
     }
-
-    private static bool IsIdempotent(ReadOnlySpan<byte> method) =>
-        method.SequenceEqual("GET"u8) || method.SequenceEqual("HEAD"u8) || method.SequenceEqual("OPTIONS"u8)
-        || method.SequenceEqual("PUT"u8) || method.SequenceEqual("DELETE"u8) || method.SequenceEqual("TRACE"u8);
 
     /// <summary>Kestrel's rule for a Host value: reg-name/IPv4/IPv6 literal characters and an optional port.</summary>
     private static bool IsHostValue(ReadOnlySpan<byte> value)

@@ -55,6 +55,15 @@ public sealed class UpstreamPool : IDisposable
     /// <summary>Of those, the ones on the portal's event loop (for tests).</summary>
     internal int DirectCount => _all.Keys.Count(c => c.Direct);
 
+    /// <summary>Methods a sandbox may see twice without harm (RFC 9110's idempotent ones): what <see cref="MayRetry"/> retries after sending.</summary>
+    public static bool IsIdempotent(ReadOnlySpan<char> method) =>
+        method is "GET" or "HEAD" or "OPTIONS" or "PUT" or "DELETE" or "TRACE";
+
+    /// <inheritdoc cref="IsIdempotent(ReadOnlySpan{char})"/>
+    public static bool IsIdempotent(ReadOnlySpan<byte> method) =>
+        method.SequenceEqual("GET"u8) || method.SequenceEqual("HEAD"u8) || method.SequenceEqual("OPTIONS"u8)
+        || method.SequenceEqual("PUT"u8) || method.SequenceEqual("DELETE"u8) || method.SequenceEqual("TRACE"u8);
+
     /// <summary>
     /// Whether a server may leave a body of this method unread (RFC 9110 gives a body on these no
     /// meaning): the connection is not reused after such a request carried one.
@@ -86,6 +95,16 @@ public sealed class UpstreamPool : IDisposable
         connectionClosed.UnsafeRegister(static o => ((UpstreamOwner)o!).Close(), owner);
         return owner;
     }
+
+    /// <summary>
+    /// The one retry rule for both paths: a reused connection that failed before any response byte
+    /// arrived was most likely closed by the sandbox while idle, so the request goes once more on a
+    /// new connection — only when the sandbox cannot have seen it (<paramref name="sent"/> false) or
+    /// seeing it twice is harmless (<paramref name="idempotent"/>), and only while the caller still
+    /// holds the whole request (<paramref name="held"/>: not a body streamed from the client).
+    /// </summary>
+    public static bool MayRetry(UpstreamConnection c, bool sent, bool idempotent, bool held, CancellationToken aborted) =>
+        c.Reused && held && c.Buffered == 0 && !aborted.IsCancellationRequested && (!sent || idempotent);
 
     /// <summary>A connection this client used before (<see cref="UpstreamConnection.Reused"/>) or a new one.</summary>
     public ValueTask<UpstreamConnection> RentAsync(UpstreamOwner owner, string sandboxId, int port, CancellationToken ct)
