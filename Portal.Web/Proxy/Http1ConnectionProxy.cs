@@ -16,8 +16,8 @@ namespace Portal.Web.Proxy;
 /// <summary>
 /// The fast path for sandbox traffic on plain-HTTP connections: a Kestrel connection middleware
 /// that reads each HTTP/1.1 request head itself, and when it is plain sandbox traffic (a body of at
-/// most 16 KB, already complete), forwards it over a pooled keep-alive connection
-/// (<see cref="UpstreamPool"/>) and relays the response bytes as they come — head with hop-by-hop
+/// most 16 KB, already complete), forwards it over a keep-alive connection to the sandbox port that
+/// serves this client connection only (<see cref="UpstreamPool"/> says why) and relays the response bytes as they come — head with hop-by-hop
 /// headers removed, body in its own framing — without an <c>HttpContext</c>, header collections or
 /// the middleware pipeline. It is what an nginx worker does per request.
 /// </summary>

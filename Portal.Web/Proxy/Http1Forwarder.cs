@@ -9,7 +9,8 @@ using Microsoft.AspNetCore.Http.Features;
 namespace Portal.Web.Proxy;
 
 /// <summary>
-/// Forwards one request/response exchange to a sandbox port over a pooled HTTP/1.1 connection,
+/// Forwards one request/response exchange to a sandbox port over a keep-alive HTTP/1.1 connection
+/// that serves the request's client connection only (<see cref="UpstreamPool"/> says why),
 /// the way a C reverse proxy would: the request head (and a small body) goes out in one write, the
 /// response head is parsed from one read buffer, and the body is passed on as it arrives, framed by
 /// <c>Content-Length</c>, chunked encoding or the end of the stream. No <c>HttpRequestMessage</c>,
