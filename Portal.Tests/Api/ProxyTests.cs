@@ -99,7 +99,7 @@ public sealed class BackendServer : IAsyncDisposable
     }
 }
 
-public class ProxyTests
+public class ProxyTests : Portal.Tests.Web.Proxy.TransportSuite
 {
     private static HttpRequestMessage Routed(HttpMethod method, string url, string sandboxId, int port = SandboxPorts.Envd)
     {
@@ -109,10 +109,10 @@ public class ProxyTests
         return req;
     }
 
-    private static async Task<(PortalHost Host, BackendServer Backend)> StartAsync()
+    private async Task<(PortalHost Host, BackendServer Backend)> StartAsync()
     {
         var backend = await BackendServer.StartAsync();
-        var host = await PortalHost.StartAsync();
+        var host = await StartPortalAsync();
         host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
         return (host, backend);
     }
@@ -290,7 +290,7 @@ public class ProxyTests
     public async Task TeamIsolation_ProxyNeedsTheSandboxAccessToken()
     {
         var runtime = new FakeSandboxRuntime { RealEnvd = true };
-        await using var host = await PortalHost.StartAsync(runtime);
+        await using var host = await StartPortalAsync(runtime);
         await using var _ = runtime;
         var teamA = await ApiKeysTests.NewTeamClientAsync(host, "a");
         var teamB = await ApiKeysTests.NewTeamClientAsync(host, "b");

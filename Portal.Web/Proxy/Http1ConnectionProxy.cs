@@ -16,8 +16,8 @@ namespace Portal.Web.Proxy;
 /// <summary>
 /// The fast path for sandbox traffic on plain-HTTP connections: a Kestrel connection middleware
 /// that reads each HTTP/1.1 request head itself, and when it is plain sandbox traffic (a body of at
-/// most 16 KB, already complete), forwards it over a pooled keep-alive connection
-/// (<see cref="UpstreamPool"/>) and relays the response bytes as they come — head with hop-by-hop
+/// most 16 KB, already complete), forwards it over a keep-alive connection to the sandbox port that
+/// serves this client connection only (<see cref="UpstreamPool"/> says why) and relays the response bytes as they come — head with hop-by-hop
 /// headers removed, body in its own framing — without an <c>HttpContext</c>, header collections or
 /// the middleware pipeline. It is what an nginx worker does per request.
 /// </summary>
@@ -31,7 +31,9 @@ namespace Portal.Web.Proxy;
 /// which the fast path goes on; so every error answer still comes from <see cref="SandboxProxy"/>
 /// and the API, and a client mixing API and sandbox calls on one connection keeps the fast path.
 /// Idle and slow-head timeouts are Kestrel's (<c>KeepAliveTimeout</c>, <c>RequestHeadersTimeout</c>),
-/// kept by one sweep timer, which also ticks Kestrel's timeouts of a request it is answering.
+/// and so is the rate a client must read a response at (<c>MinResponseDataRate</c>, see
+/// <see cref="WriteDeadline"/>), kept by one sweep timer, which also ticks Kestrel's timeouts of a
+/// request it is answering.
 /// </remarks>
 public sealed class Http1ConnectionProxy : IDisposable
 {
@@ -42,6 +44,7 @@ public sealed class Http1ConnectionProxy : IDisposable
     private readonly SandboxService _sandboxes;
     private readonly UpstreamPool _pool;
     private readonly PortalTelemetry _telemetry;
+    private readonly KestrelServerLimits _limits;
     private readonly long _keepAliveMs, _headersMs;
     private readonly ConcurrentDictionary<Client, byte> _clients = new(ReferenceEqualityComparer.Instance);
     private readonly Timer _sweep;
@@ -52,6 +55,7 @@ public sealed class Http1ConnectionProxy : IDisposable
         _sandboxes = sandboxes;
         _pool = pool;
         _telemetry = telemetry;
+        _limits = kestrel.Value.Limits;
         _keepAliveMs = (long)kestrel.Value.Limits.KeepAliveTimeout.TotalMilliseconds;
         _headersMs = (long)kestrel.Value.Limits.RequestHeadersTimeout.TotalMilliseconds;
         _sweep = new Timer(static s => ((Http1ConnectionProxy)s!).Sweep(), this, 1000, 1000);
@@ -66,7 +70,7 @@ public sealed class Http1ConnectionProxy : IDisposable
 
     public async Task RunAsync(ConnectionContext connection, ConnectionDelegate next)
     {
-        var client = new Client(connection);
+        var client = new Client(connection, _limits);
         _clients[client] = 0;
         var handOff = false;
         try
@@ -104,6 +108,16 @@ public sealed class Http1ConnectionProxy : IDisposable
 
             var data = client.View(buffer);
             var parsed = head.Parse(data);
+            // Refused as Kestrel's path refuses it (SandboxProxy's checks, Kestrel's own parser), and
+            // more: Kestrel reads a Content-Length of "+5" as 5, the fast path refuses it. Then the
+            // connection ends, as after Kestrel's own 400.
+            if (parsed == Http1RequestHead.ParseResult.Invalid)
+            {
+                client.Enter(Phase.Exchange);
+                await WriteRefusalAsync(client.Output, head.RefusalStatus, head.Refusal!);
+                return false;
+            }
+            // Outside the subset: Kestrel's path answers it, as without the fast path.
             if (parsed == Http1RequestHead.ParseResult.NotMine)
             {
                 input.AdvanceTo(buffer.Start); // Kestrel reads this request from the start, and the rest
@@ -135,7 +149,8 @@ public sealed class Http1ConnectionProxy : IDisposable
             Outcome outcome;
             try
             {
-                outcome = await ExchangeAsync(client, route, request.Buffer, request.Length, head.Idempotent, head.IsHead, head.Close);
+                outcome = await ExchangeAsync(client, route, request.Buffer, request.Length, head.Idempotent, head.IsHead, head.Close,
+                    reusable: head.ContentLength == 0 || !UpstreamPool.BodyMayBeIgnored(data[..head.MethodLength]));
             }
             finally
             {
@@ -282,13 +297,16 @@ public sealed class Http1ConnectionProxy : IDisposable
     // ---- one exchange ----
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Outcome> ExchangeAsync(Client client, RouteDecision.Sandbox route, byte[] request, int length, bool idempotent, bool isHead, bool clientClose)
+    private async ValueTask<Outcome> ExchangeAsync(Client client, RouteDecision.Sandbox route, byte[] request, int length, bool idempotent, bool isHead, bool clientClose, bool reusable)
     {
         var closed = client.Connection.ConnectionClosed;
+        // Kept for this client connection only (UpstreamPool says why); a request Kestrel answers
+        // on this connection finds the same owner in its items.
+        client.Owner ??= _pool.OwnerOf(client.Connection.Items, closed);
         UpstreamConnection c;
         try
         {
-            c = await _pool.RentAsync(route.SandboxId, route.Port, closed);
+            c = await _pool.RentAsync(client.Owner, route.SandboxId, route.Port, closed);
         }
         catch (Exception)
         {
@@ -297,6 +315,7 @@ public sealed class Http1ConnectionProxy : IDisposable
         client.Attach(c);
 
         ResponseFraming framing;
+        bool closeClient;
         var output = client.Output;
         while (true)
         {
@@ -305,15 +324,13 @@ public sealed class Http1ConnectionProxy : IDisposable
             {
                 await c.WriteAsync(request.AsMemory(0, length));
                 sent = true;
-                framing = await RelayHeadAsync(c, output, isHead, clientClose);
+                (framing, closeClient) = await RelayHeadAsync(c, output, isHead, clientClose);
                 break;
             }
-            catch (Exception) when (c.Reused && c.Buffered == 0 && !closed.IsCancellationRequested && (!sent || idempotent))
+            catch (Exception) when (UpstreamPool.MayRetry(c, sent, idempotent, held: true, closed))
             {
-                // The sandbox closed this idle connection as we reused it: once more on a new one,
-                // only when it cannot have seen the request or seeing it twice is harmless.
                 Release(client, c, reusable: false);
-                try { c = await _pool.OpenAsync(route.SandboxId, route.Port, closed); }
+                try { c = await _pool.OpenAsync(client.Owner, route.SandboxId, route.Port, closed); }
                 catch (Exception) { return closed.IsCancellationRequested ? Outcome.Close : Outcome.HandOff; }
                 client.Attach(c);
             }
@@ -329,17 +346,17 @@ public sealed class Http1ConnectionProxy : IDisposable
 
         try
         {
-            var reusable = framing.Kind switch
+            var whole = framing.Kind switch
             {
                 FramingKind.None => true,
                 FramingKind.Length => await UpstreamBody.CopyLengthAsync(output, c, framing.Length),
                 FramingKind.Chunked => await UpstreamBody.CopyChunkedAsync(output, c, verbatim: true),
                 _ => await UpstreamBody.CopyToEndAsync(output, c),
             };
-            if (!reusable) throw new IOException("the client went away");
+            if (!whole) throw new IOException("the client went away");
             if (!await UpstreamBody.FlushAsync(output)) throw new IOException("the client went away");
-            Release(client, c, reusable: !framing.UpstreamClose && framing.Kind != FramingKind.ToEnd);
-            return framing.ClientClose ? Outcome.Close : Outcome.Done;
+            Release(client, c, reusable: reusable && !framing.UpstreamClose && framing.Kind != FramingKind.ToEnd);
+            return closeClient ? Outcome.Close : Outcome.Done;
         }
         catch (Exception)
         {
@@ -358,6 +375,16 @@ public sealed class Http1ConnectionProxy : IDisposable
         else _pool.Close(c);
     }
 
+    private async ValueTask WriteRefusalAsync(PipeWriter output, int status, string message)
+    {
+        _telemetry.RecordProxyError("rejected");
+        var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new Apis.ErrorBody(status, message));
+        var reason = status == 405 ? "Method Not Allowed" : "Bad Request";
+        output.Write(Encoding.ASCII.GetBytes($"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {json.Length}\r\nConnection: close\r\n\r\n"));
+        output.Write(json);
+        await output.FlushAsync();
+    }
+
     private async ValueTask WriteBadGatewayAsync(PipeWriter output, RouteDecision.Sandbox route, Exception e)
     {
         var gone = _sandboxes.FindLive(route.SandboxId) is not { Status: SandboxStatus.Running };
@@ -373,79 +400,25 @@ public sealed class Http1ConnectionProxy : IDisposable
 
     // ---- the response ----
 
-    private enum FramingKind { None, Length, Chunked, ToEnd }
-
-    private readonly record struct ResponseFraming(FramingKind Kind, long Length, bool UpstreamClose, bool ClientClose);
-
     /// <summary>
-    /// Reads the response head (skipping 1xx) and writes it to the client: status line as
-    /// HTTP/1.1, headers less the hop-by-hop ones, <c>Connection: close</c> when the client will be
-    /// closed after it. Nothing is written unless the whole head is valid.
+    /// Reads the final response head (<see cref="Http1ResponseHead"/>, shared with Kestrel's path)
+    /// and writes it to the client: status line as HTTP/1.1, headers less the hop-by-hop ones,
+    /// <c>Connection: close</c> when the client will be closed after it. Nothing is written unless
+    /// the whole head is valid. ClientClose: the client connection ends after this response.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<ResponseFraming> RelayHeadAsync(UpstreamConnection c, PipeWriter output, bool isHead, bool clientClose)
+    private static async ValueTask<(ResponseFraming Framing, bool ClientClose)> RelayHeadAsync(UpstreamConnection c, PipeWriter output, bool isHead, bool clientClose)
     {
-        while (true)
-        {
-            int end;
-            while ((end = c.Buffer.AsSpan(c.Start, c.Buffered).IndexOf("\r\n\r\n"u8)) < 0)
-                if (await c.FillAsync() == 0)
-                    throw new IOException(c.Buffered == 0 ? "the sandbox closed the connection without a response" : "the sandbox closed the connection inside a response head");
-            var head = c.Buffer.AsSpan(c.Start, end + 4);
-            var framing = WriteHead(head, output, isHead, clientClose, out var informational);
-            c.Start += end + 4;
-            if (!informational) return framing;
-        }
+        var (length, framing) = await Http1ResponseHead.ReadAsync(c, isHead);
+        var closeClient = clientClose || framing.Kind == FramingKind.ToEnd;
+        WriteHead(c.Buffer.AsSpan(c.Start, length), output, framing.Kind == FramingKind.Chunked, closeClient);
+        c.Start += length;
+        return (framing, closeClient);
     }
 
-    private static ResponseFraming WriteHead(ReadOnlySpan<byte> head, PipeWriter output, bool isHead, bool clientClose, out bool informational)
+    private static void WriteHead(ReadOnlySpan<byte> head, PipeWriter output, bool chunked, bool closeClient)
     {
-        var lineEnd = head.IndexOf("\r\n"u8);
-        var line = head[..lineEnd];
-        if (line.Length < 12 || !line.StartsWith("HTTP/1."u8) || line[8] != (byte)' '
-            || !System.Buffers.Text.Utf8Parser.TryParse(line.Slice(9, 3), out int status, out var used) || used != 3 || status < 100)
-            throw new InvalidDataException("the sandbox sent a malformed HTTP status line");
-        informational = status < 200;
-        if (status == 101) throw new InvalidDataException("the sandbox switched protocols on a request that did not ask to");
-        if (informational) return default; // 100 Continue, 103 Early Hints: the final response follows
-
-        // First pass: framing, and whether the head is valid at all.
-        var http10 = line[7] == (byte)'0';
-        long contentLength = -1;
-        bool chunked = false, upstreamClose = http10, keepAlive = false;
-        var headers = head[(lineEnd + 2)..^2];
-        foreach (var (name, value, _) in new HeaderLines(headers))
-        {
-            if (Ascii.EqualsIgnoreCase(name, "Content-Length"u8))
-            {
-                if (!System.Buffers.Text.Utf8Parser.TryParse(value, out long n, out var consumed) || consumed != value.Length || n < 0
-                    || (contentLength >= 0 && contentLength != n))
-                    throw new InvalidDataException("the sandbox sent an invalid Content-Length");
-                contentLength = n;
-            }
-            else if (Ascii.EqualsIgnoreCase(name, "Transfer-Encoding"u8))
-            {
-                if (!Ascii.EqualsIgnoreCase(value, "chunked"u8) || chunked) throw new InvalidDataException("the sandbox sent a transfer coding other than chunked");
-                chunked = true;
-            }
-            else if (Ascii.EqualsIgnoreCase(name, "Connection"u8))
-            {
-                foreach (var range in value.Split((byte)','))
-                {
-                    var token = value[range].Trim(" \t"u8);
-                    if (Ascii.EqualsIgnoreCase(token, "close"u8)) upstreamClose = true;
-                    else if (Ascii.EqualsIgnoreCase(token, "keep-alive"u8)) keepAlive = true;
-                }
-            }
-        }
-        if (http10 && keepAlive) upstreamClose = false;
-        var kind = isHead || status is 204 or 304 ? FramingKind.None
-            : chunked ? FramingKind.Chunked
-            : contentLength >= 0 ? FramingKind.Length
-            : FramingKind.ToEnd;
-        var closeClient = clientClose || kind == FramingKind.ToEnd;
-
-        // Second pass: the head the client gets, into one span, advanced only when complete.
+        var line = Http1ResponseHead.StatusLine(head);
         var span = output.GetSpan(head.Length + 32);
         "HTTP/1.1"u8.CopyTo(span);
         var w = 8;
@@ -453,13 +426,19 @@ public sealed class Http1ConnectionProxy : IDisposable
         w += line.Length - 8;
         span[w++] = (byte)'\r';
         span[w++] = (byte)'\n';
-        foreach (var (name, _, raw) in new HeaderLines(headers))
+        foreach (var (name, _, raw) in Http1ResponseHead.Lines(head))
         {
-            if (IsHopByHopResponse(name) || (chunked && Ascii.EqualsIgnoreCase(name, "Content-Length"u8))) continue;
+            if (HopByHop.Is(name) || (chunked && Ascii.EqualsIgnoreCase(name, "Content-Length"u8))) continue;
             raw.CopyTo(span[w..]);
             w += raw.Length;
             span[w++] = (byte)'\r';
             span[w++] = (byte)'\n';
+        }
+        if (chunked)
+        {
+            // Relayed verbatim, in its chunks: the coding is this hop's again.
+            "Transfer-Encoding: chunked\r\n"u8.CopyTo(span[w..]);
+            w += 28;
         }
         if (closeClient)
         {
@@ -469,50 +448,6 @@ public sealed class Http1ConnectionProxy : IDisposable
         span[w++] = (byte)'\r';
         span[w++] = (byte)'\n';
         output.Advance(w);
-        return new ResponseFraming(kind, contentLength, upstreamClose, closeClient);
-    }
-
-    private static bool IsHopByHopResponse(ReadOnlySpan<byte> name) => name.Length switch
-    {
-        7 => Ascii.EqualsIgnoreCase(name, "Upgrade"u8),
-        10 => Ascii.EqualsIgnoreCase(name, "Connection"u8) || Ascii.EqualsIgnoreCase(name, "Keep-Alive"u8),
-        16 => Ascii.EqualsIgnoreCase(name, "Proxy-Connection"u8),
-        _ => false,
-    };
-
-    /// <summary>Header lines of a response head (without the status line and final CRLF): name, trimmed value, whole line.</summary>
-    private ref struct HeaderLines(ReadOnlySpan<byte> rest)
-    {
-        private ReadOnlySpan<byte> _rest = rest;
-        public HeaderLine Current { get; private set; }
-        public readonly HeaderLines GetEnumerator() => this;
-
-        public bool MoveNext()
-        {
-            if (_rest.IsEmpty) return false;
-            var end = _rest.IndexOf("\r\n"u8);
-            if (end < 0) end = _rest.Length;
-            var line = _rest[..end];
-            _rest = end + 2 <= _rest.Length ? _rest[(end + 2)..] : default;
-            var colon = line.IndexOf((byte)':');
-            if (colon <= 0 || line[0] is (byte)' ' or (byte)'\t' || line[colon - 1] is (byte)' ' or (byte)'\t'
-                || line.IndexOfAny((byte)'\r', (byte)'\n', (byte)0) >= 0)
-                throw new InvalidDataException("the sandbox sent a malformed response header");
-            Current = new HeaderLine(line[..colon], line[(colon + 1)..].Trim(" \t"u8), line);
-            return true;
-        }
-    }
-
-    private readonly ref struct HeaderLine(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, ReadOnlySpan<byte> raw)
-    {
-        private readonly ReadOnlySpan<byte> _name = name, _value = value, _raw = raw;
-
-        public void Deconstruct(out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> value, out ReadOnlySpan<byte> raw)
-        {
-            name = _name;
-            value = _value;
-            raw = _raw;
-        }
     }
 
     // ---- client connections ----
@@ -528,6 +463,9 @@ public sealed class Http1ConnectionProxy : IDisposable
             catch (Exception) { /* Kestrel's own timeout handling; it aborts what it must */ }
             var limit = client.Phase switch { Phase.Idle => _keepAliveMs, Phase.Head => _headersMs, _ => long.MaxValue };
             if (now - client.Since > limit) client.Connection.Abort(new ConnectionAbortedException("keep-alive or request-headers timeout"));
+            // A client reading slower than MinResponseDataRate: cut, which fails the pending write;
+            // the exchange then closes its sandbox connection.
+            else if (client.WriteDeadline.Expired(now)) client.Connection.Abort(new ConnectionAbortedException("the client read the response slower than MinResponseDataRate"));
         }
     }
 
@@ -540,9 +478,11 @@ public sealed class Http1ConnectionProxy : IDisposable
         private byte[]? _scratch;
         private UpstreamConnection? _upstream;
 
-        public Client(ConnectionContext connection)
+        public Client(ConnectionContext connection, KestrelServerLimits limits)
         {
             Connection = connection;
+            Head = new Http1RequestHead(limits);
+            WriteDeadline = new WriteDeadline(limits.MinResponseDataRate);
             RemoteAddress = Encoding.ASCII.GetBytes(connection.RemoteEndPoint switch
             {
                 IPEndPoint ip => ip.Address.ToString(),
@@ -565,17 +505,21 @@ public sealed class Http1ConnectionProxy : IDisposable
         /// <summary>Straight to the socket when the transport exposes it (the epoll transport and Kestrel's socket transport do).</summary>
         /// <remarks>Never under TLS: the socket carries ciphertext there (the middleware sits outside TLS, so
         /// a TLS connection never gets this far; the check keeps it so if that ever changes).</remarks>
-        public PipeWriter Output => _output ??= Connection.Features.Get<ITlsHandshakeFeature>() is not null ? Connection.Transport.Output
-            : Connection.Features.Get<Transport.IEpollSocketFeature>()?.Socket is { } epoll ? new SocketResponseWriter(epoll)
-            : Connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket ? new SocketResponseWriter(socket)
-            : Connection.Transport.Output;
+        public PipeWriter Output => _output ??= Connection.Features.Get<ITlsHandshakeFeature>() is not null ? new TimedPipeWriter(Connection.Transport.Output, WriteDeadline)
+            : Connection.Features.Get<Transport.IEpollSocketFeature>()?.Socket is { } epoll ? new SocketResponseWriter(epoll, WriteDeadline)
+            : Connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket ? new SocketResponseWriter(socket, WriteDeadline)
+            : new TimedPipeWriter(Connection.Transport.Output, WriteDeadline);
         private PipeWriter? _output;
 
-        public void UsePipeOutput() => _output = Connection.Transport.Output;
+        public void UsePipeOutput() => _output = new TimedPipeWriter(Connection.Transport.Output, WriteDeadline);
+
+        /// <summary>Kestrel's <c>MinResponseDataRate</c> on this connection's writes (checked by the sweep).</summary>
+        public WriteDeadline WriteDeadline { get; }
 
         /// <summary>The request Kestrel is answering right now, if any.</summary>
         public volatile OneRequestConnection? HandedOver;
-        public Http1RequestHead Head { get; } = new();
+        public Http1RequestHead Head { get; }
+        public UpstreamOwner? Owner;
         public byte[] RemoteAddress { get; }
         public volatile bool Closing;
         public volatile Phase Phase;
@@ -593,8 +537,8 @@ public sealed class Http1ConnectionProxy : IDisposable
         public ReadOnlySpan<byte> View(in ReadOnlySequence<byte> buffer)
         {
             if (buffer.IsSingleSegment) return buffer.FirstSpan;
-            var n = (int)Math.Min(buffer.Length, Http1RequestHead.MaxHead + MaxBody);
-            _scratch ??= new byte[Http1RequestHead.MaxHead + MaxBody];
+            var n = (int)Math.Min(buffer.Length, Head.MaxHead + MaxBody);
+            _scratch ??= new byte[Head.MaxHead + MaxBody];
             buffer.Slice(0, n).CopyTo(_scratch);
             return _scratch.AsSpan(0, n);
         }

@@ -3,12 +3,14 @@ using System.Buffers.Text;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using System.Text;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Portal.Web.Proxy;
 
 /// <summary>
-/// Forwards one request/response exchange to a sandbox port over a pooled HTTP/1.1 connection,
+/// Forwards one request/response exchange to a sandbox port over a keep-alive HTTP/1.1 connection
+/// that serves the request's client connection only (<see cref="UpstreamPool"/> says why),
 /// the way a C reverse proxy would: the request head (and a small body) goes out in one write, the
 /// response head is parsed from one read buffer, and the body is passed on as it arrives, framed by
 /// <c>Content-Length</c>, chunked encoding or the end of the stream. No <c>HttpRequestMessage</c>,
@@ -62,7 +64,10 @@ public sealed class Http1Forwarder(UpstreamPool pool)
 
             // A client that goes away ends the exchange by closing the upstream connection.
             var aborted = ctx.RequestAborted;
-            connection = await pool.RentAsync(sandboxId, port, aborted);
+            // Kept for this client connection only (UpstreamPool says why).
+            var owner = pool.OwnerOf(ctx.Features.Get<IConnectionItemsFeature>()?.Items,
+                ctx.Features.Get<IConnectionLifetimeFeature>()?.ConnectionClosed ?? default);
+            connection = await pool.RentAsync(owner, sandboxId, port, aborted);
             cut = CloseOnAbort(aborted, connection);
             ResponseHead response;
             while (true)
@@ -76,14 +81,11 @@ public sealed class Http1Forwarder(UpstreamPool pool)
                     response = await ReadHeadAsync(connection, request.Method);
                     break;
                 }
-                catch (Exception) when (connection.Reused && inline && connection.Buffered == 0 && !aborted.IsCancellationRequested
-                                        && (!sent || IsIdempotent(request.Method)))
+                catch (Exception) when (UpstreamPool.MayRetry(connection, sent, UpstreamPool.IsIdempotent(request.Method), held: inline, aborted))
                 {
-                    // The sandbox closed this idle connection as we reused it: once more, on a new
-                    // one. Only when it cannot have seen the request, or seeing it twice is harmless.
                     cut.Dispose();
                     pool.Close(connection);
-                    connection = await pool.OpenAsync(sandboxId, port, aborted);
+                    connection = await pool.OpenAsync(connection.Owner, sandboxId, port, aborted);
                     cut = CloseOnAbort(aborted, connection);
                 }
             }
@@ -91,6 +93,8 @@ public sealed class Http1Forwarder(UpstreamPool pool)
             var reusable = await CopyResponseAsync(ctx, connection, response);
             // Answered before the whole body was sent: the connection is mid-request, not reusable.
             if (bodyPump is { IsCompletedSuccessfully: false }) reusable = false;
+            // A body the server may have left unread would be read as the next request.
+            if (hasBody && length != 0 && UpstreamPool.BodyMayBeIgnored(request.Method)) reusable = false;
             cut.Dispose();
             var done = connection;
             connection = null;
@@ -117,10 +121,6 @@ public sealed class Http1Forwarder(UpstreamPool pool)
 
     private static CancellationTokenRegistration CloseOnAbort(CancellationToken aborted, UpstreamConnection connection) =>
         aborted.UnsafeRegister(static c => ((UpstreamConnection)c!).Dispose(), connection);
-
-    private static bool IsIdempotent(string method) =>
-        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
-        || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method) || HttpMethods.IsTrace(method);
 
     // ---- request ----
 
@@ -174,16 +174,8 @@ public sealed class Http1Forwarder(UpstreamPool pool)
         return w.Buffer;
     }
 
-    private static bool IsHopByHop(string name) => name.Length switch
-    {
-        2 => name.Equals("TE", StringComparison.OrdinalIgnoreCase),
-        6 => name.Equals("Expect", StringComparison.OrdinalIgnoreCase), // Kestrel already answered 100-continue
-        7 => name.Equals("Upgrade", StringComparison.OrdinalIgnoreCase) || name.Equals("Trailer", StringComparison.OrdinalIgnoreCase),
-        10 => name.Equals("Connection", StringComparison.OrdinalIgnoreCase) || name.Equals("Keep-Alive", StringComparison.OrdinalIgnoreCase),
-        16 => name.Equals("Proxy-Connection", StringComparison.OrdinalIgnoreCase),
-        17 => name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase),
-        _ => false,
-    };
+    private static bool IsHopByHop(string name) =>
+        HopByHop.Is(name) || name.Equals("Expect", StringComparison.OrdinalIgnoreCase); // Kestrel already answered 100-continue
 
     /// <summary>Appends exactly <paramref name="length"/> body bytes after the head; false when the client went away first.</summary>
     private static async ValueTask<bool> ReadSmallBodyAsync(PipeReader body, byte[] buffer, int offset, int length)
@@ -252,86 +244,23 @@ public sealed class Http1Forwarder(UpstreamPool pool)
 
     private readonly record struct ResponseHead(int Status, List<KeyValuePair<string, string>> Headers, long ContentLength, bool Chunked, bool Close, bool NoBody);
 
+    /// <summary>The final response head (<see cref="Http1ResponseHead"/>, shared with the fast path), its headers less the hop-by-hop ones.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<ResponseHead> ReadHeadAsync(UpstreamConnection c, string method)
     {
-        while (true)
-        {
-            int end;
-            while ((end = c.Buffer.AsSpan(c.Start, c.Buffered).IndexOf("\r\n\r\n"u8)) < 0)
-            {
-                if (await c.FillAsync() == 0)
-                    throw new IOException(c.Buffered == 0 ? "the sandbox closed the connection without a response" : "the sandbox closed the connection inside a response head");
-            }
-            var head = ParseHead(c.Buffer.AsSpan(c.Start, end + 2), method);
-            c.Start += end + 4;
-            if (head.Status is >= 100 and < 200)
-            {
-                if (head.Status == 101) throw new InvalidDataException("the sandbox switched protocols on a request that did not ask to");
-                continue; // 100 Continue, 103 Early Hints: the final response follows
-            }
-            return head;
-        }
-    }
-
-    private static ResponseHead ParseHead(ReadOnlySpan<byte> head, string method)
-    {
-        var lineEnd = head.IndexOf("\r\n"u8);
-        var line = head[..lineEnd];
-        if (line.Length < 12 || !line.StartsWith("HTTP/1."u8) || line[8] != (byte)' '
-            || !Utf8Parser.TryParse(line.Slice(9, 3), out int status, out var used) || used != 3 || status < 100)
-            throw new InvalidDataException("the sandbox sent a malformed HTTP status line");
-        var http10 = line[7] == (byte)'0';
+        var (length, framing) = await Http1ResponseHead.ReadAsync(c, HttpMethods.IsHead(method));
         var headers = new List<KeyValuePair<string, string>>(8);
-        long contentLength = -1;
-        bool chunked = false, close = http10, keepAlive = false;
-        var rest = head[(lineEnd + 2)..];
-        while (!rest.IsEmpty)
+        foreach (var (name, value, _) in Http1ResponseHead.Lines(c.Buffer.AsSpan(c.Start, length)))
         {
-            var end = rest.IndexOf("\r\n"u8);
-            var h = rest[..end];
-            rest = rest[(end + 2)..];
-            var colon = h.IndexOf((byte)':');
-            if (colon <= 0 || h[0] is (byte)' ' or (byte)'\t' || h[colon - 1] is (byte)' ' or (byte)'\t')
-                throw new InvalidDataException("the sandbox sent a malformed response header");
-            var name = h[..colon];
-            var value = h[(colon + 1)..].Trim(" \t"u8);
-            if (Ascii.EqualsIgnoreCase(name, "Content-Length"u8))
-            {
-                if (!Utf8Parser.TryParse(value, out long n, out var consumed) || consumed != value.Length || n < 0
-                    || (contentLength >= 0 && contentLength != n))
-                    throw new InvalidDataException("the sandbox sent an invalid Content-Length");
-                contentLength = n;
-                continue;
-            }
-            if (Ascii.EqualsIgnoreCase(name, "Transfer-Encoding"u8))
-            {
-                if (!Ascii.EqualsIgnoreCase(value, "chunked"u8)) throw new InvalidDataException("the sandbox sent a transfer coding other than chunked");
-                chunked = true;
-                continue;
-            }
-            if (Ascii.EqualsIgnoreCase(name, "Connection"u8))
-            {
-                if (ContainsToken(value, "close"u8)) close = true;
-                if (ContainsToken(value, "keep-alive"u8)) keepAlive = true;
-                continue;
-            }
-            if (Ascii.EqualsIgnoreCase(name, "Keep-Alive"u8) || Ascii.EqualsIgnoreCase(name, "Proxy-Connection"u8)
-                || Ascii.EqualsIgnoreCase(name, "Upgrade"u8) || Ascii.EqualsIgnoreCase(name, "Trailer"u8)
+            if (HopByHop.Is(name) || Ascii.EqualsIgnoreCase(name, "Content-Length"u8)
                 || Ascii.EqualsIgnoreCase(name, "Date"u8)) // Kestrel writes its own
                 continue;
             headers.Add(new(HeaderName(name), Encoding.Latin1.GetString(value)));
         }
-        if (http10 && keepAlive) close = false;
-        var noBody = status is 204 or 304 || HttpMethods.IsHead(method);
-        return new ResponseHead(status, headers, chunked ? -1 : contentLength, chunked, close, noBody);
-    }
-
-    private static bool ContainsToken(ReadOnlySpan<byte> value, ReadOnlySpan<byte> token)
-    {
-        foreach (var range in value.Split((byte)','))
-            if (Ascii.EqualsIgnoreCase(value[range].Trim(" \t"u8), token)) return true;
-        return false;
+        c.Start += length;
+        var chunked = framing.Kind == FramingKind.Chunked;
+        var noBody = framing.Kind == FramingKind.None;
+        return new ResponseHead(framing.Status, headers, framing.Length, chunked, framing.UpstreamClose, noBody);
     }
 
     // The names envd and most servers send, without a string per response.

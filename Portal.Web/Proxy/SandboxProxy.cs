@@ -54,6 +54,12 @@ public sealed class SandboxProxy(
     public async Task InvokeAsync(HttpContext ctx, RequestDelegate next)
     {
         var headers = ctx.Request.Headers;
+        if (Refusal(ctx, headers) is { } refused)
+        {
+            telemetry.RecordProxyError("rejected");
+            await ApiErrors.WriteAsync(ctx, refused.Status, refused.Message);
+            return;
+        }
         var raw = ctx.Features.Get<IHttpRequestFeature>()?.RawTarget;
         if (string.IsNullOrEmpty(raw)) raw = ctx.Request.Path.ToUriComponent() + ctx.Request.QueryString.ToUriComponent();
         var decision = router.Decide(
@@ -86,6 +92,29 @@ public sealed class SandboxProxy(
                 await (_offIoThreads ? ThreadPoolContext.Run(static s => s.next(s.ctx), (next, ctx)) : next(ctx));
                 return;
         }
+    }
+
+    // Control characters (HTAB aside): no header value of a well-formed request has them, and a
+    // server behind the proxy may read them as the end of a line.
+    private static readonly System.Buffers.SearchValues<char> ControlChars = System.Buffers.SearchValues.Create(
+        "\0\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\n\u000B\u000C\r\u000E\u000F\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001A\u001B\u001C\u001D\u001E\u001F\u007F");
+
+    /// <summary>
+    /// What the portal refuses whatever the route (Kestrel lets these through): a tunnel request,
+    /// routing headers sent twice (a front proxy may have read the other one), control bytes in
+    /// a header value. The messages are <see cref="Http1RequestHead"/>'s, which refuses the same. <see cref="Http1RequestHead"/> hands all of them here.
+    /// </summary>
+    private static (int Status, string Message)? Refusal(HttpContext ctx, IHeaderDictionary headers)
+    {
+        if (HttpMethods.IsConnect(ctx.Request.Method) && ctx.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect != true)
+            return (405, Http1RequestHead.ConnectRefused);
+        if (headers[SandboxIdHeader].Count > 1 || headers[SandboxPortHeader].Count > 1)
+            return (400, Http1RequestHead.RoutingTwice);
+        foreach (var (name, values) in headers)
+            foreach (var value in values)
+                if (value is not null && value.AsSpan().ContainsAny(ControlChars))
+                    return (400, Http1RequestHead.ControlCharacter);
+        return null;
     }
 
     private static string? First(Microsoft.Extensions.Primitives.StringValues values) => values.Count == 0 ? null : values[0];

@@ -16,11 +16,21 @@ internal sealed class SocketResponseWriter : PipeWriter
     private readonly Socket? _socket;
     private readonly Transport.EpollSocket? _epoll;
 
+    private readonly WriteDeadline _deadline;
+
     /// <summary>On a connection of Kestrel's socket transport.</summary>
-    public SocketResponseWriter(Socket socket) => _socket = socket;
+    public SocketResponseWriter(Socket socket, WriteDeadline deadline)
+    {
+        _socket = socket;
+        _deadline = deadline;
+    }
 
     /// <summary>On a connection of the portal's epoll transport.</summary>
-    public SocketResponseWriter(Transport.EpollSocket socket) => _epoll = socket;
+    public SocketResponseWriter(Transport.EpollSocket socket, WriteDeadline deadline)
+    {
+        _epoll = socket;
+        _deadline = deadline;
+    }
 
     private const int InitialSize = 16 * 1024;
 
@@ -51,6 +61,7 @@ internal sealed class SocketResponseWriter : PipeWriter
     public override async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         var sent = 0;
+        _deadline.Start(_written);
         try
         {
             if (_epoll is not null) await _epoll.SendAsync(_buffer.AsMemory(0, _written));
@@ -62,6 +73,7 @@ internal sealed class SocketResponseWriter : PipeWriter
         {
             _failed = true;
         }
+        _deadline.Stop();
         _written = 0;
         if (_buffer is { } b)
         {

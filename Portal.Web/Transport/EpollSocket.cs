@@ -59,6 +59,8 @@ internal sealed class EpollSocket : IDisposable
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
     /// <summary>The peer has shut down its side (or the connection failed): seen from events, no system call.</summary>
     public bool PeerClosed => Volatile.Read(ref _peerClosed);
+    /// <summary>Readiness was reported since a read last drained the socket (no system call).</summary>
+    public bool MayHaveUnreadBytes => Volatile.Read(ref _readEvents) != _readDrainedAt;
     /// <summary>Runs once when the socket is disposed.</summary>
     public Action? Disposed { get; set; }
 

@@ -16,15 +16,15 @@ namespace Portal.Tests.Web.Proxy;
 /// before), and the bytes both ways. The forwarder tests (<see cref="Http1ForwarderTests"/>) run
 /// over plain HTTP too, so they exercise the fast path for every framing case as well.
 /// </summary>
-public class Http1ConnectionProxyTests
+public class Http1ConnectionProxyTests : TransportSuite
 {
     private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
-    private static async Task<(PortalHost Host, RawBackend Backend, string Id, Http1ConnectionProxy Fast)> StartAsync(
+    private async Task<(PortalHost Host, RawBackend Backend, string Id, Http1ConnectionProxy Fast)> StartAsync(
         Func<RawConnection, Task> serve, IDictionary<string, string?>? config = null, Action<WebApplicationBuilder>? configure = null)
     {
         var backend = RawBackend.Start(serve);
-        var host = await PortalHost.StartAsync(config: config, configure: configure);
+        var host = await StartPortalAsync(config: config, configure: configure);
         host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
         var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
         return (host, backend, id, host.Services.GetRequiredService<Http1ConnectionProxy>());
@@ -294,6 +294,35 @@ public class Http1ConnectionProxyTests
         await upstreamClosed.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
     }
 
+    [Theory]
+    [InlineData("true")]
+    [InlineData("false")]
+    public async Task ClientThatStopsReading_IsCutAfterMinResponseDataRate_AndTheSandboxConnectionReleased(string fastPath)
+    {
+        var upstreamCut = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var (host, backend, id, _) = await StartAsync(async c =>
+        {
+            await c.ReadRequestAsync();
+            try
+            {
+                // More than every socket buffer on the way can hold: the client never reads any.
+                await c.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n");
+                var chunk = new byte[64 * 1024];
+                for (var i = 0; i < 1000000000 / chunk.Length; i++) await c.WriteBytesAsync(chunk);
+            }
+            catch (Exception) { upstreamCut.TrySetResult(); } // the portal let go of the sandbox side
+        }, new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath },
+        b => b.WebHost.ConfigureKestrel(k => k.Limits.MinResponseDataRate = new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(100_000, TimeSpan.FromSeconds(2))));
+        await using var h = host; await using var __ = backend;
+        await using var client = await RawClient.ConnectAsync(host);
+        await client.SendAsync(Routed(id));
+        // Kestrel's rule: a write must end within max(grace, size / rate); the sweep checks each second.
+        await upstreamCut.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        var pool = host.Services.GetRequiredService<UpstreamPool>();
+        for (var i = 0; i < 100 && pool.OpenCount > 0; i++) await Task.Delay(50, Ct);
+        Assert.Equal(0, pool.OpenCount);
+    }
+
     [Fact]
     public async Task IdleAndSlowHeadConnections_AreClosedByKestrelsTimeouts()
     {
@@ -390,8 +419,8 @@ public sealed class RawClient : IAsyncDisposable
 
     public Task SendAsync(string raw) => _stream.WriteAsync(Encoding.Latin1.GetBytes(raw), Ct).AsTask();
 
-    /// <summary>The next response: head (without the blank line) and the body as sent (chunk framing included).</summary>
-    public async Task<(string Head, string Body)> ReadResponseAsync(bool interim = false)
+    /// <summary>The next response: head (without the blank line) and the body as sent (chunk framing included; none after a HEAD when <paramref name="noBody"/>).</summary>
+    public async Task<(string Head, string Body)> ReadResponseAsync(bool interim = false, bool noBody = false)
     {
         while (true)
         {
@@ -399,7 +428,7 @@ public sealed class RawClient : IAsyncDisposable
             if (!interim && head.StartsWith("HTTP/1.1 1", StringComparison.Ordinal)) continue;
             var lines = head.Split("\r\n");
             if (head.StartsWith("HTTP/1.1 1", StringComparison.Ordinal) || head.StartsWith("HTTP/1.1 204", StringComparison.Ordinal)
-                || head.StartsWith("HTTP/1.1 304", StringComparison.Ordinal))
+                || head.StartsWith("HTTP/1.1 304", StringComparison.Ordinal) || noBody)
                 return (head, "");
             var length = lines.FirstOrDefault(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase));
             if (lines.Any(l => l.Equals("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase)))

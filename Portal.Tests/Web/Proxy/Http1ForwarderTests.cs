@@ -14,7 +14,7 @@ namespace Portal.Tests.Web.Proxy;
 /// response framing (length, chunked, close-delimited, 1xx, no-body statuses), keep-alive reuse and
 /// the retry when a pooled connection was closed by the sandbox, request bodies and headers.
 /// </summary>
-public class Http1ForwarderTests
+public class Http1ForwarderTests : TransportSuite
 {
     private static HttpRequestMessage Routed(HttpMethod method, string path, string sandboxId)
     {
@@ -24,10 +24,10 @@ public class Http1ForwarderTests
         return req;
     }
 
-    private static async Task<(PortalHost Host, RawBackend Backend, string Id)> StartAsync(Func<RawConnection, Task> serve)
+    private async Task<(PortalHost Host, RawBackend Backend, string Id)> StartAsync(Func<RawConnection, Task> serve)
     {
         var backend = RawBackend.Start(serve);
-        var host = await PortalHost.StartAsync();
+        var host = await StartPortalAsync();
         host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
         var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
         return (host, backend, id);
@@ -85,9 +85,10 @@ public class Http1ForwarderTests
             }
         });
         await using var _ = host; await using var __ = backend;
+        var client = host.Client(null);
         for (var i = 0; i < 2; i++)
         {
-            using var res = await host.Client(null).SendAsync(Routed(HttpMethod.Get, "/", id), Ct);
+            using var res = await client.SendAsync(Routed(HttpMethod.Get, "/", id), Ct);
             Assert.Equal("hello", await res.Content.ReadAsStringAsync(Ct));
         }
         Assert.Equal(1, backend.Connections);
@@ -263,7 +264,7 @@ public class Http1ForwarderTests
             while (await c.ReadRequestAsync() is { } request)
                 await c.WriteAsync($"HTTP/1.1 200 OK\r\nContent-Length: {request.Body.Length}\r\n\r\n{request.Body}");
         });
-        await using var host = await PortalHost.StartAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
+        await using var host = await StartPortalAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
         host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
         var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
         var client = host.Client(null);
@@ -288,9 +289,10 @@ public class Http1ForwarderTests
     {
         var (host, backend, id) = await StartAsync(Always("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"));
         await using var _ = host; await using var __ = backend;
+        var client = host.Client(null);
         for (var i = 0; i < 2; i++)
         {
-            using var res = await host.Client(null).SendAsync(Routed(HttpMethod.Head, "/", id), Ct);
+            using var res = await client.SendAsync(Routed(HttpMethod.Head, "/", id), Ct);
             Assert.Equal(200, (int)res.StatusCode);
             Assert.Equal(1234, res.Content.Headers.ContentLength);
         }
@@ -317,6 +319,75 @@ public class Http1ForwarderTests
             cts.Cancel();
         }
         await upstreamClosed.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+    }
+
+    [Theory]
+    [InlineData("true")]
+    [InlineData("false")]
+    public async Task UpstreamConnections_ServeOneClientConnectionOnly_AndCloseWithIt(string fastPath)
+    {
+        var closedByPortal = 0;
+        var backend = RawBackend.Start(async c =>
+        {
+            while (await c.ReadRequestAsync() is not null) await c.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            Interlocked.Increment(ref closedByPortal);
+        });
+        var host = await StartPortalAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
+        await using var _ = host; await using var __ = backend;
+        host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
+        var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
+        var request = $"GET /x HTTP/1.1\r\nHost: portal.test\r\nE2b-Sandbox-Id: {id}\r\nE2b-Sandbox-Port: {SandboxPorts.Envd}\r\n\r\n";
+
+        // A keep-alive client keeps its one upstream connection for all its requests...
+        var a = await RawClient.ConnectAsync(host);
+        for (var i = 0; i < 3; i++)
+        {
+            await a.SendAsync(request);
+            Assert.Equal("ok", (await a.ReadResponseAsync()).Body);
+        }
+        Assert.Equal(1, backend.Connections);
+        // ...which another client, one after the other, never gets.
+        await using (var b = await RawClient.ConnectAsync(host))
+        {
+            await b.SendAsync(request);
+            Assert.Equal("ok", (await b.ReadResponseAsync()).Body);
+        }
+        Assert.Equal(2, backend.Connections);
+        // A client's upstream connection closes with the client's connection, not when idle for long.
+        await a.DisposeAsync();
+        for (var i = 0; i < 100 && Volatile.Read(ref closedByPortal) < 2; i++) await Task.Delay(50, Ct);
+        Assert.Equal(2, Volatile.Read(ref closedByPortal));
+    }
+
+    [Theory]
+    [InlineData("true")]
+    [InlineData("false")]
+    public async Task HopByHopHeaders_AreTheSameListOnBothPaths(string fastPath)
+    {
+        // YARP's list, both ways; everything else passes.
+        string[] hop = ["Keep-Alive: 5", "Proxy-Authorization: Basic eA==", "Proxy-Connection: keep-alive", "HTTP2-Settings: AAA", "ALPN: h2", "Close: 1", "Security-Scheme: x", "TE: trailers"];
+        var backend = RawBackend.Start(async c =>
+        {
+            while (await c.ReadRequestAsync() is not null)
+                await c.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nAlt-Svc: h3=\":443\"\r\nProxy-Authenticate: Basic\r\nProxy-Connection: close\r\nKeep-Alive: timeout=5\r\nTrailer: X-T\r\nX-Kept: yes\r\n\r\nok");
+        });
+        var host = await StartPortalAsync(config: new Dictionary<string, string?> { ["Portal:Proxy:FastPath"] = fastPath });
+        await using var _ = host; await using var __ = backend;
+        host.Runtime.Backends[SandboxPorts.Envd] = backend.Port;
+        var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
+        await using var client = await RawClient.ConnectAsync(host);
+        await client.SendAsync($"GET /x HTTP/1.1\r\nHost: portal.test\r\nE2b-Sandbox-Id: {id}\r\nE2b-Sandbox-Port: {SandboxPorts.Envd}\r\n{string.Concat(hop.Select(h => h + "\r\n"))}Trailer: X-T\r\nX-Custom: v\r\n\r\n");
+        var (head, body) = await client.ReadResponseAsync();
+        Assert.Equal("ok", body);
+        var sent = backend.Requests.Single().Head.Split("\r\n");
+        foreach (var h in hop) Assert.DoesNotContain(sent, l => l.StartsWith(h.Split(':')[0] + ":", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("X-Custom: v", sent);
+        Assert.Contains("Trailer: X-T", sent);
+        var got = head.Split("\r\n");
+        foreach (var name in new[] { "Alt-Svc", "Proxy-Authenticate", "Proxy-Connection", "Keep-Alive" })
+            Assert.DoesNotContain(got, l => l.StartsWith(name + ":", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("X-Kept: yes", got);
+        Assert.Contains("Trailer: X-T", got);
     }
 
     private sealed class NoLengthStream(byte[] data) : MemoryStream(data)

@@ -28,24 +28,28 @@ public class Http1RequestHeadTests
         { "HTTP/1.0", "GET / HTTP/1.0\r\nHost: a.test\r\n\r\n", NotMine },
         { "absolute-form target", "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", NotMine },
         { "asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n", NotMine },
-        { "no Host", "GET / HTTP/1.1\r\n\r\n", NotMine },
-        { "two Hosts", Base + "Host: b.test\r\n\r\n", NotMine },
+        { "no Host", "GET / HTTP/1.1\r\n\r\n", Invalid },
+        { "two Hosts", Base + "Host: b.test\r\n\r\n", Invalid },
         { "Host with a path", "GET / HTTP/1.1\r\nHost: a.test/x\r\n\r\n", NotMine },
         { "Host with a space", "GET / HTTP/1.1\r\nHost: a test\r\n\r\n", NotMine },
-        { "two sandbox IDs", Base + "E2b-Sandbox-Id: a\r\nE2b-Sandbox-Id: b\r\n\r\n", NotMine },
+        { "two sandbox IDs", Base + "E2b-Sandbox-Id: a\r\nE2b-Sandbox-Id: b\r\n\r\n", Invalid },
         { "chunked body", Base + "Transfer-Encoding: chunked\r\n\r\n", NotMine },
         { "Content-Length and chunked", Base + "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", NotMine },
-        { "signed Content-Length", Base + "Content-Length: +3\r\n\r\n", NotMine },
-        { "two Content-Lengths", Base + "Content-Length: 3\r\nContent-Length: 3\r\n\r\n", NotMine },
+        { "signed Content-Length", Base + "Content-Length: +3\r\n\r\n", Invalid },
+        { "two Content-Lengths", Base + "Content-Length: 3\r\nContent-Length: 3\r\n\r\n", Invalid },
         { "Expect", Base + "Expect: 100-continue\r\n\r\n", NotMine },
         { "Upgrade", Base + "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n", NotMine },
-        { "obs-fold", Base + "X-A: 1\r\n 2\r\n\r\n", NotMine },
+        { "obs-fold", Base + "X-A: 1\r\n 2\r\n\r\n", Invalid },
         { "bare LF", "GET / HTTP/1.1\nHost: a.test\n\n", NotMine },
-        { "space before colon", Base + "X-A : 1\r\n\r\n", NotMine },
-        { "control byte in a value", Base + "X-A: a\u0001b\r\n\r\n", NotMine },
+        { "space before colon", Base + "X-A : 1\r\n\r\n", Invalid },
+        { "control byte in a value", Base + "X-A: a\u0001b\r\n\r\n", Invalid },
         { "non-ASCII value", Base + "X-A: caf\u00e9\r\n\r\n", NotMine },
         { "space in the target", "GET /a b HTTP/1.1\r\nHost: a.test\r\n\r\n", NotMine },
         { "empty method", " / HTTP/1.1\r\n", NotMine },
+        { "CONNECT", "CONNECT /x HTTP/1.1\r\nHost: a.test\r\n\r\n", Invalid },
+        { "two sandbox ports", Base + "E2b-Sandbox-Port: 1\r\nE2b-Sandbox-Port: 2\r\n\r\n", Invalid },
+        { "negative Content-Length", Base + "Content-Length: -3\r\n\r\n", Invalid },
+        { "NUL in a value", Base + "X-A: a\u0000b\r\n\r\n", Invalid },
     };
 
     [Theory]
@@ -76,16 +80,27 @@ public class Http1RequestHeadTests
     }
 
     [Fact]
+    public void Limits_AreKestrelsConfiguredOnes()
+    {
+        var limits = new Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerLimits { MaxRequestLineSize = 64, MaxRequestHeaderCount = 2, MaxRequestHeadersTotalSize = 100 };
+        var head = new Http1RequestHead(limits);
+        Assert.Equal(Parsed, head.Parse(Encoding.ASCII.GetBytes(Base + "X-A: 1\r\n\r\n")));
+        Assert.Equal(NotMine, head.Parse(Encoding.ASCII.GetBytes(Base + "X-A: 1\r\nX-B: 2\r\n\r\n")));
+        Assert.Equal(NotMine, head.Parse(Encoding.ASCII.GetBytes("GET /" + new string('a', 64) + " HTTP/1.1\r\nHost: a\r\n\r\n")));
+        Assert.Equal(NotMine, head.Parse(Encoding.ASCII.GetBytes(Base + "X-A: " + new string('v', 100) + "\r\n\r\n")));
+    }
+
+    [Fact]
     public void OversizedHeads_AreLeftToKestrel()
     {
         var head = new Http1RequestHead();
-        var longTarget = "GET /" + new string('a', Http1RequestHead.MaxRequestLine) + " HTTP/1.1\r\nHost: a\r\n\r\n";
+        var longTarget = "GET /" + new string('a', head.MaxRequestLine) + " HTTP/1.1\r\nHost: a\r\n\r\n";
         Assert.Equal(NotMine, head.Parse(Encoding.ASCII.GetBytes(longTarget)));
-        var manyHeaders = Base + string.Concat(Enumerable.Range(0, Http1RequestHead.MaxHeaders).Select(i => $"X-{i}: v\r\n")) + "\r\n";
+        var manyHeaders = Base + string.Concat(Enumerable.Range(0, head.MaxHeaders).Select(i => $"X-{i}: v\r\n")) + "\r\n";
         Assert.Equal(NotMine, head.Parse(Encoding.ASCII.GetBytes(manyHeaders)));
-        var bigHeader = Base + "X-Big: " + new string('v', Http1RequestHead.MaxHead) + "\r\n\r\n";
+        var bigHeader = Base + "X-Big: " + new string('v', head.MaxHead) + "\r\n\r\n";
         Assert.Equal(NotMine, head.Parse(Encoding.ASCII.GetBytes(bigHeader)));
         // Still arriving but already over the limit: no point waiting.
-        Assert.Equal(NotMine, head.Parse(Encoding.ASCII.GetBytes(Base + "X-Big: " + new string('v', Http1RequestHead.MaxHead))));
+        Assert.Equal(NotMine, head.Parse(Encoding.ASCII.GetBytes(Base + "X-Big: " + new string('v', head.MaxHead))));
     }
 }
