@@ -45,10 +45,6 @@ public sealed class SandboxService(
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
     private readonly MetricsHistory _metrics = new(options.Value.MetricsHistorySize);
 
-    /// <summary>Raised (sandbox ID) after a sandbox stopped being reachable: killed, paused, died.
-    /// The proxy cuts that sandbox's open connections.</summary>
-    public event Action<string>? SandboxStopped;
-
     public ISandboxRuntime Runtime => runtime;
 
     /// <summary>Every committed change of a live sandbox, after a snapshot (see <see cref="SandboxChangeStream"/>).</summary>
@@ -437,7 +433,6 @@ public sealed class SandboxService(
                 case SandboxEventKind.Paused when rec.Status == SandboxStatus.Running:
                     await SaveLiveAsync(rec with { Status = SandboxStatus.Paused },
                         WithEvent(Log(id, "info", "paused outside the portal"), SandboxEvents.Paused, rec, new JsonObject { ["execution"] = SandboxEvents.Execution(rec, Now()) }), SandboxChangeCause.Paused);
-                    SandboxStopped?.Invoke(id);
                     break;
                 case SandboxEventKind.Resumed when rec.Status == SandboxStatus.Paused:
                     var resumed = rec with { Status = SandboxStatus.Running, ExecutionStartedAt = Now() };
@@ -467,7 +462,6 @@ public sealed class SandboxService(
 
     private async Task PauseLockedAsync(SandboxRecord rec, string message)
     {
-        SandboxStopped?.Invoke(rec.SandboxId); // a frozen sandbox would leave its streams hanging
         try { await RuntimeCallAsync("pausing it", async ct => { await runtime.PauseAsync(rec.SandboxId, ct); return true; }); }
         catch (SandboxNotFoundException)
         {
@@ -477,15 +471,12 @@ public sealed class SandboxService(
         catch (SandboxStateException e) when (e.State == SandboxState.Paused) { /* already paused in the runtime */ }
         await SaveLiveAsync(rec with { Status = SandboxStatus.Paused },
             WithEvent(Log(rec.SandboxId, "info", message), SandboxEvents.Paused, rec, new JsonObject { ["execution"] = SandboxEvents.Execution(rec, Now()) }), SandboxChangeCause.Paused);
-        SandboxStopped?.Invoke(rec.SandboxId);
     }
 
     private async Task KillLockedAsync(SandboxRecord rec, string message, string killReason)
     {
-        // Stop routing to it and cut its live streams first: clients learn at once, not when
-        // the runtime has finished tearing it down.
+        // Stop routing to it first (its streams are cut by the proxy once the kill is published).
         _live.TryRemove(rec.SandboxId, out _);
-        SandboxStopped?.Invoke(rec.SandboxId);
         try
         {
             await RuntimeCallAsync("killing it", ct => runtime.KillAsync(rec.SandboxId, ct)); // false = already gone: same outcome
@@ -512,7 +503,6 @@ public sealed class SandboxService(
         _metrics.Remove(rec.SandboxId);
         // Waiters holding the old gate re-check visibility under it and answer 404.
         _locks.TryRemove(rec.SandboxId, out _);
-        SandboxStopped?.Invoke(rec.SandboxId);
         log.LogInformation("Sandbox {SandboxId}: {Message}", rec.SandboxId, message);
     }
 

@@ -34,7 +34,9 @@ public class KestrelRejectionTests
             Assert.Contains("Content-Type: application/json", head);
             var json = JsonNode.Parse(body)!;
             Assert.Equal(status, (int)json["code"]!);
-            Assert.Equal(KestrelRejections.Message(status), (string)json["message"]!);
+            // With the fast path on, its strict parser may refuse the head first, with its own words.
+            if (fastPath) Assert.False(string.IsNullOrWhiteSpace((string?)json["message"]));
+            else Assert.Equal(KestrelRejections.Message(status), (string)json["message"]!);
         }
     }
 

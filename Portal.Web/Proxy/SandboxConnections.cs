@@ -21,6 +21,7 @@ public sealed class SandboxConnections : IDisposable
     private readonly SandboxService _sandboxes;
     // Per sandbox: everything to cut when it stops (open streams and in-flight requests).
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<ICuttable, byte>> _open = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
 
     public SandboxConnections(ISandboxRuntime runtime, SandboxService sandboxes, IOptions<ProxyOptions> options)
     {
@@ -39,7 +40,32 @@ public sealed class SandboxConnections : IDisposable
             EnableMultipleHttp2Connections = true,
             ConnectCallback = ConnectAsync,
         }, disposeHandler: true);
-        _sandboxes.SandboxStopped += Cut;
+        _ = Task.Run(FollowChangesAsync);
+    }
+
+    /// <summary>
+    /// A subscriber of the change stream: a sandbox that is no longer running (paused, killed,
+    /// died) has its streams and requests cut. After a resync (this reader fell behind) every
+    /// tracked sandbox the fresh snapshot does not show running is cut.
+    /// </summary>
+    private async Task FollowChangesAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            using var subscription = _sandboxes.Changes.Subscribe(static _ => true);
+            var running = subscription.Snapshot.Where(c => c.Sandbox.Status == SandboxStatus.Running)
+                .Select(c => c.Sandbox.SandboxId).ToHashSet(StringComparer.Ordinal);
+            foreach (var id in _open.Keys)
+                if (!running.Contains(id)) Cut(id);
+            try
+            {
+                await foreach (var change in subscription.Changes.ReadAllAsync(_stop.Token))
+                    if (change.Sandbox.Status != SandboxStatus.Running) Cut(change.Sandbox.SandboxId);
+                return; // completed: the stream is shutting down
+            }
+            catch (SandboxChangeStreamOverflowException) { /* subscribe again: a fresh snapshot */ }
+            catch (OperationCanceledException) { return; }
+        }
     }
 
     public HttpMessageInvoker Invoker { get; }
@@ -116,7 +142,7 @@ public sealed class SandboxConnections : IDisposable
 
     public void Dispose()
     {
-        _sandboxes.SandboxStopped -= Cut;
+        _stop.Cancel();
         Invoker.Dispose();
     }
 
