@@ -1,18 +1,49 @@
 #!/usr/bin/env bash
-# Starts the real portal (local runtime) on a free loopback port and runs e2e/bench/portal.mjs.
+# Starts the real portal (local runtime) on a free loopback port and runs a benchmark against it
+# with the real E2B SDK:
+#   scripts/bench-portal.sh            e2e/bench/portal.mjs: create → first command, round trips
+#   scripts/bench-portal.sh burst [N]  e2e/bench/burst.mjs: N (default 100) concurrent creates;
+#                                      BENCH_WARM (default N) sets the base template's warm pool,
+#                                      which is filled before the burst starts
+# Everything it made is killed and checked gone at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${1:-create}
+N=${2:-100}
+WARM=${BENCH_WARM:-2}
+[ "$MODE" = burst ] && WARM=${BENCH_WARM:-$N}
 dotnet build Portal.Web -c Release -nologo -v q -clp:ErrorsOnly
 bash scripts/publish-envd.sh >/dev/null
 bash scripts/build-template.sh base >/dev/null
 PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
 DATA=$(mktemp -d /tmp/portal-bench-XXXXXX)
 KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+GROUP="portal-bench-$PORT"
 PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)" \
   PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}" \
+  Logging__LogLevel__Default=Warning \
   dotnet Portal.Web/bin/Release/net10.0/Portal.Web.dll --urls "http://127.0.0.1:$PORT" \
-  --Portal:LocalRuntime:CgroupGroup "portal-bench-$PORT" >"$DATA/portal.log" 2>&1 &
+  --Portal:LocalRuntime:CgroupGroup "$GROUP" --Portal:LocalRuntime:WarmPools:base "$WARM" >"$DATA/portal.log" 2>&1 &
 PID=$!
-trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
+cleanup() {
+  kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null || true
+  # A graceful stop kills the warm pool; the benchmark killed the rest. Anything left is a bug.
+  left=$(find "$DATA/sandboxes" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+  cgroups=$(find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path "*/$GROUP/*" 2>/dev/null | wc -l)
+  echo "after shutdown: $left sandbox directories, $cgroups cgroups left"
+  [ "$left" -gt 0 ] && tail -20 "$DATA/portal.log"
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
 for _ in $(seq 1 600); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null && break; sleep 0.1; done
-(cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" node bench/portal.mjs)
+if [ "$MODE" = burst ]; then
+  start=$(date +%s.%N)
+  for _ in $(seq 1 1200); do
+    [ "$(find "$DATA/sandboxes" -mindepth 3 -maxdepth 3 -path '*/warm*/run/envd.sock' 2>/dev/null | wc -l)" -ge "$WARM" ] && break; sleep 0.1
+  done
+  echo "warm pool of $WARM filled in $(echo "$(date +%s.%N) - $start" | bc) s"
+  sleep 2 # let the pool's envds settle (idle trim) before the burst
+  (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" BENCH_N="$N" PORTAL_PID=$PID node bench/burst.mjs)
+else
+  (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" node bench/portal.mjs)
+fi
