@@ -4,7 +4,8 @@
 #   scripts/bench-portal.sh            e2e/bench/portal.mjs: create → first command, round trips
 #   scripts/bench-portal.sh burst [N]  e2e/bench/burst.mjs: N (default 100) concurrent creates;
 #                                      BENCH_WARM (default N) sets the base template's warm pool,
-#                                      which is filled before the burst starts
+#                                      which is filled before the burst starts; BENCH_IDLE_SECONDS=S
+#                                      then measures the portal's and the machine's CPU with all N idle; BENCH_CHUNK=C creates C at a time
 # Everything it made is killed and checked gone at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,12 +46,12 @@ if [ "$MODE" = burst ]; then
     echo "warm pool of $WARM filled in $(echo "$(date +%s.%N) - $start" | bc) s"
     sleep 2 # let the pool's envds settle (idle trim) before measuring
   }
-  burst() { (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" BENCH_N="$1" PORTAL_PID=$PID node bench/burst.mjs); }
+  burst() { (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" BENCH_N="$1" BENCH_CHUNK="${BENCH_CHUNK:-$1}" PORTAL_PID=$PID BENCH_IDLE_SECONDS="${2:-0}" node bench/burst.mjs); }
   wait_pool
   # The portal's first creates pay for JIT compilation (API, store, runtime): a small burst first.
   echo "warm-up:"; burst 4 | sed 's/^/  /'
   wait_pool
-  burst "$N"
+  burst "$N" "${BENCH_IDLE_SECONDS:-0}"
 else
   (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" node bench/portal.mjs)
 fi
