@@ -474,7 +474,9 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     {
         if (!_sandboxes.TryRemove(id, out var record)) return; // killed on purpose meanwhile
         _log.LogWarning("sandbox {SandboxId} died: its init process exited", id);
-        Destroy(id);
+        // Runs on a thread-pool work item: an exception here would end the process.
+        try { Destroy(id); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { _log.LogError(e, "cleaning up dead sandbox {SandboxId}", id); }
         Publish(SandboxEventKind.Died, ToInstance(record) with { State = SandboxState.Dead }, "every process in the sandbox exited");
     }
 
