@@ -28,12 +28,23 @@ PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_ENVD_PATH="$(realpath
 PID=$!
 cleanup() {
   kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null || true
-  # A graceful stop kills the warm pool; the benchmark killed the rest. Anything left is a bug.
+  # A graceful stop kills the warm pool; the benchmark killed the rest. Anything left is a bug
+  # (or a benchmark that died half-way): its processes are killed and its overlays unmounted
+  # here, never deleted through a live mount.
   left=$(find "$DATA/sandboxes" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
   cgroups=$(find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path "*/$GROUP/*" 2>/dev/null | wc -l)
   echo "after shutdown: $left sandbox directories, $cgroups cgroups left"
-  [ "$left" -gt 0 ] && tail -20 "$DATA/portal.log"
-  rm -rf "$DATA"
+  if [ "$left" -gt 0 ] || [ "$cgroups" -gt 0 ]; then
+    tail -20 "$DATA/portal.log"
+    for _ in 1 2 3 4 5; do
+      pids=$(cat /sys/fs/cgroup/*/"$GROUP"/*/cgroup.procs /sys/fs/cgroup/*/*/"$GROUP"/*/cgroup.procs 2>/dev/null | sort -u)
+      [ -z "$pids" ] && break
+      kill -9 $pids 2>/dev/null; sleep 1
+    done
+    grep -F "$DATA/sandboxes/" /proc/self/mountinfo | awk '{print $5}' | while read -r m; do umount -l "$m"; done
+    find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -depth -type d -path "*/$GROUP/*" -exec rmdir {} \; 2>/dev/null || true
+  fi
+  grep -qF "$DATA/sandboxes/" /proc/self/mountinfo || rm -rf "$DATA"
 }
 trap cleanup EXIT
 for _ in $(seq 1 600); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null && break; sleep 0.1; done
