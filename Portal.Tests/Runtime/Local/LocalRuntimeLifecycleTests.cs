@@ -225,7 +225,8 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
         for (var i = 0; i < 600; i++)
         {
             using var res = await envd.GetAsync("/files?path=" + path, Ct);
-            if (res.IsSuccessStatusCode) return await res.Content.ReadAsStringAsync(Ct);
+            // The file exists a moment before its content is written: wait for both.
+            if (res.IsSuccessStatusCode && await res.Content.ReadAsStringAsync(Ct) is { Length: > 0 } content) return content;
             await Task.Delay(50, Ct);
         }
         throw new TimeoutException(path + " never appeared");
