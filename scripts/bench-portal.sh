@@ -1,18 +1,68 @@
 #!/usr/bin/env bash
-# Starts the real portal (local runtime) on a free loopback port and runs e2e/bench/portal.mjs.
+# Starts the real portal (local runtime) on a free loopback port and runs a benchmark against it
+# with the real E2B SDK:
+#   scripts/bench-portal.sh            e2e/bench/portal.mjs: create → first command, round trips
+#   scripts/bench-portal.sh burst [N]  e2e/bench/burst.mjs: N (default 100) concurrent creates;
+#                                      BENCH_WARM (default N) sets the base template's warm pool,
+#                                      which is filled before the burst starts; BENCH_IDLE_SECONDS=S
+#                                      then measures the portal's and the machine's CPU with all N idle; BENCH_CHUNK=C creates C at a time
+# Everything it made is killed and checked gone at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${1:-create}
+N=${2:-100}
+WARM=${BENCH_WARM:-2}
+[ "$MODE" = burst ] && WARM=${BENCH_WARM:-$N}
 dotnet build Portal.Web -c Release -nologo -v q -clp:ErrorsOnly
 bash scripts/publish-envd.sh >/dev/null
 bash scripts/build-template.sh base >/dev/null
 PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
 DATA=$(mktemp -d /tmp/portal-bench-XXXXXX)
 KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+GROUP="portal-bench-$PORT"
 PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)" \
   PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}" \
+  Logging__LogLevel__Default=Warning \
   dotnet Portal.Web/bin/Release/net10.0/Portal.Web.dll --urls "http://127.0.0.1:$PORT" \
-  --Portal:LocalRuntime:CgroupGroup "portal-bench-$PORT" >"$DATA/portal.log" 2>&1 &
+  --Portal:LocalRuntime:CgroupGroup "$GROUP" --Portal:LocalRuntime:WarmPools:base "$WARM" >"$DATA/portal.log" 2>&1 &
 PID=$!
-trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
+cleanup() {
+  kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null || true
+  # A graceful stop kills the warm pool; the benchmark killed the rest. Anything left is a bug
+  # (or a benchmark that died half-way): its processes are killed and its overlays unmounted
+  # here, never deleted through a live mount.
+  left=$(find "$DATA/sandboxes" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+  cgroups=$(find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path "*/$GROUP/*" 2>/dev/null | wc -l)
+  echo "after shutdown: $left sandbox directories, $cgroups cgroups left"
+  if [ "$left" -gt 0 ] || [ "$cgroups" -gt 0 ]; then
+    tail -20 "$DATA/portal.log"
+    for _ in 1 2 3 4 5; do
+      pids=$(cat /sys/fs/cgroup/*/"$GROUP"/*/cgroup.procs /sys/fs/cgroup/*/*/"$GROUP"/*/cgroup.procs 2>/dev/null | sort -u)
+      [ -z "$pids" ] && break
+      kill -9 $pids 2>/dev/null; sleep 1
+    done
+    grep -F "$DATA/sandboxes/" /proc/self/mountinfo | awk '{print $5}' | while read -r m; do umount -l "$m"; done
+    find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -depth -type d -path "*/$GROUP/*" -exec rmdir {} \; 2>/dev/null || true
+  fi
+  grep -qF "$DATA/sandboxes/" /proc/self/mountinfo || rm -rf "$DATA"
+}
+trap cleanup EXIT
 for _ in $(seq 1 600); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null && break; sleep 0.1; done
-(cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" node bench/portal.mjs)
+if [ "$MODE" = burst ]; then
+  wait_pool() {
+    local start; start=$(date +%s.%N)
+    for _ in $(seq 1 1200); do
+      [ "$(find "$DATA/sandboxes" -mindepth 3 -maxdepth 3 -path '*/warm*/run/envd.sock' 2>/dev/null | wc -l)" -ge "$WARM" ] && break; sleep 0.1
+    done
+    echo "warm pool of $WARM filled in $(echo "$(date +%s.%N) - $start" | bc) s"
+    sleep 2 # let the pool's envds settle (idle trim) before measuring
+  }
+  burst() { (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" BENCH_N="$1" BENCH_CHUNK="${BENCH_CHUNK:-$1}" PORTAL_PID=$PID BENCH_IDLE_SECONDS="${2:-0}" node bench/burst.mjs); }
+  wait_pool
+  # The portal's first creates pay for JIT compilation (API, store, runtime): a small burst first.
+  echo "warm-up:"; burst 4 | sed 's/^/  /'
+  wait_pool
+  burst "$N" "${BENCH_IDLE_SECONDS:-0}"
+else
+  (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" node bench/portal.mjs)
+fi

@@ -10,7 +10,8 @@ namespace Portal.Core.Persistence.Sqlite;
 
 /// <summary>
 /// <see cref="IPortalStore"/> on one SQLite file in WAL mode. Writes are serialised in the
-/// process (SQLite has one writer anyway) and each is its own committed transaction;
+/// process (SQLite has one writer anyway); sandbox saves that queue up meanwhile are committed
+/// together (<see cref="SaveSandboxAsync"/>), every other write is its own transaction;
 /// <c>synchronous=NORMAL</c> under WAL keeps every commit across a process crash.
 /// </summary>
 public sealed class SqlitePortalStore : IPortalStore, IDisposable
@@ -113,30 +114,90 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         return row is null ? null : ToSandbox(row);
     }
 
+    private sealed record PendingSave(SandboxRecord Record, SandboxLogEntry? Log)
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PendingSave> _pendingSaves = new();
+
+    /// <summary>
+    /// Group commit: a save joins the queue, and whoever holds the write lock next commits every
+    /// queued save in one transaction. A burst of creates (two saves each) then costs a few
+    /// transactions instead of one serialised transaction per save, which was most of a burst's time.
+    /// </summary>
     public async Task SaveSandboxAsync(SandboxRecord record, SandboxLogEntry? log, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        var mine = new PendingSave(record, log);
+        _pendingSaves.Enqueue(mine);
+        // Once queued, a save is not abandoned (a cancelled caller could not tell whether it happened).
+        await _writeLock.WaitAsync(CancellationToken.None);
+        try
+        {
+            if (!mine.Done.Task.IsCompleted) await CommitPendingSavesAsync();
+        }
+        finally { _writeLock.Release(); }
+        await mine.Done.Task;
+    }
+
+    /// <summary>Under the write lock: everything queued, in one transaction; should that fail,
+    /// each on its own, so one bad save fails alone.</summary>
+    private async Task CommitPendingSavesAsync()
+    {
+        var batch = new List<PendingSave>();
+        while (batch.Count < 512 && _pendingSaves.TryDequeue(out var p)) batch.Add(p);
+        if (batch.Count == 0) return;
+        if (batch.Count > 1)
+        {
+            try
+            {
+                await using var db = Open();
+                foreach (var p in batch)
+                {
+                    var row = FromSandbox(p.Record);
+                    if (p.Record.Status == SandboxStatus.Creating) db.Sandboxes.Add(row); else db.Sandboxes.Update(row);
+                    if (p.Log is not null) db.SandboxLogs.Add(FromLog(p.Log));
+                }
+                await db.SaveChangesAsync(CancellationToken.None);
+                foreach (var p in batch) p.Done.TrySetResult();
+                return;
+            }
+            catch (Exception e) when (e is DbUpdateException or InvalidOperationException)
+            {
+                // A row that was not where expected (or one sandbox twice): nothing was committed; one by one below.
+            }
+        }
+        foreach (var p in batch)
+        {
+            try
+            {
+                await SaveOneAsync(p.Record, p.Log);
+                p.Done.TrySetResult();
+            }
+            catch (Exception e) { p.Done.TrySetException(e); }
+        }
+    }
+
+    private async Task SaveOneAsync(SandboxRecord record, SandboxLogEntry? log)
     {
         // One statement in the common case: a record is first written while Creating (insert),
         // later only changed (update). An update that finds no row falls back to an insert.
         var insert = record.Status == SandboxStatus.Creating;
-        await _writeLock.WaitAsync(ct);
-        try
+        for (var attempt = 0; ; attempt++)
         {
-            for (var attempt = 0; ; attempt++)
+            await using var db = Open();
+            var row = FromSandbox(record);
+            if (insert) db.Sandboxes.Add(row); else db.Sandboxes.Update(row);
+            if (log is not null) db.SandboxLogs.Add(FromLog(log));
+            try
             {
-                await using var db = Open();
-                var row = FromSandbox(record);
-                if (insert) db.Sandboxes.Add(row); else db.Sandboxes.Update(row);
-                if (log is not null) db.SandboxLogs.Add(FromLog(log));
-                try
-                {
-                    await db.SaveChangesAsync(CancellationToken.None);
-                    return;
-                }
-                catch (DbUpdateConcurrencyException) when (!insert && attempt == 0) { insert = true; }
-                catch (DbUpdateException) when (insert && attempt == 0) { insert = false; }
+                await db.SaveChangesAsync(CancellationToken.None);
+                return;
             }
+            catch (DbUpdateConcurrencyException) when (!insert && attempt == 0) { insert = true; }
+            catch (DbUpdateException) when (insert && attempt == 0) { insert = false; }
         }
-        finally { _writeLock.Release(); }
     }
 
     public Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct) =>

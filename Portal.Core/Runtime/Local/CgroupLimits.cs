@@ -53,6 +53,13 @@ public interface ICgroupDriver
     void Remove(string name);
     CgroupStats Stats(string name);
 
+    /// <summary>
+    /// A descriptor that becomes readable when the memory cgroup reports an OOM (v1: an eventfd
+    /// on <c>memory.oom_control</c>; v2: inotify on <c>memory.events</c>). It follows the cgroup
+    /// across a rename. Read <see cref="Stats"/> for the kill count.
+    /// </summary>
+    Microsoft.Win32.SafeHandles.SafeFileHandle OpenOomEvents(string name);
+
     /// <summary>Names of every sandbox cgroup that exists (to find orphans).</summary>
     IReadOnlyList<string> List();
 }

@@ -12,8 +12,13 @@ public sealed class CgroupV1Driver(string root, string group) : ICgroupDriver
 
     public string Version => "v1";
 
+    /// <summary>This process's own cgroup per controller, read once: every path below is
+    /// built from it, and reading /proc/self/cgroup each time cost more than the work itself.</summary>
+    private readonly Dictionary<string, string> _ownPaths = new[] { "memory", "cpu", "cpuacct", "pids", "freezer" }
+        .ToDictionary(c => c, CgroupDriver.OwnPath);
+
     private string Dir(string controller, string name) =>
-        Path.Combine(root, controller, CgroupDriver.OwnPath(controller), group, name);
+        Path.Combine(root, controller, _ownPaths.TryGetValue(controller, out var own) ? own : CgroupDriver.OwnPath(controller), group, name);
 
     public IReadOnlyList<string> Create(string name, CgroupLimits limits)
     {
@@ -109,6 +114,9 @@ public sealed class CgroupV1Driver(string root, string group) : ICgroupDriver
             CgroupDriver.ReadLong(Path.Combine(memory, "memory.limit_in_bytes"), long.MaxValue),
             oom);
     }
+
+    public Microsoft.Win32.SafeHandles.SafeFileHandle OpenOomEvents(string name) =>
+        SandboxWatch.RegisterCgroupV1Event(Path.Combine(Dir("memory", name), "memory.oom_control"));
 
     public IReadOnlyList<string> List()
     {

@@ -97,6 +97,9 @@ public sealed class CgroupV2Driver : ICgroupDriver
         return new CgroupStats(cpu, CgroupDriver.ReadLong(Path.Combine(dir, "memory.current")), limit, oom);
     }
 
+    public Microsoft.Win32.SafeHandles.SafeFileHandle OpenOomEvents(string name) =>
+        SandboxWatch.InotifyOnModify(Path.Combine(Dir(name), "memory.events"));
+
     public IReadOnlyList<string> List() =>
         Directory.Exists(_base) ? Directory.GetDirectories(_base).Select(Path.GetFileName).OfType<string>().ToList() : [];
 }

@@ -5,7 +5,9 @@ namespace Portal.Core.Runtime.Local;
 /// <summary>
 /// Host-wide kernel limits that every sandbox draws from. Sandbox root is host uid 0 (no user
 /// namespace), so the per-uid inotify budget (128 instances by default) is shared by all
-/// sandboxes: 129 concurrent <c>watchDir</c> calls across a machine would fail. Raised, never lowered.
+/// sandboxes: 129 concurrent <c>watchDir</c> calls across a machine would fail. Every sandbox's
+/// processes and threads also take host PIDs (envd alone has about a dozen threads): 1,000
+/// sandboxes come close to the default <c>kernel.pid_max</c> of 32768. Raised, never lowered.
 /// </summary>
 internal static class HostLimits
 {
@@ -13,6 +15,7 @@ internal static class HostLimits
     [
         ("/proc/sys/fs/inotify/max_user_instances", 8192),
         ("/proc/sys/fs/inotify/max_user_watches", 524288),
+        ("/proc/sys/kernel/pid_max", 4194304),
     ];
 
     public static void Raise(ILogger log)

@@ -35,14 +35,23 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     private readonly ConcurrentDictionary<string, byte> _starting = new();
     /// <summary>Started, idle, unlisted sandboxes per template, claimed by creates.</summary>
     private readonly ConcurrentDictionary<string, ConcurrentQueue<SandboxRecordFile>> _warm = new();
+    /// <summary>Warm sandboxes being started, per template (guarded by <see cref="_poolLock"/>).</summary>
+    private readonly Dictionary<string, int> _warming = [];
+    private readonly Lock _poolLock = new();
+    private int _warmingTotal;
+    /// <summary>At most this many warm sandboxes start at once: one per core.</summary>
+    private readonly int _refillParallelism = Math.Max(1, Environment.ProcessorCount);
+    private int _createsInFlight;
+    /// <summary>A slow catch-all (templates published later, a failed start); claims and
+    /// finished starts trigger refills themselves.</summary>
     private readonly Timer _refill;
-    private int _refilling;
     private volatile bool _disposed;
     private readonly ConcurrentDictionary<string, (long Cpu, long At)> _cpuSamples = new();
     private readonly ConcurrentDictionary<string, long> _oomSeen = new();
     private readonly List<Channel<SandboxEvent>> _watchers = [];
-    private readonly SemaphoreSlim _lifecycle = new(1, 1);
-    private readonly Timer _monitor;
+    /// <summary>Pause, resume and kill of one sandbox are serialised; different sandboxes proceed in parallel.</summary>
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new(StringComparer.Ordinal);
+    private readonly SandboxWatch _watch;
 
     public LocalSandboxRuntime(LocalRuntimeOptions options, ICgroupDriver? cgroups = null, TimeProvider? time = null, ILogger<LocalSandboxRuntime>? logger = null)
     {
@@ -54,9 +63,9 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         Directory.CreateDirectory(options.SandboxesDirectory);
         File.SetUnixFileMode(options.SandboxesDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         HostLimits.Raise(_log);
+        _watch = new SandboxWatch(OnExited, id => _ = ThreadPoolContext.Run(() => OnMemoryEventAsync(id)));
         Reconcile();
-        _monitor = new Timer(_ => Monitor(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
-        _refill = new Timer(_ => _ = ThreadPoolContext.Run(RefillAsync), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(250));
+        _refill = new Timer(_ => KickRefill(), null, TimeSpan.Zero, TimeSpan.FromSeconds(5));
     }
 
     private const string WarmPrefix = "warm";
@@ -64,54 +73,84 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     /// <summary>Warm sandboxes ready to be claimed, per template.</summary>
     public int WarmCount(string templateId) => _warm.TryGetValue(templateId, out var q) ? q.Count : 0;
 
+    private void KickRefill()
+    {
+        if (!_disposed) _ = ThreadPoolContext.Run(RefillAsync);
+    }
+
+    /// <summary>
+    /// Starts what each template's pool lacks (ready + starting below its size), up to one start
+    /// per core at a time. It waits while creates are in flight: a refill must not take the CPU
+    /// from the creates it is there to speed up (the last create to finish calls it again).
+    /// </summary>
     private async Task RefillAsync()
     {
-        if (_disposed || Interlocked.Exchange(ref _refilling, 1) == 1) return;
-        try
-        {
-            foreach (var template in await _templates.ListAsync(CancellationToken.None))
-            {
-                var target = _options.WarmPools.TryGetValue(template.TemplateId, out var n) ? n : template.WarmPoolSize;
-                var queue = _warm.GetOrAdd(template.TemplateId, _ => new ConcurrentQueue<SandboxRecordFile>());
-                // One at a time: a refill must not starve the creates it is there to speed up.
-                while (!_disposed && queue.Count < target)
-                {
-                    var id = WarmPrefix + Guid.NewGuid().ToString("N")[..16];
-                    var record = new SandboxRecordFile
-                    {
-                        SandboxId = id, TemplateId = template.TemplateId, StartedAt = _time.GetUtcNow(),
-                        CpuCount = template.CpuCount, MemoryMB = template.MemoryMB, DiskSizeMB = template.DiskSizeMB,
-                    };
-                    try
-                    {
-                        await StartAsync(record, _templates.RootfsOf(template.TemplateId), CancellationToken.None);
-                        await WaitHealthyAsync(id, CancellationToken.None);
-                        queue.Enqueue(record);
-                    }
-                    catch (Exception e)
-                    {
-                        _log.LogWarning(e, "warm sandbox for {Template} failed to start", template.TemplateId);
-                        Destroy(id);
-                        break;
-                    }
-                }
-            }
-        }
+        if (_disposed || Volatile.Read(ref _createsInFlight) > 0) return;
+        IReadOnlyList<SandboxTemplate> templates;
+        try { templates = await _templates.ListAsync(CancellationToken.None); }
         catch (Exception e) when (!_disposed)
         {
             _log.LogWarning(e, "warm-pool refill failed");
+            return;
+        }
+        foreach (var template in templates)
+        {
+            var target = _options.WarmPools.TryGetValue(template.TemplateId, out var n) ? n : template.WarmPoolSize;
+            if (target <= 0) continue;
+            var queue = _warm.GetOrAdd(template.TemplateId, _ => new ConcurrentQueue<SandboxRecordFile>());
+            while (true)
+            {
+                lock (_poolLock)
+                {
+                    if (_disposed || Volatile.Read(ref _createsInFlight) > 0) return;
+                    var warming = _warming.GetValueOrDefault(template.TemplateId);
+                    if (queue.Count + warming >= target) break;
+                    if (_warmingTotal >= _refillParallelism) return;
+                    _warming[template.TemplateId] = warming + 1;
+                    _warmingTotal++;
+                }
+                _ = ThreadPoolContext.Run(() => StartWarmAsync(template, queue));
+            }
+        }
+    }
+
+    private async Task StartWarmAsync(SandboxTemplate template, ConcurrentQueue<SandboxRecordFile> queue)
+    {
+        var id = WarmPrefix + Guid.NewGuid().ToString("N")[..16];
+        var record = new SandboxRecordFile
+        {
+            SandboxId = id, TemplateId = template.TemplateId, StartedAt = _time.GetUtcNow(),
+            CpuCount = template.CpuCount, MemoryMB = template.MemoryMB, DiskSizeMB = template.DiskSizeMB,
+        };
+        var ok = false;
+        try
+        {
+            await StartAsync(record, _templates.RootfsOf(template.TemplateId), CancellationToken.None);
+            await WaitHealthyAsync(id, CancellationToken.None);
+            queue.Enqueue(record); // before the count below drops: never more than the pool's size
+            ok = true;
+        }
+        catch (Exception e)
+        {
+            _log.LogWarning(e, "warm sandbox for {Template} failed to start", template.TemplateId);
+            Destroy(id);
         }
         finally
         {
-            Volatile.Write(ref _refilling, 0);
+            lock (_poolLock)
+            {
+                _warming[template.TemplateId]--;
+                _warmingTotal--;
+            }
         }
+        if (ok) KickRefill(); // a failure waits for the slow timer instead of retrying at once
     }
 
     /// <summary>
     /// Hands a warm sandbox out under the caller's ID: its directory and cgroups are renamed,
     /// its limits set, and envd initialised with the caller's env vars, token and the hostname.
     /// </summary>
-    private async Task<SandboxRecordFile?> TryClaimAsync(SandboxSpec spec, SandboxTemplate template, CancellationToken ct)
+    private async Task<(SandboxRecordFile Record, int InitPid)?> TryClaimAsync(SandboxSpec spec, SandboxTemplate template, CancellationToken ct)
     {
         if (!_warm.TryGetValue(template.TemplateId, out var queue) || !queue.TryDequeue(out var warm)) return null;
         var id = spec.SandboxId;
@@ -132,7 +171,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             record.Save(RecordPath(id));
             SandboxHostname.Set(_cgroups.Pids(id).FirstOrDefault(), id);
             await InitAsync(spec, ct);
-            return record;
+            return (record, SandboxWatch.FindInit(_cgroups.Pids(id)));
         }
         catch (Exception e)
         {
@@ -148,7 +187,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     {
         _disposed = true;
         _refill.Dispose();
-        while (Volatile.Read(ref _refilling) == 1) Thread.Sleep(10);
+        // Starts under way finish (or fail) on their own; then nothing adds to the queues.
+        for (var i = 0; i < 6000 && Volatile.Read(ref _warmingTotal) > 0; i++) Thread.Sleep(10);
         foreach (var queue in _warm.Values)
             while (queue.TryDequeue(out var w)) Destroy(w.SandboxId);
     }
@@ -178,43 +218,51 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         };
         if (_sandboxes.ContainsKey(spec.SandboxId) || !_starting.TryAdd(spec.SandboxId, 0) || Directory.Exists(Dir(spec.SandboxId)))
             throw new SandboxStateException(spec.SandboxId, SandboxState.Running, $"sandbox '{spec.SandboxId}' already exists");
+        Interlocked.Increment(ref _createsInFlight);
         try
         {
+            int initPid;
             if (await TryClaimAsync(spec, template, ct) is { } claimed)
             {
-                record = claimed;
+                (record, initPid) = claimed;
             }
             else
             {
-                await StartAsync(record, _templates.RootfsOf(template.TemplateId), ct);
+                initPid = await StartAsync(record, _templates.RootfsOf(template.TemplateId), ct);
                 await WaitHealthyAsync(spec.SandboxId, ct);
                 await InitAsync(spec, ct);
             }
+            // Listed first, watched second: a death from here on finds it and is reported.
             _sandboxes[spec.SandboxId] = record;
+            _watch.Watch(spec.SandboxId, initPid, _cgroups.OpenOomEvents(spec.SandboxId));
         }
         catch
         {
+            _sandboxes.TryRemove(spec.SandboxId, out _);
+            _watch.Unwatch(spec.SandboxId);
             Destroy(spec.SandboxId);
             throw;
         }
         finally
         {
             _starting.TryRemove(spec.SandboxId, out _);
+            if (Interlocked.Decrement(ref _createsInFlight) == 0) KickRefill();
         }
         var instance = ToInstance(record);
         Publish(SandboxEventKind.Created, instance);
         return instance;
     }
 
-    private async Task StartAsync(SandboxRecordFile record, string lowerdir, CancellationToken ct)
+    /// <summary>Starts the sandbox; returns the host PID of its PID 1 (the launcher prints it).</summary>
+    private async Task<int> StartAsync(SandboxRecordFile record, string lowerdir, CancellationToken ct)
     {
         var id = record.SandboxId;
         var dir = Dir(id);
         foreach (var sub in new[] { "upper", "work", "rootfs", "run" }) Directory.CreateDirectory(Path.Combine(dir, sub));
         File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         record.Save(RecordPath(id));
-        Run("/bin/mount", "-t", "overlay", "overlay", "-o",
-            $"lowerdir={lowerdir},upperdir={Path.Combine(dir, "upper")},workdir={Path.Combine(dir, "work")}", Path.Combine(dir, "rootfs"));
+        NativeSignals.Mount("overlay", Path.Combine(dir, "rootfs"), "overlay",
+            $"lowerdir={lowerdir},upperdir={Path.Combine(dir, "upper")},workdir={Path.Combine(dir, "work")}");
 
         var procs = _cgroups.Create(id, new CgroupLimits(record.CpuCount, record.MemoryMB, _options.PidsLimit, _options.AgentPidsReserve));
         // The launcher joins the cgroups, sets the sandbox up detached from the portal (a portal
@@ -223,10 +271,14 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         foreach (var a in LauncherArguments(id, procs)) psi.ArgumentList.Add(a);
         psi.Environment.Clear();
         using var launcher = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {_options.LauncherPath}");
+        var stdout = launcher.StandardOutput.ReadToEndAsync(ct);
         var stderr = launcher.StandardError.ReadToEndAsync(ct);
         await launcher.WaitForExitAsync(ct);
         if (launcher.ExitCode != 0)
             throw new InvalidOperationException($"sandbox '{id}' could not be started: {(await stderr).Trim()}");
+        return int.TryParse((await stdout).Trim(), out var pid) && pid > 0
+            ? pid
+            : throw new InvalidOperationException($"sandbox '{id}': the launcher did not print its PID 1 (got '{(await stdout).Trim()}')");
     }
 
     private IEnumerable<string> LauncherArguments(string id, IReadOnlyList<string> cgroupProcs)
@@ -252,6 +304,9 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     {
         var deadline = _time.GetUtcNow() + _options.StartTimeout;
         var socket = SocketOf(id);
+        // Backing off from 1 ms to 16 ms: envd answers within ~50 ms on an idle machine, but during
+        // a burst a hundred creates polling every 2 ms spent more of the portal's CPU than the creates.
+        var delay = 1;
         while (true)
         {
             if (File.Exists(socket) && await EnvdSocketClient.IsHealthyAsync(socket, ct)) return;
@@ -262,7 +317,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
                 var alive = _cgroups.Pids(id).Count;
                 throw new TimeoutException($"sandbox '{id}' did not become ready within {_options.StartTimeout.TotalSeconds:0} s ({alive} processes alive, socket {(File.Exists(socket) ? "present" : "absent")}): {tail}");
             }
-            await Task.Delay(2, ct);
+            await Task.Delay(delay, ct);
+            delay = Math.Min(delay * 2, 16);
         }
     }
 
@@ -287,23 +343,29 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
 
     public async Task<bool> KillAsync(string sandboxId, CancellationToken ct)
     {
-        await _lifecycle.WaitAsync(ct);
+        var gate = Gate(sandboxId);
+        await gate.WaitAsync(ct);
         try
         {
             if (!_sandboxes.TryRemove(sandboxId, out var record)) return false;
+            _watch.Unwatch(sandboxId); // its PID 1 is about to exit: that is no death to report
             await Task.Run(() => Destroy(sandboxId), CancellationToken.None);
             Publish(SandboxEventKind.Killed, ToInstance(record) with { State = SandboxState.Dead });
             return true;
         }
         finally
         {
-            _lifecycle.Release();
+            gate.Release();
+            _gates.TryRemove(sandboxId, out _);
         }
     }
 
+    private SemaphoreSlim Gate(string sandboxId) => _gates.GetOrAdd(sandboxId, _ => new SemaphoreSlim(1, 1));
+
     public async Task PauseAsync(string sandboxId, CancellationToken ct)
     {
-        await _lifecycle.WaitAsync(ct);
+        var gate = Gate(sandboxId);
+        await gate.WaitAsync(ct);
         try
         {
             var record = Get(sandboxId);
@@ -313,14 +375,15 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         }
         finally
         {
-            _lifecycle.Release();
+            gate.Release();
         }
         Publish(SandboxEventKind.Paused, ToInstance(Get(sandboxId)));
     }
 
     public async Task<SandboxInstance> ResumeAsync(string sandboxId, CancellationToken ct)
     {
-        await _lifecycle.WaitAsync(ct);
+        var gate = Gate(sandboxId);
+        await gate.WaitAsync(ct);
         try
         {
             var record = Get(sandboxId);
@@ -331,7 +394,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         }
         finally
         {
-            _lifecycle.Release();
+            gate.Release();
         }
         var instance = ToInstance(Get(sandboxId));
         Publish(SandboxEventKind.Resumed, instance);
@@ -406,31 +469,35 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         lock (_watchers) foreach (var w in _watchers) w.Writer.TryWrite(e);
     }
 
-    /// <summary>Notices sandboxes that died on their own (every process gone) and memory-limit kills.</summary>
-    private void Monitor()
+    /// <summary>PID 1 of a sandbox exited (<see cref="SandboxWatch"/>): every process in it is gone or going.</summary>
+    private void OnExited(string id)
     {
-        foreach (var (id, record) in _sandboxes)
+        if (!_sandboxes.TryRemove(id, out var record)) return; // killed on purpose meanwhile
+        _log.LogWarning("sandbox {SandboxId} died: its init process exited", id);
+        // Runs on a thread-pool work item: an exception here would end the process.
+        try { Destroy(id); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { _log.LogError(e, "cleaning up dead sandbox {SandboxId}", id); }
+        Publish(SandboxEventKind.Died, ToInstance(record) with { State = SandboxState.Dead }, "every process in the sandbox exited");
+    }
+
+    /// <summary>The memory cgroup signalled an OOM: report new kills.</summary>
+    private async Task OnMemoryEventAsync(string id)
+    {
+        // cgroup v1 signals before the kernel picks a victim: look again shortly if the count has not moved yet.
+        foreach (var delay in new[] { 0, 50, 250, 1000 })
         {
-            try
+            if (delay > 0) await Task.Delay(delay);
+            if (!_sandboxes.TryGetValue(id, out var record)) return;
+            long oom;
+            try { oom = _cgroups.Stats(id).OomKills; }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; }
+            lock (_oomSeen)
             {
-                if (_cgroups.Pids(id).Count == 0 && _sandboxes.TryRemove(id, out _))
-                {
-                    _log.LogWarning("sandbox {SandboxId} died: no process left", id);
-                    Destroy(id);
-                    Publish(SandboxEventKind.Died, ToInstance(record) with { State = SandboxState.Dead }, "every process in the sandbox exited");
-                    continue;
-                }
-                var oom = _cgroups.Stats(id).OomKills;
-                if (oom > _oomSeen.GetValueOrDefault(id))
-                {
-                    _oomSeen[id] = oom;
-                    Publish(SandboxEventKind.MemoryLimitHit, ToInstance(record), $"a process was killed for exceeding the {record.MemoryMB} MB memory limit ({oom} so far)");
-                }
+                if (oom <= _oomSeen.GetValueOrDefault(id)) continue;
+                _oomSeen[id] = oom;
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                _log.LogDebug(e, "monitoring {SandboxId}", id);
-            }
+            Publish(SandboxEventKind.MemoryLimitHit, ToInstance(record), $"a process was killed for exceeding the {record.MemoryMB} MB memory limit ({oom} so far)");
+            return;
         }
     }
 
@@ -448,6 +515,15 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             if (alive)
             {
                 _sandboxes[id] = record! with { Paused = _cgroups.IsFrozen(id) };
+                try { _watch.Watch(id, SandboxWatch.FindInit(_cgroups.Pids(id)), _cgroups.OpenOomEvents(id)); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Unwatched, its death would go unnoticed: better gone now than a ghost later.
+                    _log.LogError(e, "sandbox {SandboxId} cannot be watched; removing it", id);
+                    _sandboxes.TryRemove(id, out _);
+                    Destroy(id);
+                    continue;
+                }
                 _log.LogInformation("found running sandbox {SandboxId}", id);
             }
             else
@@ -510,21 +586,11 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         catch (IOException) { return 0; }
     }
 
-    private static void Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed: {err.Trim()}");
-    }
-
     /// <summary>Stops the monitors and kills the warm sandboxes; claimed ones run on, detached.</summary>
     public void Dispose()
     {
         DrainWarmPools();
-        _monitor.Dispose();
+        _watch.Dispose();
         lock (_watchers) foreach (var w in _watchers) w.Writer.TryComplete();
     }
 }

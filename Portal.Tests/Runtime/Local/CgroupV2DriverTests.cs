@@ -58,6 +58,24 @@ public sealed class CgroupV2DriverTests : IDisposable
     }
 
     [Fact]
+    public async Task OomEvents_WakeTheWatch_WhenMemoryEventsChanges()
+    {
+        var driver = new CgroupV2Driver(_root, "portal-v2-test");
+        var dir = Group("sbx4");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "memory.events"), "oom 0\noom_kill 0\n");
+        var woke = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var watch = new SandboxWatch(_ => { }, id => woke.TrySetResult(id));
+        // Our own process stands in for the sandbox's PID 1 (alive for the whole test).
+        watch.Watch("sbx4", Environment.ProcessId, driver.OpenOomEvents("sbx4"));
+        await Task.Delay(100, TestContext.Current.CancellationToken);
+        Assert.False(woke.Task.IsCompleted); // nothing changed: no wake-up
+
+        File.WriteAllText(Path.Combine(dir, "memory.events"), "oom 1\noom_kill 1\n");
+        Assert.Equal("sbx4", await woke.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public void Detect_PicksV2WhenTheUnifiedTreeHasControllers()
     {
         File.WriteAllText(Path.Combine(_root, "cgroup.controllers"), "cpu memory pids");

@@ -27,6 +27,7 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
         _ = fx.Runtime;
         Assert.True(long.Parse(File.ReadAllText("/proc/sys/fs/inotify/max_user_instances").Trim()) >= 8192);
         Assert.True(long.Parse(File.ReadAllText("/proc/sys/fs/inotify/max_user_watches").Trim()) >= 524288);
+        Assert.True(long.Parse(File.ReadAllText("/proc/sys/kernel/pid_max").Trim()) >= 4194304); // ~a dozen PIDs per sandbox
     }
 
     [Fact]
@@ -109,6 +110,30 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
     {
         try { return File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1][0] != 'Z'; }
         catch (IOException) { return false; }
+    }
+
+    [Fact]
+    public async Task EnvdDying_IsReportedAsDied_AndTheSandboxIsCleanedUp()
+    {
+        var sbx = await fx.CreateAsync();
+        var id = sbx.SandboxId;
+        var died = new TaskCompletionSource<SandboxEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var watching = Task.Run(async () =>
+        {
+            try { await foreach (var e in fx.Runtime.WatchAsync(cts.Token)) if (e.Kind == SandboxEventKind.Died && e.Sandbox.SandboxId == id) died.TrySetResult(e); }
+            catch (OperationCanceledException) { }
+        }, Ct);
+        // envd ends (killed from the host): the launcher, PID 1, leaves and takes the sandbox along.
+        var envd = CgroupPidsOf(id).Single(p => File.ReadAllText($"/proc/{p}/comm").StartsWith("portal-envd", StringComparison.Ordinal));
+        System.Diagnostics.Process.GetProcessById(envd).Kill();
+        var e = await died.Task.WaitAsync(TimeSpan.FromSeconds(20), Ct);
+        Assert.Equal(SandboxState.Dead, e.Sandbox.State);
+        Assert.Null(await fx.Runtime.FindAsync(id, Ct));
+        Assert.False(Directory.Exists(Path.Combine(fx.Options.SandboxesDirectory, id)));
+        Assert.Empty(CgroupPidsOf(id));
+        cts.Cancel();
+        await watching;
     }
 
     [Fact]
@@ -200,7 +225,8 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
         for (var i = 0; i < 600; i++)
         {
             using var res = await envd.GetAsync("/files?path=" + path, Ct);
-            if (res.IsSuccessStatusCode) return await res.Content.ReadAsStringAsync(Ct);
+            // The file exists a moment before its content is written: wait for both.
+            if (res.IsSuccessStatusCode && await res.Content.ReadAsStringAsync(Ct) is { Length: > 0 } content) return content;
             await Task.Delay(50, Ct);
         }
         throw new TimeoutException(path + " never appeared");

@@ -64,6 +64,79 @@ public sealed class LocalRuntimeWarmPoolTests(LocalRuntimeFixture fx)
         }
     }
 
+    [Fact]
+    public async Task Pool_RefillsInParallel_UpToItsSize_NeverOver_AndClaimsStayIsolated()
+    {
+        const int size = 4;
+        var data = Path.Combine("/var/tmp", $"portal-warm-tests-{Guid.NewGuid():N}"[..30]);
+        var options = new LocalRuntimeOptions
+        {
+            SandboxesDirectory = Path.Combine(data, "sandboxes"),
+            TemplatesDirectory = fx.Options.TemplatesDirectory,
+            EnvdPath = fx.Options.EnvdPath,
+            CgroupGroup = "portal-warm-" + Path.GetFileName(data)[^6..],
+            WarmPools = new() { ["base"] = size },
+        };
+        var runtime = new LocalSandboxRuntime(options);
+        var maxStarting = 0;
+        var maxWarm = 0;
+        var claiming = false; // a claim dequeues before it renames: not a start
+        using var sampling = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        // Every millisecond: warm directories (ready or starting) and how many of them are still starting.
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                var warm = Directory.Exists(options.SandboxesDirectory)
+                    ? Directory.GetDirectories(options.SandboxesDirectory, "warm*").Length : 0;
+                maxWarm = Math.Max(maxWarm, warm);
+                if (!Volatile.Read(ref claiming)) maxStarting = Math.Max(maxStarting, warm - runtime.WarmCount("base"));
+                try { await Task.Delay(1, sampling.Token); } catch (OperationCanceledException) { }
+            }
+        }, Ct);
+        var ids = new List<string>();
+        try
+        {
+            await WaitAsync(() => runtime.WarmCount("base") == size);
+            // Three claims at once: each gets a different warm sandbox, renamed, with its own token and env.
+            var specs = Enumerable.Range(0, 3).Select(i => new SandboxSpec
+            {
+                SandboxId = LocalRuntimeFixture.NewId(), TemplateId = "base", EnvdAccessToken = $"token-{i}",
+                EnvVars = new Dictionary<string, string> { ["WHO"] = $"caller-{i}" },
+            }).ToList();
+            ids.AddRange(specs.Select(s => s.SandboxId));
+            Volatile.Write(ref claiming, true);
+            await Task.WhenAll(specs.Select(s => runtime.CreateAsync(s, Ct)));
+            Volatile.Write(ref claiming, false);
+            for (var i = 0; i < specs.Count; i++)
+            {
+                var (exit, stdout, _) = await fx.RunAsync(specs[i].SandboxId, "hostname; echo $WHO", runtime: runtime, token: $"token-{i}");
+                Assert.Equal(0, exit);
+                Assert.Equal($"{specs[i].SandboxId}\ncaller-{i}\n", stdout);
+                using var http = fx.Envd(specs[i].SandboxId, runtime, token: $"token-{(i + 1) % specs.Count}");
+                Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync("/envs", Ct)).StatusCode); // another's token is refused
+            }
+            await WaitAsync(() => runtime.WarmCount("base") == size);
+            await Task.Delay(500, Ct); // a refill that over-shoots would start more now
+            sampling.Cancel();
+            await sampler;
+
+            Assert.True(maxStarting >= Math.Min(2, Environment.ProcessorCount), $"the pool filled one sandbox at a time (at most {maxStarting} starting at once)");
+            Assert.True(maxStarting <= Math.Max(1, Environment.ProcessorCount), $"{maxStarting} started at once on {Environment.ProcessorCount} cores");
+            Assert.True(maxWarm <= size, $"{maxWarm} warm sandboxes for a pool of {size}");
+            Assert.Equal(size, Directory.GetDirectories(options.SandboxesDirectory, "warm*").Length);
+        }
+        finally
+        {
+            sampling.Cancel();
+            runtime.DrainWarmPools();
+            foreach (var id in ids) await runtime.KillAsync(id, CancellationToken.None);
+            runtime.Dispose();
+            Assert.Empty(Directory.GetDirectories(options.SandboxesDirectory));
+            Directory.Delete(data, true);
+        }
+    }
+
     private static async Task WaitAsync(Func<bool> condition)
     {
         for (var i = 0; i < 600 && !condition(); i++) await Task.Delay(100, Ct);
