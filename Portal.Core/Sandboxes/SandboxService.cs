@@ -406,6 +406,9 @@ public sealed class SandboxService(
                 case SandboxEventKind.Resumed when rec.Status == SandboxStatus.Paused:
                     await SaveLiveAsync(rec with { Status = SandboxStatus.Running }, Log(id, "info", "resumed outside the portal"));
                     break;
+                case SandboxEventKind.MemoryLimitHit:
+                    await store.AddSandboxLogAsync(Log(id, "warn", $"out of memory: {evt.Reason ?? "a process was killed for exceeding the sandbox's memory limit"}"), ct);
+                    break;
             }
         }
         finally { gate.Release(); }
