@@ -99,8 +99,7 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
         Assert.False(await fx.Runtime.KillAsync(id, Ct));
         Assert.Null(await fx.Runtime.FindAsync(id, Ct));
         Assert.All(pids, pid => Assert.False(IsAlive(pid), $"process {pid} survived"));
-        Assert.False(Directory.Exists(Path.Combine(fx.Options.SandboxesDirectory, id)));
-        Assert.DoesNotContain(id, File.ReadAllText("/proc/self/mountinfo"));
+        await LocalRuntimeResourceTests.AssertNothingLeftAsync(fx.Options.SandboxesDirectory, id); // directory, mounts, loop device
         Assert.False(CgroupDriver.Detect(group: fx.Options.CgroupGroup).Exists(id));
     }
 
