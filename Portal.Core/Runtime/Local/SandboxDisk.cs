@@ -81,6 +81,8 @@ internal static partial class SandboxDisk
 
     private sealed record BlankImage(long Size, IReadOnlyList<(long Offset, byte[] Data)> Extents)
     {
+        private const string MkfsPath = "/sbin/mkfs.ext4";
+
         public void WriteTo(SafeFileHandle file)
         {
             RandomAccess.SetLength(file, Size);
@@ -97,8 +99,9 @@ internal static partial class SandboxDisk
             var path = Path.Combine(scratchDir, $".blank-{sizeMB}-{Guid.NewGuid():N}.img");
             try
             {
+                if (!File.Exists(MkfsPath)) throw new InvalidOperationException($"{MkfsPath} is missing: sandbox disks are ext4 images; install e2fsprogs (scripts/install-deps.sh)");
                 using (var f = File.Create(path)) f.SetLength(sizeMB * 1024L * 1024);
-                Run("/sbin/mkfs.ext4", "-q", "-F", "-b", "4096", "-m", "0", "-O", "^has_journal", "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", path);
+                Run(MkfsPath, "-q", "-F", "-b", "4096", "-m", "0", "-O", "^has_journal", "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", path);
                 using var file = File.OpenHandle(path);
                 var extents = new List<(long, byte[])>();
                 var fd = (int)file.DangerousGetHandle();
@@ -137,6 +140,8 @@ internal static partial class SandboxDisk
 
         public static LoopDevice Attach(SafeFileHandle backing)
         {
+            if (!File.Exists("/dev/loop-control"))
+                throw new IOException("the local runtime needs loop devices for sandbox disks and /dev/loop-control is missing (load the kernel module: modprobe loop)");
             using var control = File.OpenHandle("/dev/loop-control", FileMode.Open, FileAccess.ReadWrite);
             // Concurrent creates may be handed the same free device; the loser gets EBUSY and asks again.
             for (var attempt = 0; attempt < 64; attempt++)
