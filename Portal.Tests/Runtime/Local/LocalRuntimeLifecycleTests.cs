@@ -157,7 +157,9 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
                 msg = "all forks succeeded %d" % len(kids)
             except BlockingIOError:
                 msg = "fork refused after %d children" % len(kids)
-            open("/tmp/held", "w").write(msg)
+            # Write, then rename: the test polls for the file and must never read it half-written.
+            open("/tmp/held.tmp", "w").write(msg)
+            os.rename("/tmp/held.tmp", "/tmp/held")
             while not os.path.exists("/tmp/release"):
                 time.sleep(0.05)
             for k in kids:
