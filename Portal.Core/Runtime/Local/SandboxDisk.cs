@@ -22,7 +22,7 @@ internal static partial class SandboxDisk
     public static string WorkOf(string sandboxDir) => Path.Combine(sandboxDir, MountName, "work");
 
     /// <summary>
-    /// Blank file systems per size: mkfs runs once per size and process (it takes 100-250 ms,
+    /// Blank file systems per size: mkfs runs once per size and process (it takes 100-300 ms,
     /// mostly waiting on fsync); each sandbox gets a sparse copy of its ~1 MB of metadata.
     /// </summary>
     private static readonly ConcurrentDictionary<int, Lazy<BlankImage>> Blanks = new();
@@ -69,7 +69,9 @@ internal static partial class SandboxDisk
     /// <summary>Used and usable bytes of the sandbox's file system, as <c>df</c> inside the sandbox shows them.</summary>
     public static (long Used, long Total)? Usage(string sandboxDir)
     {
-        if (StatVfs(Path.Combine(sandboxDir, MountName), out var st) != 0 || st.Blocks == 0) return null;
+        // Not mounted (a sandbox being made or removed): disk/ is then a plain directory on the host's file system.
+        if (StatVfs(Path.Combine(sandboxDir, MountName), out var st) != 0 || st.Blocks == 0
+            || StatVfs(sandboxDir, out var host) != 0 || host.FsId == st.FsId) return null;
         var unit = (long)st.FragmentSize;
         return ((long)(st.Blocks - st.FreeBlocks) * unit, (long)st.Blocks * unit);
     }
