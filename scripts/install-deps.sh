@@ -10,9 +10,10 @@ SUDO=""
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 
 # Debian packages: node/npm for the E2B SDK suites, debootstrap for the local
-# runtime, procps/util-linux for process tooling, ncurses-bin for `tput` in PTY tests.
+# runtime, procps/util-linux for process tooling, ncurses-bin for `tput` in PTY tests,
+# e2fsprogs for mkfs.ext4 (each local sandbox's disk is an ext4 image).
 need=()
-for pkg in ca-certificates curl git procps util-linux ncurses-bin debootstrap iproute2 sudo; do
+for pkg in ca-certificates curl git procps util-linux ncurses-bin debootstrap iproute2 sudo e2fsprogs; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || need+=(nodejs)

@@ -438,6 +438,10 @@ public sealed class SandboxService(
                     var resumed = rec with { Status = SandboxStatus.Running, ExecutionStartedAt = Now() };
                     await SaveLiveAsync(resumed, WithEvent(Log(id, "info", "resumed outside the portal"), SandboxEvents.Resumed, resumed), SandboxChangeCause.Resumed);
                     break;
+                case SandboxEventKind.MemoryLimitHit:
+                    await store.AddSandboxLogAsync(Log(id, "warn", $"out of memory: {evt.Reason ?? "a process was killed for exceeding the sandbox's memory limit"}"), ct);
+                    changes.Publish(rec, SandboxChangeCause.OutOfMemory); // the sandbox lives on: an upsert
+                    break;
             }
         }
         finally { gate.Release(); }

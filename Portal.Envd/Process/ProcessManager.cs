@@ -54,7 +54,7 @@ public sealed class ProcessManager(EnvdState state)
         System.Diagnostics.Process child;
         try
         {
-            child = UserCgroup.Spawn(() => System.Diagnostics.Process.Start(psi)) ?? throw ConnectException.Internal("process did not start");
+            child = UserCgroup.Spawn(() => OomScore.Spawn(() => System.Diagnostics.Process.Start(psi))) ?? throw ConnectException.Internal("process did not start");
         }
         catch (Win32Exception e) when (e.NativeErrorCode == EAGAIN)
         {

@@ -106,6 +106,27 @@ public class OptionsTests
         Assert.Contains(named, all);
     }
 
+    [Theory]
+    [InlineData("TmpSizePercent", "0", "Portal:LocalRuntime:TmpSizePercent must be 1-90")]
+    [InlineData("ShmSizePercent", "91", "Portal:LocalRuntime:ShmSizePercent must be 1-90")]
+    [InlineData("TmpSizePercent", "70", "Portal:LocalRuntime:TmpSizePercent + Portal:LocalRuntime:ShmSizePercent must be at most 90")]
+    public async Task BadLocalRuntimeLimits_FailAtStartup_NamingTheKey(string key, string value, string message)
+    {
+        var dir = PortalHost.NewDataDir();
+        try
+        {
+            var e = await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                var app = Portal.Web.Hosting.PortalWebApplication.Build(["--urls", "http://127.0.0.1:0", "--Portal:DataDir", dir, $"--Portal:LocalRuntime:{key}", value]);
+                await using var _ = app;
+                await app.StartAsync(Ct);
+            });
+            var all = e is OptionsValidationException ov ? string.Join("\n", ov.Failures) : e.ToString();
+            Assert.Contains(message, all);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public async Task MissingRuntime_FailsAtStartup_NamingTheKey()
     {

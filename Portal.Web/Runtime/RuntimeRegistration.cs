@@ -34,6 +34,9 @@ public static class RuntimeRegistration
             .Validate(o => File.Exists(o.LauncherPath), "Portal:LocalRuntime:LauncherPath must name the sandbox launcher portal-sandbox-init (built with Portal.Core beside the portal's binaries; rebuild, or point the key at it)")
             .Validate(o => o.PidsLimit >= 16, "Portal:LocalRuntime:PidsLimit must be at least 16 (processes and threads per sandbox, envd's included)")
             .Validate(o => o.AgentPidsReserve >= 0 && o.AgentPidsReserve < o.PidsLimit, "Portal:LocalRuntime:AgentPidsReserve must be at least 0 and below Portal:LocalRuntime:PidsLimit (the pids only envd may use)")
+            .Validate(o => o.TmpSizePercent is >= 1 and <= LocalRuntimeOptions.MaxTmpfsPercent, $"Portal:LocalRuntime:TmpSizePercent must be 1-{LocalRuntimeOptions.MaxTmpfsPercent} (the size cap of a sandbox's /tmp, in percent of its memory)")
+            .Validate(o => o.ShmSizePercent is >= 1 and <= LocalRuntimeOptions.MaxTmpfsPercent, $"Portal:LocalRuntime:ShmSizePercent must be 1-{LocalRuntimeOptions.MaxTmpfsPercent} (the size cap of a sandbox's /dev/shm, in percent of its memory)")
+            .Validate(o => o.TmpSizePercent + o.ShmSizePercent <= LocalRuntimeOptions.MaxTmpfsPercent, $"Portal:LocalRuntime:TmpSizePercent + Portal:LocalRuntime:ShmSizePercent must be at most {LocalRuntimeOptions.MaxTmpfsPercent}: what /tmp and /dev/shm hold counts against the sandbox's memory, and its processes and envd need the rest")
             .ValidateOnStart();
         services.AddSingleton<LocalSandboxRuntime>(sp =>
         {

@@ -27,6 +27,18 @@ public sealed class LocalRuntimeOptions
     /// </summary>
     public int AgentPidsReserve { get; set; } = 64;
 
+    /// <summary>
+    /// Size cap of each sandbox's <c>/tmp</c> (tmpfs), in percent of its memory limit. tmpfs pages
+    /// count against that limit: an uncapped <c>/tmp</c> filled by a user takes all of it.
+    /// </summary>
+    public int TmpSizePercent { get; set; } = 50;
+
+    /// <summary>Size cap of each sandbox's <c>/dev/shm</c> (tmpfs), in percent of its memory limit.</summary>
+    public int ShmSizePercent { get; set; } = 25;
+
+    /// <summary>Highest <see cref="TmpSizePercent"/> + <see cref="ShmSizePercent"/>: the rest of the memory is for processes and envd.</summary>
+    public const int MaxTmpfsPercent = 90;
+
     /// <summary>How long a new sandbox may take until envd answers.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

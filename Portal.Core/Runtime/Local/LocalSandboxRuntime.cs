@@ -166,6 +166,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         {
             if (record.CpuCount != warm.CpuCount || record.MemoryMB != warm.MemoryMB)
                 _cgroups.SetLimits(warm.SandboxId, new CgroupLimits(record.CpuCount, record.MemoryMB, _options.PidsLimit, _options.AgentPidsReserve));
+            if (record.MemoryMB != warm.MemoryMB)
+                await RunLauncherAsync(["resize", "--pid", _cgroups.Pids(warm.SandboxId).FirstOrDefault().ToString(), .. TmpfsSizeArguments(record.MemoryMB)], ct);
             Directory.Move(Dir(warm.SandboxId), Dir(id));
             _cgroups.Rename(warm.SandboxId, id);
             record.Save(RecordPath(id));
@@ -258,34 +260,44 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     {
         var id = record.SandboxId;
         var dir = Dir(id);
-        foreach (var sub in new[] { "upper", "work", "rootfs", "run" }) Directory.CreateDirectory(Path.Combine(dir, sub));
+        foreach (var sub in new[] { "rootfs", "run" }) Directory.CreateDirectory(Path.Combine(dir, sub));
         File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         record.Save(RecordPath(id));
+        SandboxDisk.Create(dir, record.DiskSizeMB);
         NativeSignals.Mount("overlay", Path.Combine(dir, "rootfs"), "overlay",
-            $"lowerdir={lowerdir},upperdir={Path.Combine(dir, "upper")},workdir={Path.Combine(dir, "work")}");
+            $"lowerdir={lowerdir},upperdir={SandboxDisk.UpperOf(dir)},workdir={SandboxDisk.WorkOf(dir)}");
 
         var procs = _cgroups.Create(id, new CgroupLimits(record.CpuCount, record.MemoryMB, _options.PidsLimit, _options.AgentPidsReserve));
         // The launcher joins the cgroups, sets the sandbox up detached from the portal (a portal
         // restart or crash leaves it running) and exits once envd has been started inside.
+        string printed;
+        try { printed = await RunLauncherAsync(LauncherArguments(id, procs, record.MemoryMB), ct); }
+        catch (InvalidOperationException e) { throw new InvalidOperationException($"sandbox '{id}' could not be started: {e.Message}"); }
+        return int.TryParse(printed, out var pid) && pid > 0
+            ? pid
+            : throw new InvalidOperationException($"sandbox '{id}': the launcher did not print its PID 1 (got '{printed}')");
+    }
+
+    /// <summary>Runs the launcher; returns what it printed (trimmed), or throws with its error output.</summary>
+    private async Task<string> RunLauncherAsync(IEnumerable<string> arguments, CancellationToken ct)
+    {
         var psi = new ProcessStartInfo(_options.LauncherPath) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in LauncherArguments(id, procs)) psi.ArgumentList.Add(a);
+        foreach (var a in arguments) psi.ArgumentList.Add(a);
         psi.Environment.Clear();
         using var launcher = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {_options.LauncherPath}");
         var stdout = launcher.StandardOutput.ReadToEndAsync(ct);
         var stderr = launcher.StandardError.ReadToEndAsync(ct);
         await launcher.WaitForExitAsync(ct);
-        if (launcher.ExitCode != 0)
-            throw new InvalidOperationException($"sandbox '{id}' could not be started: {(await stderr).Trim()}");
-        return int.TryParse((await stdout).Trim(), out var pid) && pid > 0
-            ? pid
-            : throw new InvalidOperationException($"sandbox '{id}': the launcher did not print its PID 1 (got '{(await stdout).Trim()}')");
+        if (launcher.ExitCode != 0) throw new InvalidOperationException((await stderr).Trim());
+        return (await stdout).Trim();
     }
 
-    private IEnumerable<string> LauncherArguments(string id, IReadOnlyList<string> cgroupProcs)
+    private IEnumerable<string> LauncherArguments(string id, IReadOnlyList<string> cgroupProcs, int memoryMB)
     {
         var dir = Dir(id);
         yield return "run";
         foreach (var a in new[] { "--root", Path.Combine(dir, "rootfs"), "--hostname", id, "--log", Path.Combine(dir, "sandbox.log") }) yield return a;
+        foreach (var a in TmpfsSizeArguments(memoryMB)) yield return a;
         foreach (var p in cgroupProcs) { yield return "--cgroup"; yield return p; }
         foreach (var a in new[] { "--ro-bind", _options.EnvdPath, "/usr/local/bin/portal-envd", "--bind", Path.Combine(dir, "run"), "/run/portal" }) yield return a;
         // Only these two cgroup files, not the cgroup directories: root in the sandbox must not
@@ -299,6 +311,10 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         yield return "HOME=/root";
         foreach (var a in new[] { "--", "/usr/local/bin/portal-envd", "--socket", "/run/portal/envd.sock", "--default-user", "user" }) yield return a;
     }
+
+    /// <summary>/tmp and /dev/shm caps: their pages count against the sandbox's memory limit.</summary>
+    private string[] TmpfsSizeArguments(int memoryMB) =>
+        ["--tmp-size", $"{memoryMB * 1024L * _options.TmpSizePercent / 100}k", "--shm-size", $"{memoryMB * 1024L * _options.ShmSizePercent / 100}k"];
 
     private async Task WaitHealthyAsync(string id, CancellationToken ct)
     {
@@ -433,6 +449,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         var elapsedNs = Stopwatch.GetElapsedTime(previous.At, now).TotalMilliseconds * 1_000_000;
         var cpuPct = elapsedNs > 0 ? (stats.CpuUsageNanos - previous.Cpu) / elapsedNs / record.CpuCount * 100 : 0;
         var memTotal = Math.Min(stats.MemoryLimitBytes, record.MemoryMB * 1024L * 1024);
+        var disk = SandboxDisk.Usage(Dir(sandboxId));
         return Task.FromResult<SandboxMetrics?>(new SandboxMetrics
         {
             Timestamp = _time.GetUtcNow(),
@@ -440,8 +457,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             CpuUsedPct = Math.Round(Math.Clamp(cpuPct, 0, 100), 2),
             MemUsed = stats.MemoryBytes,
             MemTotal = memTotal,
-            DiskUsed = DirectorySize(Path.Combine(Dir(sandboxId), "upper")),
-            DiskTotal = record.DiskSizeMB * 1024L * 1024,
+            DiskUsed = disk?.Used ?? 0,
+            DiskTotal = disk?.Total ?? record.DiskSizeMB * 1024L * 1024,
         });
     }
 
@@ -544,8 +561,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     {
         try { _cgroups.KillAll(id, TimeSpan.FromSeconds(10)); }
         catch (TimeoutException e) { _log.LogError(e, "sandbox {SandboxId}: processes survived SIGKILL", id); }
-        var rootfs = Path.Combine(Dir(id), "rootfs");
-        NativeSignals.Unmount(rootfs);
+        NativeSignals.Unmount(Path.Combine(Dir(id), "rootfs"));
+        SandboxDisk.Unmount(Dir(id));
         try { if (Directory.Exists(Dir(id))) Directory.Delete(Dir(id), recursive: true); }
         catch (IOException e) { _log.LogError(e, "sandbox {SandboxId}: could not remove its directory", id); }
         _cgroups.Remove(id);
@@ -575,16 +592,6 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     };
 
     private static bool IsValidId(string id) => id.Length is > 0 and <= 64 && id.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9'));
-
-    private static long DirectorySize(string dir)
-    {
-        try
-        {
-            return new DirectoryInfo(dir).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = 0 })
-                .Sum(f => f.Length);
-        }
-        catch (IOException) { return 0; }
-    }
 
     /// <summary>Stops the monitors and kills the warm sandboxes; claimed ones run on, detached.</summary>
     public void Dispose()

@@ -100,8 +100,7 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
         Assert.False(await fx.Runtime.KillAsync(id, Ct));
         Assert.Null(await fx.Runtime.FindAsync(id, Ct));
         Assert.All(pids, pid => Assert.False(IsAlive(pid), $"process {pid} survived"));
-        Assert.False(Directory.Exists(Path.Combine(fx.Options.SandboxesDirectory, id)));
-        Assert.DoesNotContain(id, File.ReadAllText("/proc/self/mountinfo"));
+        await LocalRuntimeResourceTests.AssertNothingLeftAsync(fx.Options.SandboxesDirectory, id); // directory, mounts, loop device
         Assert.False(CgroupDriver.Detect(group: fx.Options.CgroupGroup).Exists(id));
     }
 
@@ -183,7 +182,9 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
                 msg = "all forks succeeded %d" % len(kids)
             except BlockingIOError:
                 msg = "fork refused after %d children" % len(kids)
-            open("/tmp/held", "w").write(msg)
+            # Write, then rename: the test polls for the file and must never read it half-written.
+            open("/tmp/held.tmp", "w").write(msg)
+            os.rename("/tmp/held.tmp", "/tmp/held")
             while not os.path.exists("/tmp/release"):
                 time.sleep(0.05)
             for k in kids:

@@ -9,13 +9,19 @@
  *
  *   portal-sandbox-init run --root DIR [--hostname NAME] [--cgroup PROCS_FILE]...
  *       [--bind SRC DST]... [--ro-bind SRC DST]... [--cap NAME]... [--env K=V]... [--log FILE]
- *       -- PROGRAM [ARGS...]
+ *       [--tmp-size SIZE] [--shm-size SIZE] -- PROGRAM [ARGS...]
  *     DIR is an already mounted root filesystem (the sandbox's overlay). Joins the cgroups,
  *     creates mount, pid, uts, ipc, net and cgroup namespaces, mounts /proc, a minimal /dev
- *     with its own devpts, a private /tmp and the binds, brings loopback up, pivots into DIR,
+ *     with its own devpts, a private /tmp and /dev/shm (tmpfs of at most SIZE bytes, suffix k/m/g
+ *     allowed: their pages count against the sandbox's memory) and the binds, brings loopback up, pivots into DIR,
  *     keeps only the named capabilities and runs PROGRAM (a path inside DIR) in its own
  *     session. Prints the host PID of the sandbox's init once everything is set up and exits;
  *     the sandbox runs on, detached. It ends when PROGRAM exits.
+ *
+ *   portal-sandbox-init resize --pid PID [--tmp-size SIZE] [--shm-size SIZE]
+ *     Changes the size caps of /tmp and /dev/shm in the sandbox PID belongs to (a warm sandbox
+ *     claimed with another memory limit). Enters only its mount namespace; runs nothing of the
+ *     sandbox's.
  *
  * Exit status 0 on success; otherwise a one-line reason on stderr.
  */
@@ -54,6 +60,7 @@ struct bind {
 
 struct config {
   const char *root, *hostname, *log;
+  const char *tmp_size, *shm_size; /* tmpfs size= values, or NULL for the kernel's default (half of RAM) */
   const char *cgroups[MAX_LIST];
   int ncgroups;
   struct bind binds[MAX_LIST];
@@ -161,7 +168,14 @@ static void setup_proc(void) {
   errno = 0;
 }
 
-static void setup_dev(void) {
+/* tmpfs options "mode=1777[,size=SIZE]" for a world-writable tmpfs. */
+static const char *sticky_tmpfs(char *buf, size_t len, const char *size) {
+  if (size) snprintf(buf, len, "mode=1777,size=%s", size);
+  else snprintf(buf, len, "mode=1777");
+  return buf;
+}
+
+static void setup_dev(const struct config *c) {
   do_mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=1024k");
   static const char *nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
   for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
@@ -175,7 +189,8 @@ static void setup_dev(void) {
   do_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
   if (symlink("pts/ptmx", "dev/ptmx") < 0) die("symlink dev/ptmx");
   mkdirs("dev/shm", 01777);
-  do_mount("tmpfs", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  char opts[64];
+  do_mount("tmpfs", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, sticky_tmpfs(opts, sizeof opts, c->shm_size));
   static const char *links[][2] = {{"/proc/self/fd", "dev/fd"},
                                    {"/proc/self/fd/0", "dev/stdin"},
                                    {"/proc/self/fd/1", "dev/stdout"},
@@ -263,9 +278,10 @@ static int sandbox_init(struct config *c) {
   do_mount(c->root, c->root, NULL, MS_BIND | MS_REC, NULL); /* pivot_root wants a mount point */
   if (chdir(c->root) < 0) die("chdir %s", c->root);
   setup_proc();
-  setup_dev();
+  setup_dev(c);
   mkdirs("tmp", 01777);
-  do_mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  char opts[64];
+  do_mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, sticky_tmpfs(opts, sizeof opts, c->tmp_size));
   setup_binds(c);
   if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0) die("sethostname");
   loopback_up();
@@ -299,6 +315,28 @@ static int sandbox_init(struct config *c) {
   }
 }
 
+/* A size for tmpfs: digits and an optional k, m or g; never anything that could add options. */
+static const char *tmpfs_size(const char *option, const char *v) {
+  size_t n = strspn(v, "0123456789");
+  if (n == 0 || n > 15 || (v[n] && (strchr("kmg", v[n]) == NULL || v[n + 1]))) {
+    errno = 0;
+    die("%s must be a number of bytes with an optional k, m or g suffix, not '%s'", option, v);
+  }
+  return v;
+}
+
+/* The sandbox's init and envd are the OOM killer's last choice: a memory-limit kill must take
+ * the process that used the memory, not the agent. Lowering the score needs CAP_SYS_RESOURCE;
+ * without it (a portal that runs without that capability) the score stays 0 and envd still
+ * ranks below the processes it starts, which it raises (Portal.Envd/Process/OomScore.cs). */
+static void protect_from_oom_killer(void) {
+  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)!write(fd, "-1000", 5);
+  close(fd);
+  errno = 0;
+}
+
 /* Whatever the portal inherited from its own parent (a shell's lock file, a log) must not reach
  * the sandbox: an open descriptor is a way back to a host file, and it keeps locks held. */
 static void close_inherited_fds(void) {
@@ -318,6 +356,8 @@ static int cmd_run(int argc, char **argv) {
     else if (!strcmp(a, "--root")) c.root = NEXT();
     else if (!strcmp(a, "--hostname")) c.hostname = NEXT();
     else if (!strcmp(a, "--log")) c.log = NEXT();
+    else if (!strcmp(a, "--tmp-size")) c.tmp_size = tmpfs_size(a, NEXT());
+    else if (!strcmp(a, "--shm-size")) c.shm_size = tmpfs_size(a, NEXT());
     else if (!strcmp(a, "--cap")) c.caps |= 1ULL << cap_bit(NEXT());
     else if (!strcmp(a, "--cgroup")) {
       if (c.ncgroups == MAX_LIST) { errno = 0; die("too many --cgroup"); }
@@ -350,6 +390,7 @@ static int cmd_run(int argc, char **argv) {
   char pid[32];
   snprintf(pid, sizeof pid, "%d\n", (int)getpid());
   for (int k = 0; k < c.ncgroups; k++) write_file(c.cgroups[k], pid);
+  protect_from_oom_killer(); /* inherited by the sandbox's init and envd */
 
   int status[2];
   if (pipe2(status, O_CLOEXEC) < 0) die("pipe");
@@ -383,10 +424,36 @@ static int cmd_run(int argc, char **argv) {
   return 1;
 }
 
+static int cmd_resize(int argc, char **argv) {
+  const char *pid = NULL, *tmp = NULL, *shm = NULL;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (i + 1 >= argc) { errno = 0; die("%s needs a value", a); }
+    if (!strcmp(a, "--pid")) pid = argv[++i];
+    else if (!strcmp(a, "--tmp-size")) tmp = tmpfs_size(a, argv[++i]);
+    else if (!strcmp(a, "--shm-size")) shm = tmpfs_size(a, argv[++i]);
+    else { errno = 0; die("unknown option '%s'", a); }
+  }
+  if (!pid || strspn(pid, "0123456789") != strlen(pid) || !strcmp(pid, "0")) { errno = 0; die("resize needs --pid PID"); }
+  char ns[64];
+  snprintf(ns, sizeof ns, "/proc/%s/ns/mnt", pid);
+  int fd = open(ns, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("open %s", ns);
+  if (setns(fd, CLONE_NEWNS) < 0) die("setns %s", ns);
+  close(fd);
+  char opts[64];
+  /* A remount replaces the per-mount flags: repeat the ones the mounts were made with. */
+  if (tmp) do_mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, (snprintf(opts, sizeof opts, "size=%s", tmp), opts));
+  if (shm) do_mount(NULL, "/dev/shm", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, (snprintf(opts, sizeof opts, "size=%s", shm), opts));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   arg_area = argv;
   arg_count = argc;
   if (argc >= 2 && !strcmp(argv[1], "run")) return cmd_run(argc, argv);
-  fprintf(stderr, "usage: portal-sandbox-init run --root DIR [options] -- PROGRAM [ARGS]\n");
+  if (argc >= 2 && !strcmp(argv[1], "resize")) return cmd_resize(argc, argv);
+  fprintf(stderr, "usage: portal-sandbox-init run --root DIR [options] -- PROGRAM [ARGS]\n"
+                  "       portal-sandbox-init resize --pid PID [--tmp-size SIZE] [--shm-size SIZE]\n");
   return 2;
 }
