@@ -28,6 +28,9 @@ public enum SandboxChangeCause
 public sealed record SandboxChange(SandboxRecord Sandbox, long Version, SandboxChangeCause Cause)
 {
     public bool IsDelete => !Sandbox.IsLive;
+
+    /// <summary>When it was published (<see cref="System.Diagnostics.Stopwatch"/> ticks): right after its commit.</summary>
+    public long PublishedAt { get; init; } = System.Diagnostics.Stopwatch.GetTimestamp();
 }
 
 /// <summary>Ends a subscription whose reader fell behind; subscribe again for a fresh snapshot.</summary>
