@@ -130,6 +130,9 @@ public sealed class SandboxConnections : IDisposable
     private ConcurrentDictionary<ICuttable, byte> SetOf(string sandboxId) =>
         _open.GetOrAdd(sandboxId, static _ => new ConcurrentDictionary<ICuttable, byte>(ReferenceEqualityComparer.Instance));
 
+    /// <summary>Raised (sandbox ID) after a sandbox's streams were cut: the pool drops its connections to it.</summary>
+    public event Action<string>? SandboxCut;
+
     /// <summary>Cuts every stream and request of a sandbox (killed, paused or died).</summary>
     public void Cut(string sandboxId)
     {
@@ -138,6 +141,7 @@ public sealed class SandboxConnections : IDisposable
         {
             try { item.Cut(); } catch { /* already closed */ }
         }
+        SandboxCut?.Invoke(sandboxId);
     }
 
     public void Dispose()

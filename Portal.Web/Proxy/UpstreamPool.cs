@@ -47,6 +47,14 @@ public sealed class UpstreamPool : IDisposable
         _options = options.Value;
         var period = TimeSpan.FromSeconds(Math.Clamp(Math.Min(_options.PooledConnectionIdleTimeout.TotalSeconds, _options.ActivityTimeout.TotalSeconds) / 4, 0.05, 5));
         _sweep = new Timer(static s => ((UpstreamPool)s!).Sweep(), this, period, period);
+        // A sandbox that stopped: its connections (already cut) leave the pool at once, not at the next sweep.
+        _connections.SandboxCut += CloseAllOf;
+    }
+
+    private void CloseAllOf(string sandboxId)
+    {
+        foreach (var c in _all.Keys)
+            if (c.SandboxId == sandboxId) Close(c);
     }
 
     /// <summary>Connections open now (idle and busy), for tests and metrics.</summary>
@@ -180,6 +188,7 @@ public sealed class UpstreamPool : IDisposable
 
     public void Dispose()
     {
+        _connections.SandboxCut -= CloseAllOf;
         _sweep.Dispose();
         foreach (var c in _all.Keys) Close(c);
     }
