@@ -27,7 +27,11 @@ public interface IPortalStore
     /// <summary>Records still Creating, Running or Paused.</summary>
     Task<IReadOnlyList<SandboxRecord>> ListLiveSandboxesAsync(CancellationToken ct);
     Task<SandboxRecord?> FindSandboxAsync(string sandboxId, CancellationToken ct);
-    /// <summary>Inserts or replaces the record, and appends <paramref name="log"/> in the same transaction.</summary>
+    /// <summary>
+    /// Inserts or replaces the record, and appends <paramref name="log"/> in the same transaction.
+    /// The record's <see cref="SandboxRecord.Version"/> must be the stored one + 1 (1 for a new one).
+    /// </summary>
+    /// <exception cref="StaleSandboxWriteException">a newer version is stored: nothing was written.</exception>
     Task SaveSandboxAsync(SandboxRecord record, SandboxLogEntry? log, CancellationToken ct);
     Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct);
     /// <summary>Log lines of a sandbox, oldest first, from <paramref name="from"/> (inclusive).</summary>
@@ -40,3 +44,10 @@ public interface IPortalStore
 
 /// <summary>Which events to list: a team's or a sandbox's (null = any), some types (empty = all), a page in time order.</summary>
 public sealed record SandboxEventQuery(string? TeamId, string? SandboxId, IReadOnlyCollection<string> Types, int Offset, int Limit, bool Ascending);
+
+/// <summary>A sandbox write based on an older version than the stored one; refused, nothing written.</summary>
+public sealed class StaleSandboxWriteException(string sandboxId, long version)
+    : Exception($"sandbox '{sandboxId}': version {version} is not the next one (another write came first); nothing was written")
+{
+    public string SandboxId { get; } = sandboxId;
+}

@@ -38,6 +38,11 @@ public sealed record SandboxRecord
     public int MemoryMB { get; init; }
     public int DiskSizeMB { get; init; }
     public string EnvdVersion { get; init; } = "";
+    /// <summary>
+    /// The stored version: 1 when first written, one more with every write. A write must carry the
+    /// stored version + 1, so a stale copy can never overwrite a newer state (the store refuses it).
+    /// </summary>
+    public long Version { get; init; }
     /// <summary>When its current run began: the create, or the last resume (E2B's "execution").</summary>
     public DateTimeOffset? ExecutionStartedAt { get; init; }
 

@@ -84,7 +84,7 @@ public sealed class SandboxService(
                 var current = rec;
                 if (status != rec.Status)
                 {
-                    current = rec with { Status = status };
+                    current = rec with { Status = status, Version = rec.Version + 1 };
                     await store.SaveSandboxAsync(current, Log(rec.SandboxId, "info", $"state is {status.ToString().ToLowerInvariant()} after a portal restart"), ct);
                 }
                 _live[rec.SandboxId] = current;
@@ -112,6 +112,7 @@ public sealed class SandboxService(
         var now = Now();
         var rec = new SandboxRecord
         {
+            Version = 1,
             SandboxId = SandboxIds.New(),
             TeamId = caller.TeamId,
             TemplateId = template.TemplateId,
@@ -163,6 +164,7 @@ public sealed class SandboxService(
         var started = Now();
         rec = rec with
         {
+            Version = rec.Version + 1,
             Status = SandboxStatus.Running,
             StartedAt = started,
             EndAt = started + timeout,
@@ -265,8 +267,7 @@ public sealed class SandboxService(
             var end = Max(rec.EndAt, Now() + timeout);
             if (end == rec.EndAt) return (rec, false);
             var updated = rec with { EndAt = end };
-            await SaveLiveAsync(updated, WithEvent(Log(sandboxId, "info", $"connect extended the deadline to {end:O}"), SandboxEvents.Updated, updated, SetTimeout(end)), SandboxChangeCause.DeadlineMoved);
-            return (updated, false);
+            return (await SaveLiveAsync(updated, WithEvent(Log(sandboxId, "info", $"connect extended the deadline to {end:O}"), SandboxEvents.Updated, updated, SetTimeout(end)), SandboxChangeCause.DeadlineMoved), false);
         });
     }
 
@@ -460,8 +461,7 @@ public sealed class SandboxService(
         catch (SandboxStateException e) when (e.State == SandboxState.Running) { /* already running: fine */ }
         var now = Now();
         var updated = rec with { Status = SandboxStatus.Running, EndAt = now + timeout, AutoPause = autoPause ?? rec.AutoPause, ExecutionStartedAt = now };
-        await SaveLiveAsync(updated, WithEvent(Log(rec.SandboxId, "info", $"{message}; ends at {updated.EndAt:O}"), SandboxEvents.Resumed, updated), SandboxChangeCause.Resumed);
-        return updated;
+        return await SaveLiveAsync(updated, WithEvent(Log(rec.SandboxId, "info", $"{message}; ends at {updated.EndAt:O}"), SandboxEvents.Resumed, updated), SandboxChangeCause.Resumed);
     }
 
     private async Task PauseLockedAsync(SandboxRecord rec, string message)
@@ -496,7 +496,7 @@ public sealed class SandboxService(
     private async Task MarkKilledAsync(SandboxRecord rec, string message, string level, SandboxChangeCause cause, string killReason, CancellationToken ct)
     {
         var now = Now();
-        var killed = rec with { Status = SandboxStatus.Killed, EndedAt = now };
+        var killed = rec with { Status = SandboxStatus.Killed, EndedAt = now, Version = rec.Version + 1 };
         var entry = Log(rec.SandboxId, level, message);
         if (rec.IsLive)
             entry = WithEvent(entry, SandboxEvents.Killed, rec, new JsonObject { ["execution"] = SandboxEvents.Execution(rec, now), ["kill_reason"] = killReason });
@@ -510,11 +510,13 @@ public sealed class SandboxService(
         log.LogInformation("Sandbox {SandboxId}: {Message}", rec.SandboxId, message);
     }
 
-    private async Task SaveLiveAsync(SandboxRecord updated, SandboxLogEntry? entry, SandboxChangeCause cause)
+    private async Task<SandboxRecord> SaveLiveAsync(SandboxRecord updated, SandboxLogEntry? entry, SandboxChangeCause cause)
     {
+        updated = updated with { Version = updated.Version + 1 }; // callers pass a copy of the live record
         await store.SaveSandboxAsync(updated, entry, CancellationToken.None);
         _live[updated.SandboxId] = updated;
         changes.Publish(updated, cause);
+        return updated;
     }
 
     private async Task TryKillInRuntimeAsync(string sandboxId)

@@ -31,6 +31,7 @@ internal sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
             e.ToTable("sandboxes");
             e.HasKey(x => x.SandboxId);
             e.HasIndex(x => x.Status);
+            e.Property(x => x.Version).IsConcurrencyToken(); // updates say WHERE Version = the one read
             e.HasIndex(x => new { x.TeamId, x.Status });
             e.HasOne<TeamRow>().WithMany().HasForeignKey(x => x.TeamId).OnDelete(DeleteBehavior.Restrict);
         });

@@ -155,8 +155,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
                 await using var db = Open();
                 foreach (var p in batch)
                 {
-                    var row = FromSandbox(p.Record);
-                    if (p.Record.Status == SandboxStatus.Creating) db.Sandboxes.Add(row); else db.Sandboxes.Update(row);
+                    Stage(db, p.Record, insert: p.Record.Status == SandboxStatus.Creating);
                     if (p.Log is not null) db.SandboxLogs.Add(FromLog(p.Log));
                 }
                 await db.SaveChangesAsync(CancellationToken.None);
@@ -187,17 +186,31 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         for (var attempt = 0; ; attempt++)
         {
             await using var db = Open();
-            var row = FromSandbox(record);
-            if (insert) db.Sandboxes.Add(row); else db.Sandboxes.Update(row);
+            Stage(db, record, insert);
             if (log is not null) db.SandboxLogs.Add(FromLog(log));
             try
             {
                 await db.SaveChangesAsync(CancellationToken.None);
                 return;
             }
-            catch (DbUpdateConcurrencyException) when (!insert && attempt == 0) { insert = true; }
+            catch (DbUpdateConcurrencyException) when (!insert)
+            {
+                // No row with the version this write was based on: a newer one, or none at all.
+                await using var check = Open();
+                if (await check.Sandboxes.AnyAsync(r => r.SandboxId == record.SandboxId)) throw new StaleSandboxWriteException(record.SandboxId, record.Version);
+                if (attempt > 0) throw;
+                insert = true;
+            }
             catch (DbUpdateException) when (insert && attempt == 0) { insert = false; }
         }
+    }
+
+    /// <summary>An insert, or an update conditional on the stored version being the one before the record's.</summary>
+    private static void Stage(PortalDbContext db, SandboxRecord record, bool insert)
+    {
+        var row = FromSandbox(record);
+        if (insert) { db.Sandboxes.Add(row); return; }
+        db.Sandboxes.Update(row).Property(x => x.Version).OriginalValue = record.Version - 1;
     }
 
     public Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct) =>
@@ -282,7 +295,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         Status = Enum.Parse<SandboxStatus>(r.Status), CreatedAt = At(r.CreatedAt), StartedAt = At(r.StartedAt),
         EndAt = At(r.EndAt), EndedAt = At(r.EndedAt), AutoPause = r.AutoPause, AllowInternetAccess = r.AllowInternetAccess,
         CpuCount = r.CpuCount, MemoryMB = r.MemoryMB, DiskSizeMB = r.DiskSizeMB, EnvdVersion = r.EnvdVersion,
-        ExecutionStartedAt = At(r.ExecutionStartedAt),
+        ExecutionStartedAt = At(r.ExecutionStartedAt), Version = r.Version,
     };
 
     private static SandboxRow FromSandbox(SandboxRecord s) => new()
@@ -292,7 +305,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         CreatedAt = Ms(s.CreatedAt), StartedAt = Ms(s.StartedAt), EndAt = Ms(s.EndAt), EndedAt = Ms(s.EndedAt),
         AutoPause = s.AutoPause, AllowInternetAccess = s.AllowInternetAccess, CpuCount = s.CpuCount,
         MemoryMB = s.MemoryMB, DiskSizeMB = s.DiskSizeMB, EnvdVersion = s.EnvdVersion,
-        ExecutionStartedAt = Ms(s.ExecutionStartedAt),
+        ExecutionStartedAt = Ms(s.ExecutionStartedAt), Version = s.Version,
     };
 
     private static SandboxLogEntry ToLog(SandboxLogRow r) =>

@@ -178,6 +178,10 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<long>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("INTEGER");
+
                     b.HasKey("SandboxId");
 
                     b.HasIndex("Status");
