@@ -39,6 +39,7 @@ public static class ApiErrors
                 var (status, message) = e switch
                 {
                     PortalException p => (p.Status, p.Message),
+                    Portal.Core.Persistence.StaleSandboxWriteException stale => (409, stale.Message + ": try again"),
                     BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "request body too large" : b.Message),
                     _ => (500, "internal error"),
                 };
