@@ -52,11 +52,6 @@ public sealed class SandboxChangeStream
     private readonly object _gate = new();
     private readonly Dictionary<string, SandboxChange> _current = new(StringComparer.Ordinal);
     private readonly List<Subscription> _subscribers = [];
-    private long _published;
-
-    /// <summary>Changes published since start (for tests and metrics).</summary>
-    public long Published => Interlocked.Read(ref _published);
-
     /// <summary>Subscribers now (for tests and metrics).</summary>
     public int SubscriberCount { get { lock (_gate) return _subscribers.Count; } }
 
@@ -73,7 +68,6 @@ public sealed class SandboxChangeStream
             var change = new SandboxChange(sandbox, version, cause);
             if (change.IsDelete) _current.Remove(sandbox.SandboxId);
             else _current[sandbox.SandboxId] = change;
-            Interlocked.Increment(ref _published);
             for (var i = _subscribers.Count - 1; i >= 0; i--)
             {
                 var s = _subscribers[i];

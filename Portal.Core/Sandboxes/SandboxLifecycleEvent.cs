@@ -44,7 +44,7 @@ public static class SandboxEvents
             ["version"] = "v2",
             ["id"] = id,
             ["type"] = type,
-            ["timestamp"] = at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture),
+            ["timestamp"] = Clock.Rfc3339(at),
             ["eventData"] = data.Count == 0 ? null : data,
             ["sandboxId"] = sandbox.SandboxId,
             ["sandboxExecutionId"] = ExecutionId(sandbox),
@@ -61,7 +61,7 @@ public static class SandboxEvents
         var started = sandbox.ExecutionStartedAt ?? sandbox.StartedAt;
         return new JsonObject
         {
-            ["started_at"] = started.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture),
+            ["started_at"] = Clock.Rfc3339(started),
             ["vcpu_count"] = sandbox.CpuCount,
             ["memory_mb"] = sandbox.MemoryMB,
             ["execution_time"] = (long)Math.Max(0, (at - started).TotalMilliseconds),

@@ -343,9 +343,7 @@ public sealed class SandboxService(
 
     public async Task<IReadOnlyList<SandboxLogEntry>> GetLogsAsync(Caller caller, string sandboxId, DateTimeOffset? from, int limit, bool newestFirst, CancellationToken ct)
     {
-        if (!SandboxIds.IsWellFormed(sandboxId)) throw PortalException.SandboxNotFound(sandboxId);
-        var rec = _live.GetValueOrDefault(sandboxId) ?? await store.FindSandboxAsync(sandboxId, ct);
-        if (rec is null || !caller.CanSee(rec.TeamId)) throw PortalException.SandboxNotFound(sandboxId);
+        await SeenByAsync(caller, sandboxId, ct);
         return await store.ListSandboxLogsAsync(sandboxId, from, limit, newestFirst, ct);
     }
 
@@ -355,12 +353,7 @@ public sealed class SandboxService(
     /// </summary>
     public async Task<IReadOnlyList<SandboxLifecycleEvent>> ListEventsAsync(Caller caller, string? sandboxId, IReadOnlyCollection<string> types, int offset, int limit, bool ascending, CancellationToken ct)
     {
-        if (sandboxId is not null)
-        {
-            if (!SandboxIds.IsWellFormed(sandboxId)) throw PortalException.SandboxNotFound(sandboxId);
-            var rec = _live.GetValueOrDefault(sandboxId) ?? await store.FindSandboxAsync(sandboxId, ct);
-            if (rec is null || !caller.CanSee(rec.TeamId)) throw PortalException.SandboxNotFound(sandboxId);
-        }
+        if (sandboxId is not null) await SeenByAsync(caller, sandboxId, ct);
         var team = caller.IsAdmin ? null : caller.TeamId;
         return await store.ListSandboxEventsAsync(new SandboxEventQuery(team, sandboxId, types, offset, limit, ascending), ct);
     }
@@ -555,6 +548,14 @@ public sealed class SandboxService(
         }
     }
 
+    /// <summary>404 unless the caller may see this sandbox, live or ended (its record is kept for its logs).</summary>
+    private async Task SeenByAsync(Caller caller, string sandboxId, CancellationToken ct)
+    {
+        if (!SandboxIds.IsWellFormed(sandboxId)) throw PortalException.SandboxNotFound(sandboxId);
+        var rec = _live.GetValueOrDefault(sandboxId) ?? await store.FindSandboxAsync(sandboxId, ct);
+        if (rec is null || !caller.CanSee(rec.TeamId)) throw PortalException.SandboxNotFound(sandboxId);
+    }
+
     private SandboxRecord Visible(Caller caller, string sandboxId)
     {
         if (!SandboxIds.IsWellFormed(sandboxId) || !_live.TryGetValue(sandboxId, out var rec) || !caller.CanSee(rec.TeamId))
@@ -596,7 +597,7 @@ public sealed class SandboxService(
         entry with { Event = SandboxEvents.Make(type, sandbox, entry.Timestamp, data) };
 
     private static JsonObject SetTimeout(DateTimeOffset end) =>
-        new() { ["set_timeout"] = end.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture) };
+        new() { ["set_timeout"] = Clock.Rfc3339(end) };
 
     private SandboxLogEntry Log(string sandboxId, string level, string message, params (string Key, string Value)[] fields) =>
         new(sandboxId, Now(), level, message, fields.ToDictionary(f => f.Key, f => f.Value));

@@ -33,7 +33,7 @@ public sealed class ApiKeyAuthenticationHandler(
     }
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
-        ApiErrors.WriteAsync(Context, StatusCodes.Status403Forbidden, "this needs an admin API key or an admin token");
+        ApiErrors.WriteAsync(Context, StatusCodes.Status403Forbidden, PortalAuthentication.ForbiddenMessage);
 }
 
 /// <summary>The caller as a <see cref="ClaimsPrincipal"/> (what policies look at) and as a <see cref="Caller"/> (what handlers use).</summary>

@@ -21,6 +21,8 @@ public static class PortalAuthentication
     public const string CallerPolicy = "Caller";
     /// <summary>An admin (a key of the admin team, or a token with role admin).</summary>
     public const string AdminPolicy = "Admin";
+    /// <summary>What a signed-in caller is told when a route needs more than its role (either scheme).</summary>
+    internal const string ForbiddenMessage = "this needs an admin API key or an admin token";
 
     public static IServiceCollection AddPortalAuthentication(this IServiceCollection services, IConfiguration config)
     {
@@ -91,7 +93,7 @@ public static class PortalAuthentication
                 ctx.HandleResponse();
                 await ApiErrors.WriteAsync(ctx.HttpContext, StatusCodes.Status401Unauthorized, "invalid bearer token: " + Describe(ctx.AuthenticateFailure));
             },
-            OnForbidden = ctx => ApiErrors.WriteAsync(ctx.HttpContext, StatusCodes.Status403Forbidden, "this needs an admin API key or an admin token"),
+            OnForbidden = ctx => ApiErrors.WriteAsync(ctx.HttpContext, StatusCodes.Status403Forbidden, ForbiddenMessage),
         };
     }
 
