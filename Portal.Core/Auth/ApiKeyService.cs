@@ -65,7 +65,7 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
         return null;
     }
 
-    /// <summary>The caller behind <paramref name="presented"/>, or why not (a 401 message).</summary>
+    /// <summary>The caller behind <paramref name="presented"/>, or why not (a message for an unauthenticated caller).</summary>
     public async Task<(Caller? Caller, string? Error)> AuthenticateAsync(string? presented, CancellationToken ct)
     {
         if (string.IsNullOrEmpty(presented))
@@ -99,7 +99,7 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
 
     public async Task<Team> CreateTeamAsync(Caller caller, string? name, CancellationToken ct)
     {
-        if (!caller.IsAdmin) throw PortalException.Forbidden("only an admin key can create teams");
+        if (!caller.IsAdmin) throw DomainException.PermissionDenied("only an admin key can create teams");
         name = ValidateName(name, "name");
         var team = new Team { TeamId = NewId("team"), Name = name, CreatedAt = Now() };
         await store.AddTeamAsync(team, ct);
@@ -120,7 +120,7 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
         name = ValidateName(name, "name");
         var team = ResolveTeam(caller, teamId, allowAllForAdmin: false)!;
         var now = Now();
-        if (expiresAt is { } e && e <= now) throw PortalException.BadRequest("expiresAt must be in the future");
+        if (expiresAt is { } e && e <= now) throw DomainException.InvalidArgument("expiresAt must be in the future");
         var secret = ApiKeyFormat.Generate();
         var key = NewKey(team, name, secret, now, caller.Who, expiresAt);
         await store.AddApiKeyAsync(key, ct);
@@ -131,10 +131,10 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
     public async Task RevokeAsync(Caller caller, string keyId, CancellationToken ct)
     {
         var key = _byHash.Values.FirstOrDefault(k => k.Id == keyId && k.RevokedAt is null && caller.CanSee(k.TeamId))
-            ?? throw PortalException.NotFound($"API key '{keyId}' not found");
+            ?? throw DomainException.NotFound($"API key '{keyId}' not found");
         if (_teams.TryGetValue(key.TeamId, out var team) && team.IsAdmin &&
             !_byHash.Values.Any(k => k.Id != key.Id && k.TeamId == key.TeamId && IsActive(k)))
-            throw PortalException.Conflict("this is the last active admin key: create another admin key before revoking it");
+            throw DomainException.Conflict("this is the last active admin key: create another admin key before revoking it");
         var revoked = key with { RevokedAt = Now() };
         await store.UpdateApiKeyAsync(revoked, ct);
         _byHash[key.KeyHash] = revoked;
@@ -147,15 +147,15 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
     {
         if (string.IsNullOrEmpty(teamId)) return caller.IsAdmin && allowAllForAdmin ? null : caller.TeamId;
         if (teamId == caller.TeamId) return teamId;
-        if (!caller.IsAdmin || !_teams.ContainsKey(teamId)) throw PortalException.NotFound($"team '{teamId}' not found");
+        if (!caller.IsAdmin || !_teams.ContainsKey(teamId)) throw DomainException.NotFound($"team '{teamId}' not found");
         return teamId;
     }
 
     private static string ValidateName(string? name, string field)
     {
         name = name?.Trim();
-        if (string.IsNullOrEmpty(name)) throw PortalException.BadRequest($"'{field}' is required");
-        if (name.Length > 200) throw PortalException.BadRequest($"'{field}' is longer than 200 characters");
+        if (string.IsNullOrEmpty(name)) throw DomainException.InvalidArgument($"'{field}' is required");
+        if (name.Length > 200) throw DomainException.InvalidArgument($"'{field}' is longer than 200 characters");
         return name;
     }
 

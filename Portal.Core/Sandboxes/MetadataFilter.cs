@@ -8,8 +8,8 @@ namespace Portal.Core.Sandboxes;
 /// </summary>
 public static class MetadataFilter
 {
-    /// <exception cref="PortalException">
-    /// 400 for anything malformed, as E2B's API answers: a broken percent escape, an empty pair, a
+    /// <exception cref="DomainException">
+    /// An invalid argument for anything malformed, as E2B refuses it: a broken percent escape, an empty pair, a
     /// pair without exactly one <c>=</c> or with an empty key. Never an empty list for a filter
     /// that could not be read.
     /// </exception>
@@ -28,8 +28,8 @@ public static class MetadataFilter
         return result;
     }
 
-    private static PortalException Invalid(string value, string why) =>
-        PortalException.BadRequest($"invalid metadata filter '{value}': {why}");
+    private static DomainException Invalid(string value, string why) =>
+        DomainException.InvalidArgument($"invalid metadata filter '{value}': {why}");
 
     /// <summary>Form decoding ('+' is a space, as Go's server does) that refuses a '%' not followed by two hex digits.</summary>
     private static string Unescape(string s, string whole)

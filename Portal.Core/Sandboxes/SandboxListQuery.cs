@@ -36,6 +36,6 @@ public static class PageToken
                 return (ms, text[(colon + 1)..]);
         }
         catch (FormatException) { }
-        throw PortalException.BadRequest("invalid nextToken: pass the X-Next-Token value of the previous page unchanged");
+        throw DomainException.InvalidArgument("invalid nextToken: pass the X-Next-Token value of the previous page unchanged");
     }
 }

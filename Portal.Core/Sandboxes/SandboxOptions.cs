@@ -19,7 +19,7 @@ public sealed class SandboxOptions
     public int MetricsHistorySize { get; set; } = 720;
     /// <summary>
     /// Longest a runtime call (create, pause, resume, kill) may take before the control plane gives
-    /// up on it (504) and releases the sandbox's lock; the call may still finish in the background.
+    /// up on it (a deadline error) and releases the sandbox's lock; the call may still finish in the background.
     /// </summary>
     public TimeSpan RuntimeCallTimeout { get; set; } = TimeSpan.FromMinutes(2);
     /// <summary>How long lifecycle logs and events are kept (E2B: 7 days).</summary>

@@ -101,12 +101,12 @@ public sealed class SandboxService(
         var sw = Stopwatch.StartNew();
         var timeout = ValidateTimeout(cmd.TimeoutSeconds ?? (cmd.IsV1 ? _options.V1DefaultTimeoutSeconds : _options.DefaultTimeoutSeconds), "timeout");
         if (string.IsNullOrWhiteSpace(cmd.Template))
-            throw PortalException.BadRequest("'templateID' is required");
+            throw DomainException.InvalidArgument("'templateID' is required");
         var template = await runtime.Templates.FindAsync(cmd.Template, ct);
         if (template is null)
         {
             telemetry.RecordCreate("template_not_found", sw.Elapsed);
-            throw PortalException.BadRequest($"template '{cmd.Template}' not found");
+            throw DomainException.InvalidArgument($"template '{cmd.Template}' not found");
         }
 
         var now = Now();
@@ -153,11 +153,11 @@ public sealed class SandboxService(
             telemetry.RecordCreate(e is RuntimeCapacityException ? "capacity" : "error", sw.Elapsed);
             throw e switch
             {
-                TemplateNotFoundException t => PortalException.BadRequest($"template '{t.TemplateId}' not found"),
-                RuntimeCapacityException c => new PortalException(429, "no capacity for another sandbox: " + c.Message),
-                PortalException p => p,
-                OperationCanceledException or TimeoutException => new PortalException(503, "the sandbox did not start in time: " + e.Message),
-                _ => new PortalException(500, "the sandbox could not be started: " + e.Message),
+                TemplateNotFoundException t => DomainException.InvalidArgument($"template '{t.TemplateId}' not found"),
+                RuntimeCapacityException c => new DomainException(DomainErrorKind.ResourceExhausted, "no capacity for another sandbox: " + c.Message),
+                DomainException p => p,
+                OperationCanceledException or TimeoutException => new DomainException(DomainErrorKind.Unavailable, "the sandbox did not start in time: " + e.Message, e),
+                _ => new DomainException(DomainErrorKind.Internal, "the sandbox could not be started: " + e.Message, e),
             };
         }
 
@@ -271,14 +271,14 @@ public sealed class SandboxService(
         });
     }
 
-    /// <summary>Deprecated v1 resume: 409 when it is not paused.</summary>
+    /// <summary>Deprecated v1 resume: a conflict when it is not paused.</summary>
     public Task<SandboxRecord> ResumeAsync(Caller caller, string sandboxId, long? timeoutSeconds, bool? autoPause, CancellationToken ct)
     {
         var timeout = ValidateTimeout(timeoutSeconds ?? _options.V1DefaultTimeoutSeconds, "timeout");
         return WithLockAsync(caller, sandboxId, async rec =>
         {
             if (rec.Status != SandboxStatus.Paused)
-                throw PortalException.Conflict($"sandbox '{sandboxId}' is already running");
+                throw DomainException.Conflict($"sandbox '{sandboxId}' is already running");
             return await ResumeLockedAsync(rec, timeout, autoPause, "resumed");
         });
     }
@@ -287,7 +287,7 @@ public sealed class SandboxService(
         WithLockAsync(caller, sandboxId, async rec =>
         {
             if (rec.Status == SandboxStatus.Paused)
-                throw PortalException.Conflict($"sandbox '{sandboxId}' is already paused");
+                throw DomainException.Conflict($"sandbox '{sandboxId}' is already paused");
             await PauseLockedAsync(rec, "paused");
             return true;
         });
@@ -305,7 +305,7 @@ public sealed class SandboxService(
     /// </summary>
     public Task SetTimeoutAsync(Caller caller, string sandboxId, long? timeoutSeconds, CancellationToken ct)
     {
-        if (timeoutSeconds is null) throw PortalException.BadRequest("'timeout' is required");
+        if (timeoutSeconds is null) throw DomainException.InvalidArgument("'timeout' is required");
         var timeout = timeoutSeconds.Value <= 0 ? TimeSpan.Zero : ValidateTimeout(timeoutSeconds.Value, "timeout");
         return WithLockAsync(caller, sandboxId, async rec =>
         {
@@ -319,7 +319,7 @@ public sealed class SandboxService(
     public Task RefreshAsync(Caller caller, string sandboxId, long? durationSeconds, CancellationToken ct)
     {
         var seconds = durationSeconds ?? 15;
-        if (seconds is < 0 or > 3600) throw PortalException.BadRequest($"'duration' must be between 0 and 3600 seconds (got {seconds})");
+        if (seconds is < 0 or > 3600) throw DomainException.InvalidArgument($"'duration' must be between 0 and 3600 seconds (got {seconds})");
         var extend = TimeSpan.FromSeconds(Math.Max(seconds, 15));
         return WithLockAsync(caller, sandboxId, async rec =>
         {
@@ -449,7 +449,7 @@ public sealed class SandboxService(
         catch (SandboxNotFoundException)
         {
             await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, SandboxEvents.KillReasons.Unknown, CancellationToken.None);
-            throw PortalException.SandboxNotFound(rec.SandboxId);
+            throw DomainException.SandboxNotFound(rec.SandboxId);
         }
         catch (SandboxStateException e) when (e.State == SandboxState.Running) { /* already running: fine */ }
         var now = Now();
@@ -463,7 +463,7 @@ public sealed class SandboxService(
         catch (SandboxNotFoundException)
         {
             await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, SandboxEvents.KillReasons.Unknown, CancellationToken.None);
-            throw PortalException.SandboxNotFound(rec.SandboxId);
+            throw DomainException.SandboxNotFound(rec.SandboxId);
         }
         catch (SandboxStateException e) when (e.State == SandboxState.Paused) { /* already paused in the runtime */ }
         await SaveLiveAsync(rec with { Status = SandboxStatus.Paused },
@@ -498,7 +498,7 @@ public sealed class SandboxService(
         if (rec.IsLive) changes.Publish(killed, cause);
         _live.TryRemove(rec.SandboxId, out _);
         _metrics.Remove(rec.SandboxId);
-        // Waiters holding the old gate re-check visibility under it and answer 404.
+        // Waiters holding the old gate re-check visibility under it and answer not found.
         _locks.TryRemove(rec.SandboxId, out _);
         log.LogInformation("Sandbox {SandboxId}: {Message}", rec.SandboxId, message);
     }
@@ -521,7 +521,7 @@ public sealed class SandboxService(
     /// <summary>
     /// A runtime call under <see cref="SandboxOptions.RuntimeCallTimeout"/>: its token is cancelled
     /// then, and the wait ends then even when the runtime ignores the token, so a hung runtime
-    /// never holds a sandbox's lock (504; the call may still finish in the background). Never tied
+    /// never holds a sandbox's lock (a deadline error; the call may still finish in the background). Never tied
     /// to a request: a client that hangs up must not leave a half-made change.
     /// </summary>
     private async Task<T> RuntimeCallAsync<T>(string what, Func<CancellationToken, Task<T>> call, Func<Task>? undoIfLate = null)
@@ -539,7 +539,7 @@ public sealed class SandboxService(
             if (undoIfLate is not null)
                 _ = task.ContinueWith(_ => undoIfLate(), TaskScheduler.Default).Unwrap();
             log.LogError("The {Runtime} runtime did not finish {What} within {Timeout}", runtime.Name, what, _options.RuntimeCallTimeout);
-            throw new PortalException(504, $"the sandbox runtime did not finish {what} within {_options.RuntimeCallTimeout.TotalSeconds:0} s (Portal:Sandboxes:RuntimeCallTimeout)");
+            throw new DomainException(DomainErrorKind.DeadlineExceeded, $"the sandbox runtime did not finish {what} within {_options.RuntimeCallTimeout.TotalSeconds:0} s (Portal:Sandboxes:RuntimeCallTimeout)");
         }
         finally
         {
@@ -548,24 +548,24 @@ public sealed class SandboxService(
         }
     }
 
-    /// <summary>404 unless the caller may see this sandbox, live or ended (its record is kept for its logs).</summary>
+    /// <summary>Not found unless the caller may see this sandbox, live or ended (its record is kept for its logs).</summary>
     private async Task SeenByAsync(Caller caller, string sandboxId, CancellationToken ct)
     {
-        if (!SandboxIds.IsWellFormed(sandboxId)) throw PortalException.SandboxNotFound(sandboxId);
+        if (!SandboxIds.IsWellFormed(sandboxId)) throw DomainException.SandboxNotFound(sandboxId);
         var rec = _live.GetValueOrDefault(sandboxId) ?? await store.FindSandboxAsync(sandboxId, ct);
-        if (rec is null || !caller.CanSee(rec.TeamId)) throw PortalException.SandboxNotFound(sandboxId);
+        if (rec is null || !caller.CanSee(rec.TeamId)) throw DomainException.SandboxNotFound(sandboxId);
     }
 
     private SandboxRecord Visible(Caller caller, string sandboxId)
     {
         if (!SandboxIds.IsWellFormed(sandboxId) || !_live.TryGetValue(sandboxId, out var rec) || !caller.CanSee(rec.TeamId))
-            throw PortalException.SandboxNotFound(sandboxId);
+            throw DomainException.SandboxNotFound(sandboxId);
         return rec;
     }
 
     private async Task<T> WithLockAsync<T>(Caller caller, string sandboxId, Func<SandboxRecord, Task<T>> action)
     {
-        Visible(caller, sandboxId); // cheap 404 before queueing on the lock
+        Visible(caller, sandboxId); // cheap not-found before queueing on the lock
         var gate = Gate(sandboxId);
         await gate.WaitAsync();
         try
@@ -581,7 +581,7 @@ public sealed class SandboxService(
     private TimeSpan ValidateTimeout(long seconds, string field)
     {
         if (seconds < 1 || seconds > _options.MaxTimeoutSeconds)
-            throw PortalException.BadRequest($"'{field}' must be between 1 and {_options.MaxTimeoutSeconds} seconds (got {seconds})");
+            throw DomainException.InvalidArgument($"'{field}' must be between 1 and {_options.MaxTimeoutSeconds} seconds (got {seconds})");
         return TimeSpan.FromSeconds(seconds);
     }
 

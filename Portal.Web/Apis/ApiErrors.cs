@@ -22,6 +22,20 @@ public static class ApiErrors
         return ctx.Response.WriteAsync(JsonSerializer.Serialize(new ErrorBody(status, message)));
     }
 
+    /// <summary>The HTTP status that says <paramref name="kind"/> on the E2B API.</summary>
+    public static int StatusOf(DomainErrorKind kind) => kind switch
+    {
+        DomainErrorKind.InvalidArgument => StatusCodes.Status400BadRequest,
+        DomainErrorKind.Unauthenticated => StatusCodes.Status401Unauthorized,
+        DomainErrorKind.PermissionDenied => StatusCodes.Status403Forbidden,
+        DomainErrorKind.NotFound => StatusCodes.Status404NotFound,
+        DomainErrorKind.Conflict => StatusCodes.Status409Conflict,
+        DomainErrorKind.ResourceExhausted => StatusCodes.Status429TooManyRequests,
+        DomainErrorKind.Unavailable => StatusCodes.Status503ServiceUnavailable,
+        DomainErrorKind.DeadlineExceeded => StatusCodes.Status504GatewayTimeout,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+
     /// <summary>
     /// Turns anything thrown by a handler into the E2B error shape: domain refusals keep their
     /// status, framework request errors (bad JSON, too large) theirs, the rest is a 500.
@@ -38,9 +52,9 @@ public static class ApiErrors
             {
                 var (status, message) = e switch
                 {
-                    PortalException p => (p.Status, p.Message),
-                    Portal.Core.Persistence.StaleSandboxWriteException stale => (409, stale.Message + ": try again"),
-                    BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "request body too large" : b.Message),
+                    DomainException d => (StatusOf(d.Kind), d.Message),
+                    Portal.Core.Persistence.StaleSandboxWriteException stale => (StatusCodes.Status409Conflict, stale.Message + ": try again"),
+                    BadHttpRequestException b => (b.StatusCode, b.Message),
                     _ => (500, "internal error"),
                 };
                 if (status >= 500)

@@ -34,7 +34,7 @@ public static class ApiRequest
         var type = req.ContentType;
         if (!string.IsNullOrEmpty(type) && !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase)
             && !type.StartsWith("text/plain", StringComparison.OrdinalIgnoreCase))
-            throw new PortalException(415, $"unsupported content type '{type}': send application/json");
+            throw new BadHttpRequestException($"unsupported content type '{type}': send application/json", StatusCodes.Status415UnsupportedMediaType);
 
         using var buffer = new MemoryStream();
         var chunk = new byte[16 * 1024];
@@ -45,7 +45,7 @@ public static class ApiRequest
             buffer.Write(chunk, 0, n);
         }
         if (buffer.Length == 0 || IsWhitespace(buffer))
-            return empty is not null ? empty() : throw PortalException.BadRequest("request body is required (JSON object)");
+            return empty is not null ? empty() : throw DomainException.InvalidArgument("request body is required (JSON object)");
 
         T? value;
         try
@@ -55,9 +55,9 @@ public static class ApiRequest
         catch (JsonException e)
         {
             var where = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "" : $" at '{e.Path}'";
-            throw PortalException.BadRequest($"invalid JSON body{where}: {Describe(e)}");
+            throw DomainException.InvalidArgument($"invalid JSON body{where}: {Describe(e)}");
         }
-        return value ?? (empty is not null ? empty() : throw PortalException.BadRequest("request body must be a JSON object, not null"));
+        return value ?? (empty is not null ? empty() : throw DomainException.InvalidArgument("request body must be a JSON object, not null"));
     }
 
     private static string Describe(JsonException e)
@@ -75,7 +75,7 @@ public static class ApiRequest
         return true;
     }
 
-    private static PortalException TooLarge(long limit) => new(413, $"request body is larger than {limit} bytes");
+    private static BadHttpRequestException TooLarge(long limit) => new($"request body is larger than {limit} bytes", StatusCodes.Status413PayloadTooLarge);
 
     // ---- query parameters ----
 
@@ -83,7 +83,7 @@ public static class ApiRequest
     {
         var v = ctx.Request.Query[name];
         if (StringValues.IsNullOrEmpty(v)) return null;
-        if (v.Count > 1) throw PortalException.BadRequest($"query parameter '{name}' given more than once");
+        if (v.Count > 1) throw DomainException.InvalidArgument($"query parameter '{name}' given more than once");
         return v[0];
     }
 
@@ -92,7 +92,7 @@ public static class ApiRequest
         var s = Query(ctx, name);
         if (s is null) return null;
         if (!int.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) || v < min || v > max)
-            throw PortalException.BadRequest($"query parameter '{name}' must be an integer between {min} and {max} (got '{s}')");
+            throw DomainException.InvalidArgument($"query parameter '{name}' must be an integer between {min} and {max} (got '{s}')");
         return v;
     }
 
@@ -101,7 +101,7 @@ public static class ApiRequest
         var s = Query(ctx, name);
         if (s is null) return null;
         if (!long.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) || v < min || v > max)
-            throw PortalException.BadRequest($"query parameter '{name}' must be an integer (got '{s}')");
+            throw DomainException.InvalidArgument($"query parameter '{name}' must be an integer (got '{s}')");
         return v;
     }
 
@@ -110,7 +110,7 @@ public static class ApiRequest
         var s = Query(ctx, name);
         if (s is null) return null;
         if (!DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
-            throw PortalException.BadRequest($"query parameter '{name}' must be an RFC 3339 time, e.g. 2025-01-31T12:00:00Z (got '{s}')");
+            throw DomainException.InvalidArgument($"query parameter '{name}' must be an RFC 3339 time, e.g. 2025-01-31T12:00:00Z (got '{s}')");
         return t;
     }
 

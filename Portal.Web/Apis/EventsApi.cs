@@ -26,13 +26,13 @@ public static class EventsApi
     {
         var orderAsc = ApiRequest.Query(ctx, "orderAsc");
         if (orderAsc is not (null or "true" or "false"))
-            throw PortalException.BadRequest($"query parameter 'orderAsc' must be 'true' or 'false' (got '{orderAsc}')");
+            throw DomainException.InvalidArgument($"query parameter 'orderAsc' must be 'true' or 'false' (got '{orderAsc}')");
         var types = new List<string>();
         foreach (var value in ctx.Request.Query["types"])
             foreach (var type in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 if (!SandboxEvents.Types.Contains(type))
-                    throw PortalException.BadRequest($"query parameter 'types': unknown event type '{type}' (known: {string.Join(", ", SandboxEvents.Types)})");
+                    throw DomainException.InvalidArgument($"query parameter 'types': unknown event type '{type}' (known: {string.Join(", ", SandboxEvents.Types)})");
                 types.Add(type);
             }
         var events = await svc.ListEventsAsync(ctx.Caller(), sandboxId, types,

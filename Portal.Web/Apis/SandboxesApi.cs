@@ -51,7 +51,7 @@ public static class SandboxesApi
     {
         var body = await ApiRequest.ReadBodyAsync<NewSandboxBody>(ctx);
         if (string.IsNullOrWhiteSpace(body.TemplateId))
-            throw PortalException.BadRequest("'templateID' is required");
+            throw DomainException.InvalidArgument("'templateID' is required");
         ValidateMap(body.Metadata, "metadata");
         ValidateMap(body.EnvVars, "envVars");
         var rec = await svc.CreateAsync(ctx.Caller(), new CreateSandboxCommand
@@ -71,11 +71,11 @@ public static class SandboxesApi
     private static void ValidateMap(Dictionary<string, string>? map, string field)
     {
         if (map is null) return;
-        if (map.Count > 1000) throw PortalException.BadRequest($"'{field}' has more than 1000 entries");
+        if (map.Count > 1000) throw DomainException.InvalidArgument($"'{field}' has more than 1000 entries");
         foreach (var (k, v) in map)
         {
-            if (string.IsNullOrEmpty(k)) throw PortalException.BadRequest($"'{field}' has an empty key");
-            if (v is null) throw PortalException.BadRequest($"'{field}.{k}' must be a string, not null");
+            if (string.IsNullOrEmpty(k)) throw DomainException.InvalidArgument($"'{field}' has an empty key");
+            if (v is null) throw DomainException.InvalidArgument($"'{field}.{k}' must be a string, not null");
         }
     }
 
@@ -95,7 +95,7 @@ public static class SandboxesApi
     {
         var order = ApiRequest.Query(ctx, "order");
         if (order is not (null or "asc" or "desc"))
-            throw PortalException.BadRequest($"query parameter 'order' must be 'asc' or 'desc' (got '{order}')");
+            throw DomainException.InvalidArgument($"query parameter 'order' must be 'asc' or 'desc' (got '{order}')");
         var page = svc.List(ctx.Caller(), new SandboxListQuery
         {
             Metadata = MetadataFilter.Parse(ApiRequest.Query(ctx, "metadata")),
@@ -120,7 +120,7 @@ public static class SandboxesApi
                 {
                     "running" => SandboxStatus.Running,
                     "paused" => SandboxStatus.Paused,
-                    _ => throw PortalException.BadRequest($"query parameter 'state' must be 'running', 'paused' or both comma-joined (got '{part}')"),
+                    _ => throw DomainException.InvalidArgument($"query parameter 'state' must be 'running', 'paused' or both comma-joined (got '{part}')"),
                 });
         return states.Count == 0 ? [SandboxStatus.Running, SandboxStatus.Paused] : states;
     }
@@ -178,7 +178,7 @@ public static class SandboxesApi
         var start = ApiRequest.UnixSeconds(ctx, "start");
         var end = ApiRequest.UnixSeconds(ctx, "end");
         if (start is not null && end is not null && start > end)
-            throw PortalException.BadRequest("query parameter 'start' must not be after 'end'");
+            throw DomainException.InvalidArgument("query parameter 'start' must not be after 'end'");
         // 'end' is a whole second: include samples taken during it.
         var samples = await svc.GetMetricsAsync(ctx.Caller(), sandboxID, start, end?.AddSeconds(1).AddTicks(-1), ctx.RequestAborted);
         return TypedResults.Ok(samples.Select(SandboxMetricDto.From).ToList());
@@ -187,14 +187,14 @@ public static class SandboxesApi
     private static async Task<IResult> ManyMetrics(HttpContext ctx, SandboxService svc)
     {
         var ids = (ApiRequest.Query(ctx, "sandbox_ids") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (ids.Length == 0) throw PortalException.BadRequest("query parameter 'sandbox_ids' is required (comma-separated sandbox IDs)");
-        if (ids.Length > 100) throw PortalException.BadRequest("query parameter 'sandbox_ids' names more than 100 sandboxes");
+        if (ids.Length == 0) throw DomainException.InvalidArgument("query parameter 'sandbox_ids' is required (comma-separated sandbox IDs)");
+        if (ids.Length > 100) throw DomainException.InvalidArgument("query parameter 'sandbox_ids' names more than 100 sandboxes");
         var result = new Dictionary<string, SandboxMetricDto>();
         foreach (var id in ids.Distinct())
         {
             IReadOnlyList<SandboxMetricSample> samples;
             try { samples = await svc.GetMetricsAsync(ctx.Caller(), id, null, null, ctx.RequestAborted); }
-            catch (PortalException e) when (e.Status == 404) { continue; }
+            catch (DomainException e) when (e.Kind == DomainErrorKind.NotFound) { continue; }
             if (samples.Count > 0) result[id] = SandboxMetricDto.From(samples[^1]);
         }
         return TypedResults.Ok(new { sandboxes = result });
@@ -218,9 +218,9 @@ public static class SandboxesApi
         var limit = ApiRequest.QueryInt(ctx, "limit", 1, 1000) ?? 1000;
         var direction = ApiRequest.Query(ctx, "direction") ?? "forward";
         if (direction is not ("forward" or "backward"))
-            throw PortalException.BadRequest($"query parameter 'direction' must be 'forward' or 'backward' (got '{direction}')");
+            throw DomainException.InvalidArgument($"query parameter 'direction' must be 'forward' or 'backward' (got '{direction}')");
         var level = ApiRequest.Query(ctx, "level");
-        var minLevel = level is null ? 0 : LevelRank(level) ?? throw PortalException.BadRequest($"query parameter 'level' must be debug, info, warn or error (got '{level}')");
+        var minLevel = level is null ? 0 : LevelRank(level) ?? throw DomainException.InvalidArgument($"query parameter 'level' must be debug, info, warn or error (got '{level}')");
         var search = ApiRequest.Query(ctx, "search");
         var entries = await svc.GetLogsAsync(ctx.Caller(), sandboxID, cursor is { } c ? DateTimeOffset.FromUnixTimeMilliseconds(c) : null, 10_000, direction == "backward", ctx.RequestAborted);
         var selected = entries
