@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Text;
 using System.Text.Json.Nodes;
 using Portal.Core.Auth;
@@ -63,7 +64,7 @@ public class ApiKeysTests
     [Fact]
     public async Task Expiry_IsEnforced()
     {
-        var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = await PortalHost.StartAsync(clock: clock);
         var expires = clock.GetUtcNow().AddHours(1).ToString("O");
         var created = (await host.Admin.PostJsonAsync("/api-keys", $$"""{"name":"short","expiresAt":"{{expires}}"}""")).Body!;

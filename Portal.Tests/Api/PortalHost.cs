@@ -1,3 +1,4 @@
+using Portal.Core.Sandboxes;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
@@ -88,6 +89,13 @@ public sealed class PortalHost : IAsyncDisposable
         return new PortalHost(app, new Uri(address), runtime, dataDir, ownsDataDir);
     }
 
+    /// <summary>
+    /// Follows every sandbox change from now on (subscribe before the action whose effect a test
+    /// waits for): tests wait on the change they expect, never on the clock.
+    /// </summary>
+    public SandboxSubscription FollowChanges() =>
+        Services.GetRequiredService<SandboxChangeStream>().Subscribe(_ => true, capacity: 100_000);
+
     public HttpClient Client(string? apiKey)
     {
         var c = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
@@ -111,6 +119,24 @@ public sealed class PortalHost : IAsyncDisposable
 }
 
 /// <summary>Small helpers so tests read as the wire they check.</summary>
+public static class Changes
+{
+    /// <summary>The next change of <paramref name="sandboxId"/> that <paramref name="match"/> accepts (fails after 10 s).</summary>
+    public static async Task<SandboxChange> NextAsync(this SandboxSubscription sub, string sandboxId, Func<SandboxChange, bool> match)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        limit.CancelAfter(TimeSpan.FromSeconds(10));
+        try
+        {
+            await foreach (var c in sub.Changes.ReadAllAsync(limit.Token))
+                if (c.Sandbox.SandboxId == sandboxId && match(c)) return c;
+        }
+        catch (OperationCanceledException) when (!TestContext.Current.CancellationToken.IsCancellationRequested) { }
+        Assert.Fail($"no such change of sandbox '{sandboxId}' within 10 s");
+        return null!;
+    }
+}
+
 public static class Http
 {
     public static CancellationToken Ct => TestContext.Current.CancellationToken;

@@ -1,3 +1,5 @@
+using Portal.Core.Sandboxes;
+using Microsoft.Extensions.Time.Testing;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Portal.Core.Runtime;
@@ -151,8 +153,10 @@ public class SandboxesApiTests
         // E2B's API takes 0 (and treats less as 0): the sandbox's end is now.
         await using var host = await PortalHost.StartAsync();
         var id = (string)(await host.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":3600}"""))["sandboxID"]!;
+        using var changes = host.FollowChanges();
         Assert.Equal(204, (await host.Admin.PostJsonAsync($"/sandboxes/{id}/timeout", $$"""{"timeout":{{seconds}}}""")).Status);
-        await WaitUntilAsync(async () => (await host.Admin.GetJsonAsync($"/sandboxes/{id}")).Status == 404, TimeSpan.FromSeconds(5));
+        await changes.NextAsync(id, c => c.IsDelete);
+        AssertError(await host.Admin.GetJsonAsync($"/sandboxes/{id}"), 404);
         Assert.False(host.Runtime.Exists(id));
     }
 
@@ -170,26 +174,36 @@ public class SandboxesApiTests
     }
 
     [Fact]
-    public async Task Deadline_KillsSandbox()
+    public async Task Deadline_KillsSandbox_OnTheInjectedClock()
     {
-        await using var host = await PortalHost.StartAsync();
-        var id = (string)(await host.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":1}"""))["sandboxID"]!;
-        await WaitUntilAsync(async () => (await host.Admin.GetJsonAsync($"/sandboxes/{id}")).Status == 404, TimeSpan.FromSeconds(5));
-        Assert.False(host.Runtime.Exists(id));
-        // The lifecycle log line may land a moment after the record is gone.
-        await WaitUntilAsync(async () =>
-        {
-            var (_, logs) = await host.Admin.GetJsonAsync($"/v2/sandboxes/{id}/logs");
-            return logs?["logs"]?.AsArray().Any(l => ((string?)l?["message"] ?? "").Contains("timeout was reached")) == true;
-        }, TimeSpan.FromSeconds(5));
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await PortalHost.StartAsync(clock: clock);
+        using var changes = host.FollowChanges();
+        var soon = (string)(await host.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":10}"""))["sandboxID"]!;
+        var later = (string)(await host.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":3600}"""))["sandboxID"]!;
+
+        // One pass of the reaper ends the expired sandbox and looks at (and keeps) the other.
+        clock.Advance(TimeSpan.FromSeconds(11));
+        await changes.NextAsync(soon, c => c.IsDelete);
+        Assert.False(host.Runtime.Exists(soon));
+        Assert.True(host.Runtime.Exists(later));
+        var (_, logs) = await host.Admin.GetJsonAsync($"/v2/sandboxes/{soon}/logs");
+        Assert.Contains(logs!["logs"]!.AsArray(), l => ((string?)l?["message"] ?? "").Contains("timeout was reached"));
+
+        clock.Advance(TimeSpan.FromSeconds(3600));
+        await changes.NextAsync(later, c => c.IsDelete);
+        Assert.False(host.Runtime.Exists(later));
     }
 
     [Fact]
     public async Task Deadline_WithAutoPause_PausesInstead()
     {
-        await using var host = await PortalHost.StartAsync();
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await PortalHost.StartAsync(clock: clock);
+        using var changes = host.FollowChanges();
         var id = (string)(await host.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":1,"autoPause":true}"""))["sandboxID"]!;
-        await WaitUntilAsync(async () => (string?)(await host.Admin.GetJsonAsync($"/sandboxes/{id}")).Body!["state"] == "paused", TimeSpan.FromSeconds(5));
+        clock.Advance(TimeSpan.FromSeconds(2));
+        await changes.NextAsync(id, c => c.Cause == SandboxChangeCause.Paused);
         Assert.Equal(SandboxState.Paused, host.Runtime.StateOf(id));
         var (_, info) = await host.Admin.GetJsonAsync($"/sandboxes/{id}");
         Assert.Equal("paused", (string)info!["state"]!);
@@ -198,24 +212,14 @@ public class SandboxesApiTests
     }
 
     [Fact]
-    public async Task Deadline_UsesTheInjectedClock()
-    {
-        var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
-        await using var host = await PortalHost.StartAsync(clock: clock);
-        var id = (string)(await host.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":3600}"""))["sandboxID"]!;
-        await Task.Delay(500, Ct);
-        Assert.True(host.Runtime.Exists(id));
-        clock.Advance(TimeSpan.FromSeconds(3601));
-        await WaitUntil(() => !host.Runtime.Exists(id), TimeSpan.FromSeconds(5));
-    }
-
-    [Fact]
     public async Task SandboxThatDies_IsMarkedKilled()
     {
         await using var host = await PortalHost.StartAsync();
         var id = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
+        using var changes = host.FollowChanges();
         await host.Runtime.SimulateDeathAsync(id);
-        await WaitUntilAsync(async () => (await host.Admin.GetJsonAsync($"/sandboxes/{id}")).Status == 404, TimeSpan.FromSeconds(5));
+        await changes.NextAsync(id, c => c.IsDelete);
+        AssertError(await host.Admin.GetJsonAsync($"/sandboxes/{id}"), 404);
         var (_, logs) = await host.Admin.GetJsonAsync($"/sandboxes/{id}/logs");
         Assert.Contains(logs!["logEntries"]!.AsArray(), l => ((string)l!["message"]!).Contains("out of memory"));
     }

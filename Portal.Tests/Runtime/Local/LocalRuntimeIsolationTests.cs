@@ -78,6 +78,7 @@ public sealed class LocalRuntimeIsolationTests(LocalRuntimeFixture fx)
             $"curl -s -m 2 -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/ ; echo \" exit=$?\"; ip -o link | awk '{{print $2}}'");
         Assert.Contains("exit=7", stdout); // connection refused: nothing listens in the sandbox's own network
         Assert.Equal("lo:", stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last().Trim());
+        // curl gave up (exit 7) before this line; a connection that got through would have been accepted by now.
         await Task.Delay(200, Ct);
         Assert.False(accepted.IsCompleted);
     }

@@ -48,7 +48,7 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
         var id = sbx.SandboxId;
         await fx.WriteFileAsync(id, "/home/user/kept.txt", "still here");
         await fx.RunAsync(id, "nohup bash -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done' >/dev/null 2>&1 &");
-        await Task.Delay(300, Ct);
+        await CounterPassesAsync(id, 0);
 
         await fx.Runtime.PauseAsync(id, Ct);
         Assert.Equal(SandboxState.Paused, (await fx.Runtime.FindAsync(id, Ct))!.State);
@@ -56,15 +56,27 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
         await Assert.ThrowsAsync<SandboxStateException>(() => fx.Runtime.PauseAsync(id, Ct));
         var upper = Path.Combine(fx.Options.SandboxesDirectory, id, "rootfs", "tmp");
         var frozenAt = await CounterAsync(id, paused: true);
+        // Nothing to wait for: a frozen counter shows itself only by not moving over time
+        // (eight of its 50 ms steps).
         await Task.Delay(400, Ct);
         Assert.Equal(frozenAt, await CounterAsync(id, paused: true));
 
         await fx.Runtime.ResumeAsync(id, Ct);
-        var first = await CounterAsync(id, paused: false);
-        await Task.Delay(400, Ct);
-        Assert.True(await CounterAsync(id, paused: false) > first);
+        await CounterPassesAsync(id, await CounterAsync(id, paused: false));
         using var http = fx.Envd(id);
         Assert.Equal("still here", await http.GetStringAsync("/files?path=/home/user/kept.txt", Ct));
+    }
+
+    /// <summary>Waits (bounded) for the counter inside to pass <paramref name="value"/>: it runs.</summary>
+    private async Task CounterPassesAsync(string id, int value)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            var (_, stdout, _) = await fx.RunAsync(id, "cat /tmp/counter 2>/dev/null || echo 0");
+            if (int.Parse(stdout.Trim()) > value) return;
+            await Task.Delay(50, Ct);
+        }
+        Assert.Fail($"the counter inside the sandbox did not pass {value} within 5 s");
     }
 
     private async Task<int> CounterAsync(string id, bool paused)
