@@ -2,6 +2,10 @@
 # Starts the real portal (local runtime) on a free loopback port and runs a benchmark against it
 # with the real E2B SDK:
 #   scripts/bench-portal.sh            e2e/bench/portal.mjs: create → first command, round trips
+#   scripts/bench-portal.sh compare REV [ROUNDS]
+#                                      the same, against the portal built from git revision REV and
+#                                      the working tree's, alternated ROUNDS (default 4) times in one
+#                                      run (BENCH_N creates per turn, default 10); samples pooled per side
 #   scripts/bench-portal.sh burst [N]  e2e/bench/burst.mjs: N (default 100) concurrent creates;
 #                                      BENCH_WARM (default N) sets the base template's warm pool,
 #                                      which is filled before the burst starts; BENCH_IDLE_SECONDS=S
@@ -16,17 +20,22 @@ WARM=${BENCH_WARM:-2}
 dotnet build Portal.Web -c Release -nologo -v q -clp:ErrorsOnly
 bash scripts/publish-envd.sh >/dev/null
 bash scripts/build-template.sh base >/dev/null
-PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
-DATA=$(mktemp -d /tmp/portal-bench-XXXXXX)
-KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-GROUP="portal-bench-$PORT"
-PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)" \
-  PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}" \
-  Logging__LogLevel__Default=Warning \
-  dotnet Portal.Web/bin/Release/net10.0/Portal.Web.dll --urls "http://127.0.0.1:$PORT" \
-  --Portal:LocalRuntime:CgroupGroup "$GROUP" --Portal:LocalRuntime:WarmPools:base "$WARM" >"$DATA/portal.log" 2>&1 &
-PID=$!
-cleanup() {
+# start_portal DLL WARM: a portal on a free loopback port with its own data dir and cgroup group.
+start_portal() {
+  PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+  DATA=$(mktemp -d /tmp/portal-bench-XXXXXX)
+  KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  GROUP="portal-bench-$PORT"
+  PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)" \
+    PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}" \
+    Logging__LogLevel__Default=Warning \
+    dotnet "$1" --urls "http://127.0.0.1:$PORT" \
+    --Portal:LocalRuntime:CgroupGroup "$GROUP" --Portal:LocalRuntime:WarmPools:base "$2" >"$DATA/portal.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 1 600); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null && break; sleep 0.1; done
+}
+stop_portal() {
+  [ -n "${PID:-}" ] || return 0
   kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null || true
   # A graceful stop kills the warm pool; the benchmark killed the rest. Anything left is a bug
   # (or a benchmark that died half-way): its processes are killed and its overlays unmounted
@@ -45,9 +54,43 @@ cleanup() {
     find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -depth -type d -path "*/$GROUP/*" -exec rmdir {} \; 2>/dev/null || true
   fi
   grep -qF "$DATA/sandboxes/" /proc/self/mountinfo || rm -rf "$DATA"
+  PID=
+}
+OLD_TREE=
+cleanup() {
+  stop_portal
+  if [ -n "$OLD_TREE" ]; then git worktree remove --force "$OLD_TREE" 2>/dev/null || rm -rf "$OLD_TREE"; fi
 }
 trap cleanup EXIT
-for _ in $(seq 1 600); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null && break; sleep 0.1; done
+NEW_DLL=Portal.Web/bin/Release/net10.0/Portal.Web.dll
+
+if [ "$MODE" = compare ]; then
+  REV=${2:?usage: bench-portal.sh compare REV [ROUNDS]}
+  ROUNDS=${3:-4}
+  OLD_TREE=$(mktemp -d /tmp/portal-bench-rev-XXXXXX)
+  git worktree add -q --detach "$OLD_TREE" "$REV"
+  echo "building $REV ($(git log -1 --format=%s "$REV" | cut -c1-70))"
+  dotnet build "$OLD_TREE/Portal.Web" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null
+  SAMPLES=$(mktemp -d /tmp/portal-bench-samples-XXXXXX)
+  for r in $(seq 1 "$ROUNDS"); do
+    # Alternate which side goes first, so neither always runs on the warmer machine.
+    if [ $((r % 2)) -eq 1 ]; then order="before after"; else order="after before"; fi
+    for side in $order; do
+      if [ "$side" = before ]; then dll="$OLD_TREE/$NEW_DLL"; else dll="$NEW_DLL"; fi
+      start_portal "$dll" 2
+      echo "round $r, $side:"
+      (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" BENCH_N="${BENCH_N:-10}" \
+        BENCH_SAMPLES_OUT="$SAMPLES/$side-$r.json" node bench/portal.mjs) | sed 's/^/  /'
+      stop_portal
+    done
+  done
+  echo "pooled over $ROUNDS rounds ($REV = before, working tree = after):"
+  node e2e/bench/pool-samples.mjs "$SAMPLES"
+  rm -rf "$SAMPLES"
+  exit 0
+fi
+
+start_portal "$NEW_DLL" "$WARM"
 if [ "$MODE" = burst ]; then
   wait_pool() {
     local start; start=$(date +%s.%N)

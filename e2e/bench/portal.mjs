@@ -34,3 +34,7 @@ for (let i = 0; i < N; i++) {
 report('Sandbox.create (POST /v2/sandboxes, real local runtime)', createOnly);
 report('create → first commands.run("true") done', firstCommand);
 report('commands.run("true") on a running sandbox, through the proxy', roundTrip);
+if (process.env.BENCH_SAMPLES_OUT) {
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(process.env.BENCH_SAMPLES_OUT, JSON.stringify({ createOnly, firstCommand, roundTrip }));
+}
