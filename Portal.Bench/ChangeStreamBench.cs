@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Portal.Core.Auth;
-using Portal.Core.Persistence.Sqlite;
+using Portal.Core.Persistence;
 using Portal.Core.Runtime;
 using Portal.Core.Sandboxes;
 
@@ -25,7 +25,7 @@ public static class ChangeStreamBench
         var dir = Directory.CreateTempSubdirectory("portal-bench-changes-").FullName;
         try
         {
-            using var store = new SqlitePortalStore(Path.Combine(dir, "portal.db"));
+            using var store = EfPortalStore.Sqlite(Path.Combine(dir, "portal.db"));
             await store.InitializeAsync(CancellationToken.None);
             var team = new Team { TeamId = "team_bench", Name = "bench", IsAdmin = true, CreatedAt = DateTimeOffset.UtcNow };
             await store.AddTeamAsync(team, CancellationToken.None);

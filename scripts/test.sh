@@ -29,6 +29,18 @@ dotnet test --solution Portal.sln -c Release --no-build --report-xunit-ctrf --re
 counts=$(node scripts/count-ctrf.mjs "$OUT/dotnet")
 add_counts $counts
 
+log ".NET store and control-plane tests again, on PostgreSQL (Debian's server, started here)"
+if pg=$(bash scripts/postgres-test.sh); then
+  PORTAL_TEST_POSTGRES="$pg" dotnet test --solution Portal.sln -c Release --no-build --report-xunit-ctrf --results-directory "$OUT/dotnet-postgres" \
+    -- --filter-namespace 'Portal.Tests.Api' --filter-namespace 'Portal.Tests.Persistence' \
+    --filter-namespace 'Portal.Tests.Sandboxes' --filter-namespace 'Portal.Tests.Web.Auth' 2>&1 | tail -n 20
+  counts=$(node scripts/count-ctrf.mjs "$OUT/dotnet-postgres")
+  add_counts $counts
+  bash scripts/postgres-test.sh drop
+else
+  echo "PostgreSQL could not be started"; add_counts 0 1 0
+fi
+
 log "e2e: Portal.Envd driven by the real e2b SDK (debug mode)"
 bash scripts/e2e-envd.sh "$OUT/e2e-envd.tap"
 counts=$(node scripts/count-tap.mjs "$OUT/e2e-envd.tap")

@@ -40,8 +40,7 @@ public class ApiKeysTests
 
         // Neither the database nor its WAL holds the plaintext; the hash is there.
         await host.StopAsync();
-        var bytes = Directory.GetFiles(host.DataDir, "portal.db*").SelectMany(File.ReadAllBytes).ToArray();
-        var text = Encoding.ASCII.GetString(bytes);
+        var text = await Persistence.StoredText.AllAsync(host.DataDir);
         Assert.DoesNotContain(secret, text);
         Assert.DoesNotContain(secret[4..], text);
         Assert.DoesNotContain(PortalHost.AdminKey[4..], text);

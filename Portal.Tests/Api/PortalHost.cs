@@ -64,6 +64,7 @@ public sealed class PortalHost : IAsyncDisposable
             ["Portal:Sandboxes:DeadlineCheckInterval"] = "00:00:00.200",
             ["Portal:Sandboxes:MetricsSampleInterval"] = "00:00:00.500",
         };
+        if (Persistence.TestDatabase.ConnectionStringFor(dataDir) is { } database) settings["Portal:Database"] = database;
         foreach (var (k, v) in config ?? new Dictionary<string, string?>()) settings[k] = v;
         var app = PortalWebApplication.Build(["--urls", "http://127.0.0.1:0"], b =>
         {
@@ -81,7 +82,7 @@ public sealed class PortalHost : IAsyncDisposable
         catch
         {
             await app.DisposeAsync();
-            if (ownsDataDir) try { Directory.Delete(dataDir, true); } catch (IOException) { }
+            if (ownsDataDir) { Persistence.TestDatabase.Drop(dataDir); try { Directory.Delete(dataDir, true); } catch (IOException) { } }
             throw;
         }
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
@@ -114,7 +115,7 @@ public sealed class PortalHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         try { await StopAsync(); } catch (ObjectDisposedException) { }
-        if (_ownsDataDir) try { Directory.Delete(DataDir, true); } catch (IOException) { }
+        if (_ownsDataDir) { Persistence.TestDatabase.Drop(DataDir); try { Directory.Delete(DataDir, true); } catch (IOException) { } }
     }
 }
 

@@ -111,6 +111,7 @@ public class PortalProcessRestartTests
                 RedirectStandardError = true,
             };
             psi.Environment["PORTAL_DATA_DIR"] = dataDir;
+            if (Portal.Tests.Persistence.TestDatabase.ConnectionStringFor(dataDir) is { } database) psi.Environment["PORTAL_DATABASE"] = database;
             psi.Environment["PORTAL_ADMIN_API_KEY"] = PortalHost.AdminKey;
             psi.Environment["PORTAL_RUNTIME"] = "local";
             // What scripts/test.sh prepares (publish-envd.sh, build-template.sh).

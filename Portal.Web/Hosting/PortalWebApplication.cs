@@ -4,7 +4,6 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Portal.Core.Auth;
 using Portal.Core.Persistence;
-using Portal.Core.Persistence.Sqlite;
 using Portal.Core.Sandboxes;
 using Portal.Core.Threading;
 using Portal.Web.Apis;
@@ -33,6 +32,7 @@ public static class PortalWebApplication
     [
         ("PORTAL_DATA_DIR", "Portal:DataDir"),
         ("PORTAL_ADMIN_API_KEY", "Portal:AdminApiKey"),
+        ("PORTAL_DATABASE", "Portal:Database"),
         ("E2B_DOMAIN", "Portal:Domain"),
         ("PORTAL_RUNTIME", "Portal:Runtime"),
         ("PORTAL_TRANSPORT", "Portal:Transport"),
@@ -130,7 +130,11 @@ public static class PortalWebApplication
         });
 
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IPortalStore>(sp => new SqlitePortalStore(sp.GetRequiredService<IOptions<PortalOptions>>().Value.DatabasePath));
+        services.TryAddSingleton<IPortalStore>(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<PortalOptions>>().Value;
+            return EfPortalStore.Open(o.Database, o.DatabasePath);
+        });
         services.AddSingleton<PortalTelemetry>();
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<SandboxChangeStream>();

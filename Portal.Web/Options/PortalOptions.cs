@@ -10,8 +10,13 @@ public sealed class PortalOptions
     public const string Section = "Portal";
     public const string DefaultDataDir = "/var/lib/sandbox-portal";
 
-    /// <summary>Where the SQLite database and <c>admin-api-key</c> live.</summary>
+    /// <summary>Where the SQLite database (unless <see cref="Database"/> names another) and <c>admin-api-key</c> live.</summary>
     public string DataDir { get; set; } = DefaultDataDir;
+    /// <summary>
+    /// The shared store: an Npgsql connection string (<c>Host=db;Database=portal;Username=portal;Password=...</c>)
+    /// puts the portal on PostgreSQL, which several replicas can share. Empty: SQLite in <see cref="DataDir"/>.
+    /// </summary>
+    public string? Database { get; set; }
     /// <summary>Seeds this admin key instead of generating one (<c>e2b_</c> + 40 lowercase hex).</summary>
     public string? AdminApiKey { get; set; }
     /// <summary>E2B domain returned in the <c>domain</c> field; empty = none (clients use their own setting).</summary>
@@ -74,6 +79,14 @@ internal sealed class PortalOptionsValidator : IValidateOptions<PortalOptions>
         var errors = new List<string>();
         if (string.IsNullOrWhiteSpace(o.DataDir) || !Path.IsPathRooted(o.DataDir))
             errors.Add($"Portal:DataDir (env PORTAL_DATA_DIR) must be an absolute directory path (got '{o.DataDir}').");
+        if (!string.IsNullOrWhiteSpace(o.Database))
+        {
+            string? why;
+            try { why = string.IsNullOrWhiteSpace(new Npgsql.NpgsqlConnectionStringBuilder(o.Database).Host) ? "it names no Host" : null; }
+            catch (ArgumentException e) { why = e.Message; }
+            if (why is not null)
+                errors.Add($"Portal:Database (env PORTAL_DATABASE) must be empty (SQLite in Portal:DataDir) or a PostgreSQL connection string such as 'Host=db;Database=portal;Username=portal;Password=...': {why}.");
+        }
         if (!string.IsNullOrEmpty(o.AdminApiKey) && !ApiKeyFormat.IsWellFormed(o.AdminApiKey))
             errors.Add("Portal:AdminApiKey (env PORTAL_ADMIN_API_KEY) must be 'e2b_' followed by 40 lowercase hex digits.");
         if (o.MaxApiBodyBytes is < 1024 or > 64 * 1024 * 1024)

@@ -9,7 +9,7 @@ using Portal.Core.Persistence.Sqlite;
 
 namespace Portal.Core.Persistence.Sqlite.Migrations
 {
-    [DbContext(typeof(PortalDbContext))]
+    [DbContext(typeof(SqlitePortalDbContext))]
     [Migration("20261205112338_SandboxVersion")]
     partial class SandboxVersion
     {
@@ -19,7 +19,7 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
-            modelBuilder.Entity("Portal.Core.Persistence.Sqlite.ApiKeyRow", b =>
+            modelBuilder.Entity("Portal.Core.Persistence.ApiKeyRow", b =>
                 {
                     b.Property<string>("Id")
                         .HasColumnType("TEXT");
@@ -68,7 +68,7 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                     b.ToTable("api_keys", (string)null);
                 });
 
-            modelBuilder.Entity("Portal.Core.Persistence.Sqlite.SandboxLogRow", b =>
+            modelBuilder.Entity("Portal.Core.Persistence.SandboxLogRow", b =>
                 {
                     b.Property<long>("Id")
                         .ValueGeneratedOnAdd()
@@ -116,7 +116,7 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                     b.ToTable("sandbox_logs", (string)null);
                 });
 
-            modelBuilder.Entity("Portal.Core.Persistence.Sqlite.SandboxRow", b =>
+            modelBuilder.Entity("Portal.Core.Persistence.SandboxRow", b =>
                 {
                     b.Property<string>("SandboxId")
                         .HasColumnType("TEXT");
@@ -194,7 +194,7 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                     b.ToTable("sandboxes", (string)null);
                 });
 
-            modelBuilder.Entity("Portal.Core.Persistence.Sqlite.TeamRow", b =>
+            modelBuilder.Entity("Portal.Core.Persistence.TeamRow", b =>
                 {
                     b.Property<string>("TeamId")
                         .HasColumnType("TEXT");
@@ -214,18 +214,18 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                     b.ToTable("teams", (string)null);
                 });
 
-            modelBuilder.Entity("Portal.Core.Persistence.Sqlite.ApiKeyRow", b =>
+            modelBuilder.Entity("Portal.Core.Persistence.ApiKeyRow", b =>
                 {
-                    b.HasOne("Portal.Core.Persistence.Sqlite.TeamRow", null)
+                    b.HasOne("Portal.Core.Persistence.TeamRow", null)
                         .WithMany()
                         .HasForeignKey("TeamId")
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired();
                 });
 
-            modelBuilder.Entity("Portal.Core.Persistence.Sqlite.SandboxRow", b =>
+            modelBuilder.Entity("Portal.Core.Persistence.SandboxRow", b =>
                 {
-                    b.HasOne("Portal.Core.Persistence.Sqlite.TeamRow", null)
+                    b.HasOne("Portal.Core.Persistence.TeamRow", null)
                         .WithMany()
                         .HasForeignKey("TeamId")
                         .OnDelete(DeleteBehavior.Restrict)

@@ -1,9 +1,12 @@
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Design;
 
-namespace Portal.Core.Persistence.Sqlite;
+namespace Portal.Core.Persistence;
 
-internal sealed class PortalDbContext(DbContextOptions<PortalDbContext> options) : DbContext(options)
+/// <summary>
+/// The portal's schema, one model for every database. Each provider has its own subclass only so
+/// that its migrations (SQL differs between SQLite and PostgreSQL) have a context type of their own.
+/// </summary>
+internal abstract class PortalDbContext(DbContextOptions options) : DbContext(options)
 {
     public DbSet<TeamRow> Teams => Set<TeamRow>();
     public DbSet<ApiKeyRow> ApiKeys => Set<ApiKeyRow>();
@@ -45,11 +48,4 @@ internal sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
             e.HasIndex(x => x.Timestamp); // retention
         });
     }
-}
-
-/// <summary>Lets <c>dotnet ef migrations add</c> build the model without the web host.</summary>
-internal sealed class PortalDbContextDesignFactory : IDesignTimeDbContextFactory<PortalDbContext>
-{
-    public PortalDbContext CreateDbContext(string[] args) =>
-        new(new DbContextOptionsBuilder<PortalDbContext>().UseSqlite("Data Source=design.db").Options);
 }

@@ -1,59 +1,45 @@
-using System.Data.Common;
 using System.Text.Json;
-using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Diagnostics;
 using Portal.Core.Auth;
 using Portal.Core.Sandboxes;
 
-namespace Portal.Core.Persistence.Sqlite;
+namespace Portal.Core.Persistence;
 
 /// <summary>
-/// <see cref="IPortalStore"/> on one SQLite file in WAL mode. Writes are serialised in the
-/// process (SQLite has one writer anyway); sandbox saves that queue up meanwhile are committed
-/// together (<see cref="SaveSandboxAsync"/>), every other write is its own transaction;
-/// <c>synchronous=NORMAL</c> under WAL keeps every commit across a process crash.
+/// <see cref="IPortalStore"/> with EF Core, on SQLite (the embedded default) or PostgreSQL (shared
+/// by replicas), chosen by <see cref="Open"/>. Writes of one process are serialised (SQLite has one
+/// writer anyway; on PostgreSQL it keeps group commit simple); sandbox saves that queue up meanwhile
+/// are committed together (<see cref="SaveSandboxAsync"/>), every other write is its own transaction.
 /// </summary>
-public sealed class SqlitePortalStore : IPortalStore, IDisposable
+public sealed class EfPortalStore : IPortalStore, IDisposable
 {
-    private readonly DbContextOptions<PortalDbContext> _options;
+    private readonly PortalDatabase _database;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
 
-    public SqlitePortalStore(string databasePath)
-    {
-        DatabasePath = Path.GetFullPath(databasePath);
-        var cs = new SqliteConnectionStringBuilder
-        {
-            DataSource = DatabasePath,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = true,
-            DefaultTimeout = 30,
-        }.ToString();
-        _options = new DbContextOptionsBuilder<PortalDbContext>()
-            .UseSqlite(cs)
-            .AddInterceptors(new PragmaInterceptor())
-            .Options;
-    }
+    private EfPortalStore(PortalDatabase database) => _database = database;
 
-    public string DatabasePath { get; }
+    /// <summary>
+    /// PostgreSQL when <paramref name="connectionString"/> is given (an Npgsql connection string,
+    /// <c>Host=...;Database=...;Username=...;Password=...</c>), else SQLite at <paramref name="sqlitePath"/>.
+    /// </summary>
+    public static EfPortalStore Open(string? connectionString, string sqlitePath) =>
+        string.IsNullOrWhiteSpace(connectionString) ? Sqlite(sqlitePath) : new(new PostgresDatabase(connectionString));
 
-    private PortalDbContext Open() => new(_options);
+    public static EfPortalStore Sqlite(string path) => new(new SqliteDatabase(path));
 
-    public async Task InitializeAsync(CancellationToken ct)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(DatabasePath)!);
-        await using var db = Open();
-        await db.Database.MigrateAsync(ct);
-        // WAL is a property of the file: set once, kept across connections and restarts.
-        await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
-    }
+    /// <summary>"SQLite /var/lib/...", "PostgreSQL host:5432/db": for the startup log.</summary>
+    public string Description => _database.Description;
+
+    private PortalDbContext Context() => _database.Open();
+
+    public Task InitializeAsync(CancellationToken ct) => _database.InitializeAsync(ct);
 
     private async Task WriteAsync(Func<PortalDbContext, Task> work, CancellationToken ct)
     {
         await _writeLock.WaitAsync(ct);
         try
         {
-            await using var db = Open();
+            await using var db = Context();
             await work(db);
             await db.SaveChangesAsync(CancellationToken.None); // once started, a write is not abandoned
         }
@@ -64,14 +50,14 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
 
     public async Task<IReadOnlyList<Team>> ListTeamsAsync(CancellationToken ct)
     {
-        await using var db = Open();
+        await using var db = Context();
         var rows = await db.Teams.AsNoTracking().OrderBy(t => t.CreatedAt).ToListAsync(ct);
         return rows.Select(ToTeam).ToList();
     }
 
     public async Task<Team?> FindTeamAsync(string teamId, CancellationToken ct)
     {
-        await using var db = Open();
+        await using var db = Context();
         var row = await db.Teams.AsNoTracking().FirstOrDefaultAsync(t => t.TeamId == teamId, ct);
         return row is null ? null : ToTeam(row);
     }
@@ -86,7 +72,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
 
     public async Task<IReadOnlyList<ApiKey>> ListApiKeysAsync(CancellationToken ct)
     {
-        await using var db = Open();
+        await using var db = Context();
         var rows = await db.ApiKeys.AsNoTracking().OrderBy(k => k.CreatedAt).ToListAsync(ct);
         return rows.Select(ToKey).ToList();
     }
@@ -102,14 +88,14 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
     public async Task<IReadOnlyList<SandboxRecord>> ListLiveSandboxesAsync(CancellationToken ct)
     {
         var killed = nameof(SandboxStatus.Killed);
-        await using var db = Open();
+        await using var db = Context();
         var rows = await db.Sandboxes.AsNoTracking().Where(s => s.Status != killed).ToListAsync(ct);
         return rows.Select(ToSandbox).ToList();
     }
 
     public async Task<SandboxRecord?> FindSandboxAsync(string sandboxId, CancellationToken ct)
     {
-        await using var db = Open();
+        await using var db = Context();
         var row = await db.Sandboxes.AsNoTracking().FirstOrDefaultAsync(s => s.SandboxId == sandboxId, ct);
         return row is null ? null : ToSandbox(row);
     }
@@ -152,7 +138,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         {
             try
             {
-                await using var db = Open();
+                await using var db = Context();
                 foreach (var p in batch)
                 {
                     Stage(db, p.Record, insert: p.Record.Status == SandboxStatus.Creating);
@@ -185,7 +171,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         var insert = record.Status == SandboxStatus.Creating;
         for (var attempt = 0; ; attempt++)
         {
-            await using var db = Open();
+            await using var db = Context();
             Stage(db, record, insert);
             if (log is not null) db.SandboxLogs.Add(FromLog(log));
             try
@@ -196,7 +182,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
             catch (DbUpdateConcurrencyException) when (!insert)
             {
                 // No row with the version this write was based on: a newer one, or none at all.
-                await using var check = Open();
+                await using var check = Context();
                 if (await check.Sandboxes.AnyAsync(r => r.SandboxId == record.SandboxId)) throw new StaleSandboxWriteException(record.SandboxId, record.Version);
                 if (attempt > 0) throw;
                 insert = true;
@@ -218,7 +204,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
 
     public async Task<IReadOnlyList<SandboxLogEntry>> ListSandboxLogsAsync(string sandboxId, DateTimeOffset? from, int limit, bool newestFirst, CancellationToken ct)
     {
-        await using var db = Open();
+        await using var db = Context();
         var q = db.SandboxLogs.AsNoTracking().Where(l => l.SandboxId == sandboxId);
         if (from is { } f)
         {
@@ -232,7 +218,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
 
     public async Task<IReadOnlyList<SandboxLifecycleEvent>> ListSandboxEventsAsync(SandboxEventQuery query, CancellationToken ct)
     {
-        await using var db = Open();
+        await using var db = Context();
         var q = db.SandboxLogs.AsNoTracking().Where(l => l.EventId != null);
         if (query.TeamId is { } team) q = q.Where(l => l.TeamId == team);
         if (query.SandboxId is { } id) q = q.Where(l => l.SandboxId == id);
@@ -248,7 +234,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         await _writeLock.WaitAsync(ct);
         try
         {
-            await using var db = Open();
+            await using var db = Context();
             return await db.SandboxLogs.Where(l => l.Timestamp < ms).ExecuteDeleteAsync(ct);
         }
         finally { _writeLock.Release(); }
@@ -257,7 +243,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
     public void Dispose()
     {
         _writeLock.Dispose();
-        SqliteConnection.ClearAllPools();
+        _database.Dispose();
     }
 
     // ---- mapping ----
@@ -320,24 +306,4 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         SandboxId = l.SandboxId, Timestamp = Ms(l.Timestamp), Level = l.Level, Message = l.Message, FieldsJson = Json(l.Fields),
         EventId = l.Event?.Id, EventType = l.Event?.Type, TeamId = l.Event?.TeamId, EventJson = l.Event?.Json,
     };
-
-    /// <summary>Per-connection settings SQLite does not keep in the file.</summary>
-    private sealed class PragmaInterceptor : DbConnectionInterceptor
-    {
-        private const string Sql = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
-
-        public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
-        {
-            using var cmd = connection.CreateCommand();
-            cmd.CommandText = Sql;
-            cmd.ExecuteNonQuery();
-        }
-
-        public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
-        {
-            await using var cmd = connection.CreateCommand();
-            cmd.CommandText = Sql;
-            await cmd.ExecuteNonQueryAsync(cancellationToken);
-        }
-    }
 }

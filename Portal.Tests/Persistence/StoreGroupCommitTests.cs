@@ -1,11 +1,11 @@
 using Microsoft.EntityFrameworkCore;
 using Portal.Core.Auth;
-using Portal.Core.Persistence.Sqlite;
+using Portal.Core.Persistence;
 using Portal.Core.Sandboxes;
 
-namespace Portal.Tests.Api;
+namespace Portal.Tests.Persistence;
 
-/// <summary>The SQLite store commits concurrent sandbox saves together (a create burst): every
+/// <summary>The store commits concurrent sandbox saves together (a create burst): every
 /// save lands, in order per sandbox, and a save that cannot be committed fails alone.</summary>
 public sealed class StoreGroupCommitTests : IDisposable
 {
@@ -16,7 +16,7 @@ public sealed class StoreGroupCommitTests : IDisposable
     [Fact]
     public async Task ConcurrentSaves_AllLand_AndABadOneFailsAlone()
     {
-        using var store = new SqlitePortalStore(Path.Combine(_dir, "portal.db"));
+        using var store = TestDatabase.Store(_dir);
         await store.InitializeAsync(Ct);
         var now = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         await store.AddTeamAsync(new Team { TeamId = "team1", Name = "t", CreatedAt = now }, Ct);
@@ -51,7 +51,7 @@ public sealed class StoreGroupCommitTests : IDisposable
     [Fact]
     public async Task AStaleWrite_IsRefused_AndNeverOverwritesANewerState()
     {
-        using var store = new SqlitePortalStore(Path.Combine(_dir, "portal.db"));
+        using var store = TestDatabase.Store(_dir);
         await store.InitializeAsync(Ct);
         var now = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         await store.AddTeamAsync(new Team { TeamId = "team1", Name = "t", CreatedAt = now }, Ct);
@@ -81,5 +81,9 @@ public sealed class StoreGroupCommitTests : IDisposable
         Assert.Equal(SandboxStatus.Running, (await store.FindSandboxAsync("sbx1", Ct))!.Status);
     }
 
-    public void Dispose() => Directory.Delete(_dir, true);
+    public void Dispose()
+    {
+        TestDatabase.Drop(_dir);
+        Directory.Delete(_dir, true);
+    }
 }

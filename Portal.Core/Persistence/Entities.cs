@@ -1,8 +1,8 @@
-namespace Portal.Core.Persistence.Sqlite;
+namespace Portal.Core.Persistence;
 
-// Row shapes of the SQLite schema. Times are Unix milliseconds (UTC) so they sort and
+// Row shapes of the schema, SQLite and PostgreSQL alike. Times are Unix milliseconds (UTC) so they sort and
 // compare in SQL; dictionaries are JSON text. Mapped to and from the domain records in
-// SqlitePortalStore; nothing outside this folder sees them.
+// EfPortalStore; nothing outside Portal.Core/Persistence sees them.
 
 internal sealed class TeamRow
 {

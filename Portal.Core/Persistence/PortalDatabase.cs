@@ -1,0 +1,112 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Npgsql;
+using Portal.Core.Persistence.Postgres;
+using Portal.Core.Persistence.Sqlite;
+
+namespace Portal.Core.Persistence;
+
+/// <summary>
+/// Which database holds the store's rows: how to open a context on it and what it needs once at
+/// startup. The store's queries are the same on every database; only this differs.
+/// </summary>
+internal abstract class PortalDatabase : IDisposable
+{
+    /// <summary>For logs and errors: the provider and where, never a password.</summary>
+    public abstract string Description { get; }
+
+    public abstract PortalDbContext Open();
+
+    /// <summary>Creates or upgrades the schema (its own migrations), then what the database needs per file or server.</summary>
+    public abstract Task InitializeAsync(CancellationToken ct);
+
+    public abstract void Dispose();
+}
+
+/// <summary>One SQLite file in WAL mode: the embedded default, nothing to install or run.</summary>
+internal sealed class SqliteDatabase : PortalDatabase
+{
+    private readonly DbContextOptions<SqlitePortalDbContext> _options;
+
+    public SqliteDatabase(string path)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        var cs = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        _options = new DbContextOptionsBuilder<SqlitePortalDbContext>()
+            .UseSqlite(cs)
+            .AddInterceptors(new PragmaInterceptor())
+            .Options;
+    }
+
+    public string Path { get; }
+    public override string Description => "SQLite " + Path;
+    public override PortalDbContext Open() => new SqlitePortalDbContext(_options);
+
+    public override async Task InitializeAsync(CancellationToken ct)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
+        await using var db = Open();
+        await db.Database.MigrateAsync(ct);
+        // WAL is a property of the file: set once, kept across connections and restarts.
+        await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+    }
+
+    public override void Dispose() => SqliteConnection.ClearAllPools();
+
+    /// <summary>Per-connection settings SQLite does not keep in the file.</summary>
+    private sealed class PragmaInterceptor : DbConnectionInterceptor
+    {
+        // synchronous=NORMAL under WAL keeps every commit across a process crash.
+        private const string Sql = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
+
+        public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
+        {
+            using var cmd = connection.CreateCommand();
+            cmd.CommandText = Sql;
+            cmd.ExecuteNonQuery();
+        }
+
+        public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
+        {
+            await using var cmd = connection.CreateCommand();
+            cmd.CommandText = Sql;
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+    }
+}
+
+/// <summary>A PostgreSQL database, shared by every portal replica that names it.</summary>
+internal sealed class PostgresDatabase : PortalDatabase
+{
+    private readonly NpgsqlDataSource _source;
+    private readonly DbContextOptions<PostgresPortalDbContext> _options;
+
+    public PostgresDatabase(string connectionString)
+    {
+        var b = new NpgsqlConnectionStringBuilder(connectionString);
+        Description = $"PostgreSQL {b.Host}:{b.Port}/{b.Database}";
+        _source = NpgsqlDataSource.Create(b);
+        _options = new DbContextOptionsBuilder<PostgresPortalDbContext>().UseNpgsql(_source).Options;
+    }
+
+    public override string Description { get; }
+    public override PortalDbContext Open() => new PostgresPortalDbContext(_options);
+
+    public override async Task InitializeAsync(CancellationToken ct)
+    {
+        await using var db = Open();
+        // Replicas starting together: EF takes a database lock around migrating, so one migrates
+        // and the others find the schema current.
+        await db.Database.MigrateAsync(ct);
+    }
+
+    public override void Dispose() => _source.Dispose();
+}
