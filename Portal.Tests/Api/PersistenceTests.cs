@@ -97,6 +97,8 @@ public class OptionsTests
     [Theory]
     [InlineData("Portal:DataDir", "relative/dir", "Portal:DataDir")]
     [InlineData("Portal:AdminApiKey", "e2b_short", "Portal:AdminApiKey")]
+    [InlineData("Portal:Database", "Database=portal;Username=u", "Portal:Database")]
+    [InlineData("Portal:Database", "no-such-keyword=1", "Portal:Database")]
     [InlineData("Portal:MaxApiBodyBytes", "10", "Portal:MaxApiBodyBytes")]
     [InlineData("Portal:Sandboxes:DefaultTimeoutSeconds", "0", "Portal:Sandboxes:DefaultTimeoutSeconds")]
     [InlineData("Portal:Sandboxes:MaxTimeoutSeconds", "0", "Portal:Sandboxes:MaxTimeoutSeconds")]
