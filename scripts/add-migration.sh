@@ -14,5 +14,5 @@ done
 rm -f Portal.Core/design.db*
 # Both must now agree with the model.
 for provider in Sqlite Postgres; do
-  dotnet ef migrations has-pending-model-changes --project Portal.Core --context "${provider}PortalDbContext" --no-build
+  dotnet ef migrations has-pending-model-changes --project Portal.Core --context "${provider}PortalDbContext"
 done

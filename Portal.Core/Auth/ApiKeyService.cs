@@ -19,11 +19,19 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
     private readonly ConcurrentDictionary<string, ApiKey> _byHash = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Team> _teams = new(StringComparer.Ordinal);
 
+    /// <summary>Reads teams and keys from the store: at startup, and whenever another replica changed them.</summary>
     public async Task LoadAsync(CancellationToken ct)
     {
         foreach (var t in await store.ListTeamsAsync(ct)) _teams[t.TeamId] = t;
-        foreach (var k in await store.ListApiKeysAsync(ct)) _byHash[k.KeyHash] = k;
+        foreach (var k in await store.ListApiKeysAsync(ct))
+        {
+            // A last use recorded here after the read is kept (the revocation, if any, wins anyway).
+            _byHash.AddOrUpdate(k.KeyHash, k, (_, mine) =>
+                k with { LastUsedAt = Later(k.LastUsedAt, mine.LastUsedAt) });
+        }
     }
+
+    private static DateTimeOffset? Later(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a >= b ? a : b;
 
     /// <summary>
     /// First start: an admin team and key. Returns the new secret to show once, or null when
@@ -85,7 +93,7 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
         {
             key = key with { LastUsedAt = now };
             _byHash[hashHex] = key;
-            try { await store.UpdateApiKeyAsync(key, ct); }
+            try { await store.TouchApiKeyAsync(key.Id, now, ct); }
             catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "Could not record last use of key {KeyId}", key.Id); }
         }
         return (Caller.ForKey(team, key), null);
@@ -136,7 +144,7 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
             !_byHash.Values.Any(k => k.Id != key.Id && k.TeamId == key.TeamId && IsActive(k)))
             throw DomainException.Conflict("this is the last active admin key: create another admin key before revoking it");
         var revoked = key with { RevokedAt = Now() };
-        await store.UpdateApiKeyAsync(revoked, ct);
+        await store.RevokeApiKeyAsync(key.Id, revoked.RevokedAt!.Value, ct);
         _byHash[key.KeyHash] = revoked;
     }
 

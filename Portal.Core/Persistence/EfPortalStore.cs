@@ -34,16 +34,78 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
 
     public Task InitializeAsync(CancellationToken ct) => _database.InitializeAsync(ct);
 
-    private async Task WriteAsync(Func<PortalDbContext, Task> work, CancellationToken ct)
+    private async Task WriteAsync(Func<PortalDbContext, Task> work, CancellationToken ct, string? note = null)
     {
         await _writeLock.WaitAsync(ct);
         try
         {
             await using var db = Context();
             await work(db);
-            await db.SaveChangesAsync(CancellationToken.None); // once started, a write is not abandoned
+            await CommitAsync(db, note is null ? [] : [note]); // once started, a write is not abandoned
         }
         finally { _writeLock.Release(); }
+    }
+
+    /// <summary>
+    /// Saves, and tells other processes on the database what changed in the same transaction, so
+    /// they hear of it exactly when it is committed (never before, never a change that rolled back).
+    /// </summary>
+    private async Task CommitAsync(PortalDbContext db, IReadOnlyList<string> notes, LeaseFence? fence = null)
+    {
+        if (fence is null && (notes.Count == 0 || !_database.IsShared))
+        {
+            await db.SaveChangesAsync(CancellationToken.None);
+            return;
+        }
+        await using var tx = await db.Database.BeginTransactionAsync(CancellationToken.None);
+        if (fence is not null)
+        {
+            // Touching the lease row both checks it and (PostgreSQL) locks it until commit, so a
+            // new holder cannot take it between this check and this write.
+            var held = await db.Leases
+                .Where(l => l.Name == fence.Name && l.Holder == fence.Holder && l.Epoch == fence.Epoch)
+                .ExecuteUpdateAsync(u => u.SetProperty(l => l.Epoch, l => l.Epoch), CancellationToken.None);
+            if (held == 0) throw new FencedWriteException(fence);
+        }
+        await db.SaveChangesAsync(CancellationToken.None);
+        if (_database.IsShared && notes.Count > 0) await _database.NotifyAsync(db, notes);
+        await tx.CommitAsync(CancellationToken.None);
+    }
+
+    public async Task<long?> TryHoldLeaseAsync(string name, string holder, DateTimeOffset now, TimeSpan duration, CancellationToken ct)
+    {
+        var nowMs = Ms(now);
+        var until = Ms(now + duration);
+        await _writeLock.WaitAsync(ct);
+        try
+        {
+            await using var db = Context();
+            // Ours already: renewed, same epoch.
+            if (await db.Leases.Where(l => l.Name == name && l.Holder == holder)
+                    .ExecuteUpdateAsync(u => u.SetProperty(l => l.ExpiresAt, until), CancellationToken.None) == 1)
+                return await EpochAsync(db);
+            // Another's, expired: taken over, next epoch (its holder's late writes are refused from now on).
+            if (await db.Leases.Where(l => l.Name == name && l.ExpiresAt < nowMs)
+                    .ExecuteUpdateAsync(u => u
+                        .SetProperty(l => l.Holder, holder)
+                        .SetProperty(l => l.Epoch, l => l.Epoch + 1)
+                        .SetProperty(l => l.ExpiresAt, until), CancellationToken.None) == 1)
+                return await EpochAsync(db);
+            if (await db.Leases.AnyAsync(l => l.Name == name, CancellationToken.None)) return null; // another's, current
+            db.Leases.Add(new LeaseRow { Name = name, Holder = holder, Epoch = 1, ExpiresAt = until });
+            try { await db.SaveChangesAsync(CancellationToken.None); return 1; }
+            catch (DbUpdateException) { return null; } // another replica created it first
+        }
+        finally { _writeLock.Release(); }
+
+        async Task<long?> EpochAsync(PortalDbContext db) =>
+            await db.Leases.AsNoTracking().Where(l => l.Name == name && l.Holder == holder).Select(l => (long?)l.Epoch).FirstOrDefaultAsync(CancellationToken.None);
+    }
+
+    public async IAsyncEnumerable<StoreChange> WatchOthersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await foreach (var note in _database.ListenAsync(ct))
+            if (StoreChange.Parse(note) is { } change) yield return change;
     }
 
     // ---- teams ----
@@ -63,10 +125,10 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
     }
 
     public Task AddTeamAsync(Team team, CancellationToken ct) =>
-        WriteAsync(db => { db.Teams.Add(FromTeam(team)); return Task.CompletedTask; }, ct);
+        WriteAsync(db => { db.Teams.Add(FromTeam(team)); return Task.CompletedTask; }, ct, StoreChange.KeysNote);
 
     public Task AddTeamWithKeyAsync(Team team, ApiKey key, CancellationToken ct) =>
-        WriteAsync(db => { db.Teams.Add(FromTeam(team)); db.ApiKeys.Add(FromKey(key)); return Task.CompletedTask; }, ct);
+        WriteAsync(db => { db.Teams.Add(FromTeam(team)); db.ApiKeys.Add(FromKey(key)); return Task.CompletedTask; }, ct, StoreChange.KeysNote);
 
     // ---- keys ----
 
@@ -78,10 +140,20 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
     }
 
     public Task AddApiKeyAsync(ApiKey key, CancellationToken ct) =>
-        WriteAsync(db => { db.ApiKeys.Add(FromKey(key)); return Task.CompletedTask; }, ct);
+        WriteAsync(db => { db.ApiKeys.Add(FromKey(key)); return Task.CompletedTask; }, ct, StoreChange.KeysNote);
 
-    public Task UpdateApiKeyAsync(ApiKey key, CancellationToken ct) =>
-        WriteAsync(db => { db.ApiKeys.Update(FromKey(key)); return Task.CompletedTask; }, ct);
+    public Task TouchApiKeyAsync(string keyId, DateTimeOffset lastUsedAt, CancellationToken ct)
+    {
+        var ms = Ms(lastUsedAt);
+        return WriteAsync(db => db.ApiKeys.Where(k => k.Id == keyId).ExecuteUpdateAsync(u => u.SetProperty(k => k.LastUsedAt, ms), ct), ct);
+    }
+
+    public Task RevokeApiKeyAsync(string keyId, DateTimeOffset revokedAt, CancellationToken ct)
+    {
+        var ms = Ms(revokedAt);
+        return WriteAsync(db => db.ApiKeys.Where(k => k.Id == keyId && k.RevokedAt == null)
+            .ExecuteUpdateAsync(u => u.SetProperty(k => k.RevokedAt, ms), CancellationToken.None), ct, StoreChange.KeysNote);
+    }
 
     // ---- sandboxes ----
 
@@ -112,9 +184,17 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
     /// queued save in one transaction. A burst of creates (two saves each) then costs a few
     /// transactions instead of one serialised transaction per save, which was most of a burst's time.
     /// </summary>
-    public async Task SaveSandboxAsync(SandboxRecord record, SandboxLogEntry? log, CancellationToken ct)
+    public async Task SaveSandboxAsync(SandboxRecord record, SandboxLogEntry? log, CancellationToken ct, LeaseFence? fence = null)
     {
         ct.ThrowIfCancellationRequested();
+        if (fence is not null)
+        {
+            // Fenced writes are rare (the leader's deadline work) and each checks its lease: alone.
+            await _writeLock.WaitAsync(CancellationToken.None);
+            try { await SaveOneAsync(record, log, fence); }
+            finally { _writeLock.Release(); }
+            return;
+        }
         var mine = new PendingSave(record, log);
         _pendingSaves.Enqueue(mine);
         // Once queued, a save is not abandoned (a cancelled caller could not tell whether it happened).
@@ -144,7 +224,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
                     Stage(db, p.Record, insert: p.Record.Status == SandboxStatus.Creating);
                     if (p.Log is not null) db.SandboxLogs.Add(FromLog(p.Log));
                 }
-                await db.SaveChangesAsync(CancellationToken.None);
+                await CommitAsync(db, batch.Select(p => StoreChange.SandboxNote(p.Record.SandboxId, p.Record.Version)).ToList());
                 foreach (var p in batch) p.Done.TrySetResult();
                 return;
             }
@@ -164,7 +244,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
         }
     }
 
-    private async Task SaveOneAsync(SandboxRecord record, SandboxLogEntry? log)
+    private async Task SaveOneAsync(SandboxRecord record, SandboxLogEntry? log, LeaseFence? fence = null)
     {
         // One statement in the common case: a record is first written while Creating (insert),
         // later only changed (update). An update that finds no row falls back to an insert.
@@ -176,7 +256,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
             if (log is not null) db.SandboxLogs.Add(FromLog(log));
             try
             {
-                await db.SaveChangesAsync(CancellationToken.None);
+                await CommitAsync(db, [StoreChange.SandboxNote(record.SandboxId, record.Version)], fence);
                 return;
             }
             catch (DbUpdateConcurrencyException) when (!insert)

@@ -66,3 +66,12 @@ internal sealed class SandboxLogRow
     public string? TeamId { get; set; }
     public string? EventJson { get; set; }
 }
+
+internal sealed class LeaseRow
+{
+    public string Name { get; set; } = "";
+    public string Holder { get; set; } = "";
+    /// <summary>The fencing token: grows by one each time the lease changes hands.</summary>
+    public long Epoch { get; set; }
+    public long ExpiresAt { get; set; }
+}

@@ -5,8 +5,8 @@ namespace Portal.Core.Persistence;
 
 /// <summary>
 /// The portal's durable state: teams, API keys, sandbox records and their lifecycle logs.
-/// One seam for the database (SQLite today; PostgreSQL can implement it later). Every
-/// method commits before it returns, so an answer given to a client is never lost.
+/// One seam for the database (SQLite, or PostgreSQL shared by replicas). Every method commits
+/// before it returns, so an answer given to a client is never lost.
 /// </summary>
 public interface IPortalStore
 {
@@ -22,7 +22,10 @@ public interface IPortalStore
     Task AddApiKeyAsync(ApiKey key, CancellationToken ct);
     /// <summary>Adds a team and its first key in one transaction.</summary>
     Task AddTeamWithKeyAsync(Team team, ApiKey key, CancellationToken ct);
-    Task UpdateApiKeyAsync(ApiKey key, CancellationToken ct);
+    /// <summary>Records a key's last use: that column only, so a revocation another replica wrote meanwhile is never undone.</summary>
+    Task TouchApiKeyAsync(string keyId, DateTimeOffset lastUsedAt, CancellationToken ct);
+    /// <summary>Revokes a key (that column only).</summary>
+    Task RevokeApiKeyAsync(string keyId, DateTimeOffset revokedAt, CancellationToken ct);
 
     /// <summary>Records still Creating, Running or Paused.</summary>
     Task<IReadOnlyList<SandboxRecord>> ListLiveSandboxesAsync(CancellationToken ct);
@@ -32,18 +35,43 @@ public interface IPortalStore
     /// The record's <see cref="SandboxRecord.Version"/> must be the stored one + 1 (1 for a new one).
     /// </summary>
     /// <exception cref="StaleSandboxWriteException">a newer version is stored: nothing was written.</exception>
-    Task SaveSandboxAsync(SandboxRecord record, SandboxLogEntry? log, CancellationToken ct);
+    /// <exception cref="FencedWriteException">a <paramref name="fence"/> was given and its lease has changed hands: nothing was written.</exception>
+    Task SaveSandboxAsync(SandboxRecord record, SandboxLogEntry? log, CancellationToken ct, LeaseFence? fence = null);
+
+    /// <summary>
+    /// Takes or renews lease <paramref name="name"/> for <paramref name="holder"/> until
+    /// <paramref name="now"/> + <paramref name="duration"/>, when it is free, expired, or the holder's
+    /// already. The fencing epoch, or null while another holds it.
+    /// </summary>
+    Task<long?> TryHoldLeaseAsync(string name, string holder, DateTimeOffset now, TimeSpan duration, CancellationToken ct);
     Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct);
     /// <summary>Log lines of a sandbox, oldest first, from <paramref name="from"/> (inclusive).</summary>
     Task<IReadOnlyList<SandboxLogEntry>> ListSandboxLogsAsync(string sandboxId, DateTimeOffset? from, int limit, bool newestFirst, CancellationToken ct);
     /// <summary>Lifecycle events (the log lines that record one), by <see cref="SandboxEventQuery"/>.</summary>
     Task<IReadOnlyList<SandboxLifecycleEvent>> ListSandboxEventsAsync(SandboxEventQuery query, CancellationToken ct);
+    /// <summary>
+    /// What other processes sharing this database commit (other portal replicas on PostgreSQL),
+    /// starting with <see cref="StoreChange.Resync"/> once it is following and again after any
+    /// interruption. Completes at once on a database only this process uses (SQLite).
+    /// </summary>
+    IAsyncEnumerable<StoreChange> WatchOthersAsync(CancellationToken ct);
+
     /// <summary>Retention: removes log lines (and the events they record) older than <paramref name="cutoff"/>.</summary>
     Task<int> DeleteSandboxLogsBeforeAsync(DateTimeOffset cutoff, CancellationToken ct);
 }
 
 /// <summary>Which events to list: a team's or a sandbox's (null = any), some types (empty = all), a page in time order.</summary>
 public sealed record SandboxEventQuery(string? TeamId, string? SandboxId, IReadOnlyCollection<string> Types, int Offset, int Limit, bool Ascending);
+
+/// <summary>A lease as held at one epoch: a write carrying it is refused once the lease changed hands.</summary>
+public sealed record LeaseFence(string Name, string Holder, long Epoch);
+
+/// <summary>A write under a lease that has changed hands since (a deposed leader's late write); refused, nothing written.</summary>
+public sealed class FencedWriteException(LeaseFence fence)
+    : Exception($"lease '{fence.Name}' is no longer held by '{fence.Holder}' at epoch {fence.Epoch}; nothing was written")
+{
+    public LeaseFence Fence { get; } = fence;
+}
 
 /// <summary>A sandbox write based on an older version than the stored one; refused, nothing written.</summary>
 public sealed class StaleSandboxWriteException(string sandboxId, long version)

@@ -23,6 +23,15 @@ internal abstract class PortalDatabase : IDisposable
     public abstract Task InitializeAsync(CancellationToken ct);
 
     public abstract void Dispose();
+
+    /// <summary>Whether other processes may write the same database (several replicas).</summary>
+    public virtual bool IsShared => false;
+
+    /// <summary>Inside a transaction: tells the other processes what it changed, delivered when it commits.</summary>
+    public virtual Task NotifyAsync(PortalDbContext db, IReadOnlyList<string> notes) => Task.CompletedTask;
+
+    /// <summary>Notes other processes sent; null each time listening (re)starts (anything may have been missed).</summary>
+    public virtual IAsyncEnumerable<string?> ListenAsync(CancellationToken ct) => AsyncEnumerable.Empty<string?>();
 }
 
 /// <summary>One SQLite file in WAL mode: the embedded default, nothing to install or run.</summary>
@@ -83,10 +92,14 @@ internal sealed class SqliteDatabase : PortalDatabase
     }
 }
 
-/// <summary>A PostgreSQL database, shared by every portal replica that names it.</summary>
+/// <summary>
+/// A PostgreSQL database, shared by every portal replica that names it. Replicas hear of each
+/// other's writes by LISTEN/NOTIFY: a note sent in the writing transaction, delivered at commit.
+/// </summary>
 internal sealed class PostgresDatabase : PortalDatabase
 {
     private readonly NpgsqlDataSource _source;
+    private readonly NpgsqlDataSource _listenSource;
     private readonly DbContextOptions<PostgresPortalDbContext> _options;
 
     public PostgresDatabase(string connectionString)
@@ -94,7 +107,48 @@ internal sealed class PostgresDatabase : PortalDatabase
         var b = new NpgsqlConnectionStringBuilder(connectionString);
         Description = $"PostgreSQL {b.Host}:{b.Port}/{b.Database}";
         _source = NpgsqlDataSource.Create(b);
+        // The listening connection only waits: keepalives find a dead server or network in
+        // seconds, and the feed then restarts with a resync instead of waiting forever.
+        _listenSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(b.ConnectionString) { KeepAlive = 5, Pooling = false });
         _options = new DbContextOptionsBuilder<PostgresPortalDbContext>().UseNpgsql(_source).Options;
+    }
+
+    public override bool IsShared => true;
+
+    public override Task NotifyAsync(PortalDbContext db, IReadOnlyList<string> notes)
+    {
+        // One round trip for a whole group commit; a note is far below NOTIFY's 8000-byte limit.
+        var array = notes.ToArray();
+        return db.Database.ExecuteSqlAsync($"SELECT pg_notify({StoreChange.Channel}, n) FROM unnest({array}) AS n");
+    }
+
+    public override async IAsyncEnumerable<string?> ListenAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        var feed = System.Threading.Channels.Channel.CreateUnbounded<string?>(new() { SingleReader = true });
+        _ = PumpAsync(feed.Writer, ct);
+        await foreach (var note in feed.Reader.ReadAllAsync(ct)) yield return note;
+    }
+
+    private async Task PumpAsync(System.Threading.Channels.ChannelWriter<string?> feed, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await using var conn = await _listenSource.OpenConnectionAsync(ct);
+                conn.Notification += (_, e) => feed.TryWrite(e.Payload);
+                await using (var listen = new NpgsqlCommand($"LISTEN {StoreChange.Channel}", conn))
+                    await listen.ExecuteNonQueryAsync(ct);
+                feed.TryWrite(null); // listening from here on: what came before is read from the tables
+                while (true) await conn.WaitAsync(ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { break; }
+            catch (Exception)
+            {
+                try { await Task.Delay(TimeSpan.FromSeconds(1), ct); } catch (OperationCanceledException) { break; }
+            }
+        }
+        feed.TryComplete();
     }
 
     public override string Description { get; }
@@ -108,5 +162,9 @@ internal sealed class PostgresDatabase : PortalDatabase
         await db.Database.MigrateAsync(ct);
     }
 
-    public override void Dispose() => _source.Dispose();
+    public override void Dispose()
+    {
+        _source.Dispose();
+        _listenSource.Dispose();
+    }
 }

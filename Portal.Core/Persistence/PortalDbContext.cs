@@ -12,6 +12,7 @@ internal abstract class PortalDbContext(DbContextOptions options) : DbContext(op
     public DbSet<ApiKeyRow> ApiKeys => Set<ApiKeyRow>();
     public DbSet<SandboxRow> Sandboxes => Set<SandboxRow>();
     public DbSet<SandboxLogRow> SandboxLogs => Set<SandboxLogRow>();
+    public DbSet<LeaseRow> Leases => Set<LeaseRow>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -46,6 +47,12 @@ internal abstract class PortalDbContext(DbContextOptions options) : DbContext(op
             e.HasIndex(x => new { x.SandboxId, x.Timestamp });
             e.HasIndex(x => new { x.TeamId, x.Timestamp }); // the team's events
             e.HasIndex(x => x.Timestamp); // retention
+        });
+        b.Entity<LeaseRow>(e =>
+        {
+            e.ToTable("leases");
+            e.HasKey(x => x.Name);
+            e.Property(x => x.Holder).IsRequired();
         });
     }
 }

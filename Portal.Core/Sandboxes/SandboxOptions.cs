@@ -13,6 +13,11 @@ public sealed class SandboxOptions
     public int MaxTimeoutSeconds { get; set; } = 30 * 24 * 3600;
     /// <summary>How often deadlines are checked.</summary>
     public TimeSpan DeadlineCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// How long the deadline reaper's lease lasts: among replicas sharing a database only its
+    /// holder reaps, and when the holder dies another takes over within this (renewed every check).
+    /// </summary>
+    public TimeSpan ReaperLeaseDuration { get; set; } = TimeSpan.FromSeconds(15);
     /// <summary>How often running sandboxes' metrics are sampled for <c>/sandboxes/{id}/metrics</c>.</summary>
     public TimeSpan MetricsSampleInterval { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>Samples kept per sandbox (oldest dropped first).</summary>

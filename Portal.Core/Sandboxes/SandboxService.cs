@@ -94,6 +94,67 @@ public sealed class SandboxService(
         log.LogInformation("Recovered {Count} live sandboxes from the store", _live.Count);
     }
 
+    // ------------------------------------------------------------------ other replicas
+
+    /// <summary>
+    /// Another replica committed version <paramref name="version"/> of a sandbox (the store said
+    /// so): this replica's view (listing, the proxy's routing, subscribers) catches up to what the
+    /// store holds now. Our own writes come back too and are skipped by their version.
+    /// </summary>
+    public async Task ApplyStoredAsync(string sandboxId, long version, CancellationToken ct)
+    {
+        if (_live.TryGetValue(sandboxId, out var cached) && cached.Version >= version) return;
+        var gate = Gate(sandboxId);
+        await gate.WaitAsync(ct);
+        try
+        {
+            if (await store.FindSandboxAsync(sandboxId, ct) is { } stored) Catch(stored);
+        }
+        finally { gate.Release(); }
+    }
+
+    /// <summary>
+    /// The feed from other replicas (re)started: anything may have been missed, so the whole live
+    /// view is compared with the store's (what ended meanwhile is read one by one).
+    /// </summary>
+    public async Task ResyncFromStoreAsync(CancellationToken ct)
+    {
+        var stored = await store.ListLiveSandboxesAsync(ct);
+        var ids = stored.Select(r => r.SandboxId).ToHashSet(StringComparer.Ordinal);
+        foreach (var rec in stored) await ApplyStoredAsync(rec.SandboxId, rec.Version, ct);
+        foreach (var gone in _live.Keys.Where(id => !ids.Contains(id)).ToList())
+            await ApplyStoredAsync(gone, long.MaxValue, ct);
+    }
+
+    /// <summary>Under the sandbox's lock: the cached view takes <paramref name="stored"/> if it is newer.</summary>
+    private void Catch(SandboxRecord stored)
+    {
+        _live.TryGetValue(stored.SandboxId, out var cached);
+        if (cached is not null && cached.Version >= stored.Version) return;
+        if (stored.Status == SandboxStatus.Creating) return; // live nowhere yet
+        if (stored.IsLive)
+        {
+            _live[stored.SandboxId] = stored;
+            changes.Publish(stored, CauseBetween(cached, stored));
+            return;
+        }
+        if (cached is null) return; // ended before this replica ever saw it
+        _live.TryRemove(stored.SandboxId, out _);
+        _metrics.Remove(stored.SandboxId);
+        changes.Publish(stored, SandboxChangeCause.Killed);
+        _locks.TryRemove(stored.SandboxId, out _);
+    }
+
+    /// <summary>What most likely happened between two versions another replica wrote (the store keeps states, not causes).</summary>
+    private static SandboxChangeCause CauseBetween(SandboxRecord? before, SandboxRecord after) => before switch
+    {
+        null => SandboxChangeCause.Created,
+        { Status: SandboxStatus.Running } when after.Status == SandboxStatus.Paused => SandboxChangeCause.Paused,
+        { Status: SandboxStatus.Paused } when after.Status == SandboxStatus.Running => SandboxChangeCause.Resumed,
+        _ when !before.Metadata.OrderBy(p => p.Key).SequenceEqual(after.Metadata.OrderBy(p => p.Key)) => SandboxChangeCause.MetadataChanged,
+        _ => SandboxChangeCause.DeadlineMoved,
+    };
+
     // ------------------------------------------------------------------ create
 
     public async Task<SandboxRecord> CreateAsync(Caller caller, CreateSandboxCommand cmd, CancellationToken ct)
@@ -380,8 +441,11 @@ public sealed class SandboxService(
 
     // ------------------------------------------------------------------ background
 
-    /// <summary>Kills (or, with autoPause, pauses) every running sandbox whose deadline has passed.</summary>
-    public async Task<int> EnforceDeadlinesAsync(CancellationToken ct)
+    /// <summary>
+    /// Kills (or, with autoPause, pauses) every running sandbox whose deadline has passed. Among
+    /// replicas, only the holder of the reaper's lease does (its writes carry the lease's fence).
+    /// </summary>
+    public async Task<int> EnforceDeadlinesAsync(CancellationToken ct, LeaseFence? fence = null)
     {
         var now = Now();
         var due = _live.Values.Where(r => r.Status == SandboxStatus.Running && r.EndAt <= now).ToList();
@@ -394,10 +458,15 @@ public sealed class SandboxService(
                 if (!_live.TryGetValue(candidate.SandboxId, out var rec) || rec.Status != SandboxStatus.Running || rec.EndAt > Now()) continue;
                 if (rec.AutoPause)
                 {
-                    try { await PauseLockedAsync(rec, "paused: its timeout was reached (autoPause)"); continue; }
-                    catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "Auto-pause of {SandboxId} failed; killing it", rec.SandboxId); }
+                    try { await PauseLockedAsync(rec, "paused: its timeout was reached (autoPause)", fence); continue; }
+                    catch (Exception e) when (e is not (OperationCanceledException or FencedWriteException)) { log.LogWarning(e, "Auto-pause of {SandboxId} failed; killing it", rec.SandboxId); }
                 }
-                await KillLockedAsync(rec, "killed: its timeout was reached", SandboxEvents.KillReasons.Timeout);
+                await KillLockedAsync(rec, "killed: its timeout was reached", SandboxEvents.KillReasons.Timeout, fence);
+            }
+            catch (FencedWriteException)
+            {
+                log.LogWarning("Lost the reaper's lease while ending {SandboxId}; its new holder ends it", candidate.SandboxId);
+                return due.Count;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -457,7 +526,7 @@ public sealed class SandboxService(
         return await SaveLiveAsync(updated, WithEvent(Log(rec.SandboxId, "info", $"{message}; ends at {updated.EndAt:O}"), SandboxEvents.Resumed, updated), SandboxChangeCause.Resumed);
     }
 
-    private async Task PauseLockedAsync(SandboxRecord rec, string message)
+    private async Task PauseLockedAsync(SandboxRecord rec, string message, LeaseFence? fence = null)
     {
         try { await RuntimeCallAsync("pausing it", async ct => { await runtime.PauseAsync(rec.SandboxId, ct); return true; }); }
         catch (SandboxNotFoundException)
@@ -467,33 +536,48 @@ public sealed class SandboxService(
         }
         catch (SandboxStateException e) when (e.State == SandboxState.Paused) { /* already paused in the runtime */ }
         await SaveLiveAsync(rec with { Status = SandboxStatus.Paused },
-            WithEvent(Log(rec.SandboxId, "info", message), SandboxEvents.Paused, rec, new JsonObject { ["execution"] = SandboxEvents.Execution(rec, Now()) }), SandboxChangeCause.Paused);
+            WithEvent(Log(rec.SandboxId, "info", message), SandboxEvents.Paused, rec, new JsonObject { ["execution"] = SandboxEvents.Execution(rec, Now()) }), SandboxChangeCause.Paused, fence);
     }
 
-    private async Task KillLockedAsync(SandboxRecord rec, string message, string killReason)
+    private async Task KillLockedAsync(SandboxRecord rec, string message, string killReason, LeaseFence? fence = null)
     {
         // Stop routing to it first (its streams are cut by the proxy once the kill is published).
         _live.TryRemove(rec.SandboxId, out _);
         try
         {
             await RuntimeCallAsync("killing it", ct => runtime.KillAsync(rec.SandboxId, ct)); // false = already gone: same outcome
+            await MarkKilledAsync(rec, message, "info", SandboxChangeCause.Killed, killReason, CancellationToken.None, fence);
         }
         catch
         {
-            _live[rec.SandboxId] = rec;
+            // Not recorded as ended (the runtime refused, or a fenced write was refused): still this
+            // replica's view until the store says otherwise.
+            _live.TryAdd(rec.SandboxId, rec);
             throw;
         }
-        await MarkKilledAsync(rec, message, "info", SandboxChangeCause.Killed, killReason, CancellationToken.None);
     }
 
-    private async Task MarkKilledAsync(SandboxRecord rec, string message, string level, SandboxChangeCause cause, string killReason, CancellationToken ct)
+    private async Task MarkKilledAsync(SandboxRecord rec, string message, string level, SandboxChangeCause cause, string killReason, CancellationToken ct, LeaseFence? fence = null)
     {
         var now = Now();
         var killed = rec with { Status = SandboxStatus.Killed, EndedAt = now, Version = rec.Version + 1 };
         var entry = Log(rec.SandboxId, level, message);
         if (rec.IsLive)
             entry = WithEvent(entry, SandboxEvents.Killed, rec, new JsonObject { ["execution"] = SandboxEvents.Execution(rec, now), ["kill_reason"] = killReason });
-        await store.SaveSandboxAsync(killed, entry, ct);
+        try
+        {
+            await store.SaveSandboxAsync(killed, entry, ct, fence);
+        }
+        catch (StaleSandboxWriteException)
+        {
+            // Another replica wrote it meanwhile. Ended there too: take its word. Still live (say,
+            // its deadline moved): it is gone from the runtime all the same, so it ends on that version.
+            var stored = await store.FindSandboxAsync(rec.SandboxId, CancellationToken.None);
+            if (stored is null) throw;
+            if (!stored.IsLive) { if (rec.IsLive) _live[rec.SandboxId] = rec; Catch(stored); return; }
+            await MarkKilledAsync(stored, message, level, cause, killReason, ct, fence);
+            return;
+        }
         // A create that never finished was never live: nobody saw it appear, nobody is told it went.
         if (rec.IsLive) changes.Publish(killed, cause);
         _live.TryRemove(rec.SandboxId, out _);
@@ -503,10 +587,20 @@ public sealed class SandboxService(
         log.LogInformation("Sandbox {SandboxId}: {Message}", rec.SandboxId, message);
     }
 
-    private async Task<SandboxRecord> SaveLiveAsync(SandboxRecord updated, SandboxLogEntry? entry, SandboxChangeCause cause)
+    private async Task<SandboxRecord> SaveLiveAsync(SandboxRecord updated, SandboxLogEntry? entry, SandboxChangeCause cause, LeaseFence? fence = null)
     {
         updated = updated with { Version = updated.Version + 1 }; // callers pass a copy of the live record
-        await store.SaveSandboxAsync(updated, entry, CancellationToken.None);
+        try
+        {
+            await store.SaveSandboxAsync(updated, entry, CancellationToken.None, fence);
+        }
+        catch (StaleSandboxWriteException)
+        {
+            // Another replica changed it first: this replica's view catches up now (not when its
+            // note arrives), so the caller's retry acts on the current state.
+            if (await store.FindSandboxAsync(updated.SandboxId, CancellationToken.None) is { } stored) Catch(stored);
+            throw;
+        }
         _live[updated.SandboxId] = updated;
         changes.Publish(updated, cause);
         return updated;

@@ -1,21 +1,37 @@
 using Microsoft.Extensions.Options;
+using Portal.Core.Coordination;
 using Portal.Core.Runtime;
 using Portal.Core.Sandboxes;
 using Portal.Core.Threading;
 
 namespace Portal.Web.Background;
 
-/// <summary>Ends sandboxes at their deadline (kill, or pause with autoPause).</summary>
-public sealed class DeadlineEnforcer(SandboxService sandboxes, IOptions<SandboxOptions> options, TimeProvider clock, ILogger<DeadlineEnforcer> log) : BackgroundService
+/// <summary>
+/// Ends sandboxes at their deadline (kill, or pause with autoPause): on one replica at a time, the
+/// holder of the store lease "reaper", renewed at every check.
+/// </summary>
+public sealed class DeadlineEnforcer(SandboxService sandboxes, LeaderLease lease, IOptions<SandboxOptions> options, TimeProvider clock, ILogger<DeadlineEnforcer> log) : BackgroundService
 {
+    public const string LeaseName = "reaper";
+
     protected override Task ExecuteAsync(CancellationToken ct) => ThreadPoolContext.Run(RunAsync, ct);
 
     private async Task RunAsync(CancellationToken ct)
     {
         using var timer = new PeriodicTimer(options.Value.DeadlineCheckInterval, clock);
+        var leading = false;
         while (await timer.WaitForNextTickAsync(ct))
         {
-            try { await sandboxes.EnforceDeadlinesAsync(ct); }
+            try
+            {
+                var fence = await lease.HoldAsync(LeaseName, options.Value.ReaperLeaseDuration, ct);
+                if ((fence is not null) != leading)
+                {
+                    leading = fence is not null;
+                    log.LogInformation(leading ? "This replica now ends sandboxes at their deadlines (lease '{Lease}')" : "Another replica holds lease '{Lease}' now", LeaseName);
+                }
+                if (fence is not null) await sandboxes.EnforceDeadlinesAsync(ct, fence);
+            }
             catch (Exception e) when (e is not OperationCanceledException) { log.LogError(e, "Deadline check failed"); }
         }
     }

@@ -154,12 +154,14 @@ public static class PortalWebApplication
         });
 
         // Order matters: the initializer finishes before the others start and before Kestrel listens.
+        services.AddSingleton<Portal.Core.Coordination.LeaderLease>();
         services.AddSingleton<PortalInitializer>();
         services.AddHostedService(sp => sp.GetRequiredService<PortalInitializer>());
         services.AddHostedService<DeadlineEnforcer>();
         services.AddHostedService<MetricsSampler>();
         services.AddHostedService<RuntimeEventFollower>();
         services.AddHostedService<EventRetention>();
+        services.AddHostedService<ReplicaSync>();
     }
 
     public static void UsePortal(WebApplication app)

@@ -134,6 +134,8 @@ internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
         if (o.V1DefaultTimeoutSeconds < 1 || o.V1DefaultTimeoutSeconds > o.MaxTimeoutSeconds)
             errors.Add($"{s}:V1DefaultTimeoutSeconds must be between 1 and {s}:MaxTimeoutSeconds ({o.MaxTimeoutSeconds}) (got {o.V1DefaultTimeoutSeconds}).");
         if (o.DeadlineCheckInterval <= TimeSpan.Zero) errors.Add($"{s}:DeadlineCheckInterval must be positive, e.g. '00:00:01' (got '{o.DeadlineCheckInterval}').");
+        if (o.ReaperLeaseDuration <= o.DeadlineCheckInterval * 2)
+            errors.Add($"{s}:ReaperLeaseDuration must be more than twice {s}:DeadlineCheckInterval (the lease is renewed at each check; got '{o.ReaperLeaseDuration}' and '{o.DeadlineCheckInterval}').");
         if (o.MetricsSampleInterval <= TimeSpan.Zero) errors.Add($"{s}:MetricsSampleInterval must be positive, e.g. '00:00:05' (got '{o.MetricsSampleInterval}').");
         if (o.RuntimeCallTimeout <= TimeSpan.Zero) errors.Add($"{s}:RuntimeCallTimeout must be positive, e.g. '00:02:00' (got '{o.RuntimeCallTimeout}').");
         if (o.EventRetentionDays is < 1 or > 365) errors.Add($"{s}:EventRetentionDays must be between 1 and 365 (got {o.EventRetentionDays}).");

@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Portal.Core.Sandboxes;
+using Portal.Tests.Persistence;
+using static Portal.Tests.Api.Http;
+
+namespace Portal.Tests.Api;
+
+/// <summary>
+/// Two portal replicas on one PostgreSQL database and one (shared) sandbox runtime: either serves
+/// any request for any sandbox, each hears the other's changes, and a key revoked on one is
+/// refused by the other within a second. Needs PostgreSQL: scripts/test.sh runs it in its
+/// PostgreSQL pass (PORTAL_TEST_POSTGRES).
+/// </summary>
+public sealed class ReplicasTests
+{
+    /// <summary>Two replicas: A owns the database (named for its data directory), B shares it.</summary>
+    private sealed class Replicas : IAsyncDisposable
+    {
+        public required PortalHost A { get; init; }
+        public required PortalHost B { get; init; }
+        public required Dictionary<string, string?> Shared { get; init; }
+
+        public static async Task<Replicas> StartAsync(IDictionary<string, string?>? config = null)
+        {
+            if (!TestDatabase.IsPostgres)
+                Assert.Skip("several replicas share a PostgreSQL database: set PORTAL_TEST_POSTGRES (scripts/test.sh runs this in its PostgreSQL pass)");
+            var runtime = new FakeSandboxRuntime(); // one runtime both reach, as a cluster is
+            var dir = PortalHost.NewDataDir();
+            var shared = new Dictionary<string, string?>(config ?? new Dictionary<string, string?>()) { ["Portal:Database"] = TestDatabase.ConnectionStringFor(dir) };
+            var a = await PortalHost.StartAsync(runtime, dir, shared);
+            var b = await PortalHost.StartAsync(runtime, config: shared);
+            return new Replicas { A = a, B = b, Shared = shared };
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await B.DisposeAsync();
+            await A.DisposeAsync();
+            TestDatabase.Drop(A.DataDir);
+            Directory.Delete(A.DataDir, true);
+        }
+    }
+
+    [Fact]
+    public async Task ASandbox_CreatedOnOne_IsServedAndChangedThroughTheOther()
+    {
+        await using var r = await Replicas.StartAsync();
+        var (a, b) = (r.A, r.B);
+        using var seenByA = a.FollowChanges();
+        using var seenByB = b.FollowChanges();
+
+        var id = (string)(await a.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":600,"metadata":{"who":"a"}}"""))["sandboxID"]!;
+        var created = await seenByB.NextAsync(id, c => c.Cause == SandboxChangeCause.Created);
+        Assert.Equal("a", created.Sandbox.Metadata["who"]);
+        Assert.Contains((await b.Admin.GetJsonAsync("/v2/sandboxes")).Body!.AsArray(), s => (string)s!["sandboxID"]! == id);
+        Assert.Equal("running", (string)(await b.Admin.GetJsonAsync($"/sandboxes/{id}")).Body!["state"]!);
+
+        Assert.Equal(204, (await b.Admin.PostJsonAsync($"/sandboxes/{id}/pause")).Status);
+        await seenByA.NextAsync(id, c => c.Cause == SandboxChangeCause.Paused);
+        Assert.Equal("paused", (string)(await a.Admin.GetJsonAsync($"/sandboxes/{id}")).Body!["state"]!);
+
+        Assert.Equal(201, (await a.Admin.PostJsonAsync($"/v2/sandboxes/{id}/connect", """{"timeout":900}""")).Status);
+        var resumed = await seenByB.NextAsync(id, c => c.Cause == SandboxChangeCause.Resumed);
+        Assert.Equal("running", (string)(await b.Admin.GetJsonAsync($"/sandboxes/{id}")).Body!["state"]!);
+
+        Assert.Equal(204, (await b.Admin.PostJsonAsync($"/sandboxes/{id}/timeout", """{"timeout":3000}""")).Status);
+        var moved = await seenByA.NextAsync(id, c => c.Cause == SandboxChangeCause.DeadlineMoved);
+        Assert.True(moved.Sandbox.EndAt > resumed.Sandbox.EndAt);
+
+        Assert.Equal(204, (await b.Admin.DeleteJsonAsync($"/sandboxes/{id}")).Status);
+        await seenByA.NextAsync(id, c => c.IsDelete);
+        AssertError(await a.Admin.GetJsonAsync($"/sandboxes/{id}"), 404);
+        Assert.DoesNotContain((await a.Admin.GetJsonAsync("/v2/sandboxes")).Body!.AsArray(), s => (string)s!["sandboxID"]! == id);
+        // Both replicas read the same events, in order.
+        var (_, events) = await a.Admin.GetJsonAsync($"/events/sandboxes/{id}?orderAsc=true");
+        Assert.Equal(["created", "paused", "resumed", "updated", "killed"],
+            events!.AsArray().Select(e => ((string)e!["type"]!)["sandbox.lifecycle.".Length..]));
+    }
+
+    [Fact]
+    public async Task AStaleReplica_IsRefused_ThenCatchesUp()
+    {
+        await using var r = await Replicas.StartAsync();
+        var (a, b) = (r.A, r.B);
+        using var seenByB = b.FollowChanges();
+        var id = (string)(await a.Admin.CreateSandboxAsync())["sandboxID"]!;
+        await seenByB.NextAsync(id, c => c.Cause == SandboxChangeCause.Created);
+        // Both pause at once: one wins, the other is told it is already paused (or to try
+        // again); never two pauses, never a lost one.
+        var results = await Task.WhenAll(a.Admin.PostJsonAsync($"/sandboxes/{id}/pause"), b.Admin.PostJsonAsync($"/sandboxes/{id}/pause"));
+        Assert.Single(results, r => r.Status == 204);
+        Assert.Single(results, r => r.Status == 409);
+        var (_, events) = await a.Admin.GetJsonAsync($"/events/sandboxes/{id}?types=sandbox.lifecycle.paused");
+        Assert.Single(events!.AsArray());
+    }
+
+    [Fact]
+    public async Task AKey_CreatedOrRevokedOnOne_HoldsOnTheOther_WithinASecond()
+    {
+        await using var r = await Replicas.StartAsync();
+        var (a, b) = (r.A, r.B);
+        var (_, created) = await a.Admin.PostJsonAsync("/api-keys", """{"name":"replicated"}""");
+        var key = b.Client((string)created!["key"]!);
+        Assert.True(await WithinAsync(TimeSpan.FromSeconds(1), async () => (await key.GetJsonAsync("/v2/sandboxes")).Status == 200),
+            "a key created on one replica was not accepted by the other within 1 s");
+
+        Assert.Equal(204, (await a.Admin.DeleteJsonAsync($"/api-keys/{(string)created["id"]!}")).Status);
+        Assert.True(await WithinAsync(TimeSpan.FromSeconds(1), async () => (await key.GetJsonAsync("/v2/sandboxes")).Status == 401),
+            "a key revoked on one replica was still accepted by the other after 1 s");
+        // The other replica's record of its last use never undoes the revocation.
+        await b.StopAsync();
+        await using var again = await PortalHost.StartAsync(new FakeSandboxRuntime(), config: r.Shared);
+        AssertError(await again.Client((string)created["key"]!).GetJsonAsync("/v2/sandboxes"), 401);
+    }
+
+    [Fact]
+    public async Task WhenTheReapersHolderDies_AnotherTakesOverWithinTheLease_AndMissesNoDeadline()
+    {
+        await using var r = await Replicas.StartAsync(new Dictionary<string, string?>
+        {
+            ["Portal:Sandboxes:ReaperLeaseDuration"] = "00:00:02",
+        });
+        var (a, b) = (r.A, r.B);
+        var holderA = a.Services.GetRequiredService<Portal.Core.Coordination.LeaderLease>().Holder;
+        // A started first, so it took the lease (B has been refused it since).
+        Assert.True(await WithinAsync(TimeSpan.FromSeconds(5), async () => await LeaseHolderAsync(r) == holderA), "replica A never held the reaper's lease");
+
+        using var seenByB = b.FollowChanges();
+        var id = (string)(await b.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":1}"""))["sandboxID"]!;
+        await a.StopAsync(); // A is gone without handing the lease over, as a killed process is
+        var ended = await seenByB.NextAsync(id, c => c.IsDelete); // within the 10 s NextAsync allows: 2 s lease + 1 s deadline + checks
+        Assert.NotEqual(holderA, await LeaseHolderAsync(r));
+        var (_, events) = await b.Admin.GetJsonAsync($"/events/sandboxes/{id}");
+        Assert.Equal("timeout", (string)events!.AsArray()[0]!["eventData"]!["kill_reason"]!);
+    }
+
+    private static async Task<string?> LeaseHolderAsync(Replicas r)
+    {
+        await using var conn = new Npgsql.NpgsqlConnection(r.Shared["Portal:Database"]);
+        await conn.OpenAsync(Ct);
+        await using var q = new Npgsql.NpgsqlCommand("SELECT \"Holder\" FROM leases WHERE \"Name\" = 'reaper'", conn);
+        return (string?)await q.ExecuteScalarAsync(Ct);
+    }
+
+    /// <summary>Whether <paramref name="condition"/> holds before <paramref name="limit"/> runs out (checked every 20 ms).</summary>
+    private static async Task<bool> WithinAsync(TimeSpan limit, Func<Task<bool>> condition)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < limit)
+        {
+            if (await condition()) return true;
+            await Task.Delay(20, Ct);
+        }
+        return await condition();
+    }
+}
