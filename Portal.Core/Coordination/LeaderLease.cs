@@ -14,6 +14,16 @@ public sealed class LeaderLease(IPortalStore store, TimeProvider clock)
     /// <summary>This process, as lease holder: host name and a random suffix (two processes on one host differ).</summary>
     public string Holder { get; } = $"{Environment.MachineName}/{Guid.NewGuid():N}"[..Math.Min(Environment.MachineName.Length + 13, 200)];
 
+    /// <summary>The lease that says this replica is alive (renewed with the deadline checks).</summary>
+    public static string HeartbeatOf(string holder) => "replica/" + holder;
+
+    public Task HeartbeatAsync(TimeSpan duration, CancellationToken ct) =>
+        store.TryHoldLeaseAsync(HeartbeatOf(Holder), Holder, clock.GetUtcNow(), duration, ct);
+
+    /// <summary>Whether replica <paramref name="holder"/> renewed its heartbeat lease recently enough.</summary>
+    public Task<bool> IsAliveAsync(string holder, CancellationToken ct) =>
+        holder == Holder ? Task.FromResult(true) : store.IsLeaseHeldAsync(HeartbeatOf(holder), clock.GetUtcNow(), ct);
+
     /// <summary>Takes or renews <paramref name="name"/>; the fence to write under, or null while another replica holds it.</summary>
     public async Task<LeaseFence?> HoldAsync(string name, TimeSpan duration, CancellationToken ct) =>
         await store.TryHoldLeaseAsync(name, Holder, clock.GetUtcNow(), duration, ct) is { } epoch

@@ -72,6 +72,13 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
         await tx.CommitAsync(CancellationToken.None);
     }
 
+    public async Task<bool> IsLeaseHeldAsync(string name, DateTimeOffset now, CancellationToken ct)
+    {
+        var nowMs = Ms(now);
+        await using var db = Context();
+        return await db.Leases.AnyAsync(l => l.Name == name && l.ExpiresAt >= nowMs, ct);
+    }
+
     public async Task<long?> TryHoldLeaseAsync(string name, string holder, DateTimeOffset now, TimeSpan duration, CancellationToken ct)
     {
         var nowMs = Ms(now);
@@ -361,7 +368,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
         Status = Enum.Parse<SandboxStatus>(r.Status), CreatedAt = At(r.CreatedAt), StartedAt = At(r.StartedAt),
         EndAt = At(r.EndAt), EndedAt = At(r.EndedAt), AutoPause = r.AutoPause, AllowInternetAccess = r.AllowInternetAccess,
         CpuCount = r.CpuCount, MemoryMB = r.MemoryMB, DiskSizeMB = r.DiskSizeMB, EnvdVersion = r.EnvdVersion,
-        ExecutionStartedAt = At(r.ExecutionStartedAt), Version = r.Version,
+        ExecutionStartedAt = At(r.ExecutionStartedAt), Version = r.Version, Owner = r.Owner,
     };
 
     private static SandboxRow FromSandbox(SandboxRecord s) => new()
@@ -371,7 +378,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
         CreatedAt = Ms(s.CreatedAt), StartedAt = Ms(s.StartedAt), EndAt = Ms(s.EndAt), EndedAt = Ms(s.EndedAt),
         AutoPause = s.AutoPause, AllowInternetAccess = s.AllowInternetAccess, CpuCount = s.CpuCount,
         MemoryMB = s.MemoryMB, DiskSizeMB = s.DiskSizeMB, EnvdVersion = s.EnvdVersion,
-        ExecutionStartedAt = Ms(s.ExecutionStartedAt), Version = s.Version,
+        ExecutionStartedAt = Ms(s.ExecutionStartedAt), Version = s.Version, Owner = s.Owner,
     };
 
     private static SandboxLogEntry ToLog(SandboxLogRow r) =>

@@ -49,6 +49,7 @@ internal sealed class SandboxRow
     public int DiskSizeMB { get; set; }
     public string EnvdVersion { get; set; } = "";
     public long? ExecutionStartedAt { get; set; }
+    public string? Owner { get; set; }
     public long Version { get; set; }
 }
 

@@ -44,6 +44,9 @@ public interface IPortalStore
     /// already. The fencing epoch, or null while another holds it.
     /// </summary>
     Task<long?> TryHoldLeaseAsync(string name, string holder, DateTimeOffset now, TimeSpan duration, CancellationToken ct);
+
+    /// <summary>Whether someone holds lease <paramref name="name"/> at <paramref name="now"/>.</summary>
+    Task<bool> IsLeaseHeldAsync(string name, DateTimeOffset now, CancellationToken ct);
     Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct);
     /// <summary>Log lines of a sandbox, oldest first, from <paramref name="from"/> (inclusive).</summary>
     Task<IReadOnlyList<SandboxLogEntry>> ListSandboxLogsAsync(string sandboxId, DateTimeOffset? from, int limit, bool newestFirst, CancellationToken ct);

@@ -45,6 +45,12 @@ public sealed record SandboxRecord
     public long Version { get; init; }
     /// <summary>When its current run began: the create, or the last resume (E2B's "execution").</summary>
     public DateTimeOffset? ExecutionStartedAt { get; init; }
+    /// <summary>
+    /// The replica that made it (its <see cref="Coordination.LeaderLease.Holder"/> name). While it is
+    /// still Creating, no other replica touches it as long as that replica's heartbeat lease holds
+    /// and the create's own time (<see cref="SandboxOptions.RuntimeCallTimeout"/>) has not run out.
+    /// </summary>
+    public string? Owner { get; init; }
 
     public bool IsLive => Status is SandboxStatus.Running or SandboxStatus.Paused;
 }

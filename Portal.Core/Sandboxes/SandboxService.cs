@@ -38,7 +38,8 @@ public sealed class SandboxService(
     IOptions<SandboxOptions> options,
     PortalTelemetry telemetry,
     SandboxChangeStream changes,
-    ILogger<SandboxService> log)
+    ILogger<SandboxService> log,
+    Coordination.LeaderLease? lease = null)
 {
     private readonly SandboxOptions _options = options.Value;
     private readonly ConcurrentDictionary<string, SandboxRecord> _live = new(StringComparer.Ordinal);
@@ -71,6 +72,8 @@ public sealed class SandboxService(
             instances.TryGetValue(rec.SandboxId, out var inst);
             if (rec.Status == SandboxStatus.Creating)
             {
+                // Another replica's create in progress is left alone; the leader ends it later if abandoned.
+                if (await IsCreatingElsewhereAsync(rec, ct)) continue;
                 if (inst is not null) await TryKillInRuntimeAsync(rec.SandboxId);
                 await MarkKilledAsync(rec, "create was interrupted by a portal restart", "warn", SandboxChangeCause.Killed, SandboxEvents.KillReasons.Orphaned, ct);
             }
@@ -182,6 +185,7 @@ public sealed class SandboxService(
             Metadata = new Dictionary<string, string>(cmd.Metadata, StringComparer.Ordinal),
             EnvdAccessToken = cmd.Secure ? SandboxIds.NewAccessToken() : null,
             Status = SandboxStatus.Creating,
+            Owner = lease?.Holder,
             CreatedAt = now,
             StartedAt = now,
             EndAt = now + timeout,
@@ -476,6 +480,33 @@ public sealed class SandboxService(
         }
         return due.Count;
     }
+
+    /// <summary>
+    /// The deadline leader's sweep: creates whose replica died mid-way (its heartbeat lease ran out,
+    /// or the create outlived any runtime call) are ended, in the runtime and in the store.
+    /// </summary>
+    public async Task<int> EndAbandonedCreatesAsync(LeaseFence fence, CancellationToken ct)
+    {
+        var ended = 0;
+        foreach (var rec in (await store.ListLiveSandboxesAsync(ct)).Where(r => r.Status == SandboxStatus.Creating))
+        {
+            if (await IsCreatingElsewhereAsync(rec, ct) || rec.Owner == lease?.Holder && Now() - rec.CreatedAt <= _options.RuntimeCallTimeout) continue;
+            await TryKillInRuntimeAsync(rec.SandboxId);
+            try
+            {
+                await MarkKilledAsync(rec, "create was abandoned: the portal replica making it stopped", "warn", SandboxChangeCause.Killed, SandboxEvents.KillReasons.Orphaned, ct, fence);
+                ended++;
+            }
+            catch (StaleSandboxWriteException) { /* it moved on meanwhile: not abandoned */ }
+        }
+        return ended;
+    }
+
+    /// <summary>Whether another live replica is still within its time to finish this create.</summary>
+    private async Task<bool> IsCreatingElsewhereAsync(SandboxRecord rec, CancellationToken ct) =>
+        lease is not null && rec.Owner is { } owner && owner != lease.Holder
+        && Now() - rec.CreatedAt <= _options.RuntimeCallTimeout
+        && await lease.IsAliveAsync(owner, ct);
 
     /// <summary>Applies a state change the runtime reports (a sandbox died or was changed outside the portal).</summary>
     public async Task ApplyRuntimeEventAsync(SandboxEvent evt, CancellationToken ct)

@@ -135,6 +135,28 @@ public sealed class ReplicasTests
         Assert.Equal("timeout", (string)events!.AsArray()[0]!["eventData"]!["kill_reason"]!);
     }
 
+    [Fact]
+    public async Task AStartingReplica_LeavesAnotherReplicasCreateAlone()
+    {
+        await using var r = await Replicas.StartAsync();
+        var runtime = r.A.Runtime;
+        runtime.CreateDelay = TimeSpan.FromSeconds(3); // a slow start: the record says Creating meanwhile
+        var creating = r.A.Admin.PostJsonAsync("/v2/sandboxes", """{"templateID":"base"}""");
+        Assert.True(await WithinAsync(TimeSpan.FromSeconds(2), async () =>
+        {
+            using var store = TestDatabase.Store(r.A.DataDir);
+            return (await store.ListLiveSandboxesAsync(Ct)).Any(s => s.Status == SandboxStatus.Creating);
+        }), "the create never reached the store");
+
+        // A third replica starts now: its recovery sees a create it does not own.
+        await using var c = await PortalHost.StartAsync(runtime, config: r.Shared);
+        var (status, body) = await creating;
+        Assert.Equal(201, status);
+        var id = (string)body!["sandboxID"]!;
+        Assert.True(runtime.Exists(id));
+        Assert.Equal("running", (string)(await c.Admin.GetJsonAsync($"/sandboxes/{id}")).Body!["state"]!);
+    }
+
     private static async Task<string?> LeaseHolderAsync(Replicas r)
     {
         await using var conn = new Npgsql.NpgsqlConnection(r.Shared["Portal:Database"]);

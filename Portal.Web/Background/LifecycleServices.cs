@@ -7,8 +7,9 @@ using Portal.Core.Threading;
 namespace Portal.Web.Background;
 
 /// <summary>
-/// Ends sandboxes at their deadline (kill, or pause with autoPause): on one replica at a time, the
-/// holder of the store lease "reaper", renewed at every check.
+/// Ends sandboxes at their deadline (kill, or pause with autoPause), and creates whose replica
+/// died: on one replica at a time, the holder of the store lease "reaper", renewed at every check.
+/// Every replica also renews its heartbeat lease here (how the others know its creates are alive).
 /// </summary>
 public sealed class DeadlineEnforcer(SandboxService sandboxes, LeaderLease lease, IOptions<SandboxOptions> options, TimeProvider clock, ILogger<DeadlineEnforcer> log) : BackgroundService
 {
@@ -20,17 +21,27 @@ public sealed class DeadlineEnforcer(SandboxService sandboxes, LeaderLease lease
     {
         using var timer = new PeriodicTimer(options.Value.DeadlineCheckInterval, clock);
         var leading = false;
+        var lastSweep = DateTimeOffset.MinValue;
         while (await timer.WaitForNextTickAsync(ct))
         {
             try
             {
-                var fence = await lease.HoldAsync(LeaseName, options.Value.ReaperLeaseDuration, ct);
+                var leaseDuration = options.Value.ReaperLeaseDuration;
+                await lease.HeartbeatAsync(leaseDuration, ct);
+                var fence = await lease.HoldAsync(LeaseName, leaseDuration, ct);
                 if ((fence is not null) != leading)
                 {
                     leading = fence is not null;
                     log.LogInformation(leading ? "This replica now ends sandboxes at their deadlines (lease '{Lease}')" : "Another replica holds lease '{Lease}' now", LeaseName);
                 }
-                if (fence is not null) await sandboxes.EnforceDeadlinesAsync(ct, fence);
+                if (fence is null) continue;
+                await sandboxes.EnforceDeadlinesAsync(ct, fence);
+                // Abandoned creates are rare and found by a store query: looked for once per lease term.
+                if (clock.GetUtcNow() - lastSweep >= leaseDuration)
+                {
+                    lastSweep = clock.GetUtcNow();
+                    await sandboxes.EndAbandonedCreatesAsync(fence, ct);
+                }
             }
             catch (Exception e) when (e is not OperationCanceledException) { log.LogError(e, "Deadline check failed"); }
         }

@@ -190,6 +190,9 @@ namespace Portal.Core.Persistence.Postgres.Migrations
                         .IsRequired()
                         .HasColumnType("text");
 
+                    b.Property<string>("Owner")
+                        .HasColumnType("text");
+
                     b.Property<long>("StartedAt")
                         .HasColumnType("bigint");
 
