@@ -7,6 +7,7 @@ using Portal.Core.Persistence;
 using Portal.Core.Persistence.Sqlite;
 using Portal.Core.Sandboxes;
 using Portal.Core.Threading;
+using Portal.Core.Webhooks;
 using Portal.Web.Apis;
 using Portal.Web.Auth;
 using Portal.Web.Background;
@@ -119,6 +120,8 @@ public static class PortalWebApplication
         services.AddSingleton<IValidateOptions<PortalOptions>, PortalOptionsValidator>();
         services.AddSingleton<IValidateOptions<SandboxOptions>, SandboxOptionsValidator>();
         services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
+        services.AddOptions<WebhookOptions>().Bind(config.GetSection(WebhookOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookOptionsValidator>();
         services.AddPortalTls(config);
         services.AddPortalAuthentication(config);
 
@@ -136,6 +139,8 @@ public static class PortalWebApplication
         services.AddSingleton<SandboxChangeStream>();
         services.AddSingleton<SandboxService>();
         services.AddSandboxRuntime(config);
+        services.AddSingleton<WebhookDispatcher>();
+        services.AddSingleton<WebhookService>();
 
         services.AddHttpForwarder();
         services.AddSingleton<SandboxConnections>();
@@ -156,6 +161,7 @@ public static class PortalWebApplication
         services.AddHostedService<MetricsSampler>();
         services.AddHostedService<RuntimeEventFollower>();
         services.AddHostedService<EventRetention>();
+        services.AddHostedService<WebhookDeliveryService>();
     }
 
     public static void UsePortal(WebApplication app)
@@ -188,5 +194,6 @@ public static class PortalWebApplication
         root.MapApiKeysApi();
         root.MapTeamsApi();
         root.MapEventsApi();
+        root.MapWebhooksApi();
     }
 }

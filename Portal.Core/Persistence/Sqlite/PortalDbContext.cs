@@ -9,6 +9,9 @@ internal sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<ApiKeyRow> ApiKeys => Set<ApiKeyRow>();
     public DbSet<SandboxRow> Sandboxes => Set<SandboxRow>();
     public DbSet<SandboxLogRow> SandboxLogs => Set<SandboxLogRow>();
+    public DbSet<WebhookRow> Webhooks => Set<WebhookRow>();
+    public DbSet<WebhookOutboxRow> WebhookOutbox => Set<WebhookOutboxRow>();
+    public DbSet<WebhookAttemptRow> WebhookAttempts => Set<WebhookAttemptRow>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -43,6 +46,30 @@ internal sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
             e.HasIndex(x => new { x.SandboxId, x.Timestamp });
             e.HasIndex(x => new { x.TeamId, x.Timestamp }); // the team's events
             e.HasIndex(x => x.Timestamp); // retention
+        });
+        b.Entity<WebhookRow>(e =>
+        {
+            e.ToTable("webhooks");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.TeamId);
+            e.HasOne<TeamRow>().WithMany().HasForeignKey(x => x.TeamId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<WebhookOutboxRow>(e =>
+        {
+            e.ToTable("webhook_outbox");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).ValueGeneratedOnAdd();
+            e.HasIndex(x => x.WebhookId);
+            // A deleted webhook takes its undelivered events along.
+            e.HasOne<WebhookRow>().WithMany().HasForeignKey(x => x.WebhookId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<WebhookAttemptRow>(e =>
+        {
+            e.ToTable("webhook_attempts");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).ValueGeneratedOnAdd();
+            e.HasIndex(x => new { x.WebhookId, x.Id });
+            e.HasOne<WebhookRow>().WithMany().HasForeignKey(x => x.WebhookId).OnDelete(DeleteBehavior.Cascade);
         });
     }
 }

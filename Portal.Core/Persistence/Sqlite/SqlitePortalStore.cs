@@ -5,6 +5,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Portal.Core.Auth;
 using Portal.Core.Sandboxes;
+using Portal.Core.Webhooks;
 
 namespace Portal.Core.Persistence.Sqlite;
 
@@ -158,6 +159,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
                     Stage(db, p.Record, insert: p.Record.Status == SandboxStatus.Creating);
                     if (p.Log is not null) db.SandboxLogs.Add(FromLog(p.Log));
                 }
+                await StageOutboxAsync(db, batch.Select(p => p.Log));
                 await db.SaveChangesAsync(CancellationToken.None);
                 foreach (var p in batch) p.Done.TrySetResult();
                 return;
@@ -188,6 +190,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
             await using var db = Open();
             Stage(db, record, insert);
             if (log is not null) db.SandboxLogs.Add(FromLog(log));
+            await StageOutboxAsync(db, [log]);
             try
             {
                 await db.SaveChangesAsync(CancellationToken.None);
@@ -211,6 +214,30 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         var row = FromSandbox(record);
         if (insert) { db.Sandboxes.Add(row); return; }
         db.Sandboxes.Update(row).Property(x => x.Version).OriginalValue = record.Version - 1;
+    }
+
+    /// <summary>
+    /// The outbox half of a save: for each event among <paramref name="logs"/>, a delivery per
+    /// enabled webhook of its team that takes its type. Read under the write lock, which webhook
+    /// changes also take, so the webhooks seen are the ones committed when the save commits.
+    /// </summary>
+    private static async Task StageOutboxAsync(PortalDbContext db, IEnumerable<SandboxLogEntry?> logs)
+    {
+        List<SandboxLogEntry>? events = null;
+        foreach (var l in logs) if (l?.Event is not null) (events ??= []).Add(l);
+        if (events is null) return;
+        var teams = events.Select(l => l.Event!.TeamId).Distinct().ToList();
+        var hooks = await db.Webhooks.AsNoTracking().Where(w => w.Enabled && teams.Contains(w.TeamId)).ToListAsync();
+        if (hooks.Count == 0) return;
+        var types = hooks.ToDictionary(h => h.Id, h => EventTypes(h.EventsJson));
+        foreach (var l in events)
+            foreach (var h in hooks)
+                if (h.TeamId == l.Event!.TeamId && types[h.Id].Contains(l.Event.Type))
+                    db.WebhookOutbox.Add(new WebhookOutboxRow
+                    {
+                        WebhookId = h.Id, EventId = l.Event.Id, SandboxId = l.SandboxId, EventJson = l.Event.Json,
+                        NextAttemptAt = Ms(l.Timestamp), CreatedAt = Ms(l.Timestamp),
+                    });
     }
 
     public Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct) =>
@@ -252,6 +279,106 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
             return await db.SandboxLogs.Where(l => l.Timestamp < ms).ExecuteDeleteAsync(ct);
         }
         finally { _writeLock.Release(); }
+    }
+
+    // ---- webhooks ----
+
+    public async Task<IReadOnlyList<Webhook>> ListWebhooksAsync(string? teamId, CancellationToken ct)
+    {
+        await using var db = Open();
+        var q = db.Webhooks.AsNoTracking();
+        if (teamId is not null) q = q.Where(w => w.TeamId == teamId);
+        var rows = await q.OrderBy(w => w.CreatedAt).ThenBy(w => w.Id).ToListAsync(ct);
+        return rows.Select(ToWebhook).ToList();
+    }
+
+    public async Task<Webhook?> FindWebhookAsync(string webhookId, CancellationToken ct)
+    {
+        await using var db = Open();
+        var row = await db.Webhooks.AsNoTracking().FirstOrDefaultAsync(w => w.Id == webhookId, ct);
+        return row is null ? null : ToWebhook(row);
+    }
+
+    public Task AddWebhookAsync(Webhook webhook, CancellationToken ct) =>
+        WriteAsync(db => { db.Webhooks.Add(FromWebhook(webhook)); return Task.CompletedTask; }, ct);
+
+    public Task UpdateWebhookAsync(Webhook webhook, CancellationToken ct) =>
+        WriteAsync(async db =>
+        {
+            db.Webhooks.Update(FromWebhook(webhook));
+            if (!webhook.Enabled)
+                foreach (var row in await db.WebhookOutbox.Where(o => o.WebhookId == webhook.Id).ToListAsync(ct))
+                    db.WebhookOutbox.Remove(row);
+        }, ct);
+
+    public async Task<bool> DeleteWebhookAsync(string webhookId, CancellationToken ct)
+    {
+        var found = false;
+        await WriteAsync(async db =>
+        {
+            var row = await db.Webhooks.FirstOrDefaultAsync(w => w.Id == webhookId, ct);
+            if (row is null) return;
+            found = true;
+            // Cascades (foreign keys on) take its outbox rows and delivery log.
+            db.Webhooks.Remove(row);
+        }, ct);
+        return found;
+    }
+
+    public async Task<IReadOnlyList<WebhookDelivery>> ListWebhookOutboxAsync(long afterId, int limit, CancellationToken ct)
+    {
+        await using var db = Open();
+        var rows = await db.WebhookOutbox.AsNoTracking().Where(o => o.Id > afterId).OrderBy(o => o.Id).Take(limit).ToListAsync(ct);
+        return rows.Select(o => new WebhookDelivery
+        {
+            Id = o.Id, WebhookId = o.WebhookId, EventId = o.EventId, SandboxId = o.SandboxId, EventJson = o.EventJson,
+            Attempts = o.Attempts, NextAttemptAt = At(o.NextAttemptAt), CreatedAt = At(o.CreatedAt),
+        }).ToList();
+    }
+
+    public async Task RecordWebhookAttemptsAsync(IReadOnlyList<WebhookAttempt> attempts, int keepPerWebhook, CancellationToken ct)
+    {
+        if (attempts.Count == 0) return;
+        await _writeLock.WaitAsync(ct);
+        try
+        {
+            await using var db = Open();
+            await using var tx = await db.Database.BeginTransactionAsync(CancellationToken.None);
+            var hookIds = attempts.Select(a => a.WebhookId).Distinct().ToList();
+            var live = (await db.Webhooks.AsNoTracking().Where(w => hookIds.Contains(w.Id)).Select(w => w.Id).ToListAsync(CancellationToken.None)).ToHashSet();
+            var ids = attempts.Select(a => a.OutboxId).ToList();
+            var outbox = await db.WebhookOutbox.Where(o => ids.Contains(o.Id)).ToDictionaryAsync(o => o.Id, CancellationToken.None);
+            foreach (var a in attempts)
+            {
+                if (!live.Contains(a.WebhookId)) continue;
+                db.WebhookAttempts.Add(FromAttempt(a));
+                if (!outbox.TryGetValue(a.OutboxId, out var row)) continue;
+                if (a.Outcome == WebhookDeliveryOutcome.Failed)
+                {
+                    row.Attempts = a.Attempt;
+                    row.NextAttemptAt = Ms(a.NextAttemptAt ?? a.At);
+                }
+                else db.WebhookOutbox.Remove(row);
+            }
+            await db.SaveChangesAsync(CancellationToken.None);
+            foreach (var hook in live)
+            {
+                // The newest keepPerWebhook stay: everything at or below the first one past them goes.
+                var cutoff = await db.WebhookAttempts.Where(a => a.WebhookId == hook).OrderByDescending(a => a.Id)
+                    .Skip(keepPerWebhook).Select(a => (long?)a.Id).FirstOrDefaultAsync(CancellationToken.None);
+                if (cutoff is { } c)
+                    await db.WebhookAttempts.Where(a => a.WebhookId == hook && a.Id <= c).ExecuteDeleteAsync(CancellationToken.None);
+            }
+            await tx.CommitAsync(CancellationToken.None);
+        }
+        finally { _writeLock.Release(); }
+    }
+
+    public async Task<IReadOnlyList<WebhookAttempt>> ListWebhookAttemptsAsync(string webhookId, int limit, CancellationToken ct)
+    {
+        await using var db = Open();
+        var rows = await db.WebhookAttempts.AsNoTracking().Where(a => a.WebhookId == webhookId).OrderByDescending(a => a.Id).Take(limit).ToListAsync(ct);
+        return rows.Select(ToAttempt).ToList();
     }
 
     public void Dispose()
@@ -319,6 +446,34 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
     {
         SandboxId = l.SandboxId, Timestamp = Ms(l.Timestamp), Level = l.Level, Message = l.Message, FieldsJson = Json(l.Fields),
         EventId = l.Event?.Id, EventType = l.Event?.Type, TeamId = l.Event?.TeamId, EventJson = l.Event?.Json,
+    };
+
+    private static string[] EventTypes(string json) => JsonSerializer.Deserialize<string[]>(json) ?? [];
+
+    private static Webhook ToWebhook(WebhookRow r) => new()
+    {
+        Id = r.Id, TeamId = r.TeamId, Name = r.Name, Url = r.Url, Enabled = r.Enabled, Events = EventTypes(r.EventsJson),
+        SignatureSecret = r.SignatureSecret, CreatedAt = At(r.CreatedAt),
+    };
+
+    private static WebhookRow FromWebhook(Webhook w) => new()
+    {
+        Id = w.Id, TeamId = w.TeamId, Name = w.Name, Url = w.Url, Enabled = w.Enabled, EventsJson = JsonSerializer.Serialize(w.Events),
+        SignatureSecret = w.SignatureSecret, CreatedAt = Ms(w.CreatedAt),
+    };
+
+    private static WebhookAttempt ToAttempt(WebhookAttemptRow r) => new()
+    {
+        Id = r.Id, OutboxId = r.OutboxId, WebhookId = r.WebhookId, EventId = r.EventId, SandboxId = r.SandboxId, DeliveryId = r.DeliveryId,
+        Attempt = r.Attempt, At = At(r.At), Outcome = Enum.Parse<WebhookDeliveryOutcome>(r.Outcome), StatusCode = r.StatusCode,
+        LatencyMs = r.LatencyMs, Error = r.Error, NextAttemptAt = At(r.NextAttemptAt),
+    };
+
+    private static WebhookAttemptRow FromAttempt(WebhookAttempt a) => new()
+    {
+        OutboxId = a.OutboxId, WebhookId = a.WebhookId, EventId = a.EventId, SandboxId = a.SandboxId, DeliveryId = a.DeliveryId,
+        Attempt = a.Attempt, At = Ms(a.At), Outcome = a.Outcome.ToString(), StatusCode = a.StatusCode,
+        LatencyMs = a.LatencyMs, Error = a.Error, NextAttemptAt = Ms(a.NextAttemptAt),
     };
 
     /// <summary>Per-connection settings SQLite does not keep in the file.</summary>
