@@ -1,4 +1,6 @@
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using Portal.Core;
 using Portal.Core.Webhooks;
 using Portal.Web.Auth;
 
@@ -21,17 +23,6 @@ public static class WebhooksApi
 
         public WebhookInput ToInput() => new(Name, Url, Enabled, Events, SignatureSecret);
     }
-
-    /// <summary>The team ID under both spellings E2B's docs have used.</summary>
-    public sealed record WebhookDto(
-        [property: JsonPropertyName("id")] string Id,
-        [property: JsonPropertyName("teamID")] string TeamID,
-        [property: JsonPropertyName("teamId")] string TeamId,
-        [property: JsonPropertyName("name")] string Name,
-        [property: JsonPropertyName("createdAt")] DateTimeOffset CreatedAt,
-        [property: JsonPropertyName("enabled")] bool Enabled,
-        [property: JsonPropertyName("url")] string Url,
-        [property: JsonPropertyName("events")] IReadOnlyList<string> Events);
 
     public sealed record DeliveryDto(
         [property: JsonPropertyName("deliveryID")] string DeliveryId,
@@ -78,7 +69,22 @@ public static class WebhooksApi
         return root;
     }
 
-    private static WebhookDto From(Webhook w) => new(w.Id, w.TeamId, w.TeamId, w.Name, w.CreatedAt, w.Enabled, w.Url, w.Events);
+    /// <summary>
+    /// The <c>Webhook</c> object, with the team ID under both spellings E2B's docs have used. A JSON
+    /// object rather than a record: the web serializer matches names case-insensitively, so two
+    /// properties named teamID and teamId would collide.
+    /// </summary>
+    private static JsonObject From(Webhook w) => new()
+    {
+        ["id"] = w.Id,
+        ["teamID"] = w.TeamId,
+        ["teamId"] = w.TeamId,
+        ["name"] = w.Name,
+        ["createdAt"] = Clock.Rfc3339(w.CreatedAt),
+        ["enabled"] = w.Enabled,
+        ["url"] = w.Url,
+        ["events"] = new JsonArray(w.Events.Select(e => (JsonNode?)e).ToArray()),
+    };
 
     private static string Outcome(WebhookDeliveryOutcome o) => o switch
     {
