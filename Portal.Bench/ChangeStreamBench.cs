@@ -93,7 +93,7 @@ public static class ChangeStreamBench
     }
 
     /// <summary>A runtime that runs nothing: every call succeeds at once (the bench measures the control plane alone).</summary>
-    private sealed class NoOpRuntime : ISandboxRuntime, ITemplateCatalog
+    internal sealed class NoOpRuntime : ISandboxRuntime, ITemplateCatalog
     {
         private static readonly SandboxTemplate Base = new() { TemplateId = "base", CpuCount = 2, MemoryMB = 512, DiskSizeMB = 2048 };
         public string Name => "no-op";

@@ -251,6 +251,11 @@ public sealed class WebhookDispatcher : IDisposable
             {
                 error = Describe(e);
             }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Anything else about this one request (a URL the client cannot send to, ...) is its failure, never the lane's end.
+                error = e.Message;
+            }
         }
         var latency = (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         var now = _clock.GetUtcNow();

@@ -196,6 +196,22 @@ public class WebhookDeliveryTests
     }
 
     [Fact]
+    public async Task AReceiverThatNeverAnswers_DoesNotHoldUpTheApi()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync(Secret);
+        receiver.Delay = TimeSpan.FromMinutes(2); // holds every request (the portal gives up at RequestTimeout)
+        await using var host = await StartAsync(null, ("Portal:Webhooks:RequestTimeout", "00:01:00"), ("Portal:Webhooks:MaxConcurrency", "2"));
+        await CreateWebhookAsync(host.Admin, receiver.Url);
+        // More lanes than the concurrency limit, all held by the receiver: every API call still completes.
+        var ids = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => LifecycleAsync(host.Admin)));
+        Assert.Equal(4, ids.Distinct().Count());
+        Assert.Empty(receiver.Received); // nothing answered while the API did all of that
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (receiver.Attempts.Count < 2 && DateTime.UtcNow < until) await Task.Delay(50, Ct);
+        Assert.Equal(2, receiver.Attempts.Count); // bounded: two in flight, the rest wait in the outbox
+    }
+
+    [Fact]
     public async Task DisabledOrOtherTeamsWebhooks_GetNothing()
     {
         await using var on = await WebhookReceiver.StartAsync(Secret);

@@ -30,6 +30,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
     }
 
     private WebApplication? _app;
+    private CancellationTokenSource _stopping = new();
     private readonly string _secret;
 
     private WebhookReceiver(string secret) => _secret = secret;
@@ -69,7 +70,10 @@ public sealed class WebhookReceiver : IAsyncDisposable
                 sig == WebhookSignature.Compute(_secret, raw) && ctx.Request.ContentType == "application/json",
                 Encoding.UTF8.GetString(raw), DateTimeOffset.UtcNow);
             Attempts.Enqueue(d);
-            if (Delay > TimeSpan.Zero) await Task.Delay(Delay);
+            // A delivery the portal gave up on is still processed (as a real receiver would); only stopping ends the wait.
+            if (Delay > TimeSpan.Zero)
+                try { await Task.Delay(Delay, _stopping.Token); }
+                catch (OperationCanceledException) { return Results.StatusCode(503); }
             var status = Answer?.Invoke(d) ?? Status;
             if (status is >= 200 and < 300) Received.Enqueue(d);
             return Results.StatusCode(status);
@@ -84,7 +88,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
     public async Task StopAsync()
     {
         if (_app is null) return;
+        await _stopping.CancelAsync();
         await _app.StopAsync();
+        _stopping = new CancellationTokenSource();
         await _app.DisposeAsync();
         _app = null;
     }
