@@ -64,10 +64,11 @@ public static class WebhookBench
                     var team = new Team { TeamId = "team_bench", Name = "bench", IsAdmin = true, CreatedAt = DateTimeOffset.UtcNow };
                     await store.AddTeamAsync(team, CancellationToken.None);
                     var caller = new Caller(team, CallerRole.Admin, new Actor(ActorKind.ApiKey, "bench", "bench"));
+                    var changes = new SandboxChangeStream();
                     var service = new SandboxService(new ChangeStreamBench.NoOpRuntime(), store, TimeProvider.System,
-                        Options.Create(new SandboxOptions()), new PortalTelemetry(), new SandboxChangeStream(), NullLogger<SandboxService>.Instance);
-                    var options = Options.Create(new WebhookOptions { AllowPrivateTargets = true, MaxConcurrency = concurrency, PollInterval = TimeSpan.FromMilliseconds(20) });
-                    using var dispatcher = new WebhookDispatcher(store, options, TimeProvider.System, NullLogger<WebhookDispatcher>.Instance);
+                        Options.Create(new SandboxOptions()), new PortalTelemetry(), changes, NullLogger<SandboxService>.Instance);
+                    var options = Options.Create(new WebhookOptions { AllowPrivateTargets = true, MaxConcurrency = concurrency, });
+                    using var dispatcher = new WebhookDispatcher(store, changes, options, TimeProvider.System, NullLogger<WebhookDispatcher>.Instance);
                     await store.AddWebhookAsync(new Webhook
                     {
                         Id = Guid.NewGuid().ToString(), TeamId = team.TeamId, Name = "bench", Url = receiver.Url, Enabled = true,

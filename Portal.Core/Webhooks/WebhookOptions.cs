@@ -23,6 +23,9 @@ public sealed class WebhookOptions
     public TimeSpan GiveUpAfter { get; set; } = TimeSpan.FromHours(24);
     /// <summary>Attempts kept per webhook in the delivery log (newest first).</summary>
     public int DeliveryLogSize { get; set; } = 100;
-    /// <summary>How often the dispatcher looks for new outbox rows when nothing woke it.</summary>
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+    /// <summary>
+    /// How often the dispatcher looks for new outbox rows when nothing woke it (every sandbox
+    /// change wakes it; this is the safety net).
+    /// </summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

@@ -221,12 +221,15 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
     /// enabled webhook of its team that takes its type. Read under the write lock, which webhook
     /// changes also take, so the webhooks seen are the ones committed when the save commits.
     /// </summary>
-    private static async Task StageOutboxAsync(PortalDbContext db, IEnumerable<SandboxLogEntry?> logs)
+    private async Task StageOutboxAsync(PortalDbContext db, IEnumerable<SandboxLogEntry?> logs)
     {
         List<SandboxLogEntry>? events = null;
         foreach (var l in logs) if (l?.Event is not null) (events ??= []).Add(l);
         if (events is null) return;
-        var teams = events.Select(l => l.Event!.TeamId).Distinct().ToList();
+        // Most teams have no webhook: then a save costs no query at all.
+        _teamsWithWebhooks ??= (await db.Webhooks.AsNoTracking().Where(w => w.Enabled).Select(w => w.TeamId).Distinct().ToListAsync()).ToHashSet();
+        var teams = events.Select(l => l.Event!.TeamId).Distinct().Where(_teamsWithWebhooks.Contains).ToList();
+        if (teams.Count == 0) return;
         var hooks = await db.Webhooks.AsNoTracking().Where(w => w.Enabled && teams.Contains(w.TeamId)).ToListAsync();
         if (hooks.Count == 0) return;
         var types = hooks.ToDictionary(h => h.Id, h => EventTypes(h.EventsJson));
@@ -239,6 +242,12 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
                         NextAttemptAt = Ms(l.Timestamp), CreatedAt = Ms(l.Timestamp),
                     });
     }
+
+    /// <summary>
+    /// Teams with an enabled webhook (null: read again). Read and reset only under the write lock,
+    /// which every webhook change takes, and this process is the database's only writer.
+    /// </summary>
+    private HashSet<string>? _teamsWithWebhooks;
 
     public Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct) =>
         WriteAsync(db => { db.SandboxLogs.Add(FromLog(log)); return Task.CompletedTask; }, ct);
@@ -300,12 +309,13 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
     }
 
     public Task AddWebhookAsync(Webhook webhook, CancellationToken ct) =>
-        WriteAsync(db => { db.Webhooks.Add(FromWebhook(webhook)); return Task.CompletedTask; }, ct);
+        WriteAsync(db => { db.Webhooks.Add(FromWebhook(webhook)); _teamsWithWebhooks = null; return Task.CompletedTask; }, ct);
 
     public Task UpdateWebhookAsync(Webhook webhook, CancellationToken ct) =>
         WriteAsync(async db =>
         {
             db.Webhooks.Update(FromWebhook(webhook));
+            _teamsWithWebhooks = null;
             if (!webhook.Enabled)
                 foreach (var row in await db.WebhookOutbox.Where(o => o.WebhookId == webhook.Id).ToListAsync(ct))
                     db.WebhookOutbox.Remove(row);
@@ -321,6 +331,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
             found = true;
             // Cascades (foreign keys on) take its outbox rows and delivery log.
             db.Webhooks.Remove(row);
+            _teamsWithWebhooks = null;
         }, ct);
         return found;
     }
