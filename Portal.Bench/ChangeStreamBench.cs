@@ -73,6 +73,7 @@ public static class ChangeStreamBench
             {
                 var entry = new SandboxLogEntry(rec.SandboxId, DateTimeOffset.UtcNow, "info", "bench", new Dictionary<string, string>());
                 if (i % 2 == 0) entry = entry with { Event = SandboxEvents.Make(SandboxEvents.Updated, rec, entry.Timestamp) };
+                rec = rec with { Version = rec.Version + 1 }; // each save is the next version (stale ones are refused)
                 var t = Stopwatch.GetTimestamp();
                 await store.SaveSandboxAsync(rec, entry, CancellationToken.None);
                 (i % 2 == 0 ? with : without).Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);

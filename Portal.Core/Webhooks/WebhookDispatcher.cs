@@ -41,6 +41,7 @@ public sealed class WebhookDispatcher : IDisposable
     private Dictionary<string, Webhook> _webhooks = new();
     private long _webhooksGeneration;
     private volatile bool _webhooksDirty = true;
+    private volatile bool _newRows = true;
 
     public WebhookDispatcher(IPortalStore store, SandboxChangeStream changes, IOptions<WebhookOptions> options, TimeProvider clock, ILogger<WebhookDispatcher> log)
     {
@@ -73,11 +74,17 @@ public sealed class WebhookDispatcher : IDisposable
     public void WebhooksChanged()
     {
         _webhooksDirty = true;
-        Wake();
+        NewRows();
     }
 
     /// <summary>New outbox rows may be there: look now rather than at the next poll.</summary>
-    public void Wake()
+    public void NewRows()
+    {
+        _newRows = true;
+        Wake();
+    }
+
+    private void Wake()
     {
         if (_wake.CurrentCount == 0) _wake.Release();
     }
@@ -87,6 +94,8 @@ public sealed class WebhookDispatcher : IDisposable
     {
         var recorder = RecordLoopAsync();
         var follower = FollowChangesAsync(ct);
+        var lastLoad = DateTimeOffset.MinValue;
+        var full = false;
         try
         {
             while (!ct.IsCancellationRequested)
@@ -100,7 +109,14 @@ public sealed class WebhookDispatcher : IDisposable
                         var hooks = (await _store.ListWebhooksAsync(null, ct)).ToDictionary(w => w.Id);
                         lock (_gate) { _webhooks = hooks; _webhooksGeneration++; }
                     }
-                    await LoadAsync(ct);
+                    // New rows come with a change (or, for anything else, by the next poll); an
+                    // attempt finishing only needs its lane looked at again.
+                    if (_newRows || _clock.GetUtcNow() - lastLoad >= _options.PollInterval || (full && Held < MaxInMemory))
+                    {
+                        _newRows = false;
+                        lastLoad = _clock.GetUtcNow();
+                        full = await LoadAsync(ct);
+                    }
                     var nextDue = StartDue(ct);
                     if (nextDue is { } due)
                     {
@@ -137,23 +153,24 @@ public sealed class WebhookDispatcher : IDisposable
             using var subscription = _changes.Subscribe(static _ => true);
             try
             {
-                await foreach (var _ in subscription.Changes.ReadAllAsync(ct)) Wake();
+                await foreach (var _ in subscription.Changes.ReadAllAsync(ct)) NewRows();
             }
-            catch (SandboxChangeStreamOverflowException) { Wake(); } // fell behind: subscribe again
+            catch (SandboxChangeStreamOverflowException) { NewRows(); } // fell behind: subscribe again
             catch (OperationCanceledException) { return; }
         }
     }
 
-    private async Task LoadAsync(CancellationToken ct)
+    /// <summary>Reads outbox rows past the cursor into their lanes; true when it stopped for lack of room.</summary>
+    private async Task<bool> LoadAsync(CancellationToken ct)
     {
         while (true)
         {
             int room;
             long cursor;
             lock (_gate) { room = MaxInMemory - _held; cursor = _cursor; }
-            if (room <= 0) return;
+            if (room <= 0) return true;
             var rows = await _store.ListWebhookOutboxAsync(cursor, Math.Min(room, 1000), ct);
-            if (rows.Count == 0) return;
+            if (rows.Count == 0) return false;
             lock (_gate)
             {
                 foreach (var d in rows)
@@ -166,7 +183,7 @@ public sealed class WebhookDispatcher : IDisposable
                 }
                 _cursor = rows[^1].Id;
             }
-            if (rows.Count < 1000) return;
+            if (rows.Count < 1000) return false;
         }
     }
 

@@ -357,20 +357,21 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
             await using var tx = await db.Database.BeginTransactionAsync(CancellationToken.None);
             var hookIds = attempts.Select(a => a.WebhookId).Distinct().ToList();
             var live = (await db.Webhooks.AsNoTracking().Where(w => hookIds.Contains(w.Id)).Select(w => w.Id).ToListAsync(CancellationToken.None)).ToHashSet();
-            var ids = attempts.Select(a => a.OutboxId).ToList();
-            var outbox = await db.WebhookOutbox.Where(o => ids.Contains(o.Id)).ToDictionaryAsync(o => o.Id, CancellationToken.None);
-            foreach (var a in attempts)
+            attempts = attempts.Where(a => live.Contains(a.WebhookId)).ToList();
+            // Done ones leave in one statement; failed ones (fewer) are rescheduled row by row.
+            var done = attempts.Where(a => a.Outcome != WebhookDeliveryOutcome.Failed).Select(a => a.OutboxId).ToList();
+            if (done.Count > 0) await db.WebhookOutbox.Where(o => done.Contains(o.Id)).ExecuteDeleteAsync(CancellationToken.None);
+            var failed = attempts.Where(a => a.Outcome == WebhookDeliveryOutcome.Failed).GroupBy(a => a.OutboxId).ToDictionary(g => g.Key, g => g.Last());
+            if (failed.Count > 0)
             {
-                if (!live.Contains(a.WebhookId)) continue;
-                db.WebhookAttempts.Add(FromAttempt(a));
-                if (!outbox.TryGetValue(a.OutboxId, out var row)) continue;
-                if (a.Outcome == WebhookDeliveryOutcome.Failed)
+                var ids = failed.Keys.ToList();
+                foreach (var row in await db.WebhookOutbox.Where(o => ids.Contains(o.Id)).ToListAsync(CancellationToken.None))
                 {
-                    row.Attempts = a.Attempt;
-                    row.NextAttemptAt = Ms(a.NextAttemptAt ?? a.At);
+                    row.Attempts = failed[row.Id].Attempt;
+                    row.NextAttemptAt = Ms(failed[row.Id].NextAttemptAt ?? failed[row.Id].At);
                 }
-                else db.WebhookOutbox.Remove(row);
             }
+            foreach (var a in attempts) db.WebhookAttempts.Add(FromAttempt(a));
             await db.SaveChangesAsync(CancellationToken.None);
             foreach (var hook in live)
             {
