@@ -111,10 +111,49 @@ public static class WebhookBench
                 }
                 finally { try { Directory.Delete(dir, true); } catch (IOException) { } }
             }
+            await OutboxCostAsync();
             if (badSignatures > 0) Console.WriteLine($"  {badSignatures} deliveries with a bad signature!");
             return badSignatures == 0 ? 0 : 1;
         }
         finally { await receiver.App.DisposeAsync(); }
+    }
+
+    /// <summary>What the outbox row adds to a save whose event goes to one webhook (interleaved with saves without an event).</summary>
+    private static async Task OutboxCostAsync()
+    {
+        var dir = Directory.CreateTempSubdirectory("portal-bench-webhooks-").FullName;
+        try
+        {
+            using var store = new SqlitePortalStore(Path.Combine(dir, "portal.db"));
+            await store.InitializeAsync(CancellationToken.None);
+            var now = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            await store.AddTeamAsync(new Team { TeamId = "team_bench", Name = "bench", CreatedAt = now }, CancellationToken.None);
+            await store.AddWebhookAsync(new Webhook
+            {
+                Id = "hook", TeamId = "team_bench", Name = "bench", Url = "http://192.0.2.1/", Enabled = true,
+                Events = [.. SandboxEvents.Types], SignatureSecret = Secret, CreatedAt = now,
+            }, CancellationToken.None);
+            var rec = new SandboxRecord
+            {
+                Version = 1, SandboxId = "sbx", TeamId = "team_bench", TemplateId = "base", ClientId = "c",
+                Status = SandboxStatus.Creating, CreatedAt = now, StartedAt = now, EndAt = now.AddHours(1),
+            };
+            await store.SaveSandboxAsync(rec, null, CancellationToken.None);
+            rec = rec with { Status = SandboxStatus.Running };
+            var with = new List<double>(); var without = new List<double>();
+            for (var i = 0; i < 2000; i++)
+            {
+                rec = rec with { Version = rec.Version + 1 };
+                var entry = new SandboxLogEntry(rec.SandboxId, DateTimeOffset.UtcNow, "info", "bench", new Dictionary<string, string>());
+                if (i % 2 == 0) entry = entry with { Event = SandboxEvents.Make(SandboxEvents.Updated, rec, entry.Timestamp) };
+                var t = Stopwatch.GetTimestamp();
+                await store.SaveSandboxAsync(rec, entry, CancellationToken.None);
+                (i % 2 == 0 ? with : without).Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+            }
+            with.Sort(); without.Sort();
+            Console.WriteLine($"  outbox:  a save with its event and one webhook's outbox row p50 {Pct(with, 0.5):0.000} ms, a save without an event {Pct(without, 0.5):0.000} ms: +{Pct(with, 0.5) - Pct(without, 0.5):0.000} ms");
+        }
+        finally { try { Directory.Delete(dir, true); } catch (IOException) { } }
     }
 
     private static async Task<(WebApplication App, string Url)> StartReceiverAsync(RequestDelegate handle)

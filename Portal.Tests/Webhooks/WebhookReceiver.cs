@@ -43,6 +43,8 @@ public sealed class WebhookReceiver : IAsyncDisposable
     public volatile int Status = 200;
     /// <summary>Decides the answer per delivery (overrides <see cref="Status"/>); null = use Status.</summary>
     public Func<Delivery, int>? Answer;
+    /// <summary>While set and not completed, requests are held (after being counted in <see cref="Attempts"/>).</summary>
+    public TaskCompletionSource? Gate;
     /// <summary>Held before answering (a slow receiver).</summary>
     public TimeSpan Delay = TimeSpan.Zero;
 
@@ -71,9 +73,12 @@ public sealed class WebhookReceiver : IAsyncDisposable
                 Encoding.UTF8.GetString(raw), DateTimeOffset.UtcNow);
             Attempts.Enqueue(d);
             // A delivery the portal gave up on is still processed (as a real receiver would); only stopping ends the wait.
-            if (Delay > TimeSpan.Zero)
-                try { await Task.Delay(Delay, _stopping.Token); }
-                catch (OperationCanceledException) { return Results.StatusCode(503); }
+            try
+            {
+                if (Gate is { } gate) await gate.Task.WaitAsync(_stopping.Token);
+                if (Delay > TimeSpan.Zero) await Task.Delay(Delay, _stopping.Token);
+            }
+            catch (OperationCanceledException) { return Results.StatusCode(503); }
             var status = Answer?.Invoke(d) ?? Status;
             if (status is >= 200 and < 300) Received.Enqueue(d);
             return Results.StatusCode(status);

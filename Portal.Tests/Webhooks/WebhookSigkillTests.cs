@@ -25,7 +25,9 @@ public class WebhookSigkillTests
             "--Portal:Webhooks:PollInterval", "00:00:00.050",
         ];
         await using var receiver = await WebhookReceiver.StartAsync(Secret);
-        receiver.Delay = TimeSpan.FromSeconds(2); // slow: deliveries are in flight when the portal dies
+        // Held until every event exists, then slow: deliveries are in flight when the portal dies.
+        receiver.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        receiver.Delay = TimeSpan.FromSeconds(1);
         PortalProcess? first = null, second = null;
         try
         {
@@ -50,6 +52,7 @@ public class WebhookSigkillTests
                 expected[id] = (await admin.GetJsonAsync($"/events/sandboxes/{id}?orderAsc=true")).Body!.AsArray().Select(e => (string)e!["id"]!).ToArray();
             Assert.All(expected.Values, e => Assert.Equal(4, e.Length));
 
+            receiver.Gate.SetResult();
             // Mid-delivery: some delivered, some arrived at the receiver and not yet answered.
             var until = DateTime.UtcNow.AddSeconds(60);
             while (!(receiver.Received.Count >= 2 && receiver.Attempts.Count > receiver.Received.Count) && DateTime.UtcNow < until) await Task.Delay(10, Ct);

@@ -218,7 +218,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
 
     /// <summary>
     /// The outbox half of a save: for each event among <paramref name="logs"/>, a delivery per
-    /// enabled webhook of its team that takes its type. Read under the write lock, which webhook
+    /// enabled webhook of its team that takes its type. Runs under the write lock, which webhook
     /// changes also take, so the webhooks seen are the ones committed when the save commits.
     /// </summary>
     private async Task StageOutboxAsync(PortalDbContext db, IEnumerable<SandboxLogEntry?> logs)
@@ -226,28 +226,26 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
         List<SandboxLogEntry>? events = null;
         foreach (var l in logs) if (l?.Event is not null) (events ??= []).Add(l);
         if (events is null) return;
-        // Most teams have no webhook: then a save costs no query at all.
-        _teamsWithWebhooks ??= (await db.Webhooks.AsNoTracking().Where(w => w.Enabled).Select(w => w.TeamId).Distinct().ToListAsync()).ToHashSet();
-        var teams = events.Select(l => l.Event!.TeamId).Distinct().Where(_teamsWithWebhooks.Contains).ToList();
-        if (teams.Count == 0) return;
-        var hooks = await db.Webhooks.AsNoTracking().Where(w => w.Enabled && teams.Contains(w.TeamId)).ToListAsync();
-        if (hooks.Count == 0) return;
-        var types = hooks.ToDictionary(h => h.Id, h => EventTypes(h.EventsJson));
+        _enabledWebhooks ??= (await db.Webhooks.AsNoTracking().Where(w => w.Enabled).ToListAsync())
+            .GroupBy(w => w.TeamId)
+            .ToDictionary(g => g.Key, g => g.Select(w => (w.Id, Types: (IReadOnlySet<string>)EventTypes(w.EventsJson).ToHashSet(StringComparer.Ordinal))).ToArray());
         foreach (var l in events)
-            foreach (var h in hooks)
-                if (h.TeamId == l.Event!.TeamId && types[h.Id].Contains(l.Event.Type))
-                    db.WebhookOutbox.Add(new WebhookOutboxRow
-                    {
-                        WebhookId = h.Id, EventId = l.Event.Id, SandboxId = l.SandboxId, EventJson = l.Event.Json,
-                        NextAttemptAt = Ms(l.Timestamp), CreatedAt = Ms(l.Timestamp),
-                    });
+            if (_enabledWebhooks.TryGetValue(l.Event!.TeamId, out var hooks))
+                foreach (var (id, types) in hooks)
+                    if (types.Contains(l.Event.Type))
+                        db.WebhookOutbox.Add(new WebhookOutboxRow
+                        {
+                            WebhookId = id, EventId = l.Event.Id, SandboxId = l.SandboxId, EventJson = l.Event.Json,
+                            NextAttemptAt = Ms(l.Timestamp), CreatedAt = Ms(l.Timestamp),
+                        });
     }
 
     /// <summary>
-    /// Teams with an enabled webhook (null: read again). Read and reset only under the write lock,
-    /// which every webhook change takes, and this process is the database's only writer.
+    /// The enabled webhooks by team (null: read them again), so a save costs no query for them.
+    /// Read and reset only under the write lock, which every webhook change takes; this process
+    /// is the database's only writer.
     /// </summary>
-    private HashSet<string>? _teamsWithWebhooks;
+    private Dictionary<string, (string Id, IReadOnlySet<string> Types)[]>? _enabledWebhooks;
 
     public Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct) =>
         WriteAsync(db => { db.SandboxLogs.Add(FromLog(log)); return Task.CompletedTask; }, ct);
@@ -309,13 +307,13 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
     }
 
     public Task AddWebhookAsync(Webhook webhook, CancellationToken ct) =>
-        WriteAsync(db => { db.Webhooks.Add(FromWebhook(webhook)); _teamsWithWebhooks = null; return Task.CompletedTask; }, ct);
+        WriteAsync(db => { db.Webhooks.Add(FromWebhook(webhook)); _enabledWebhooks = null; return Task.CompletedTask; }, ct);
 
     public Task UpdateWebhookAsync(Webhook webhook, CancellationToken ct) =>
         WriteAsync(async db =>
         {
             db.Webhooks.Update(FromWebhook(webhook));
-            _teamsWithWebhooks = null;
+            _enabledWebhooks = null;
             if (!webhook.Enabled)
                 foreach (var row in await db.WebhookOutbox.Where(o => o.WebhookId == webhook.Id).ToListAsync(ct))
                     db.WebhookOutbox.Remove(row);
@@ -331,7 +329,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
             found = true;
             // Cascades (foreign keys on) take its outbox rows and delivery log.
             db.Webhooks.Remove(row);
-            _teamsWithWebhooks = null;
+            _enabledWebhooks = null;
         }, ct);
         return found;
     }
