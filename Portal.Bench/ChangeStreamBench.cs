@@ -73,6 +73,7 @@ public static class ChangeStreamBench
             {
                 var entry = new SandboxLogEntry(rec.SandboxId, DateTimeOffset.UtcNow, "info", "bench", new Dictionary<string, string>());
                 if (i % 2 == 0) entry = entry with { Event = SandboxEvents.Make(SandboxEvents.Updated, rec, entry.Timestamp) };
+                rec = rec with { Version = rec.Version + 1 }; // each save is the next version (stale ones are refused)
                 var t = Stopwatch.GetTimestamp();
                 await store.SaveSandboxAsync(rec, entry, CancellationToken.None);
                 (i % 2 == 0 ? with : without).Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
@@ -93,7 +94,7 @@ public static class ChangeStreamBench
     }
 
     /// <summary>A runtime that runs nothing: every call succeeds at once (the bench measures the control plane alone).</summary>
-    private sealed class NoOpRuntime : ISandboxRuntime, ITemplateCatalog
+    internal sealed class NoOpRuntime : ISandboxRuntime, ITemplateCatalog
     {
         private static readonly SandboxTemplate Base = new() { TemplateId = "base", CpuCount = 2, MemoryMB = 512, DiskSizeMB = 2048 };
         public string Name => "no-op";

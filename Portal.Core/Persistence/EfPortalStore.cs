@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Portal.Core.Auth;
 using Portal.Core.Sandboxes;
+using Portal.Core.Webhooks;
 
 namespace Portal.Core.Persistence;
 
@@ -231,6 +232,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
                     Stage(db, p.Record, insert: p.Record.Status == SandboxStatus.Creating);
                     if (p.Log is not null) db.SandboxLogs.Add(FromLog(p.Log));
                 }
+                await StageOutboxAsync(db, batch.Select(p => p.Log));
                 await CommitAsync(db, batch.Select(p => StoreChange.SandboxNote(p.Record.SandboxId, p.Record.Version)).ToList());
                 foreach (var p in batch) p.Done.TrySetResult();
                 return;
@@ -261,6 +263,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
             await using var db = Context();
             Stage(db, record, insert);
             if (log is not null) db.SandboxLogs.Add(FromLog(log));
+            await StageOutboxAsync(db, [log]);
             try
             {
                 await CommitAsync(db, [StoreChange.SandboxNote(record.SandboxId, record.Version)], fence);
@@ -285,6 +288,37 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
         if (insert) { db.Sandboxes.Add(row); return; }
         db.Sandboxes.Update(row).Property(x => x.Version).OriginalValue = record.Version - 1;
     }
+
+    /// <summary>
+    /// The outbox half of a save: for each event among <paramref name="logs"/>, a delivery per
+    /// enabled webhook of its team that takes its type. Runs under the write lock, which webhook
+    /// changes also take, so the webhooks seen are the ones committed when the save commits.
+    /// </summary>
+    private async Task StageOutboxAsync(PortalDbContext db, IEnumerable<SandboxLogEntry?> logs)
+    {
+        List<SandboxLogEntry>? events = null;
+        foreach (var l in logs) if (l?.Event is not null) (events ??= []).Add(l);
+        if (events is null) return;
+        _enabledWebhooks ??= (await db.Webhooks.AsNoTracking().Where(w => w.Enabled).ToListAsync())
+            .GroupBy(w => w.TeamId)
+            .ToDictionary(g => g.Key, g => g.Select(w => (w.Id, Types: (IReadOnlySet<string>)EventTypes(w.EventsJson).ToHashSet(StringComparer.Ordinal))).ToArray());
+        foreach (var l in events)
+            if (_enabledWebhooks.TryGetValue(l.Event!.TeamId, out var hooks))
+                foreach (var (id, types) in hooks)
+                    if (types.Contains(l.Event.Type))
+                        db.WebhookOutbox.Add(new WebhookOutboxRow
+                        {
+                            WebhookId = id, EventId = l.Event.Id, SandboxId = l.SandboxId, EventJson = l.Event.Json,
+                            NextAttemptAt = Ms(l.Timestamp), CreatedAt = Ms(l.Timestamp),
+                        });
+    }
+
+    /// <summary>
+    /// The enabled webhooks by team (null: read them again), so a save costs no query for them.
+    /// Read and reset only under the write lock, which every webhook change takes; this process
+    /// is the database's only writer.
+    /// </summary>
+    private Dictionary<string, (string Id, IReadOnlySet<string> Types)[]>? _enabledWebhooks;
 
     public Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct) =>
         WriteAsync(db => { db.SandboxLogs.Add(FromLog(log)); return Task.CompletedTask; }, ct);
@@ -325,6 +359,109 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
             return await db.SandboxLogs.Where(l => l.Timestamp < ms).ExecuteDeleteAsync(ct);
         }
         finally { _writeLock.Release(); }
+    }
+
+    // ---- webhooks ----
+
+    public async Task<IReadOnlyList<Webhook>> ListWebhooksAsync(string? teamId, CancellationToken ct)
+    {
+        await using var db = Context();
+        var q = db.Webhooks.AsNoTracking();
+        if (teamId is not null) q = q.Where(w => w.TeamId == teamId);
+        var rows = await q.OrderBy(w => w.CreatedAt).ThenBy(w => w.Id).ToListAsync(ct);
+        return rows.Select(ToWebhook).ToList();
+    }
+
+    public async Task<Webhook?> FindWebhookAsync(string webhookId, CancellationToken ct)
+    {
+        await using var db = Context();
+        var row = await db.Webhooks.AsNoTracking().FirstOrDefaultAsync(w => w.Id == webhookId, ct);
+        return row is null ? null : ToWebhook(row);
+    }
+
+    public Task AddWebhookAsync(Webhook webhook, CancellationToken ct) =>
+        WriteAsync(db => { db.Webhooks.Add(FromWebhook(webhook)); _enabledWebhooks = null; return Task.CompletedTask; }, ct);
+
+    public Task UpdateWebhookAsync(Webhook webhook, CancellationToken ct) =>
+        WriteAsync(async db =>
+        {
+            db.Webhooks.Update(FromWebhook(webhook));
+            _enabledWebhooks = null;
+            if (!webhook.Enabled)
+                foreach (var row in await db.WebhookOutbox.Where(o => o.WebhookId == webhook.Id).ToListAsync(ct))
+                    db.WebhookOutbox.Remove(row);
+        }, ct);
+
+    public async Task<bool> DeleteWebhookAsync(string webhookId, CancellationToken ct)
+    {
+        var found = false;
+        await WriteAsync(async db =>
+        {
+            var row = await db.Webhooks.FirstOrDefaultAsync(w => w.Id == webhookId, ct);
+            if (row is null) return;
+            found = true;
+            // Cascades (foreign keys on) take its outbox rows and delivery log.
+            db.Webhooks.Remove(row);
+            _enabledWebhooks = null;
+        }, ct);
+        return found;
+    }
+
+    public async Task<IReadOnlyList<WebhookDelivery>> ListWebhookOutboxAsync(long afterId, int limit, CancellationToken ct)
+    {
+        await using var db = Context();
+        var rows = await db.WebhookOutbox.AsNoTracking().Where(o => o.Id > afterId).OrderBy(o => o.Id).Take(limit).ToListAsync(ct);
+        return rows.Select(o => new WebhookDelivery
+        {
+            Id = o.Id, WebhookId = o.WebhookId, EventId = o.EventId, SandboxId = o.SandboxId, EventJson = o.EventJson,
+            Attempts = o.Attempts, NextAttemptAt = At(o.NextAttemptAt), CreatedAt = At(o.CreatedAt),
+        }).ToList();
+    }
+
+    public async Task RecordWebhookAttemptsAsync(IReadOnlyList<WebhookAttempt> attempts, int keepPerWebhook, CancellationToken ct)
+    {
+        if (attempts.Count == 0) return;
+        await _writeLock.WaitAsync(ct);
+        try
+        {
+            await using var db = Context();
+            await using var tx = await db.Database.BeginTransactionAsync(CancellationToken.None);
+            var hookIds = attempts.Select(a => a.WebhookId).Distinct().ToList();
+            var live = (await db.Webhooks.AsNoTracking().Where(w => hookIds.Contains(w.Id)).Select(w => w.Id).ToListAsync(CancellationToken.None)).ToHashSet();
+            attempts = attempts.Where(a => live.Contains(a.WebhookId)).ToList();
+            // Done ones leave in one statement; failed ones (fewer) are rescheduled row by row.
+            var done = attempts.Where(a => a.Outcome != WebhookDeliveryOutcome.Failed).Select(a => a.OutboxId).ToList();
+            if (done.Count > 0) await db.WebhookOutbox.Where(o => done.Contains(o.Id)).ExecuteDeleteAsync(CancellationToken.None);
+            var failed = attempts.Where(a => a.Outcome == WebhookDeliveryOutcome.Failed).GroupBy(a => a.OutboxId).ToDictionary(g => g.Key, g => g.Last());
+            if (failed.Count > 0)
+            {
+                var ids = failed.Keys.ToList();
+                foreach (var row in await db.WebhookOutbox.Where(o => ids.Contains(o.Id)).ToListAsync(CancellationToken.None))
+                {
+                    row.Attempts = failed[row.Id].Attempt;
+                    row.NextAttemptAt = Ms(failed[row.Id].NextAttemptAt ?? failed[row.Id].At);
+                }
+            }
+            foreach (var a in attempts) db.WebhookAttempts.Add(FromAttempt(a));
+            await db.SaveChangesAsync(CancellationToken.None);
+            foreach (var hook in live)
+            {
+                // The newest keepPerWebhook stay: everything at or below the first one past them goes.
+                var cutoff = await db.WebhookAttempts.Where(a => a.WebhookId == hook).OrderByDescending(a => a.Id)
+                    .Skip(keepPerWebhook).Select(a => (long?)a.Id).FirstOrDefaultAsync(CancellationToken.None);
+                if (cutoff is { } c)
+                    await db.WebhookAttempts.Where(a => a.WebhookId == hook && a.Id <= c).ExecuteDeleteAsync(CancellationToken.None);
+            }
+            await tx.CommitAsync(CancellationToken.None);
+        }
+        finally { _writeLock.Release(); }
+    }
+
+    public async Task<IReadOnlyList<WebhookAttempt>> ListWebhookAttemptsAsync(string webhookId, int limit, CancellationToken ct)
+    {
+        await using var db = Context();
+        var rows = await db.WebhookAttempts.AsNoTracking().Where(a => a.WebhookId == webhookId).OrderByDescending(a => a.Id).Take(limit).ToListAsync(ct);
+        return rows.Select(ToAttempt).ToList();
     }
 
     public void Dispose()
@@ -392,5 +529,33 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
     {
         SandboxId = l.SandboxId, Timestamp = Ms(l.Timestamp), Level = l.Level, Message = l.Message, FieldsJson = Json(l.Fields),
         EventId = l.Event?.Id, EventType = l.Event?.Type, TeamId = l.Event?.TeamId, EventJson = l.Event?.Json,
+    };
+
+    private static string[] EventTypes(string json) => JsonSerializer.Deserialize<string[]>(json) ?? [];
+
+    private static Webhook ToWebhook(WebhookRow r) => new()
+    {
+        Id = r.Id, TeamId = r.TeamId, Name = r.Name, Url = r.Url, Enabled = r.Enabled, Events = EventTypes(r.EventsJson),
+        SignatureSecret = r.SignatureSecret, CreatedAt = At(r.CreatedAt),
+    };
+
+    private static WebhookRow FromWebhook(Webhook w) => new()
+    {
+        Id = w.Id, TeamId = w.TeamId, Name = w.Name, Url = w.Url, Enabled = w.Enabled, EventsJson = JsonSerializer.Serialize(w.Events),
+        SignatureSecret = w.SignatureSecret, CreatedAt = Ms(w.CreatedAt),
+    };
+
+    private static WebhookAttempt ToAttempt(WebhookAttemptRow r) => new()
+    {
+        Id = r.Id, OutboxId = r.OutboxId, WebhookId = r.WebhookId, EventId = r.EventId, SandboxId = r.SandboxId, DeliveryId = r.DeliveryId,
+        Attempt = r.Attempt, At = At(r.At), Outcome = Enum.Parse<WebhookDeliveryOutcome>(r.Outcome), StatusCode = r.StatusCode,
+        LatencyMs = r.LatencyMs, Error = r.Error, NextAttemptAt = At(r.NextAttemptAt),
+    };
+
+    private static WebhookAttemptRow FromAttempt(WebhookAttempt a) => new()
+    {
+        OutboxId = a.OutboxId, WebhookId = a.WebhookId, EventId = a.EventId, SandboxId = a.SandboxId, DeliveryId = a.DeliveryId,
+        Attempt = a.Attempt, At = Ms(a.At), Outcome = a.Outcome.ToString(), StatusCode = a.StatusCode,
+        LatencyMs = a.LatencyMs, Error = a.Error, NextAttemptAt = Ms(a.NextAttemptAt),
     };
 }

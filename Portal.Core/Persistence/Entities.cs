@@ -76,3 +76,47 @@ internal sealed class LeaseRow
     public long Epoch { get; set; }
     public long ExpiresAt { get; set; }
 }
+
+internal sealed class WebhookRow
+{
+    public string Id { get; set; } = "";
+    public string TeamId { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string Url { get; set; } = "";
+    public bool Enabled { get; set; }
+    /// <summary>JSON array of event types.</summary>
+    public string EventsJson { get; set; } = "[]";
+    public string SignatureSecret { get; set; } = "";
+    public long CreatedAt { get; set; }
+}
+
+/// <summary>The outbox: one row per (event, webhook) still to deliver, written with the event.</summary>
+internal sealed class WebhookOutboxRow
+{
+    public long Id { get; set; }
+    public string WebhookId { get; set; } = "";
+    public string EventId { get; set; } = "";
+    public string SandboxId { get; set; } = "";
+    public string EventJson { get; set; } = "";
+    public int Attempts { get; set; }
+    public long NextAttemptAt { get; set; }
+    public long CreatedAt { get; set; }
+}
+
+/// <summary>The delivery log: the last attempts per webhook.</summary>
+internal sealed class WebhookAttemptRow
+{
+    public long Id { get; set; }
+    public long OutboxId { get; set; }
+    public string WebhookId { get; set; } = "";
+    public string EventId { get; set; } = "";
+    public string SandboxId { get; set; } = "";
+    public string DeliveryId { get; set; } = "";
+    public int Attempt { get; set; }
+    public long At { get; set; }
+    public string Outcome { get; set; } = "";
+    public int? StatusCode { get; set; }
+    public long LatencyMs { get; set; }
+    public string? Error { get; set; }
+    public long? NextAttemptAt { get; set; }
+}

@@ -13,6 +13,9 @@ internal abstract class PortalDbContext(DbContextOptions options) : DbContext(op
     public DbSet<SandboxRow> Sandboxes => Set<SandboxRow>();
     public DbSet<SandboxLogRow> SandboxLogs => Set<SandboxLogRow>();
     public DbSet<LeaseRow> Leases => Set<LeaseRow>();
+    public DbSet<WebhookRow> Webhooks => Set<WebhookRow>();
+    public DbSet<WebhookOutboxRow> WebhookOutbox => Set<WebhookOutboxRow>();
+    public DbSet<WebhookAttemptRow> WebhookAttempts => Set<WebhookAttemptRow>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -53,6 +56,30 @@ internal abstract class PortalDbContext(DbContextOptions options) : DbContext(op
             e.ToTable("leases");
             e.HasKey(x => x.Name);
             e.Property(x => x.Holder).IsRequired();
+        });
+        b.Entity<WebhookRow>(e =>
+        {
+            e.ToTable("webhooks");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.TeamId);
+            e.HasOne<TeamRow>().WithMany().HasForeignKey(x => x.TeamId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<WebhookOutboxRow>(e =>
+        {
+            e.ToTable("webhook_outbox");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).ValueGeneratedOnAdd();
+            e.HasIndex(x => x.WebhookId);
+            // A deleted webhook takes its undelivered events along.
+            e.HasOne<WebhookRow>().WithMany().HasForeignKey(x => x.WebhookId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<WebhookAttemptRow>(e =>
+        {
+            e.ToTable("webhook_attempts");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).ValueGeneratedOnAdd();
+            e.HasIndex(x => new { x.WebhookId, x.Id });
+            e.HasOne<WebhookRow>().WithMany().HasForeignKey(x => x.WebhookId).OnDelete(DeleteBehavior.Cascade);
         });
     }
 }

@@ -80,107 +80,17 @@ public class PortalProcessRestartTests
         }
     }
 
-    private static HttpClient Client(int port, string? key)
+    internal static HttpClient Client(int port, string? key)
     {
         var c = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(60) };
         if (key is not null) c.DefaultRequestHeaders.Add("X-API-Key", key);
         return c;
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
         return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
-    private sealed class PortalProcess : IAsyncDisposable
-    {
-        private readonly Process _proc;
-        private readonly StringBuilder _log;
-        private PortalProcess(Process proc, StringBuilder log) { _proc = proc; _log = log; }
-
-        public string Log { get { lock (_log) return _log.ToString(); } }
-
-        public static async Task<PortalProcess> StartAsync(string dataDir, int port)
-        {
-            var dll = Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll");
-            var psi = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            psi.Environment["PORTAL_DATA_DIR"] = dataDir;
-            if (Portal.Tests.Persistence.TestDatabase.ConnectionStringFor(dataDir) is { } database) psi.Environment["PORTAL_DATABASE"] = database;
-            psi.Environment["PORTAL_ADMIN_API_KEY"] = PortalHost.AdminKey;
-            psi.Environment["PORTAL_RUNTIME"] = "local";
-            // What scripts/test.sh prepares (publish-envd.sh, build-template.sh).
-            var envd = Path.Combine(Portal.Tests.Runtime.Local.LocalRuntimeFixture.RepoRoot, "artifacts", "envd", "portal-envd");
-            if (!File.Exists(envd)) Assert.Fail($"{envd} missing: run scripts/publish-envd.sh (scripts/test.sh does)");
-            psi.Environment["PORTAL_ENVD_PATH"] = envd;
-            psi.Environment["PORTAL_TEMPLATES_DIR"] = Environment.GetEnvironmentVariable("PORTAL_TEMPLATES_DIR") ?? "/var/lib/sandbox-portal/templates";
-            psi.ArgumentList.Add("--Portal:LocalRuntime:StartTimeout");
-            psi.ArgumentList.Add("00:01:00"); // the whole test suite runs beside it on two cores
-            psi.ArgumentList.Add("--Portal:LocalRuntime:CgroupGroup");
-            psi.ArgumentList.Add("portal-restart-test-" + port);
-            var log = new StringBuilder();
-            var proc = Process.Start(psi)!;
-            proc.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
-            proc.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
-            proc.BeginOutputReadLine();
-            proc.BeginErrorReadLine();
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-            var until = DateTime.UtcNow.AddSeconds(60);
-            while (DateTime.UtcNow < until)
-            {
-                if (proc.HasExited)
-                {
-                    proc.WaitForExit();
-                    Assert.Fail("portal exited during startup:\n" + log);
-                }
-                try
-                {
-                    using var r = await http.GetAsync($"http://127.0.0.1:{port}/health", Ct);
-                    if (r.IsSuccessStatusCode) return new PortalProcess(proc, log);
-                }
-                catch (HttpRequestException) { }
-                catch (TaskCanceledException) { }
-                await Task.Delay(100, Ct);
-            }
-            proc.Kill(true);
-            Assert.Fail("portal did not become ready:\n" + log);
-            return null!;
-        }
-
-        public void Kill()
-        {
-            if (_proc.HasExited) return;
-            _proc.Kill(); // SIGKILL
-            _proc.WaitForExit();
-        }
-
-        /// <summary>SIGTERM, as a service manager stops it; false if it had to be killed.</summary>
-        public async Task<bool> StopAsync()
-        {
-            if (_proc.HasExited) return true;
-            Portal.Core.Runtime.Local.NativeSignals.Kill(_proc.Id, 15);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            try
-            {
-                await _proc.WaitForExitAsync(timeout.Token);
-                return true;
-            }
-            catch (OperationCanceledException)
-            {
-                Kill();
-                return false;
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await StopAsync();
-            _proc.Dispose();
-        }
     }
 }

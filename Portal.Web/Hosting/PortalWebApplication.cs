@@ -6,6 +6,7 @@ using Portal.Core.Auth;
 using Portal.Core.Persistence;
 using Portal.Core.Sandboxes;
 using Portal.Core.Threading;
+using Portal.Core.Webhooks;
 using Portal.Web.Apis;
 using Portal.Web.Auth;
 using Portal.Web.Background;
@@ -119,6 +120,8 @@ public static class PortalWebApplication
         services.AddSingleton<IValidateOptions<PortalOptions>, PortalOptionsValidator>();
         services.AddSingleton<IValidateOptions<SandboxOptions>, SandboxOptionsValidator>();
         services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
+        services.AddOptions<WebhookOptions>().Bind(config.GetSection(WebhookOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookOptionsValidator>();
         services.AddPortalTls(config);
         services.AddPortalAuthentication(config);
 
@@ -140,6 +143,8 @@ public static class PortalWebApplication
         services.AddSingleton<SandboxChangeStream>();
         services.AddSingleton<SandboxService>();
         services.AddSandboxRuntime(config);
+        services.AddSingleton<WebhookDispatcher>();
+        services.AddSingleton<WebhookService>();
 
         services.AddHttpForwarder();
         services.AddSingleton<SandboxConnections>();
@@ -162,6 +167,7 @@ public static class PortalWebApplication
         services.AddHostedService<RuntimeEventFollower>();
         services.AddHostedService<EventRetention>();
         services.AddHostedService<ReplicaSync>();
+        services.AddHostedService<WebhookDeliveryService>();
     }
 
     public static void UsePortal(WebApplication app)
@@ -194,5 +200,6 @@ public static class PortalWebApplication
         root.MapApiKeysApi();
         root.MapTeamsApi();
         root.MapEventsApi();
+        root.MapWebhooksApi();
     }
 }
