@@ -113,7 +113,12 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
     public async IAsyncEnumerable<StoreChange> WatchOthersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         await foreach (var note in _database.ListenAsync(ct))
-            if (StoreChange.Parse(note) is { } change) yield return change;
+        {
+            if (StoreChange.Parse(note) is not { } change) continue;
+            // Which teams have webhooks is cached here (every save asks): another replica's change resets it.
+            if (change is StoreChange.Webhooks or StoreChange.Resync) _enabledWebhooks = null;
+            yield return change;
+        }
     }
 
     // ---- teams ----
@@ -380,7 +385,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
     }
 
     public Task AddWebhookAsync(Webhook webhook, CancellationToken ct) =>
-        WriteAsync(db => { db.Webhooks.Add(FromWebhook(webhook)); _enabledWebhooks = null; return Task.CompletedTask; }, ct);
+        WriteAsync(db => { db.Webhooks.Add(FromWebhook(webhook)); _enabledWebhooks = null; return Task.CompletedTask; }, ct, StoreChange.WebhooksNote);
 
     public Task UpdateWebhookAsync(Webhook webhook, CancellationToken ct) =>
         WriteAsync(async db =>
@@ -390,7 +395,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
             if (!webhook.Enabled)
                 foreach (var row in await db.WebhookOutbox.Where(o => o.WebhookId == webhook.Id).ToListAsync(ct))
                     db.WebhookOutbox.Remove(row);
-        }, ct);
+        }, ct, StoreChange.WebhooksNote);
 
     public async Task<bool> DeleteWebhookAsync(string webhookId, CancellationToken ct)
     {
@@ -403,7 +408,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
             // Cascades (foreign keys on) take its outbox rows and delivery log.
             db.Webhooks.Remove(row);
             _enabledWebhooks = null;
-        }, ct);
+        }, ct, StoreChange.WebhooksNote);
         return found;
     }
 

@@ -15,15 +15,20 @@ public abstract record StoreChange
     /// <summary>Teams or API keys were added or revoked.</summary>
     public sealed record Keys : StoreChange;
 
+    /// <summary>A webhook was created, changed or deleted.</summary>
+    public sealed record Webhooks : StoreChange;
+
     internal const string Channel = "portal_changes";
 
     internal static string SandboxNote(string sandboxId, long version) => $"s:{version}:{sandboxId}";
     internal const string KeysNote = "k";
+    internal const string WebhooksNote = "w";
 
     internal static StoreChange? Parse(string? note)
     {
         if (note is null) return new Resync();
         if (note == KeysNote) return new Keys();
+        if (note == WebhooksNote) return new Webhooks();
         if (note.StartsWith("s:", StringComparison.Ordinal))
         {
             var colon = note.IndexOf(':', 2);

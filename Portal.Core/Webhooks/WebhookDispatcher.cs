@@ -33,8 +33,7 @@ public sealed class WebhookDispatcher : IDisposable
     private readonly object _gate = new();
     private readonly Dictionary<(string WebhookId, string SandboxId), Lane> _lanes = new();
     private readonly SemaphoreSlim _wake = new(0);
-    private readonly Channel<(WebhookAttempt Attempt, TaskCompletionSource Recorded)> _records =
-        Channel.CreateUnbounded<(WebhookAttempt, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
+    private Channel<(WebhookAttempt Attempt, TaskCompletionSource Recorded)> _records = NewRecords();
     private readonly HashSet<Task> _inFlight = [];
     private long _cursor;
     private int _held;
@@ -89,9 +88,20 @@ public sealed class WebhookDispatcher : IDisposable
         if (_wake.CurrentCount == 0) _wake.Release();
     }
 
-    /// <summary>Runs until <paramref name="ct"/> is cancelled; resumes whatever the outbox holds (after a restart too).</summary>
+    private static Channel<(WebhookAttempt, TaskCompletionSource)> NewRecords() =>
+        Channel.CreateUnbounded<(WebhookAttempt, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>
+    /// Runs until <paramref name="ct"/> is cancelled; resumes whatever the outbox holds (after a
+    /// restart too). May run again after it ended (a replica that regains the delivery lease):
+    /// each run starts from the outbox, nothing of the last run's memory.
+    /// </summary>
     public async Task RunAsync(CancellationToken ct)
     {
+        lock (_gate) { _lanes.Clear(); _held = 0; _cursor = 0; }
+        _records = NewRecords();
+        _webhooksDirty = true;
+        _newRows = true;
         var recorder = RecordLoopAsync();
         var follower = FollowChangesAsync(ct);
         var lastLoad = DateTimeOffset.MinValue;

@@ -157,6 +157,37 @@ public sealed class ReplicasTests
         Assert.Equal("running", (string)(await c.Admin.GetJsonAsync($"/sandboxes/{id}")).Body!["state"]!);
     }
 
+    [Fact]
+    public async Task Webhooks_AreDeliveredOnce_InOrder_WhicheverReplicaMadeTheChange()
+    {
+        await using var r = await Replicas.StartAsync(new Dictionary<string, string?>
+        {
+            ["Portal:Webhooks:AllowPrivateTargets"] = "true", // the receiver is on loopback
+            ["Portal:Webhooks:PollInterval"] = "00:00:00.050",
+        });
+        var (a, b) = (r.A, r.B);
+        await using var receiver = await Portal.Tests.Webhooks.WebhookReceiver.StartAsync("whsec-replicas");
+        var hook = new System.Text.Json.Nodes.JsonObject
+        {
+            ["name"] = "replicas", ["url"] = receiver.Url, ["enabled"] = true, ["signatureSecret"] = "whsec-replicas",
+            ["events"] = new System.Text.Json.Nodes.JsonArray("sandbox.lifecycle.created", "sandbox.lifecycle.paused", "sandbox.lifecycle.resumed", "sandbox.lifecycle.killed"),
+        };
+        Assert.Equal(201, (await a.Admin.PostJsonAsync("/events/webhooks", hook.ToJsonString())).Status);
+        // B learns of the webhook from A's note, so B's saves write its outbox rows.
+        using var seenByA = a.FollowChanges();
+        var id = (string)(await b.Admin.CreateSandboxAsync())["sandboxID"]!;
+        await seenByA.NextAsync(id, c => c.Cause == SandboxChangeCause.Created);
+        Assert.Equal(204, (await a.Admin.PostJsonAsync($"/sandboxes/{id}/pause")).Status);
+        Assert.Equal(201, (await b.Admin.PostJsonAsync($"/v2/sandboxes/{id}/connect", """{"timeout":60}""")).Status);
+        await seenByA.NextAsync(id, c => c.Cause == SandboxChangeCause.Resumed);
+        Assert.Equal(204, (await a.Admin.DeleteJsonAsync($"/sandboxes/{id}")).Status);
+
+        await receiver.WaitForAsync(d => d.Count >= 4, TimeSpan.FromSeconds(10), "four lifecycle events");
+        await Task.Delay(500, Ct); // a second dispatcher, if there were one, would have sent its copies by now
+        Assert.Equal(["created", "paused", "resumed", "killed"], receiver.Received.Select(d => d.Type["sandbox.lifecycle.".Length..]));
+        Assert.All(receiver.Received, d => Assert.True(d.SignatureValid));
+    }
+
     private static async Task<string?> LeaseHolderAsync(Replicas r)
     {
         await using var conn = new Npgsql.NpgsqlConnection(r.Shared["Portal:Database"]);

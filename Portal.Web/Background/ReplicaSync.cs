@@ -10,7 +10,7 @@ namespace Portal.Web.Background;
 /// replicas commit to the shared database: the store is the truth, the views are caches of it.
 /// On SQLite (one process) the store has nothing to tell and this ends at once.
 /// </summary>
-public sealed class ReplicaSync(IPortalStore store, SandboxService sandboxes, ApiKeyService keys, ILogger<ReplicaSync> log) : BackgroundService
+public sealed class ReplicaSync(IPortalStore store, SandboxService sandboxes, ApiKeyService keys, Portal.Core.Webhooks.WebhookDispatcher webhooks, ILogger<ReplicaSync> log) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken ct) => ThreadPoolContext.Run(RunAsync, ct);
 
@@ -29,10 +29,14 @@ public sealed class ReplicaSync(IPortalStore store, SandboxService sandboxes, Ap
                     case StoreChange.Keys:
                         await keys.LoadAsync(ct);
                         break;
+                    case StoreChange.Webhooks:
+                        webhooks.WebhooksChanged();
+                        break;
                     case StoreChange.Resync:
                         log.LogInformation("Following other replicas' writes; reading the store again");
                         await keys.LoadAsync(ct);
                         await sandboxes.ResyncFromStoreAsync(ct);
+                        webhooks.WebhooksChanged();
                         break;
                 }
             }
