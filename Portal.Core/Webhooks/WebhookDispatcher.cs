@@ -39,6 +39,7 @@ public sealed class WebhookDispatcher : IDisposable
     private int _held;
     private Dictionary<string, Webhook> _webhooks = new();
     private long _webhooksGeneration;
+    private ulong _rotation;
     private volatile bool _webhooksDirty = true;
     private volatile bool _newRows = true;
 
@@ -205,32 +206,43 @@ public sealed class WebhookDispatcher : IDisposable
         lock (_gate)
         {
             List<(string, string)>? dropped = null;
-            foreach (var (key, lane) in _lanes)
+            // Round robin: each round starts one lane further on, so when the concurrency limit
+            // cuts a round short, the lanes after the cut are not always the ones left waiting.
+            var count = _lanes.Count;
+            var start = count == 0 ? 0 : (int)(_rotation++ % (ulong)count);
+            var full = false;
+            for (var pass = 0; pass < 2 && !full; pass++)
             {
-                if (lane.Busy) continue;
-                var head = lane.Queue.First!.Value;
-                if (!_webhooks.TryGetValue(head.WebhookId, out var hook) || !hook.Enabled)
+                var i = -1;
+                foreach (var (key, lane) in _lanes)
                 {
-                    // Deleted or disabled (its outbox rows went with it) once the list is newer than the lane's rows;
-                    // otherwise the list may predate the webhook: read it again.
-                    if (_webhooksGeneration > lane.Generation) (dropped ??= []).Add(key);
-                    else _webhooksDirty = true;
-                    continue;
+                    i++;
+                    if (pass == 0 ? i < start : i >= start) continue;
+                    if (lane.Busy) continue;
+                    var head = lane.Queue.First!.Value;
+                    if (!_webhooks.TryGetValue(head.WebhookId, out var hook) || !hook.Enabled)
+                    {
+                        // Deleted or disabled (its outbox rows went with it) once the list is newer than the lane's rows;
+                        // otherwise the list may predate the webhook: read it again.
+                        if (_webhooksGeneration > lane.Generation) (dropped ??= []).Add(key);
+                        else _webhooksDirty = true;
+                        continue;
+                    }
+                    if (head.NextAttemptAt > now)
+                    {
+                        if (next is null || head.NextAttemptAt < next) next = head.NextAttemptAt;
+                        continue;
+                    }
+                    if (_inFlight.Count >= _options.MaxConcurrency) { full = true; break; } // a finishing attempt wakes the loop
+                    lane.Busy = true;
+                    Task task = null!;
+                    task = Task.Run(async () =>
+                    {
+                        try { await AttemptAsync(lane, hook, head, ct); }
+                        finally { lock (_gate) _inFlight.Remove(task!); Wake(); }
+                    }, CancellationToken.None);
+                    _inFlight.Add(task);
                 }
-                if (head.NextAttemptAt > now)
-                {
-                    if (next is null || head.NextAttemptAt < next) next = head.NextAttemptAt;
-                    continue;
-                }
-                if (_inFlight.Count >= _options.MaxConcurrency) break; // a finishing attempt wakes the loop
-                lane.Busy = true;
-                Task task = null!;
-                task = Task.Run(async () =>
-                {
-                    try { await AttemptAsync(lane, hook, head, ct); }
-                    finally { lock (_gate) _inFlight.Remove(task!); Wake(); }
-                }, CancellationToken.None);
-                _inFlight.Add(task);
             }
             foreach (var key in dropped ?? [])
             {

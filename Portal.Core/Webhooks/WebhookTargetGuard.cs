@@ -26,7 +26,7 @@ public static class WebhookTargetGuard
                 [10, _, _, _] => "private (10.0.0.0/8)",
                 [172, >= 16 and <= 31, _, _] => "private (172.16.0.0/12)",
                 [192, 168, _, _] => "private (192.168.0.0/16)",
-                [100, >= 64 and <= 127, _, _] => "shared/CGNAT (100.64.0.0/10)",
+                [100, >= 64 and <= 127, _, _] => "CGNAT shared address space (100.64.0.0/10)",
                 [169, 254, _, _] => "link-local (169.254.0.0/16, cloud metadata included)",
                 [>= 224 and <= 239, _, _, _] => "multicast",
                 [255, 255, 255, 255] => "broadcast",
