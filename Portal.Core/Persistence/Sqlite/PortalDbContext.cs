@@ -1,9 +1,16 @@
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
+using Portal.Core.Auth;
 
 namespace Portal.Core.Persistence.Sqlite;
 
-internal sealed class PortalDbContext(DbContextOptions<PortalDbContext> options) : DbContext(options)
+/// <summary>
+/// The portal's schema, dashboard accounts included: Identity's user tables (users, claims,
+/// logins, tokens; roles are a column, <see cref="PortalUser.Role"/>) live in the same database
+/// and migrations as teams, keys and sandboxes, so one file holds all durable state.
+/// </summary>
+internal sealed class PortalDbContext(DbContextOptions<PortalDbContext> options) : IdentityUserContext<PortalUser>(options)
 {
     public DbSet<TeamRow> Teams => Set<TeamRow>();
     public DbSet<ApiKeyRow> ApiKeys => Set<ApiKeyRow>();
@@ -12,6 +19,16 @@ internal sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
 
     protected override void OnModelCreating(ModelBuilder b)
     {
+        base.OnModelCreating(b);
+        b.Entity<PortalUser>(e =>
+        {
+            e.ToTable("users");
+            e.HasIndex(x => x.TeamId);
+            e.HasOne<TeamRow>().WithMany().HasForeignKey(x => x.TeamId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<Microsoft.AspNetCore.Identity.IdentityUserClaim<string>>().ToTable("user_claims");
+        b.Entity<Microsoft.AspNetCore.Identity.IdentityUserLogin<string>>().ToTable("user_logins");
+        b.Entity<Microsoft.AspNetCore.Identity.IdentityUserToken<string>>().ToTable("user_tokens");
         b.Entity<TeamRow>(e =>
         {
             e.ToTable("teams");

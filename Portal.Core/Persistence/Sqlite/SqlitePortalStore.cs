@@ -37,7 +37,7 @@ public sealed class SqlitePortalStore : IPortalStore, IDisposable
 
     public string DatabasePath { get; }
 
-    private PortalDbContext Open() => new(_options);
+    internal PortalDbContext Open() => new(_options);
 
     public async Task InitializeAsync(CancellationToken ct)
     {
