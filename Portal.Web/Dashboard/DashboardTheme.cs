@@ -13,6 +13,10 @@ public static class DashboardTheme
         PaletteLight = new PaletteLight
         {
             Primary = "#3949ab",
+            Success = "#1b5e20",
+            Warning = "#8d4e00",
+            Info = "#0d47a1",
+            Error = "#b71c1c",
             AppbarBackground = "#283593",
             TextSecondary = "rgba(0,0,0,0.70)",
             ActionDefault = "rgba(0,0,0,0.70)",
