@@ -18,7 +18,7 @@ namespace Portal.Tests.Web.Dashboard.Browser;
 /// </summary>
 public sealed class DashboardBrowserFixture : IAsyncLifetime
 {
-    public const string AdminUser = "admin", AdminPassword = "browser-test-admin-1";
+    public const string AdminUser = "admin", AdminPassword = PortalHost.AdminPassword;
     private static readonly string[] ChromiumFlags =
         ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
 
@@ -34,7 +34,6 @@ public sealed class DashboardBrowserFixture : IAsyncLifetime
     {
         await _runtime.InitializeAsync();
         Host = await PortalHost.StartAsync(
-            config: new Dictionary<string, string?> { ["Portal:Dashboard:AdminPassword"] = AdminPassword },
             configure: b => b.Services.AddSingleton<ISandboxRuntime>(_runtime.Runtime));
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ChromiumFlags });
