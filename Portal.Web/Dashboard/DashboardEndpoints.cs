@@ -20,6 +20,7 @@ public static class DashboardEndpoints
         services.AddMudServices();
         services.AddAntiforgery(o => o.Cookie.Name = "portal_antiforgery");
         services.AddScoped<DashboardSession>();
+        services.AddSingleton<Terminal.TerminalSessions>();
         return services;
     }
 

@@ -46,6 +46,36 @@ public sealed class DashboardBrowserTests(DashboardBrowserFixture f)
     }
 
     [Fact]
+    public async Task Terminal_RunsInTheSandbox_AndAReloadFindsTheSameShell()
+    {
+        var id = await f.CreateWithSdkAsync(PortalHost.AdminKey);
+        try
+        {
+            var page = await f.SignInAsync();
+            await GotoAsync(page, $"/dashboard/sandboxes/{id}");
+            var status = page.GetByTestId("terminal-status");
+            await Assertions.Expect(status).ToContainTextAsync("started shell", new() { Timeout = 30_000 });
+            await page.GetByTestId("terminal").ClickAsync();
+            // The hostname proves the shell runs in the sandbox, not on the portal's host.
+            await page.Keyboard.TypeAsync("export MARK=same-shell-$$; echo hello-from-terminal; hostname\n");
+            var screen = page.Locator(".xterm-rows");
+            await Assertions.Expect(screen).ToContainTextAsync("hello-from-terminal");
+            await Assertions.Expect(screen).ToContainTextAsync(id);
+            await AssertAccessibleAsync(page, "sandbox");
+            await ScreenshotAsync(page, "sandbox");
+            var pid = (await status.InnerTextAsync()).Split(' ')[^1];
+
+            await page.ReloadAsync();
+            await WaitInteractiveAsync(page);
+            await Assertions.Expect(status).ToHaveTextAsync($"attached to shell {pid}", new() { Timeout = 30_000 });
+            await page.GetByTestId("terminal").ClickAsync();
+            await page.Keyboard.TypeAsync("echo mark=$MARK\n");
+            await Assertions.Expect(screen).ToContainTextAsync($"mark=same-shell-{pid}");
+        }
+        finally { await f.Host.Admin.DeleteJsonAsync($"/sandboxes/{id}"); }
+    }
+
+    [Fact]
     public async Task ApiKeyCreatedInTheUi_CreatesASandboxWithTheSdk_AndOnceRevokedIsRefused()
     {
         var page = await f.SignInAsync();
