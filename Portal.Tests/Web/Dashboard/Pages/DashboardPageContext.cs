@@ -32,6 +32,8 @@ public sealed class DashboardPageContext : IAsyncDisposable
         Bunit.Services.AddSingleton(Keys);
         Bunit.Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<UserAccounts>());
         Bunit.Services.AddScoped<DashboardSession>();
+        Bunit.Services.AddSingleton(host.Services.GetRequiredService<Portal.Core.Runtime.ISandboxRuntime>());
+        Bunit.Services.AddSingleton<Portal.Web.Dashboard.Terminal.TerminalSessions>();
         Auth = Bunit.AddAuthorization();
         // Pages follow the change stream only when interactive (the circuit), as in the app.
         Bunit.Renderer.SetRendererInfo(new Microsoft.AspNetCore.Components.RendererInfo("Server", isInteractive: true));

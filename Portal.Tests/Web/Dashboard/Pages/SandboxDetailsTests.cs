@@ -16,10 +16,13 @@ public sealed class SandboxDetailsTests
         page.WaitForAssertion(() => Assert.Contains("stage=test", page.Markup));
         Assert.Equal("running", page.Find("[data-testid=state]").TextContent.Trim());
         Assert.NotEmpty(page.FindAll("[data-testid=timeline]"));
+        // The fake runtime has no envd behind the sandbox: the terminal says so instead of failing the page.
+        page.WaitForAssertion(() => Assert.Contains("could not reach the sandbox", page.Find("[data-testid=terminal-status]").TextContent));
 
         Assert.Equal(204, (await t.Host.Admin.PostJsonAsync($"/sandboxes/{id}/pause")).Status);
         page.WaitForAssertion(() => Assert.Equal("paused", page.Find("[data-testid=state]").TextContent.Trim()), TimeSpan.FromSeconds(5));
         page.WaitForAssertion(() => Assert.Contains(page.FindAll("[data-testid=timeline]"), e => e.TextContent.Contains("paused")));
+        Assert.NotNull(page.Find("[data-testid=terminal-unavailable]"));
     }
 
     [Fact]

@@ -61,6 +61,27 @@ public sealed class SandboxListTests
     }
 
     [Fact]
+    public async Task BulkKill_KillsEverySelectedSandbox_AfterOneConfirmation()
+    {
+        await using var t = await DashboardPageContext.StartAsync();
+        t.SignInAs(t.Admin);
+        var (dialogs, _) = t.RenderProviders();
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++) ids.Add((string)(await t.Host.Admin.CreateSandboxAsync())["sandboxID"]!);
+        var page = t.Bunit.Render<SandboxList>();
+        page.WaitForAssertion(() => Assert.All(ids, id => Assert.Contains(id, page.Markup)));
+        Assert.True(page.Find("[data-testid=bulk-kill]").HasAttribute("disabled"));
+
+        page.Find("thead input[type=checkbox]").Change(true); // select all
+        page.WaitForAssertion(() => Assert.Contains("Kill selected (3)", page.Find("[data-testid=bulk-kill]").TextContent));
+        _ = page.Find("[data-testid=bulk-kill]").ClickAsync(new()); // completes when the dialog is answered
+        dialogs.WaitForAssertion(() => Assert.Contains("Kill 3 sandbox(es)?", dialogs.Markup));
+        await dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Kill").ClickAsync(new());
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=empty]")), TimeSpan.FromSeconds(5));
+        foreach (var id in ids) Assert.Equal(404, (await t.Host.Admin.GetJsonAsync($"/sandboxes/{id}")).Status);
+    }
+
+    [Fact]
     public async Task ActionThatFails_ShowsTheServiceErrorInASnackbar()
     {
         await using var t = await DashboardPageContext.StartAsync();
