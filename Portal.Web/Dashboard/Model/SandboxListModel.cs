@@ -10,6 +10,8 @@ namespace Portal.Web.Dashboard.Model;
 public sealed class SandboxListModel
 {
     private readonly Dictionary<string, SandboxChange> _rows = new(StringComparer.Ordinal);
+    /// <summary>When creates were seen (publish time, Stopwatch ticks), oldest first, for the creates-per-minute figure.</summary>
+    private readonly Queue<long> _creates = new();
 
     public int Count => _rows.Count;
 
@@ -34,6 +36,7 @@ public sealed class SandboxListModel
     {
         var id = change.Sandbox.SandboxId;
         if (_rows.TryGetValue(id, out var current) && current.Version >= change.Version) return false;
+        if (change.Cause == SandboxChangeCause.Created) _creates.Enqueue(change.PublishedAt);
         if (change.IsDelete) _rows.Remove(id);
         else _rows[id] = change;
         return true;
@@ -45,6 +48,14 @@ public sealed class SandboxListModel
     public IReadOnlyList<string> TeamIds => _rows.Values.Select(c => c.Sandbox.TeamId).Distinct().Order(StringComparer.Ordinal).ToList();
 
     public int CountIn(SandboxStatus status) => _rows.Values.Count(c => c.Sandbox.Status == status);
+
+    /// <summary>Creates seen in the last <paramref name="window"/> (since the page subscribed: the stream has no history).</summary>
+    public int CreatesWithin(TimeSpan window)
+    {
+        var since = System.Diagnostics.Stopwatch.GetTimestamp() - (long)(window.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        while (_creates.TryPeek(out var t) && t < since) _creates.Dequeue();
+        return _creates.Count;
+    }
 
     /// <summary>The rows the filters let through, newest first (the grid may sort them again).</summary>
     public IReadOnlyList<SandboxRecord> View()

@@ -29,6 +29,7 @@ public sealed class DashboardPageContext : IAsyncDisposable
         Bunit.JSInterop.Mode = JSRuntimeMode.Loose;
         Bunit.Services.AddMudServices();
         Bunit.Services.AddSingleton(host.Services.GetRequiredService<SandboxService>());
+        Bunit.Services.AddSingleton(host.Services.GetRequiredService<PortalTelemetry>());
         Bunit.Services.AddSingleton(Keys);
         Bunit.Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<UserAccounts>());
         Bunit.Services.AddScoped<DashboardSession>();

@@ -23,10 +23,13 @@ public sealed class OverviewTests
 
         await t.Host.Client(key).CreateSandboxAsync();
         admin.WaitForAssertion(() => Assert.Equal("3", admin.Find("[data-testid=count-running]").TextContent), TimeSpan.FromSeconds(5));
+        Assert.Equal("1", admin.Find("[data-testid=creates-per-minute]").TextContent); // seen since the page opened
+        Assert.Contains(admin.FindAll("[data-testid=create-outcome]"), c => c.TextContent.Contains("success: 4"));
 
         t.SignInAs(member);
         var theirs = t.Bunit.Render<Overview>();
         Assert.Equal("2", theirs.Find("[data-testid=count-running]").TextContent);
         Assert.Equal("0", theirs.Find("[data-testid=count-paused]").TextContent);
+        Assert.Empty(theirs.FindAll("[data-testid=create-outcome]")); // the portal-wide figures are for admins
     }
 }
