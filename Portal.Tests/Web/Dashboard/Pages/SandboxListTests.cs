@@ -82,6 +82,24 @@ public sealed class SandboxListTests
     }
 
     [Fact]
+    public async Task TenThousandSandboxes_RenderOnlyTheVisibleRows()
+    {
+        await using var t = await DashboardPageContext.StartAsync();
+        t.SignInAs(t.Admin);
+        var page = t.Bunit.Render<SandboxList>();
+        // Straight into the change stream (10,000 creates through the API would only slow the test).
+        var team = t.Keys.AdminTeam!.TeamId;
+        for (var i = 0; i < 10_000; i++)
+            t.Sandboxes.Changes.Publish(new Portal.Core.Sandboxes.SandboxRecord
+            {
+                SandboxId = $"bulk{i:D5}", TeamId = team, TemplateId = "base", ClientId = "c", Status = Portal.Core.Sandboxes.SandboxStatus.Running,
+                CreatedAt = DateTimeOffset.UtcNow, StartedAt = DateTimeOffset.UtcNow, EndAt = DateTimeOffset.UtcNow.AddHours(1),
+            }, Portal.Core.Sandboxes.SandboxChangeCause.Created);
+        page.WaitForAssertion(() => Assert.Equal("10000 of 10000 shown", page.Find("[data-testid=shown-count]").TextContent.Trim()), TimeSpan.FromSeconds(10));
+        Assert.InRange(page.FindAll("[data-testid=sandbox-link]").Count, 1, 200);
+    }
+
+    [Fact]
     public async Task ActionThatFails_ShowsTheServiceErrorInASnackbar()
     {
         await using var t = await DashboardPageContext.StartAsync();
