@@ -21,6 +21,8 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 # clang: the NativeAOT envd and the local runtime's C launcher (portal-sandbox-init).
 command -v clang >/dev/null 2>&1 || need+=(clang)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+# chromium: the dashboard's browser tests (Playwright for .NET drives Debian's Chromium).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq
@@ -44,7 +46,7 @@ if ! getent passwd user >/dev/null; then
 fi
 [ -d /home/user ] || { $SUDO mkdir -p /home/user && $SUDO chown user:user /home/user; }
 
-if [ ! -d e2e/node_modules/e2b ]; then
+if [ ! -d e2e/node_modules/e2b ] || [ ! -d e2e/node_modules/axe-core ]; then
   log "installing the e2e suites' npm packages"
   (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi

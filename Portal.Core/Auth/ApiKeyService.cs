@@ -63,7 +63,7 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
             }
             else
             {
-                var admin = _teams.Values.Where(t => t.IsAdmin).OrderBy(t => t.CreatedAt).First();
+                var admin = AdminTeam!;
                 var key = NewKey(admin.TeamId, "admin (PORTAL_ADMIN_API_KEY)", configuredAdminKey, Now(), null, null);
                 await store.AddApiKeyAsync(key, ct);
                 _byHash[key.KeyHash] = key;
@@ -101,6 +101,9 @@ public sealed class ApiKeyService(IPortalStore store, TimeProvider clock, ILogge
 
     /// <summary>A team by ID (for callers signed in by a token that names it).</summary>
     public Team? FindTeam(string teamId) => _teams.TryGetValue(teamId, out var t) ? t : null;
+
+    /// <summary>The first admin team (the one created at first start).</summary>
+    public Team? AdminTeam => _teams.Values.Where(t => t.IsAdmin).OrderBy(t => t.CreatedAt).FirstOrDefault();
 
     public IReadOnlyList<Team> ListTeams(Caller caller) =>
         _teams.Values.Where(t => caller.IsAdmin || t.TeamId == caller.TeamId).OrderBy(t => t.CreatedAt).ToList();

@@ -33,6 +33,9 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
 
     private PortalDbContext Context() => _database.Open();
 
+    /// <summary>A context on the store's database, for Identity's user store (one per request scope).</summary>
+    internal PortalDbContext OpenContext() => _database.Open();
+
     public Task InitializeAsync(CancellationToken ct) => _database.InitializeAsync(ct);
 
     private async Task WriteAsync(Func<PortalDbContext, Task> work, CancellationToken ct, string? note = null)

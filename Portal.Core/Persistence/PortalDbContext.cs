@@ -1,12 +1,17 @@
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
+using Portal.Core.Auth;
 
 namespace Portal.Core.Persistence;
 
 /// <summary>
-/// The portal's schema, one model for every database. Each provider has its own subclass only so
-/// that its migrations (SQL differs between SQLite and PostgreSQL) have a context type of their own.
+/// The portal's schema, one model for every database, dashboard accounts included: Identity's
+/// user tables (users, claims, logins, tokens; roles are a column, <see cref="PortalUser.Role"/>)
+/// live in the same database and migrations as teams, keys and sandboxes. Each provider has its
+/// own subclass only so that its migrations (SQL differs between SQLite and PostgreSQL) have a
+/// context type of their own.
 /// </summary>
-internal abstract class PortalDbContext(DbContextOptions options) : DbContext(options)
+internal abstract class PortalDbContext(DbContextOptions options) : IdentityUserContext<PortalUser>(options)
 {
     public DbSet<TeamRow> Teams => Set<TeamRow>();
     public DbSet<ApiKeyRow> ApiKeys => Set<ApiKeyRow>();
@@ -19,6 +24,16 @@ internal abstract class PortalDbContext(DbContextOptions options) : DbContext(op
 
     protected override void OnModelCreating(ModelBuilder b)
     {
+        base.OnModelCreating(b);
+        b.Entity<PortalUser>(e =>
+        {
+            e.ToTable("users");
+            e.HasIndex(x => x.TeamId);
+            e.HasOne<TeamRow>().WithMany().HasForeignKey(x => x.TeamId).OnDelete(DeleteBehavior.Restrict);
+        });
+        b.Entity<Microsoft.AspNetCore.Identity.IdentityUserClaim<string>>().ToTable("user_claims");
+        b.Entity<Microsoft.AspNetCore.Identity.IdentityUserLogin<string>>().ToTable("user_logins");
+        b.Entity<Microsoft.AspNetCore.Identity.IdentityUserToken<string>>().ToTable("user_tokens");
         b.Entity<TeamRow>(e =>
         {
             e.ToTable("teams");

@@ -22,6 +22,8 @@ namespace Portal.Tests.Api;
 public sealed class PortalHost : IAsyncDisposable
 {
     public const string AdminKey = "e2b_00000000000000000000000000000000000000aa";
+    /// <summary>The dashboard's first admin (user "admin").</summary>
+    public const string AdminPassword = "test-admin-password";
 
     private readonly WebApplication _app;
     private readonly bool _ownsDataDir;
@@ -61,6 +63,7 @@ public sealed class PortalHost : IAsyncDisposable
         {
             ["Portal:DataDir"] = dataDir,
             ["Portal:AdminApiKey"] = adminKey,
+            ["Portal:Dashboard:AdminPassword"] = AdminPassword,
             ["Portal:Sandboxes:DeadlineCheckInterval"] = "00:00:00.200",
             ["Portal:Sandboxes:MetricsSampleInterval"] = "00:00:00.500",
         };

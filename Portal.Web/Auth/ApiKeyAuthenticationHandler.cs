@@ -39,9 +39,9 @@ public sealed class ApiKeyAuthenticationHandler(
 /// <summary>The caller as a <see cref="ClaimsPrincipal"/> (what policies look at) and as a <see cref="Caller"/> (what handlers use).</summary>
 public static class CallerPrincipal
 {
-    public const string TeamClaim = "portal:team", RoleClaim = "portal:role", ActorKindClaim = "portal:actor";
+    public const string TeamClaim = "portal:team", RoleClaim = "portal:role", ActorKindClaim = "portal:actor", ActorNameClaim = "portal:actor-name";
 
-    public static ClaimsPrincipal Create(HttpContext ctx, Caller caller, string scheme)
+    public static ClaimsPrincipal Create(HttpContext ctx, Caller caller, string scheme, IEnumerable<Claim>? extra = null)
     {
         ctx.Items[typeof(Caller)] = caller;
         var identity = new ClaimsIdentity(
@@ -50,7 +50,23 @@ public static class CallerPrincipal
             new Claim(TeamClaim, caller.TeamId),
             new Claim(RoleClaim, caller.IsAdmin ? "admin" : "member"),
             new Claim(ActorKindClaim, caller.Who.Kind == ActorKind.ApiKey ? "api-key" : "user"),
+            .. caller.Who.Name is { } name ? [new Claim(ActorNameClaim, name)] : Array.Empty<Claim>(),
+            .. extra ?? [],
         ], scheme, ClaimTypes.NameIdentifier, RoleClaim);
         return new ClaimsPrincipal(identity);
+    }
+
+    /// <summary>
+    /// The caller a principal made by <see cref="Create"/> stands for (Blazor components see the
+    /// principal, not the request); null when it is not a caller or its team is gone.
+    /// </summary>
+    public static Caller? ToCaller(ClaimsPrincipal principal, ApiKeyService keys)
+    {
+        var teamId = principal.FindFirst(TeamClaim)?.Value;
+        var id = principal.FindFirst(ClaimTypes.NameIdentifier)?.Value;
+        if (teamId is null || id is null || keys.FindTeam(teamId) is not { } team) return null;
+        var role = principal.FindFirst(RoleClaim)?.Value == "admin" ? CallerRole.Admin : CallerRole.Member;
+        var kind = principal.FindFirst(ActorKindClaim)?.Value == "api-key" ? ActorKind.ApiKey : ActorKind.User;
+        return new Caller(team, role, new Actor(kind, id, principal.FindFirst(ActorNameClaim)?.Value));
     }
 }

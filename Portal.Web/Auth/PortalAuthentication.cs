@@ -10,9 +10,11 @@ namespace Portal.Web.Auth;
 
 /// <summary>
 /// Sign-in as ASP.NET Core authentication schemes that compose: <c>ApiKey</c> (E2B's
-/// <c>X-API-Key</c>) and, when <c>Portal:Auth:Jwt</c> is configured, <c>Bearer</c> (JWTs from an
-/// identity provider). The default scheme picks by what the request carries; every control-plane
-/// route group requires <see cref="CallerPolicy"/>. Failures are answered in the E2B error shape.
+/// <c>X-API-Key</c>), when <c>Portal:Auth:Jwt</c> is configured <c>Bearer</c> (JWTs from an
+/// identity provider), and the dashboard's session cookie (<see cref="CookieSignIn"/>). The
+/// default scheme picks by what the request carries; every control-plane route group requires
+/// <see cref="CallerPolicy"/>. Failures are answered in the E2B error shape (the dashboard's own
+/// pages redirect to its sign-in page instead).
 /// </summary>
 public static class PortalAuthentication
 {
@@ -22,7 +24,7 @@ public static class PortalAuthentication
     /// <summary>An admin (a key of the admin team, or a token with role admin).</summary>
     public const string AdminPolicy = "Admin";
     /// <summary>What a signed-in caller is told when a route needs more than its role (either scheme).</summary>
-    internal const string ForbiddenMessage = "this needs an admin API key or an admin token";
+    internal const string ForbiddenMessage = "this needs an admin API key, an admin token or an admin's sign-in";
 
     public static IServiceCollection AddPortalAuthentication(this IServiceCollection services, IConfiguration config)
     {
@@ -31,12 +33,17 @@ public static class PortalAuthentication
         var jwt = config.GetSection(JwtOptions.Section).Get<JwtOptions>() ?? new JwtOptions();
 
         var auth = services.AddAuthentication(Scheme)
-            .AddPolicyScheme(Scheme, "API key or bearer token", o => o.ForwardDefaultSelector = ctx =>
-                jwt.Enabled && string.IsNullOrEmpty(ctx.Request.Headers[ApiKeyAuthenticationHandler.Header])
-                    && ctx.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
-                    ? BearerScheme : ApiKeyScheme)
+            .AddPolicyScheme(Scheme, "API key, bearer token or dashboard session", o => o.ForwardDefaultSelector = ctx =>
+            {
+                // A credential the request carries explicitly wins over a session cookie.
+                if (!string.IsNullOrEmpty(ctx.Request.Headers[ApiKeyAuthenticationHandler.Header])) return ApiKeyScheme;
+                if (jwt.Enabled && ctx.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+                    return BearerScheme;
+                return CookieSignIn.Applies(ctx) ? CookieSignIn.Scheme : ApiKeyScheme;
+            })
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyScheme, null);
         if (jwt.Enabled) auth.AddJwtBearer(BearerScheme, _ => { });
+        CookieSignIn.Add(services, auth, config);
         services.AddOptions<JwtBearerOptions>(BearerScheme).Configure<IOptions<JwtOptions>>((o, portal) => ConfigureBearer(o, portal.Value));
 
         services.AddAuthorizationBuilder()

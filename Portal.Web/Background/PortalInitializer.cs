@@ -2,19 +2,22 @@ using Microsoft.Extensions.Options;
 using Portal.Core.Auth;
 using Portal.Core.Persistence;
 using Portal.Core.Sandboxes;
+using Portal.Web.Auth;
 using Portal.Web.Options;
 
 namespace Portal.Web.Background;
 
 /// <summary>
-/// Runs before the server listens: schema migration, keys into memory, the first admin key,
-/// and the reconciliation of stored sandboxes with the runtime.
+/// Runs before the server listens: schema migration, keys into memory, the first admin key and
+/// dashboard account, and the reconciliation of stored sandboxes with the runtime.
 /// </summary>
 public sealed class PortalInitializer(
     IPortalStore store,
     ApiKeyService keys,
     SandboxService sandboxes,
+    IServiceScopeFactory scopes,
     IOptions<PortalOptions> options,
+    IOptions<DashboardOptions> dashboard,
     ILogger<PortalInitializer> log) : IHostedService
 {
     public bool Ready { get; private set; }
@@ -39,8 +42,24 @@ public sealed class PortalInitializer(
             }
             else log.LogInformation("Seeded the admin API key from PORTAL_ADMIN_API_KEY");
         }
+        await BootstrapAdminAccountAsync(o, ct);
         await sandboxes.RecoverAsync(ct);
         Ready = true;
+    }
+
+    private async Task BootstrapAdminAccountAsync(PortalOptions o, CancellationToken ct)
+    {
+        var d = dashboard.Value;
+        await using var scope = scopes.CreateAsyncScope();
+        var (created, password) = await scope.ServiceProvider.GetRequiredService<UserAccounts>().BootstrapAsync(d.AdminUser, d.AdminPassword, ct);
+        if (!created) return;
+        if (password is null) { log.LogInformation("Created dashboard admin '{User}' with PORTAL_ADMIN_PASSWORD", d.AdminUser); return; }
+        WriteAdminKeyFile(o.AdminPasswordFile, password);
+        // Shown once: only its hash is stored.
+        Console.WriteLine();
+        Console.WriteLine("Sandbox Portal: created the dashboard admin (shown once; also in " + o.AdminPasswordFile + ", mode 0600):");
+        Console.WriteLine("  user " + d.AdminUser + "  password " + password);
+        Console.WriteLine();
     }
 
     private static void WriteAdminKeyFile(string path, string secret)

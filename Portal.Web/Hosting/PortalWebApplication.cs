@@ -10,6 +10,7 @@ using Portal.Core.Webhooks;
 using Portal.Web.Apis;
 using Portal.Web.Auth;
 using Portal.Web.Background;
+using Portal.Web.Dashboard;
 using Portal.Web.Options;
 using Portal.Web.Proxy;
 using Portal.Web.Routing;
@@ -34,6 +35,8 @@ public static class PortalWebApplication
         ("PORTAL_DATA_DIR", "Portal:DataDir"),
         ("PORTAL_ADMIN_API_KEY", "Portal:AdminApiKey"),
         ("PORTAL_DATABASE", "Portal:Database"),
+        ("PORTAL_ADMIN_USER", "Portal:Dashboard:AdminUser"),
+        ("PORTAL_ADMIN_PASSWORD", "Portal:Dashboard:AdminPassword"),
         ("E2B_DOMAIN", "Portal:Domain"),
         ("PORTAL_RUNTIME", "Portal:Runtime"),
         ("PORTAL_TRANSPORT", "Portal:Transport"),
@@ -46,7 +49,17 @@ public static class PortalWebApplication
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         // appsettings.json ships beside the binary: read it from there, whatever the working directory.
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        // The application is Portal.Web whatever executable hosts it (tests): its static web assets
+        // (the dashboard's, MudBlazor's) are found by that name.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ContentRootPath = AppContext.BaseDirectory,
+            ApplicationName = typeof(PortalWebApplication).Assembly.GetName().Name,
+        });
+        // Static web assets from the build output too (not only in Development): a published
+        // app has them in wwwroot and this finds no manifest.
+        builder.WebHost.UseStaticWebAssets();
         var mapped = new Dictionary<string, string?>();
         foreach (var (env, key) in EnvironmentKeys)
             if (builder.Configuration[key] is null && Environment.GetEnvironmentVariable(env) is { Length: > 0 } v)
@@ -124,6 +137,7 @@ public static class PortalWebApplication
         services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookOptionsValidator>();
         services.AddPortalTls(config);
         services.AddPortalAuthentication(config);
+        services.AddDashboard();
 
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o =>
@@ -192,6 +206,7 @@ public static class PortalWebApplication
         app.MapPrometheusMetrics();
         app.MapPortalConfig();
         MapControlPlane(app);
+        app.MapDashboard();
     }
 
     private static void MapControlPlane(IEndpointRouteBuilder root)

@@ -39,6 +39,7 @@ public sealed class PortalOptions
 
     public string DatabasePath => Path.Combine(DataDir, "portal.db");
     public string AdminKeyFile => Path.Combine(DataDir, "admin-api-key");
+    public string AdminPasswordFile => Path.Combine(DataDir, "admin-password");
 }
 
 /// <summary>Configuration section <c>Portal:Routing</c>.</summary>

@@ -1,0 +1,148 @@
+using Microsoft.Playwright;
+using Portal.Tests.Api;
+using static Portal.Tests.Web.Dashboard.Browser.DashboardBrowserFixture;
+
+namespace Portal.Tests.Web.Dashboard.Browser;
+
+/// <summary>The dashboard in a real browser against the real portal, runtime and SDK.</summary>
+[Collection(DashboardBrowserCollection.Name)]
+public sealed class DashboardBrowserTests(DashboardBrowserFixture f)
+{
+    private static async Task ConfirmAsync(IPage page, string button)
+    {
+        await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = button, Exact = true }).ClickAsync();
+        await page.GetByRole(AriaRole.Dialog).WaitForAsync(new() { State = WaitForSelectorState.Detached });
+    }
+
+    [Fact]
+    public async Task SandboxFromSdk_AppearsWithoutReload_AndIsPausedResumedKilledFromTheUi()
+    {
+        var page = await f.SignInAsync();
+        await AssertAccessibleAsync(page, "overview");
+        await ScreenshotAsync(page, "overview");
+
+        await GotoAsync(page, "/dashboard/sandboxes");
+        var id = await f.CreateWithSdkAsync(PortalHost.AdminKey, "owner=browser-test");
+        // No reload: the change stream brings the row into the open page.
+        var row = page.Locator("tr").Filter(new() { HasText = id });
+        await row.WaitForAsync(new() { Timeout = 15_000 });
+        Assert.Equal("running", (await row.GetByTestId("state").InnerTextAsync()).Trim());
+        await AssertAccessibleAsync(page, "sandboxes");
+        await ScreenshotAsync(page, "sandboxes");
+
+        await row.GetByTestId("pause").ClickAsync();
+        await ConfirmAsync(page, "Pause");
+        await Assertions.Expect(row.GetByTestId("state")).ToHaveTextAsync("paused", new() { Timeout = 30_000 });
+
+        await row.GetByTestId("resume").ClickAsync();
+        await ConfirmAsync(page, "Resume");
+        await Assertions.Expect(row.GetByTestId("state")).ToHaveTextAsync("running", new() { Timeout = 30_000 });
+
+        await row.GetByTestId("kill").ClickAsync();
+        await ConfirmAsync(page, "Kill");
+        await Assertions.Expect(row).ToHaveCountAsync(0, new() { Timeout = 30_000 });
+        var (status, _) = await f.Host.Admin.GetJsonAsync($"/sandboxes/{id}");
+        Assert.Equal(404, status);
+    }
+
+    [Fact]
+    public async Task Terminal_RunsInTheSandbox_AndAReloadFindsTheSameShell()
+    {
+        var id = await f.CreateWithSdkAsync(PortalHost.AdminKey);
+        try
+        {
+            var page = await f.SignInAsync();
+            await GotoAsync(page, $"/dashboard/sandboxes/{id}");
+            var status = page.GetByTestId("terminal-status");
+            await Assertions.Expect(status).ToContainTextAsync("started shell", new() { Timeout = 30_000 });
+            await page.GetByTestId("terminal").ClickAsync();
+            // The hostname proves the shell runs in the sandbox, not on the portal's host.
+            await page.Keyboard.TypeAsync("export MARK=same-shell-$$; echo hello-from-terminal; hostname\n");
+            var screen = page.Locator(".xterm-rows");
+            await Assertions.Expect(screen).ToContainTextAsync("hello-from-terminal");
+            await Assertions.Expect(screen).ToContainTextAsync(id);
+            await AssertAccessibleAsync(page, "sandbox");
+            await ScreenshotAsync(page, "sandbox");
+            var pid = (await status.InnerTextAsync()).Split(' ')[^1];
+
+            await page.ReloadAsync();
+            await WaitInteractiveAsync(page);
+            await Assertions.Expect(status).ToHaveTextAsync($"attached to shell {pid}", new() { Timeout = 30_000 });
+            await page.GetByTestId("terminal").ClickAsync();
+            await page.Keyboard.TypeAsync("echo mark=$MARK\n");
+            await Assertions.Expect(screen).ToContainTextAsync($"mark=same-shell-{pid}");
+        }
+        finally { await f.Host.Admin.DeleteJsonAsync($"/sandboxes/{id}"); }
+    }
+
+    [Fact]
+    public async Task ApiKeyCreatedInTheUi_CreatesASandboxWithTheSdk_AndOnceRevokedIsRefused()
+    {
+        var page = await f.SignInAsync();
+        await GotoAsync(page, "/dashboard/api-keys");
+        await page.GetByTestId("key-name").FillAsync("browser-made");
+        await page.GetByTestId("create-key").ClickAsync();
+        var secret = (await page.GetByTestId("new-key-secret").InnerTextAsync()).Trim();
+        Assert.Matches("^e2b_[0-9a-f]{40}$", secret);
+        await AssertAccessibleAsync(page, "api keys");
+        await ScreenshotAsync(page, "api-keys");
+
+        var id = await f.CreateWithSdkAsync(secret);
+        Assert.Equal(0, (await f.SdkAsync("list", secret)).Exit);
+
+        var row = page.Locator("tr").Filter(new() { HasText = "browser-made" });
+        await row.GetByTestId("revoke").ClickAsync();
+        await ConfirmAsync(page, "Revoke");
+        await Assertions.Expect(row).ToHaveCountAsync(0);
+        var (exit, _, error) = await f.SdkAsync("list", secret);
+        Assert.True(exit == 3, $"expected the SDK's AuthenticationError, got exit {exit}: {error}");
+        await f.Host.Admin.DeleteJsonAsync($"/sandboxes/{id}");
+    }
+
+    [Fact]
+    public async Task Member_SeesOnlyTheirTeamsSandboxes()
+    {
+        var (team, user, password, key) = await f.NewTeamWithMemberAsync("blue" + Guid.NewGuid().ToString("N")[..6]);
+        var theirs = await f.CreateWithSdkAsync(key);
+        var admins = await f.CreateWithSdkAsync(PortalHost.AdminKey);
+        try
+        {
+            var admin = await f.SignInAsync();
+            await GotoAsync(admin, "/dashboard/users");
+            await AssertAccessibleAsync(admin, "users");
+            await ScreenshotAsync(admin, "users");
+
+            var page = await f.SignInAsync(user, password);
+            await GotoAsync(page, "/dashboard/sandboxes");
+            await page.Locator("tr").Filter(new() { HasText = theirs }).WaitForAsync();
+            Assert.Equal(0, await page.Locator("tr").Filter(new() { HasText = admins }).CountAsync());
+            Assert.Contains(team.Name, await page.GetByTestId("who").InnerTextAsync());
+            // Nor through a direct link.
+            await GotoAsync(page, $"/dashboard/sandboxes/{admins}");
+            await Assertions.Expect(page.GetByTestId("not-found")).ToBeVisibleAsync();
+        }
+        finally
+        {
+            await f.Host.Admin.DeleteJsonAsync($"/sandboxes/{theirs}");
+            await f.Host.Admin.DeleteJsonAsync($"/sandboxes/{admins}");
+        }
+    }
+
+    [Fact]
+    public async Task FiveWrongPasswords_LockTheAccount()
+    {
+        var (_, user, password, _) = await f.NewTeamWithMemberAsync("lock" + Guid.NewGuid().ToString("N")[..6]);
+        var page = await f.NewPageAsync();
+        await page.GotoAsync("/dashboard/login");
+        await AssertAccessibleAsync(page, "sign-in");
+        await ScreenshotAsync(page, "sign-in");
+        for (var i = 0; i < 5; i++)
+        {
+            await SubmitSignInAsync(page, user, "wrong-password-" + i);
+            await Assertions.Expect(page.GetByTestId("sign-in-error")).ToBeVisibleAsync();
+        }
+        await SubmitSignInAsync(page, user, password);
+        await Assertions.Expect(page.GetByTestId("sign-in-error")).ToContainTextAsync("locked");
+        Assert.Contains("/dashboard/login", page.Url);
+    }
+}

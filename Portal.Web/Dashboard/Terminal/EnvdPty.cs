@@ -1,0 +1,179 @@
+using System.Buffers.Binary;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Portal.Core.Runtime;
+using Portal.Core.Sandboxes;
+
+namespace Portal.Web.Dashboard.Terminal;
+
+/// <summary>
+/// A PTY in a sandbox through envd's process service (Connect protocol over HTTP/1.1), reached
+/// over the runtime's own connection to envd (<see cref="ISandboxRuntime.ConnectAsync"/>), so it
+/// works for every runtime. Starts a login shell, or attaches to one by its pid (envd's Connect
+/// RPC) after a page reload. Output arrives through <c>onOutput</c>; the stream ends with
+/// <c>onEnd</c>. Written here because envd's process API has no .NET client (it is E2B's own
+/// protocol; the SDKs are JS and Python).
+/// </summary>
+public sealed class EnvdPty : IAsyncDisposable
+{
+    public const string User = "user";
+    private readonly HttpClient _http;
+    private readonly CancellationTokenSource _stop = new();
+    private Task _reader = Task.CompletedTask;
+
+    private EnvdPty(HttpClient http) => _http = http;
+
+    public uint Pid { get; private set; }
+
+    /// <param name="attachTo">A running PTY's pid to attach to; null (or gone) = start a new shell.</param>
+    public static async Task<EnvdPty> OpenAsync(ISandboxRuntime runtime, SandboxRecord sandbox, uint? attachTo, int cols, int rows,
+        Func<byte[], Task> onOutput, Func<string, Task> onEnd, CancellationToken ct)
+    {
+        var http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, c) => await runtime.ConnectAsync(sandbox.SandboxId, SandboxPorts.Envd, c),
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+        })
+        { BaseAddress = new Uri("http://envd"), Timeout = Timeout.InfiniteTimeSpan };
+        if (sandbox.EnvdAccessToken is { } token) http.DefaultRequestHeaders.Add("X-Access-Token", token);
+        // envd picks the Linux user from Basic auth's user name (E2B's SDKs send "user:").
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(User + ":")));
+        var pty = new EnvdPty(http);
+        try
+        {
+            Stream? stream = null;
+            if (attachTo is { } pid)
+            {
+                // A gone pid ends the stream with an error before any start event: start anew then.
+                stream = await pty.TryOpenStreamAsync("Connect", new JsonObject { ["process"] = new JsonObject { ["pid"] = pid } }, ct);
+                try { if (stream is not null) pty.Pid = await ReadStartAsync(stream, ct); }
+                catch (IOException) { await stream!.DisposeAsync(); stream = null; }
+                // Attached: the browser's size may differ from the shell's.
+                if (stream is not null) await pty.ResizeAsync(cols, rows, ct);
+            }
+            if (stream is null)
+            {
+                stream = await pty.TryOpenStreamAsync("Start", new JsonObject
+                {
+                    ["process"] = new JsonObject
+                    {
+                        ["cmd"] = "/bin/bash",
+                        ["args"] = new JsonArray("-i", "-l"),
+                        ["envs"] = new JsonObject { ["TERM"] = "xterm-256color" },
+                    },
+                    ["pty"] = new JsonObject { ["size"] = new JsonObject { ["cols"] = cols, ["rows"] = rows } },
+                }, ct) ?? throw new IOException("envd refused to start a shell");
+                pty.Pid = await ReadStartAsync(stream, ct);
+            }
+            pty._reader = pty.ReadAsync(stream, onOutput, onEnd);
+            return pty;
+        }
+        catch
+        {
+            await pty.DisposeAsync();
+            throw;
+        }
+    }
+
+    public Task SendAsync(byte[] input, CancellationToken ct) =>
+        UnaryAsync("SendInput", new JsonObject { ["process"] = new JsonObject { ["pid"] = Pid }, ["input"] = new JsonObject { ["pty"] = Convert.ToBase64String(input) } }, ct);
+
+    public Task ResizeAsync(int cols, int rows, CancellationToken ct) =>
+        UnaryAsync("Update", new JsonObject
+        {
+            ["process"] = new JsonObject { ["pid"] = Pid },
+            ["pty"] = new JsonObject { ["size"] = new JsonObject { ["cols"] = Math.Clamp(cols, 1, 1000), ["rows"] = Math.Clamp(rows, 1, 1000) } },
+        }, ct);
+
+    private async Task UnaryAsync(string method, JsonObject body, CancellationToken ct)
+    {
+        using var req = new HttpRequestMessage(HttpMethod.Post, "/process.Process/" + method) { Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json") };
+        req.Headers.Add("Connect-Protocol-Version", "1");
+        using var res = await _http.SendAsync(req, ct);
+        if (!res.IsSuccessStatusCode) throw new IOException($"envd {method}: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync(ct)}");
+    }
+
+    /// <summary>A server-streaming call; null when envd answers with an error (e.g. no such process).</summary>
+    private async Task<Stream?> TryOpenStreamAsync(string method, JsonObject body, CancellationToken ct)
+    {
+        var payload = Encoding.UTF8.GetBytes(body.ToJsonString());
+        var frame = new byte[5 + payload.Length];
+        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)payload.Length);
+        payload.CopyTo(frame, 5);
+        var req = new HttpRequestMessage(HttpMethod.Post, "/process.Process/" + method) { Content = new ByteArrayContent(frame) };
+        req.Content.Headers.ContentType = new MediaTypeHeaderValue("application/connect+json");
+        req.Headers.Add("Connect-Protocol-Version", "1");
+        var res = await _http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct);
+        if (!res.IsSuccessStatusCode) { res.Dispose(); return null; }
+        var stream = await res.Content.ReadAsStreamAsync(ct);
+        return stream;
+    }
+
+    /// <summary>The first message names the process (start event); an end-of-stream first means an error (e.g. the pid is gone).</summary>
+    private static async Task<uint> ReadStartAsync(Stream stream, CancellationToken ct)
+    {
+        while (true)
+        {
+            var (flags, json) = await ReadFrameAsync(stream, ct) ?? throw new IOException("envd closed the stream before the process started");
+            if ((flags & 2) != 0) throw new IOException("envd: " + json);
+            using var doc = JsonDocument.Parse(json);
+            if (doc.RootElement.TryGetProperty("event", out var e) && e.TryGetProperty("start", out var start))
+                return start.GetProperty("pid").GetUInt32();
+        }
+    }
+
+    private async Task ReadAsync(Stream stream, Func<byte[], Task> onOutput, Func<string, Task> onEnd)
+    {
+        var why = "the shell ended";
+        try
+        {
+            while (await ReadFrameAsync(stream, _stop.Token) is var (flags, json))
+            {
+                if ((flags & 2) != 0) { why = json.Length > 2 ? "envd: " + json : why; break; }
+                using var doc = JsonDocument.Parse(json);
+                if (!doc.RootElement.TryGetProperty("event", out var e)) continue;
+                if (e.TryGetProperty("data", out var data) && data.TryGetProperty("pty", out var bytes))
+                    await onOutput(bytes.GetBytesFromBase64());
+                else if (e.TryGetProperty("end", out var end))
+                    why = "the shell exited" + (end.TryGetProperty("status", out var s) ? $" ({s.GetString()})" : "");
+            }
+        }
+        catch (OperationCanceledException) { return; } // closed by us: nothing to tell
+        catch (Exception ex) when (ex is IOException or HttpRequestException or JsonException) { why = "the connection to the sandbox broke"; }
+        finally { await stream.DisposeAsync(); }
+        await onEnd(why);
+    }
+
+    private static async Task<(byte Flags, string Json)?> ReadFrameAsync(Stream stream, CancellationToken ct)
+    {
+        var header = new byte[5];
+        if (!await ReadExactlyOrEofAsync(stream, header, ct)) return null;
+        var length = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(1));
+        if (length > 16 * 1024 * 1024) throw new IOException($"envd sent a {length}-byte message");
+        var body = new byte[length];
+        if (!await ReadExactlyOrEofAsync(stream, body, ct)) throw new IOException("envd's stream ended inside a message");
+        return (header[0], Encoding.UTF8.GetString(body));
+    }
+
+    private static async Task<bool> ReadExactlyOrEofAsync(Stream stream, byte[] buffer, CancellationToken ct)
+    {
+        var read = 0;
+        while (read < buffer.Length)
+        {
+            var n = await stream.ReadAsync(buffer.AsMemory(read), ct);
+            if (n == 0) return read == 0 && buffer.Length > 0 ? false : throw new IOException("envd's stream ended inside a message");
+            read += n;
+        }
+        return true;
+    }
+
+    /// <summary>Detaches (the shell keeps running in the sandbox, to attach again later).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        try { await _reader; } catch (Exception) { }
+        _http.Dispose();
+    }
+}
