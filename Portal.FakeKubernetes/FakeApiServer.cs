@@ -193,7 +193,7 @@ public sealed class FakeApiServer : IAsyncDisposable
         var q = http.Request.Query;
         var selector = LabelSelector.Parse(q["labelSelector"]);
         var timeout = int.TryParse(q["timeoutSeconds"], out var t) && t > 0 ? TimeSpan.FromSeconds(Math.Min(t, MaxWatch.TotalSeconds)) : MaxWatch;
-        var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+        var channel = Channel.CreateUnbounded<string>();
         long from;
         var rv = q["resourceVersion"].ToString();
         if (string.IsNullOrEmpty(rv) || rv == "0")
@@ -245,8 +245,16 @@ public sealed class FakeApiServer : IAsyncDisposable
             }
             catch (OperationCanceledException) { }
             catch (IOException) { }
+            catch (Exception e)
+            {
+                Errors.Enqueue(e.ToString());
+                throw;
+            }
         }
     }
+
+    /// <summary>Faults of the fake itself (a test prints them when it fails).</summary>
+    public ConcurrentQueue<string> Errors { get; } = new();
 
     private static string Event(string type, JsonObject o) => new JsonObject { ["type"] = type, ["object"] = o.DeepClone() }.ToJsonString();
 

@@ -119,6 +119,10 @@ public sealed class FakeKubelet : IAsyncDisposable
         }
         catch (OperationCanceledException) { }
         catch (ApiException) { } // the pod went while starting
+        catch (Exception e)
+        {
+            SetStatus(ns, name, "Failed", null, "StartError", $"the fake kubelet could not start the pod: {e.Message}");
+        }
     }
 
     private Process StartEnvd(RunningPod running, JsonObject pod)

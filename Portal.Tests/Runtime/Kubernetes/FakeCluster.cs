@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using k8s;
 using Portal.Core.Runtime.Kubernetes;
 using Portal.FakeKubernetes;
@@ -13,6 +14,19 @@ public sealed class FakeCluster : IAsyncDisposable
 {
     public const string Namespace = "sandboxes-test";
     private readonly List<KubernetesSandboxRuntime> _runtimes = [];
+
+    /// <summary>Warnings and errors the runtimes logged (shown when a test fails).</summary>
+    public ConcurrentQueue<string> Log { get; } = new();
+
+    private sealed class ListLogger(ConcurrentQueue<string> log) : Microsoft.Extensions.Logging.ILogger<KubernetesSandboxRuntime>
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel level) => level >= Microsoft.Extensions.Logging.LogLevel.Warning;
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel level, Microsoft.Extensions.Logging.EventId id, TState state, Exception? e, Func<TState, Exception?, string> format)
+        {
+            if (IsEnabled(level) && log.Count < 1000) log.Enqueue($"{level}: {format(state, e)} {e?.GetType().Name}: {e?.Message}");
+        }
+    }
 
     public FakeStore Store { get; }
     public FakeApiServer Server { get; }
@@ -51,7 +65,7 @@ public sealed class FakeCluster : IAsyncDisposable
     public async Task<KubernetesSandboxRuntime> RuntimeAsync(Dictionary<string, KubernetesTemplateOptions> templates)
     {
         var options = new KubernetesRuntimeOptions { Namespace = Namespace, Templates = templates, StartTimeout = TimeSpan.FromSeconds(60) };
-        var runtime = new KubernetesSandboxRuntime(options, Client());
+        var runtime = new KubernetesSandboxRuntime(options, Client(), logger: new ListLogger(Log));
         _runtimes.Add(runtime);
         await runtime.Synced.WaitAsync(TimeSpan.FromSeconds(30));
         return runtime;
