@@ -51,6 +51,11 @@ public sealed class FakeKubelet : IAsyncDisposable
 
     public bool UseFakeEnvd => _envdPath is null;
 
+    private int _started;
+
+    /// <summary>Pods started since the kubelet began.</summary>
+    public int Started => Volatile.Read(ref _started);
+
     /// <summary>Pods whose processes run now.</summary>
     public int Running => _running.Count;
 
@@ -83,6 +88,7 @@ public sealed class FakeKubelet : IAsyncDisposable
     {
         var key = ns + "/" + name;
         var ip = NextIp();
+        Interlocked.Increment(ref _started);
         var running = new RunningPod { Ip = ip, Dir = Path.Combine(_root, name) };
         _running[key] = running;
         try

@@ -38,5 +38,6 @@ var done = new TaskCompletionSource();
 using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; done.TrySetResult(); });
 using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; done.TrySetResult(); });
 await done.Task;
-Console.WriteLine($"stopping; {kubelet.Running} pods still ran");
+Console.WriteLine($"fake kubelet: {kubelet.Started} pods started, {kubelet.Running} still running at the stop; API requests: " +
+    string.Join(", ", server.Requests.GroupBy(r => $"{r.Verb} {r.Resource}").OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}")));
 return 0;

@@ -158,7 +158,9 @@ public static class SandboxPods
                         Name = SandboxContainer,
                         Image = t.Image,
                         // exec: envd becomes PID 1 and the parent of the start command.
+                        // E2B's images run commands as "user": created when the image has none.
                         Command = ["/bin/sh", "-c",
+                            "id user >/dev/null 2>&1 || useradd -m -s /bin/bash user 2>/dev/null || adduser -D user 2>/dev/null; " +
                             "if [ -n \"$PORTAL_START_COMMAND\" ]; then /bin/sh -c \"$PORTAL_START_COMMAND\" & fi; " +
                             $"exec \"$PORTAL_ENVD\" --port {SandboxPorts.Envd} --default-user user"],
                         Env = containerEnv,
