@@ -63,7 +63,7 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
             },
             (rv, onError, ct) => client.CoreV1.WatchListNamespacedPodAsync(ns, labelSelector: SandboxPods.Selector, resourceVersion: rv,
                 allowWatchBookmarks: true, timeoutSeconds: 300, onError: onError, cancellationToken: ct),
-            OnPodChanged, _log);
+            OnPodChanged, _log, TrimPod);
         _claims = new ResourceInformer<V1PersistentVolumeClaim>(
             async ct =>
             {
@@ -76,6 +76,16 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         _pods.Start();
         _claims.Start();
         _refill = new Timer(_ => KickRefill(), null, TimeSpan.Zero, TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>The runtime reads a pod's metadata and status only; its spec stays on the server.</summary>
+    private static V1Pod TrimPod(V1Pod pod)
+    {
+        pod.Spec = null!;
+        pod.Metadata.ManagedFields = null;
+        pod.Status?.ContainerStatuses?.Clear();
+        pod.Status?.InitContainerStatuses?.Clear();
+        return pod;
     }
 
     public string Name => "kubernetes";

@@ -23,6 +23,7 @@ public sealed class ResourceInformer<T> : IAsyncDisposable where T : class, IKub
     private readonly ListFunc _list;
     private readonly WatchFunc _watch;
     private readonly Action<T?, T?> _changed;
+    private readonly Func<T, T> _trim;
     private readonly ILogger _log;
     private readonly ConcurrentDictionary<string, T> _items = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
@@ -30,12 +31,15 @@ public sealed class ResourceInformer<T> : IAsyncDisposable where T : class, IKub
     private Task _loop = Task.CompletedTask;
 
     /// <param name="changed">(before, after): before null = added, after null = deleted.</param>
-    public ResourceInformer(ListFunc list, WatchFunc watch, Action<T?, T?> changed, ILogger log)
+    /// <param name="trim">Drops what the cache need not keep (client-go's transform): at thousands
+    /// of pods, their specs are most of the memory.</param>
+    public ResourceInformer(ListFunc list, WatchFunc watch, Action<T?, T?> changed, ILogger log, Func<T, T>? trim = null)
     {
         _list = list;
         _watch = watch;
         _changed = changed;
         _log = log;
+        _trim = trim ?? (x => x);
     }
 
     public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
@@ -56,6 +60,7 @@ public sealed class ResourceInformer<T> : IAsyncDisposable where T : class, IKub
     /// </summary>
     public void Observe(T item)
     {
+        item = _trim(item);
         var name = item.Metadata.Name;
         while (true)
         {
@@ -134,6 +139,7 @@ public sealed class ResourceInformer<T> : IAsyncDisposable where T : class, IKub
 
     private void Apply(WatchEventType type, T obj)
     {
+        obj = _trim(obj);
         var name = obj.Metadata.Name;
         if (type == WatchEventType.Deleted)
         {
