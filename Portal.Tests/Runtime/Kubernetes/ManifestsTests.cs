@@ -83,7 +83,7 @@ public sealed class ManifestsTests
         var domain = container.Env.Single(e => e.Name == "E2B_DOMAIN").Value;
         Assert.Equal(overlay switch
         {
-            "in-cluster" => "sandbox-manager.sandbox-system.svc.cluster.local",
+            "in-cluster" => "sandbox-manager.sandbox-system.svc.cluster.local:7788",
             "port-forward" => "localhost",
             _ => "sandbox.example.com",
         }, domain);
