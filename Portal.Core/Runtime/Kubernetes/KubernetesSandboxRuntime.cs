@@ -656,6 +656,8 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     /// other replicas (and the next start), sandboxes run on.</summary>
     public async ValueTask DisposeAsync()
     {
+        // Idempotent: the host disposes it once per service registration that hands it out.
+        if (_disposed) return;
         _disposed = true;
         await _refill.DisposeAsync();
         await _pods.DisposeAsync();
