@@ -11,7 +11,7 @@ namespace Portal.FakeKubernetes;
 /// A FAKE kubelet for <see cref="FakeApiServer"/>: it "runs" each pod of the store by starting
 /// the published portal-envd as a local process (no image, no container, no cgroups) listening
 /// on the pod's own loopback address 127.B.x.y:49983 (B random per kubelet), with the sandbox
-/// container's env vars and a private /etc/passwd whose home directories are per pod, then
+/// container's env vars and its own /home, /root, /opt and /tmp (a mount namespace), then
 /// reports the pod Running and Ready with that podIP. A process that exits makes its pod
 /// Failed; a deleted pod's processes are killed. <see cref="UseFakeEnvd"/> replaces the real
 /// envd by an in-process responder that answers only what a claim needs (/health, /init,
@@ -131,34 +131,35 @@ public sealed class FakeKubelet : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// envd in a mount namespace of its own (util-linux unshare) where /home, /root, /opt and /tmp
+    /// are the pod's own directories: what a sandbox writes there stays in its pod. The rest of
+    /// the file system is this machine's (no image); user code runs as "user", who cannot write it.
+    /// </summary>
     private Process StartEnvd(RunningPod running, JsonObject pod)
     {
-        var etc = Path.Combine(running.Dir, "etc");
-        Directory.CreateDirectory(etc);
+        var own = new[] { "home", "root", "opt", "tmp" };
+        foreach (var d in own) Directory.CreateDirectory(Path.Combine(running.Dir, d));
         var home = Path.Combine(running.Dir, "home", "user");
         Directory.CreateDirectory(home);
-        Directory.CreateDirectory(Path.Combine(running.Dir, "root"));
-        // Each pod's users get their own home directories: pods share the host's file system otherwise.
-        var passwd = File.ReadAllLines("/etc/passwd").Select(l =>
-        {
-            var f = l.Split(':');
-            if (f.Length < 7) return l;
-            if (f[0] == "root") f[5] = Path.Combine(running.Dir, "root");
-            else if (f[0] == "user") f[5] = home;
-            return string.Join(':', f);
-        });
-        File.WriteAllLines(Path.Combine(etc, "passwd"), passwd);
-        File.Copy("/etc/group", Path.Combine(etc, "group"), overwrite: true);
+        File.SetUnixFileMode(Path.Combine(running.Dir, "tmp"), (UnixFileMode)0b1_111_111_111);
+        File.SetUnixFileMode(Path.Combine(running.Dir, "opt"), (UnixFileMode)0b111_101_101);
         if (File.ReadAllLines("/etc/passwd").FirstOrDefault(l => l.StartsWith("user:", StringComparison.Ordinal))?.Split(':') is { Length: > 3 } u)
-            foreach (var d in new[] { home, Path.GetDirectoryName(home)! }) ChOwn(d, int.Parse(u[2]), int.Parse(u[3]));
+            ChOwn(home, int.Parse(u[2]), int.Parse(u[3]));
 
-        var psi = new ProcessStartInfo(_envdPath!) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "--host", running.Ip, "--port", "49983", "--etc-dir", etc }) psi.ArgumentList.Add(a);
+        var psi = new ProcessStartInfo("unshare") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "--mount", "--propagation", "private", "--fork", "--kill-child", "--", "/bin/sh", "-c",
+                     "set -e; for d in home root opt tmp; do mount --bind \"$POD_DIR/$d\" \"/$d\"; done; " +
+                     "exec \"$ENVD\" --host \"$POD_IP\" --port 49983" })
+            psi.ArgumentList.Add(a);
         psi.Environment.Clear();
         psi.Environment["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        psi.Environment["HOME"] = Path.Combine(running.Dir, "root");
+        psi.Environment["HOME"] = "/root";
         foreach (var e in pod["spec"]?["containers"]?[0]?["env"] as JsonArray ?? [])
             if (e?["name"]?.GetValue<string>() is { } k && k is not ("PORTAL_ENVD" or "PORTAL_START_COMMAND")) psi.Environment[k] = e["value"]?.GetValue<string>() ?? "";
+        psi.Environment["POD_DIR"] = running.Dir;
+        psi.Environment["POD_IP"] = running.Ip;
+        psi.Environment["ENVD"] = _envdPath!;
         psi.WorkingDirectory = running.Dir;
         var process = Process.Start(psi)!;
         var log = Path.Combine(running.Dir, "envd.log");

@@ -8,11 +8,10 @@
 #
 # Files left out, and why (only for this runtime; scripts/e2e-portal.sh runs them):
 #   portal/resources.test.mjs — fills /tmp and /dev/shm to ENOSPC and hits the memory limit:
-#     the fake kubelet gives pods no file systems or cgroups of their own (a real kubelet
-#     does), so it would fill this machine's /tmp instead of a sandbox's.
+#     the fake kubelet gives pods no cgroups and only their own /home, /root, /opt and /tmp
+#     directories (no size-capped tmpfs, no /dev/shm of their own), so it would fill this
+#     machine's disk and /dev/shm instead of a sandbox's.
 # Tests skipped inside the other files (PORTAL_E2E_FAKE_KUBELET=1; each states its reason):
-#   files.test.mjs "signed upload and download URLs work with plain fetch" — checks that a file
-#     landed in one sandbox only; pods of the fake kubelet share this machine's file system.
 #   io.test.mjs "the default user gets root through passwordless sudo" — needs the base image's
 #     sudo and hostname; the fake kubelet runs envd on this machine, not in an image.
 set -uo pipefail

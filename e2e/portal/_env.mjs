@@ -13,8 +13,8 @@ export const opts = { apiKey: API_KEY, apiUrl: PORTAL_URL, sandboxUrl: PORTAL_UR
 
 /**
  * Set when the portal's sandboxes are pods of the FAKE kubelet (scripts/e2e-portal-kubernetes.sh):
- * their envd runs as a plain process on this machine, without the image's root file system.
- * The few tests that need a sandbox's own file system or image say so and are skipped there.
+ * their envd runs as a process on this machine with only /home, /root, /opt and /tmp of its
+ * own, not in the image. The few tests that need the image say so and are skipped there.
  */
 export const onFakeKubelet = process.env.PORTAL_E2E_FAKE_KUBELET === '1';
 
