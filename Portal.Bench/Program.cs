@@ -14,9 +14,12 @@ switch (verb)
         return await WebhookBench.RunAsync(args[1..]);
     case "disk":
         return await DiskBench.RunAsync(args[1..]);
+    case "kubernetes":
+        return await KubernetesBench.RunAsync(args[1..]);
     default:
         Console.Error.WriteLine("usage: dotnet run -c Release --project Portal.Bench -- runtime [--envd PATH] [--templates DIR] [--max N] [--idle-seconds S]");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- disk [--size MB] [--burst N]");
+        Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- kubernetes [--claims N] [--pods N]   (against the fake API server)");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- changes [--subscribers N] [--sandboxes N] [--rounds R]");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- webhooks [--sandboxes N] [--updates K] [--concurrency C]");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- proxy --sandbox ID --token T --socket PATH --domain D --portal IP:PORT [--nginx IP:PORT]");

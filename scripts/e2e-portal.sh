@@ -13,7 +13,8 @@ WEB_DLL=Portal.Web/bin/Release/net10.0/Portal.Web.dll
 [ -f "$WEB_DLL" ] || dotnet build Portal.Web -c Release -nologo -v q -clp:ErrorsOnly
 # The local runtime's inputs (both cached): the native envd and the base template.
 bash scripts/publish-envd.sh >/dev/null
-bash scripts/build-template.sh base >/dev/null
+# (The Kubernetes runtime's templates are images: scripts/e2e-portal-kubernetes.sh.)
+[ "${PORTAL_RUNTIME:-local}" = local ] && bash scripts/build-template.sh base >/dev/null
 export PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)"
 export PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}"
 

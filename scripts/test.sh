@@ -51,6 +51,11 @@ bash scripts/e2e-portal.sh "$OUT/e2e-portal.tap"
 counts=$(node scripts/count-tap.mjs "$OUT/e2e-portal.tap")
 add_counts $counts
 
+log "e2e: the portal (Kubernetes runtime on the fake API server + fake kubelet) driven by the real e2b SDK"
+bash scripts/e2e-portal-kubernetes.sh "$OUT/e2e-portal-kubernetes.tap"
+counts=$(node scripts/count-tap.mjs "$OUT/e2e-portal-kubernetes.tap")
+add_counts $counts
+
 echo
 summary="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"

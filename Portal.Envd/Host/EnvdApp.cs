@@ -88,6 +88,7 @@ public static class EnvdApp
         router.MapFilesystem(app.Services);
         app.MapFiles(app.Services);
         app.MapTunnel();
+        app.MapFreeze();
         router.MapFallbacks();
 
         if (options.Socket is { } path)

@@ -44,7 +44,33 @@ public static class PortalWebApplication
         ("PORTAL_ENVD_PATH", "Portal:LocalRuntime:EnvdPath"),
         ("PORTAL_TLS_CERT", "Portal:Tls:CertificatePath"),
         ("PORTAL_TLS_KEY", "Portal:Tls:KeyPath"),
+        ("KUBECONFIG", "Portal:Kubernetes:Kubeconfig"),
     ];
+
+    /// <summary>Where the operator's settings file is looked for unless <c>PORTAL_SETTINGS</c> names one
+    /// (the manifests mount the ConfigMap made from the repository's appsettings.json here).</summary>
+    public const string DefaultSettingsFile = "/etc/sandbox-portal/appsettings.json";
+
+    /// <summary>
+    /// The operator's settings (the repository's appsettings.json: templates, Kubernetes, limits)
+    /// over the built-in defaults beside the binary, under environment variables and arguments.
+    /// A file named by PORTAL_SETTINGS must exist; the default place is read when present.
+    /// </summary>
+    private static void AddOperatorSettings(ConfigurationManager configuration)
+    {
+        var named = Environment.GetEnvironmentVariable("PORTAL_SETTINGS");
+        var path = string.IsNullOrEmpty(named) ? DefaultSettingsFile : Path.GetFullPath(named);
+        if (!File.Exists(path))
+        {
+            if (named is { Length: > 0 }) throw new InvalidOperationException($"PORTAL_SETTINGS names '{named}', which does not exist");
+            return;
+        }
+        var sources = (IList<IConfigurationSource>)configuration.Sources;
+        var last = sources.Select((s, i) => (s, i)).LastOrDefault(x => x.s is Microsoft.Extensions.Configuration.Json.JsonConfigurationSource).i;
+        var source = new Microsoft.Extensions.Configuration.Json.JsonConfigurationSource { Path = path, Optional = false, ReloadOnChange = false };
+        source.ResolveFileProvider();
+        sources.Insert(last + 1, source);
+    }
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
@@ -60,6 +86,7 @@ public static class PortalWebApplication
         // Static web assets from the build output too (not only in Development): a published
         // app has them in wwwroot and this finds no manifest.
         builder.WebHost.UseStaticWebAssets();
+        AddOperatorSettings(builder.Configuration);
         var mapped = new Dictionary<string, string?>();
         foreach (var (env, key) in EnvironmentKeys)
             if (builder.Configuration[key] is null && Environment.GetEnvironmentVariable(env) is { Length: > 0 } v)

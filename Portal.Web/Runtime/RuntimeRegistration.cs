@@ -14,10 +14,11 @@ public static class RuntimeRegistration
     {
         if (services.Any(d => d.ServiceType == typeof(ISandboxRuntime))) return services;
         var name = config["Portal:Runtime"] ?? "local";
+        if (name == "kubernetes") return services.AddKubernetesRuntime(config);
         if (name != "local")
         {
             services.AddSingleton<ISandboxRuntime>(_ => throw new InvalidOperationException(
-                $"Portal:Runtime (env PORTAL_RUNTIME) is '{name}', but no such sandbox runtime is built into this portal; use 'local'."));
+                $"Portal:Runtime (env PORTAL_RUNTIME) is '{name}', but no such sandbox runtime is built into this portal; use 'local' or 'kubernetes'."));
             return services;
         }
 

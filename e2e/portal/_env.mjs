@@ -11,6 +11,13 @@ if (!API_KEY) throw new Error('E2B_API_KEY (an admin key of the portal) is requi
 /** Connection options for every SDK call (never the environment's defaults). */
 export const opts = { apiKey: API_KEY, apiUrl: PORTAL_URL, sandboxUrl: PORTAL_URL, requestTimeoutMs: 30_000 };
 
+/**
+ * Set when the portal's sandboxes are pods of the FAKE kubelet (scripts/e2e-portal-kubernetes.sh):
+ * their envd runs as a process on this machine with only /home, /root, /opt and /tmp of its
+ * own, not in the image. The few tests that need the image say so and are skipped there.
+ */
+export const onFakeKubelet = process.env.PORTAL_E2E_FAKE_KUBELET === '1';
+
 /** Unique per run, so parallel runs and leftovers never mix. */
 export const runId = 'run' + randomBytes(6).toString('hex');
 
