@@ -59,6 +59,13 @@ public interface ISandboxRuntime
     /// <exception cref="SandboxNotFoundException">unknown, killed or paused sandbox.</exception>
     System.Net.EndPoint? DirectEndPoint(string sandboxId, int port) => null;
 
+    /// <summary>
+    /// Whether this process keeps the warm pools filled. Among replicas sharing one runtime (a
+    /// cluster), only the holder of the store lease "pools" does; a runtime that belongs to one
+    /// process (the local runtime) ignores it.
+    /// </summary>
+    void FillWarmPools(bool enabled) { }
+
     /// <summary>Current resource use, or null when the sandbox does not exist.</summary>
     Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct);
 

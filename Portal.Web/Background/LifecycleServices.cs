@@ -109,3 +109,36 @@ public sealed class EventRetention(SandboxService sandboxes, IOptions<SandboxOpt
         } while (await timer.WaitForNextTickAsync(ct));
     }
 }
+
+/// <summary>
+/// Keeps the warm pools filled from one replica at a time: the holder of the store lease "pools"
+/// (renewed at a third of its term) tells the runtime to fill them; every other replica's runtime
+/// only claims from them.
+/// </summary>
+public sealed class WarmPoolLeader(ISandboxRuntime runtime, LeaderLease lease, IOptions<SandboxOptions> options, ILogger<WarmPoolLeader> log) : BackgroundService
+{
+    public const string LeaseName = "pools";
+
+    protected override Task ExecuteAsync(CancellationToken ct) => ThreadPoolContext.Run(RunAsync, ct);
+
+    private async Task RunAsync(CancellationToken ct)
+    {
+        var term = options.Value.ReaperLeaseDuration;
+        bool? filling = null;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var held = await lease.HoldAsync(LeaseName, term, ct) is not null;
+                if (held != filling)
+                {
+                    filling = held;
+                    runtime.FillWarmPools(held);
+                    log.LogInformation(held ? "This replica fills the warm pools (lease '{Lease}')" : "Another replica fills the warm pools (lease '{Lease}')", LeaseName);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "Could not renew lease '{Lease}'", LeaseName); }
+            try { await Task.Delay(term / 3, ct); } catch (OperationCanceledException) { return; }
+        }
+    }
+}

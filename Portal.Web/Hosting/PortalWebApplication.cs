@@ -208,6 +208,7 @@ public static class PortalWebApplication
         services.AddHostedService<RuntimeEventFollower>();
         services.AddHostedService<EventRetention>();
         services.AddHostedService<ReplicaSync>();
+        services.AddHostedService<WarmPoolLeader>();
         services.AddHostedService<WebhookDeliveryService>();
     }
 

@@ -287,15 +287,22 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         });
     }
 
+    private volatile bool _fillsPools = true;
+
     /// <summary>
-    /// Creates what each pool lacks. Every replica runs this against the same watch view, so
-    /// two replicas may briefly overfill a pool by the pods created in one watch delay; the
-    /// surplus is claimed like any warm pod. (The leader election of several replicas makes
-    /// one replica the only filler.)
+    /// Among replicas, one fills the pools (the holder of the store lease "pools"); the others
+    /// only claim. Two fillers would overfill a pool by the pods created within one watch delay.
     /// </summary>
+    public void FillWarmPools(bool enabled)
+    {
+        _fillsPools = enabled;
+        if (enabled) KickRefill();
+    }
+
+    /// <summary>Creates what each pool lacks, on the replica that fills the pools.</summary>
     private async Task RefillAsync()
     {
-        if (!_pods.Synced.IsCompleted) return;
+        if (!_pods.Synced.IsCompleted || !_fillsPools) return;
         foreach (var (templateId, t) in _options.Templates)
         {
             if (t.WarmPoolSize <= 0 || t.PersistentHome is not null) continue;
