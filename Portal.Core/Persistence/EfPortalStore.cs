@@ -33,6 +33,8 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
 
     private PortalDbContext Context() => _database.Open();
 
+    public bool IsShared => _database.IsShared;
+
     /// <summary>A context on the store's database, for Identity's user store (one per request scope).</summary>
     internal PortalDbContext OpenContext() => _database.Open();
 

@@ -11,6 +11,9 @@ namespace Portal.Core.Persistence;
 /// </summary>
 public interface IPortalStore
 {
+    /// <summary>Whether other processes (portal replicas) may write the same database: then cached views must be checked against it.</summary>
+    bool IsShared { get; }
+
     /// <summary>Creates or upgrades the schema. Called once at startup.</summary>
     Task InitializeAsync(CancellationToken ct);
 

@@ -260,7 +260,17 @@ public sealed class SandboxService(
 
     // ------------------------------------------------------------------ read
 
-    public SandboxRecord Get(Caller caller, string sandboxId) => Visible(caller, sandboxId);
+    /// <summary>
+    /// The live sandbox. With several replicas, one this replica has not heard of yet (created
+    /// elsewhere a moment ago) is read from the store rather than reported missing.
+    /// </summary>
+    public async Task<SandboxRecord> GetAsync(Caller caller, string sandboxId, CancellationToken ct)
+    {
+        if (store.IsShared && SandboxIds.IsWellFormed(sandboxId) && !_live.ContainsKey(sandboxId)
+            && await store.FindSandboxAsync(sandboxId, ct) is { IsLive: true } stored)
+            await ApplyStoredAsync(sandboxId, stored.Version, ct);
+        return Visible(caller, sandboxId);
+    }
 
     public SandboxPage List(Caller caller, SandboxListQuery q)
     {
@@ -690,11 +700,21 @@ public sealed class SandboxService(
 
     private async Task<T> WithLockAsync<T>(Caller caller, string sandboxId, Func<SandboxRecord, Task<T>> action)
     {
-        Visible(caller, sandboxId); // cheap not-found before queueing on the lock
+        if (store.IsShared)
+        {
+            // Another replica's create may not have reached this one's view yet: the store decides.
+            if (!SandboxIds.IsWellFormed(sandboxId)) throw DomainException.SandboxNotFound(sandboxId);
+            if (!_live.ContainsKey(sandboxId) && await store.FindSandboxAsync(sandboxId, CancellationToken.None) is not { IsLive: true })
+                throw DomainException.SandboxNotFound(sandboxId);
+        }
+        else Visible(caller, sandboxId); // cheap not-found before queueing on the lock
         var gate = Gate(sandboxId);
         await gate.WaitAsync();
         try
         {
+            // Several replicas: act on the state the store holds now, never on a view another
+            // replica's note has not reached yet (a pause there, then a connect here).
+            if (store.IsShared && await store.FindSandboxAsync(sandboxId, CancellationToken.None) is { } stored) Catch(stored);
             // Re-read under the lock: it may have changed (or died) while we waited.
             return await action(Visible(caller, sandboxId));
         }

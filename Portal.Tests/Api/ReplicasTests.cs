@@ -51,17 +51,21 @@ public sealed class ReplicasTests
         using var seenByB = b.FollowChanges();
 
         var id = (string)(await a.Admin.CreateSandboxAsync("""{"templateID":"base","timeout":600,"metadata":{"who":"a"}}"""))["sandboxID"]!;
+        // At once, whether or not A's note has arrived: B asks the store.
+        Assert.Equal("running", (string)(await b.Admin.GetJsonAsync($"/sandboxes/{id}")).Body!["state"]!);
         var created = await seenByB.NextAsync(id, c => c.Cause == SandboxChangeCause.Created);
         Assert.Equal("a", created.Sandbox.Metadata["who"]);
         Assert.Contains((await b.Admin.GetJsonAsync("/v2/sandboxes")).Body!.AsArray(), s => (string)s!["sandboxID"]! == id);
-        Assert.Equal("running", (string)(await b.Admin.GetJsonAsync($"/sandboxes/{id}")).Body!["state"]!);
 
+        Assert.Equal(204, (await b.Admin.PostJsonAsync($"/sandboxes/{id}/pause")).Status);
+        // A acts on the pause at once too (a connect resumes it), note or not.
+        Assert.Equal(201, (await a.Admin.PostJsonAsync($"/v2/sandboxes/{id}/connect", """{"timeout":60}""")).Status);
         Assert.Equal(204, (await b.Admin.PostJsonAsync($"/sandboxes/{id}/pause")).Status);
         await seenByA.NextAsync(id, c => c.Cause == SandboxChangeCause.Paused);
         Assert.Equal("paused", (string)(await a.Admin.GetJsonAsync($"/sandboxes/{id}")).Body!["state"]!);
 
         Assert.Equal(201, (await a.Admin.PostJsonAsync($"/v2/sandboxes/{id}/connect", """{"timeout":900}""")).Status);
-        var resumed = await seenByB.NextAsync(id, c => c.Cause == SandboxChangeCause.Resumed);
+        var resumed = await seenByB.NextAsync(id, c => c.Cause == SandboxChangeCause.Resumed && c.Sandbox.EndAt > created.Sandbox.EndAt);
         Assert.Equal("running", (string)(await b.Admin.GetJsonAsync($"/sandboxes/{id}")).Body!["state"]!);
 
         Assert.Equal(204, (await b.Admin.PostJsonAsync($"/sandboxes/{id}/timeout", """{"timeout":3000}""")).Status);
@@ -74,7 +78,7 @@ public sealed class ReplicasTests
         Assert.DoesNotContain((await a.Admin.GetJsonAsync("/v2/sandboxes")).Body!.AsArray(), s => (string)s!["sandboxID"]! == id);
         // Both replicas read the same events, in order.
         var (_, events) = await a.Admin.GetJsonAsync($"/events/sandboxes/{id}?orderAsc=true");
-        Assert.Equal(["created", "paused", "resumed", "updated", "killed"],
+        Assert.Equal(["created", "paused", "resumed", "paused", "resumed", "updated", "killed"],
             events!.AsArray().Select(e => ((string)e!["type"]!)["sandbox.lifecycle.".Length..]));
     }
 

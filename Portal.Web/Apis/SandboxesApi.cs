@@ -125,8 +125,8 @@ public static class SandboxesApi
         return states.Count == 0 ? [SandboxStatus.Running, SandboxStatus.Paused] : states;
     }
 
-    private static IResult Get(HttpContext ctx, SandboxService svc, string sandboxID) =>
-        TypedResults.Ok(SandboxDetailDto.From(svc.Get(ctx.Caller(), sandboxID), Domain(ctx)));
+    private static async Task<IResult> Get(HttpContext ctx, SandboxService svc, string sandboxID) =>
+        TypedResults.Ok(SandboxDetailDto.From(await svc.GetAsync(ctx.Caller(), sandboxID, ctx.RequestAborted), Domain(ctx)));
 
     // ---------------------------------------------------------------- lifecycle
 

@@ -96,6 +96,26 @@ public sealed class KubernetesSandboxRuntimeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task WarmPool_IsFilledOnlyWhileThisReplicaIsTheFiller()
+    {
+        // Two replicas' runtimes on one cluster: only the one told to fill (the "pools" lease holder) creates warm pods.
+        var filler = await _cluster.RuntimeAsync(new() { ["base"] = FakeCluster.Template(warm: 2) });
+        var other = await _cluster.RuntimeAsync(new() { ["base"] = FakeCluster.Template(warm: 2) });
+        other.FillWarmPools(false);
+        filler.FillWarmPools(false);
+        await FakeCluster.EventuallyAsync(() => other.WarmCount("base") == _cluster.Pods($"{SandboxPods.StateLabel}={SandboxPods.Warm}").Count, "both see the same pods");
+        var before = _cluster.Pods(SandboxPods.Selector).Count;
+        filler.FillWarmPools(true);
+        await FakeCluster.EventuallyAsync(() => other.WarmCount("base") == 2, "the filler filled the pool both see");
+        // The other claims from it; only the filler refills.
+        await other.CreateAsync(Spec(), Ct);
+        await FakeCluster.EventuallyAsync(() => filler.WarmCount("base") == 2, "the filler refilled");
+        await Task.Delay(500, Ct); // a second filler would have added its own pods by now
+        Assert.Equal(2, _cluster.Pods($"{SandboxPods.StateLabel}={SandboxPods.Warm}").Count);
+        Assert.True(_cluster.Pods(SandboxPods.Selector).Count <= before + 3);
+    }
+
+    [Fact]
     public async Task Kill_DeletesThePod_ReportsKilledNotDied_AndIsFalseTheSecondTime()
     {
         var runtime = await _cluster.RuntimeAsync(new() { ["base"] = FakeCluster.Template() });

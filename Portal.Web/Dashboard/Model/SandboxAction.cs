@@ -27,11 +27,11 @@ public sealed record SandboxAction(string Kind, string SandboxId, TimeSpan? Exte
     };
 
     /// <summary>The deadline moves later by <see cref="Extension"/> (the service checks the maximum).</summary>
-    private Task ExtendAsync(SandboxService sandboxes, Caller caller, CancellationToken ct)
+    private async Task ExtendAsync(SandboxService sandboxes, Caller caller, CancellationToken ct)
     {
-        var sandbox = sandboxes.Get(caller, SandboxId);
+        var sandbox = await sandboxes.GetAsync(caller, SandboxId, ct);
         var remaining = sandbox.EndAt - DateTimeOffset.UtcNow;
         var seconds = (long)Math.Ceiling(Math.Max(0, remaining.TotalSeconds) + (Extension ?? DefaultExtension).TotalSeconds);
-        return sandboxes.SetTimeoutAsync(caller, SandboxId, seconds, ct);
+        await sandboxes.SetTimeoutAsync(caller, SandboxId, seconds, ct);
     }
 }
