@@ -240,19 +240,27 @@ public sealed class SandboxService(
             AllowInternetAccess = inst.InternetAccess,
             ExecutionStartedAt = started,
         };
+        // Under the sandbox's lock from the commit to the view: the store's note of this very write
+        // (several replicas) must find it in the view already, not announce it a second time.
+        var gate = Gate(rec.SandboxId);
+        await gate.WaitAsync(CancellationToken.None);
         try
         {
-            await store.SaveSandboxAsync(rec, WithEvent(Log(rec.SandboxId, "info", $"created; ends at {rec.EndAt:O}",
-                ("timeout", ((int)timeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture))), SandboxEvents.Created, rec), CancellationToken.None);
+            try
+            {
+                await store.SaveSandboxAsync(rec, WithEvent(Log(rec.SandboxId, "info", $"created; ends at {rec.EndAt:O}",
+                    ("timeout", ((int)timeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture))), SandboxEvents.Created, rec), CancellationToken.None);
+            }
+            catch
+            {
+                await TryKillInRuntimeAsync(rec.SandboxId);
+                throw;
+            }
+            // Published before anyone can find it, so its creation comes before any change made to it.
+            changes.Publish(rec, SandboxChangeCause.Created);
+            _live[rec.SandboxId] = rec;
         }
-        catch
-        {
-            await TryKillInRuntimeAsync(rec.SandboxId);
-            throw;
-        }
-        // Published before anyone can find it, so its creation comes before any change made to it.
-        changes.Publish(rec, SandboxChangeCause.Created);
-        _live[rec.SandboxId] = rec;
+        finally { gate.Release(); }
         telemetry.RecordCreate("success", sw.Elapsed);
         log.LogInformation("Sandbox {SandboxId} created from {Template} for team {TeamId} in {Ms} ms", rec.SandboxId, rec.TemplateId, rec.TeamId, sw.ElapsedMilliseconds);
         return rec;

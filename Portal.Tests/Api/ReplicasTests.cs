@@ -61,7 +61,8 @@ public sealed class ReplicasTests
         // A acts on the pause at once too (a connect resumes it), note or not.
         Assert.Equal(201, (await a.Admin.PostJsonAsync($"/v2/sandboxes/{id}/connect", """{"timeout":60}""")).Status);
         Assert.Equal(204, (await b.Admin.PostJsonAsync($"/sandboxes/{id}/pause")).Status);
-        await seenByA.NextAsync(id, c => c.Cause == SandboxChangeCause.Paused);
+        await seenByA.NextAsync(id, c => c.Cause == SandboxChangeCause.Paused); // the first pause (by its note, or A's own re-read)
+        await seenByA.NextAsync(id, c => c.Cause == SandboxChangeCause.Paused); // the second, by its note
         Assert.Equal("paused", (string)(await a.Admin.GetJsonAsync($"/sandboxes/{id}")).Body!["state"]!);
 
         Assert.Equal(201, (await a.Admin.PostJsonAsync($"/v2/sandboxes/{id}/connect", """{"timeout":900}""")).Status);

@@ -42,7 +42,7 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _podChanged = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _warmCreating = new(StringComparer.Ordinal);
-    private readonly List<Channel<SandboxEvent>> _watchers = [];
+    private readonly RuntimeEventHub _events;
     private readonly Timer _refill;
     private int _refilling, _refillAgain;
     private volatile bool _disposed;
@@ -53,6 +53,7 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         _client = client;
         _templates = new KubernetesTemplateCatalog(options);
         _time = time ?? TimeProvider.System;
+        _events = new RuntimeEventHub(_time);
         _log = (ILogger?)logger ?? NullLogger.Instance;
         var ns = options.Namespace;
         _pods = new ResourceInformer<V1Pod>(
@@ -572,27 +573,10 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     public async IAsyncEnumerable<SandboxEvent> WatchAsync([EnumeratorCancellation] CancellationToken ct)
     {
         await Synced.WaitAsync(ct);
-        var channel = Channel.CreateUnbounded<SandboxEvent>();
-        lock (_watchers)
-        {
-            foreach (var s in Snapshot()) channel.Writer.TryWrite(new SandboxEvent(SandboxEventKind.Created, s, _time.GetUtcNow()));
-            _watchers.Add(channel);
-        }
-        try
-        {
-            await foreach (var e in channel.Reader.ReadAllAsync(ct)) yield return e;
-        }
-        finally
-        {
-            lock (_watchers) _watchers.Remove(channel);
-        }
+        await foreach (var e in _events.WatchAsync(Snapshot, ct)) yield return e;
     }
 
-    private void Publish(SandboxEventKind kind, SandboxInstance instance, string? reason = null)
-    {
-        var e = new SandboxEvent(kind, instance, _time.GetUtcNow(), reason);
-        lock (_watchers) foreach (var w in _watchers) w.Writer.TryWrite(e);
-    }
+    private void Publish(SandboxEventKind kind, SandboxInstance instance, string? reason = null) => _events.Publish(kind, instance, reason);
 
     // ---- API helpers ----
 
@@ -669,7 +653,7 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         await _refill.DisposeAsync();
         await _pods.DisposeAsync();
         await _claims.DisposeAsync();
-        lock (_watchers) foreach (var w in _watchers) w.Writer.TryComplete();
+        _events.Complete();
         _envd.Dispose();
     }
 }

@@ -48,7 +48,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     private volatile bool _disposed;
     private readonly ConcurrentDictionary<string, (long Cpu, long At)> _cpuSamples = new();
     private readonly ConcurrentDictionary<string, long> _oomSeen = new();
-    private readonly List<Channel<SandboxEvent>> _watchers = [];
+    private readonly RuntimeEventHub _events;
     /// <summary>Pause, resume and kill of one sandbox are serialised; different sandboxes proceed in parallel.</summary>
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new(StringComparer.Ordinal);
     private readonly SandboxWatch _watch;
@@ -59,6 +59,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         _templates = new LocalTemplateCatalog(options.TemplatesDirectory);
         _cgroups = cgroups ?? CgroupDriver.Detect(group: options.CgroupGroup);
         _time = time ?? TimeProvider.System;
+        _events = new RuntimeEventHub(_time);
         _log = (ILogger?)logger ?? NullLogger.Instance;
         Directory.CreateDirectory(options.SandboxesDirectory);
         File.SetUnixFileMode(options.SandboxesDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -464,27 +465,10 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
 
     public async IAsyncEnumerable<SandboxEvent> WatchAsync([EnumeratorCancellation] CancellationToken ct)
     {
-        var channel = Channel.CreateUnbounded<SandboxEvent>();
-        lock (_watchers)
-        {
-            foreach (var r in _sandboxes.Values) channel.Writer.TryWrite(new SandboxEvent(SandboxEventKind.Created, ToInstance(r), _time.GetUtcNow()));
-            _watchers.Add(channel);
-        }
-        try
-        {
-            await foreach (var e in channel.Reader.ReadAllAsync(ct)) yield return e;
-        }
-        finally
-        {
-            lock (_watchers) _watchers.Remove(channel);
-        }
+        await foreach (var e in _events.WatchAsync(() => _sandboxes.Values.Select(ToInstance), ct)) yield return e;
     }
 
-    private void Publish(SandboxEventKind kind, SandboxInstance instance, string? reason = null)
-    {
-        var e = new SandboxEvent(kind, instance, _time.GetUtcNow(), reason);
-        lock (_watchers) foreach (var w in _watchers) w.Writer.TryWrite(e);
-    }
+    private void Publish(SandboxEventKind kind, SandboxInstance instance, string? reason = null) => _events.Publish(kind, instance, reason);
 
     /// <summary>PID 1 of a sandbox exited (<see cref="SandboxWatch"/>): every process in it is gone or going.</summary>
     private void OnExited(string id)
@@ -598,6 +582,6 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     {
         DrainWarmPools();
         _watch.Dispose();
-        lock (_watchers) foreach (var w in _watchers) w.Writer.TryComplete();
+        _events.Complete();
     }
 }
