@@ -41,10 +41,17 @@ public sealed class FakeKubelet : IAsyncDisposable
     public FakeKubelet(FakeStore store, string? envdPath)
     {
         _store = store;
-        _envdPath = envdPath;
-        _root = Directory.CreateTempSubdirectory("fake-kubelet-").FullName;
+        // Pods mount their own /home, /root, /opt and /tmp: the kubelet's directory, and the envd it
+        // runs, must lie outside those (a checkout under /tmp, as on a CI machine, would vanish).
+        _root = Directory.CreateDirectory(Path.Combine("/var/tmp", "fake-kubelet-" + Guid.NewGuid().ToString("N")[..12])).FullName;
         // The sandbox user must reach its home directory below it.
         File.SetUnixFileMode(_root, (UnixFileMode)0b111_101_101);
+        if (envdPath is not null)
+        {
+            _envdPath = Path.Combine(_root, "portal-envd");
+            File.Copy(envdPath, _envdPath);
+            File.SetUnixFileMode(_envdPath, (UnixFileMode)0b111_101_101);
+        }
         // Start with the API server (before any pod exists): every pod's creation is seen.
         if (!store.Subscribe(store.Version, OnChange, out _subscription!)) throw new InvalidOperationException("store history compacted at start");
     }
