@@ -71,7 +71,7 @@ public sealed class DashboardBrowserFixture : IAsyncLifetime
     public async Task<IPage> NewPageAsync()
     {
         var context = await Browser.NewContextAsync(new() { BaseURL = Host.BaseAddress.ToString(), ViewportSize = new() { Width = 1280, Height = 800 } });
-        context.SetDefaultTimeout(20_000);
+        context.SetDefaultTimeout(60_000); // a bound, not a wait: the machine may be busy
         return await context.NewPageAsync();
     }
 

@@ -8,6 +8,27 @@ namespace Portal.Tests.Web.Dashboard.Browser;
 [Collection(DashboardBrowserCollection.Name)]
 public sealed class DashboardBrowserTests(DashboardBrowserFixture f)
 {
+    /// <summary>
+    /// Clicks <paramref name="trigger"/> and confirms its dialog. The live list re-renders rows as
+    /// changes arrive; a click that lands on a row just being replaced is lost (its handler is
+    /// gone), so the click is repeated, a bounded number of times, until the dialog shows.
+    /// </summary>
+    private static async Task ClickAndConfirmAsync(IPage page, ILocator trigger, string button)
+    {
+        var dialog = page.GetByRole(AriaRole.Dialog);
+        for (var attempt = 1; ; attempt++)
+        {
+            await trigger.ClickAsync();
+            try
+            {
+                await dialog.WaitForAsync(new() { Timeout = 5_000 });
+                break;
+            }
+            catch (TimeoutException) when (attempt < 3) { }
+        }
+        await ConfirmAsync(page, button);
+    }
+
     private static async Task ConfirmAsync(IPage page, string button)
     {
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = button, Exact = true }).ClickAsync();
@@ -30,16 +51,13 @@ public sealed class DashboardBrowserTests(DashboardBrowserFixture f)
         await AssertAccessibleAsync(page, "sandboxes");
         await ScreenshotAsync(page, "sandboxes");
 
-        await row.GetByTestId("pause").ClickAsync();
-        await ConfirmAsync(page, "Pause");
+        await ClickAndConfirmAsync(page, row.GetByTestId("pause"), "Pause");
         await Assertions.Expect(row.GetByTestId("state")).ToHaveTextAsync("paused", new() { Timeout = 30_000 });
 
-        await row.GetByTestId("resume").ClickAsync();
-        await ConfirmAsync(page, "Resume");
+        await ClickAndConfirmAsync(page, row.GetByTestId("resume"), "Resume");
         await Assertions.Expect(row.GetByTestId("state")).ToHaveTextAsync("running", new() { Timeout = 30_000 });
 
-        await row.GetByTestId("kill").ClickAsync();
-        await ConfirmAsync(page, "Kill");
+        await ClickAndConfirmAsync(page, row.GetByTestId("kill"), "Kill");
         await Assertions.Expect(row).ToHaveCountAsync(0, new() { Timeout = 30_000 });
         var (status, _) = await f.Host.Admin.GetJsonAsync($"/sandboxes/{id}");
         Assert.Equal(404, status);
@@ -91,8 +109,7 @@ public sealed class DashboardBrowserTests(DashboardBrowserFixture f)
         Assert.Equal(0, (await f.SdkAsync("list", secret)).Exit);
 
         var row = page.Locator("tr").Filter(new() { HasText = "browser-made" });
-        await row.GetByTestId("revoke").ClickAsync();
-        await ConfirmAsync(page, "Revoke");
+        await ClickAndConfirmAsync(page, row.GetByTestId("revoke"), "Revoke");
         await Assertions.Expect(row).ToHaveCountAsync(0);
         var (exit, _, error) = await f.SdkAsync("list", secret);
         Assert.True(exit == 3, $"expected the SDK's AuthenticationError, got exit {exit}: {error}");
