@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Portal.Core.Coordination;
+using Portal.Core.Persistence;
 using Portal.Core.Runtime;
 using Portal.Core.Sandboxes;
 using Portal.Core.Threading;
@@ -20,19 +21,25 @@ public sealed class DeadlineEnforcer(SandboxService sandboxes, LeaderLease lease
     private async Task RunAsync(CancellationToken ct)
     {
         using var timer = new PeriodicTimer(options.Value.DeadlineCheckInterval, clock);
-        var leading = false;
+        LeaseFence? fence = null;
+        var renewedAt = DateTimeOffset.MinValue;
         var lastSweep = DateTimeOffset.MinValue;
         while (await timer.WaitForNextTickAsync(ct))
         {
             try
             {
                 var leaseDuration = options.Value.ReaperLeaseDuration;
-                await lease.HeartbeatAsync(leaseDuration, ct);
-                var fence = await lease.HoldAsync(LeaseName, leaseDuration, ct);
-                if ((fence is not null) != leading)
+                // Leases are written at a third of their term, not at every check: each renewal is a
+                // store write that queues with the sandbox saves. Between renewals the fence stands;
+                // a lease lost meanwhile only makes the writes under it refused.
+                if (clock.GetUtcNow() - renewedAt >= leaseDuration / 3)
                 {
-                    leading = fence is not null;
-                    log.LogInformation(leading ? "This replica now ends sandboxes at their deadlines (lease '{Lease}')" : "Another replica holds lease '{Lease}' now", LeaseName);
+                    renewedAt = clock.GetUtcNow();
+                    await lease.HeartbeatAsync(leaseDuration, ct);
+                    var held = await lease.HoldAsync(LeaseName, leaseDuration, ct);
+                    if ((held is not null) != (fence is not null))
+                        log.LogInformation(held is not null ? "This replica now ends sandboxes at their deadlines (lease '{Lease}')" : "Another replica holds lease '{Lease}' now", LeaseName);
+                    fence = held;
                 }
                 if (fence is null) continue;
                 await sandboxes.EnforceDeadlinesAsync(ct, fence);
