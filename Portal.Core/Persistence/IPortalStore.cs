@@ -17,6 +17,13 @@ public interface IPortalStore
     /// <summary>Creates or upgrades the schema. Called once at startup.</summary>
     Task InitializeAsync(CancellationToken ct);
 
+    /// <summary>
+    /// Holds the start-up lock until disposed: replicas starting together on an empty database
+    /// migrate and seed it (schema, admin team, key, account) one after the other, so the second
+    /// finds the first's.
+    /// </summary>
+    Task<IAsyncDisposable> LockStartupAsync(CancellationToken ct);
+
     Task<IReadOnlyList<Team>> ListTeamsAsync(CancellationToken ct);
     Task<Team?> FindTeamAsync(string teamId, CancellationToken ct);
     Task AddTeamAsync(Team team, CancellationToken ct);
