@@ -40,6 +40,8 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
 
     public Task InitializeAsync(CancellationToken ct) => _database.InitializeAsync(ct);
 
+    public Task<IAsyncDisposable> LockStartupAsync(CancellationToken ct) => _database.LockStartupAsync(ct);
+
     private async Task WriteAsync(Func<PortalDbContext, Task> work, CancellationToken ct, string? note = null)
     {
         await _writeLock.WaitAsync(ct);
@@ -89,7 +91,10 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
     {
         var nowMs = Ms(now);
         var until = Ms(now + duration);
-        await _writeLock.WaitAsync(ct);
+        // SQLite has one writer: wait for this process's turn. PostgreSQL orders the statements
+        // itself, and a renewal queued behind a burst of saves could outlive its own lease.
+        var serialised = !_database.IsShared;
+        if (serialised) await _writeLock.WaitAsync(ct);
         try
         {
             await using var db = Context();
@@ -109,7 +114,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
             try { await db.SaveChangesAsync(CancellationToken.None); return 1; }
             catch (DbUpdateException) { return null; } // another replica created it first
         }
-        finally { _writeLock.Release(); }
+        finally { if (serialised) _writeLock.Release(); }
 
         async Task<long?> EpochAsync(PortalDbContext db) =>
             await db.Leases.AsNoTracking().Where(l => l.Name == name && l.Holder == holder).Select(l => (long?)l.Epoch).FirstOrDefaultAsync(CancellationToken.None);

@@ -203,6 +203,7 @@ public static class PortalWebApplication
         services.AddSingleton<Portal.Core.Coordination.LeaderLease>();
         services.AddSingleton<PortalInitializer>();
         services.AddHostedService(sp => sp.GetRequiredService<PortalInitializer>());
+        services.AddHostedService<ReplicaHeartbeat>();
         services.AddHostedService<DeadlineEnforcer>();
         services.AddHostedService<MetricsSampler>();
         services.AddHostedService<RuntimeEventFollower>();
