@@ -120,6 +120,38 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
             await db.Leases.AsNoTracking().Where(l => l.Name == name && l.Holder == holder).Select(l => (long?)l.Epoch).FirstOrDefaultAsync(CancellationToken.None);
     }
 
+    public async Task<long> RecordLeaseHolderAsync(string name, string holder, DateTimeOffset now, TimeSpan duration, CancellationToken ct)
+    {
+        var until = Ms(now + duration);
+        var serialised = !_database.IsShared;
+        if (serialised) await _writeLock.WaitAsync(ct);
+        try
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                await using var db = Context();
+                // One statement each: a holder change raises the epoch in the same update, so two
+                // records racing each get their own epoch and the later one stands.
+                if (await db.Leases.Where(l => l.Name == name && l.Holder == holder)
+                        .ExecuteUpdateAsync(u => u.SetProperty(l => l.ExpiresAt, until), CancellationToken.None) == 1
+                    || await db.Leases.Where(l => l.Name == name && l.Holder != holder)
+                        .ExecuteUpdateAsync(u => u
+                            .SetProperty(l => l.Holder, holder)
+                            .SetProperty(l => l.Epoch, l => l.Epoch + 1)
+                            .SetProperty(l => l.ExpiresAt, until), CancellationToken.None) == 1)
+                {
+                    var epoch = await db.Leases.AsNoTracking().Where(l => l.Name == name && l.Holder == holder).Select(l => (long?)l.Epoch).FirstOrDefaultAsync(CancellationToken.None);
+                    // Gone to another holder between the two statements: it is that one's now.
+                    return epoch ?? throw new InvalidOperationException($"lease '{name}' was recorded for another holder meanwhile");
+                }
+                db.Leases.Add(new LeaseRow { Name = name, Holder = holder, Epoch = 1, ExpiresAt = until });
+                try { await db.SaveChangesAsync(CancellationToken.None); return 1; }
+                catch (DbUpdateException) when (attempt < 3) { } // created meanwhile: update it
+            }
+        }
+        finally { if (serialised) _writeLock.Release(); }
+    }
+
     public async IAsyncEnumerable<StoreChange> WatchOthersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         await foreach (var note in _database.ListenAsync(ct))

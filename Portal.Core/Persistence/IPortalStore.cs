@@ -58,6 +58,14 @@ public interface IPortalStore
     /// </summary>
     Task<long?> TryHoldLeaseAsync(string name, string holder, DateTimeOffset now, TimeSpan duration, CancellationToken ct);
 
+    /// <summary>
+    /// Records <paramref name="holder"/> as the holder of lease <paramref name="name"/> when
+    /// leadership is decided elsewhere (a Kubernetes Lease): the epoch is one higher whenever the
+    /// holder changes, so fenced writes of the previous holder are refused from now on. Returns
+    /// the holder's epoch.
+    /// </summary>
+    Task<long> RecordLeaseHolderAsync(string name, string holder, DateTimeOffset now, TimeSpan duration, CancellationToken ct);
+
     /// <summary>Whether someone holds lease <paramref name="name"/> at <paramref name="now"/>.</summary>
     Task<bool> IsLeaseHeldAsync(string name, DateTimeOffset now, CancellationToken ct);
     Task AddSandboxLogAsync(SandboxLogEntry log, CancellationToken ct);
