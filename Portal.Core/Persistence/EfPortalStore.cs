@@ -40,6 +40,8 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
 
     public Task InitializeAsync(CancellationToken ct) => _database.InitializeAsync(ct);
 
+    public Task<IAsyncDisposable> LockStartupAsync(CancellationToken ct) => _database.LockStartupAsync(ct);
+
     private async Task WriteAsync(Func<PortalDbContext, Task> work, CancellationToken ct, string? note = null)
     {
         await _writeLock.WaitAsync(ct);
@@ -89,7 +91,10 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
     {
         var nowMs = Ms(now);
         var until = Ms(now + duration);
-        await _writeLock.WaitAsync(ct);
+        // SQLite has one writer: wait for this process's turn. PostgreSQL orders the statements
+        // itself, and a renewal queued behind a burst of saves could outlive its own lease.
+        var serialised = !_database.IsShared;
+        if (serialised) await _writeLock.WaitAsync(ct);
         try
         {
             await using var db = Context();
@@ -109,10 +114,42 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
             try { await db.SaveChangesAsync(CancellationToken.None); return 1; }
             catch (DbUpdateException) { return null; } // another replica created it first
         }
-        finally { _writeLock.Release(); }
+        finally { if (serialised) _writeLock.Release(); }
 
         async Task<long?> EpochAsync(PortalDbContext db) =>
             await db.Leases.AsNoTracking().Where(l => l.Name == name && l.Holder == holder).Select(l => (long?)l.Epoch).FirstOrDefaultAsync(CancellationToken.None);
+    }
+
+    public async Task<long> RecordLeaseHolderAsync(string name, string holder, DateTimeOffset now, TimeSpan duration, CancellationToken ct)
+    {
+        var until = Ms(now + duration);
+        var serialised = !_database.IsShared;
+        if (serialised) await _writeLock.WaitAsync(ct);
+        try
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                await using var db = Context();
+                // One statement each: a holder change raises the epoch in the same update, so two
+                // records racing each get their own epoch and the later one stands.
+                if (await db.Leases.Where(l => l.Name == name && l.Holder == holder)
+                        .ExecuteUpdateAsync(u => u.SetProperty(l => l.ExpiresAt, until), CancellationToken.None) == 1
+                    || await db.Leases.Where(l => l.Name == name && l.Holder != holder)
+                        .ExecuteUpdateAsync(u => u
+                            .SetProperty(l => l.Holder, holder)
+                            .SetProperty(l => l.Epoch, l => l.Epoch + 1)
+                            .SetProperty(l => l.ExpiresAt, until), CancellationToken.None) == 1)
+                {
+                    var epoch = await db.Leases.AsNoTracking().Where(l => l.Name == name && l.Holder == holder).Select(l => (long?)l.Epoch).FirstOrDefaultAsync(CancellationToken.None);
+                    // Gone to another holder between the two statements: it is that one's now.
+                    return epoch ?? throw new InvalidOperationException($"lease '{name}' was recorded for another holder meanwhile");
+                }
+                db.Leases.Add(new LeaseRow { Name = name, Holder = holder, Epoch = 1, ExpiresAt = until });
+                try { await db.SaveChangesAsync(CancellationToken.None); return 1; }
+                catch (DbUpdateException) when (attempt < 3) { } // created meanwhile: update it
+            }
+        }
+        finally { if (serialised) _writeLock.Release(); }
     }
 
     public async IAsyncEnumerable<StoreChange> WatchOthersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)

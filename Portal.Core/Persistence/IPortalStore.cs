@@ -17,6 +17,13 @@ public interface IPortalStore
     /// <summary>Creates or upgrades the schema. Called once at startup.</summary>
     Task InitializeAsync(CancellationToken ct);
 
+    /// <summary>
+    /// Holds the start-up lock until disposed: replicas starting together on an empty database
+    /// migrate and seed it (schema, admin team, key, account) one after the other, so the second
+    /// finds the first's.
+    /// </summary>
+    Task<IAsyncDisposable> LockStartupAsync(CancellationToken ct);
+
     Task<IReadOnlyList<Team>> ListTeamsAsync(CancellationToken ct);
     Task<Team?> FindTeamAsync(string teamId, CancellationToken ct);
     Task AddTeamAsync(Team team, CancellationToken ct);
@@ -50,6 +57,14 @@ public interface IPortalStore
     /// already. The fencing epoch, or null while another holds it.
     /// </summary>
     Task<long?> TryHoldLeaseAsync(string name, string holder, DateTimeOffset now, TimeSpan duration, CancellationToken ct);
+
+    /// <summary>
+    /// Records <paramref name="holder"/> as the holder of lease <paramref name="name"/> when
+    /// leadership is decided elsewhere (a Kubernetes Lease): the epoch is one higher whenever the
+    /// holder changes, so fenced writes of the previous holder are refused from now on. Returns
+    /// the holder's epoch.
+    /// </summary>
+    Task<long> RecordLeaseHolderAsync(string name, string holder, DateTimeOffset now, TimeSpan duration, CancellationToken ct);
 
     /// <summary>Whether someone holds lease <paramref name="name"/> at <paramref name="now"/>.</summary>
     Task<bool> IsLeaseHeldAsync(string name, DateTimeOffset now, CancellationToken ct);

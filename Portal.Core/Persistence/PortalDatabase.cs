@@ -32,6 +32,15 @@ internal abstract class PortalDatabase : IDisposable
 
     /// <summary>Notes other processes sent; null each time listening (re)starts (anything may have been missed).</summary>
     public virtual IAsyncEnumerable<string?> ListenAsync(CancellationToken ct) => AsyncEnumerable.Empty<string?>();
+
+    /// <summary>Holds the start-up lock until disposed: one process at a time seeds the database. One process per file needs none.</summary>
+    public virtual Task<IAsyncDisposable> LockStartupAsync(CancellationToken ct) => Task.FromResult<IAsyncDisposable>(NoLock.Instance);
+
+    private sealed class NoLock : IAsyncDisposable
+    {
+        public static readonly NoLock Instance = new();
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
 }
 
 /// <summary>One SQLite file in WAL mode: the embedded default, nothing to install or run.</summary>
@@ -115,6 +124,43 @@ internal sealed class PostgresDatabase : PortalDatabase
 
     public override bool IsShared => true;
 
+    /// <summary>Any constant: the advisory lock key of every replica's start-up.</summary>
+    private const long StartupLockKey = 0x5350_4f52_5441_4c01;
+
+    /// <summary>
+    /// A transaction-level advisory lock, in a transaction of its own on a connection of its own:
+    /// released at its commit, or when this process dies (the server ends the session). Not a
+    /// session-level lock: its release hung on a connection the client had closed and the server had not.
+    /// </summary>
+    public override async Task<IAsyncDisposable> LockStartupAsync(CancellationToken ct)
+    {
+        var conn = await _listenSource.OpenConnectionAsync(ct);
+        try
+        {
+            var tx = await conn.BeginTransactionAsync(ct);
+            await using (var take = new NpgsqlCommand("SELECT pg_advisory_xact_lock(@k)", conn, tx))
+            {
+                take.Parameters.AddWithValue("k", StartupLockKey);
+                await take.ExecuteNonQueryAsync(ct);
+            }
+            return new Held(conn, tx);
+        }
+        catch
+        {
+            await conn.DisposeAsync();
+            throw;
+        }
+    }
+
+    private sealed class Held(NpgsqlConnection conn, NpgsqlTransaction tx) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            try { await tx.CommitAsync(CancellationToken.None); }
+            finally { await conn.DisposeAsync(); }
+        }
+    }
+
     public override Task NotifyAsync(PortalDbContext db, IReadOnlyList<string> notes)
     {
         // One round trip for a whole group commit; a note is far below NOTIFY's 8000-byte limit.
@@ -156,9 +202,8 @@ internal sealed class PostgresDatabase : PortalDatabase
 
     public override async Task InitializeAsync(CancellationToken ct)
     {
+        // Replicas starting together migrate one at a time under the start-up lock (LockStartupAsync).
         await using var db = Open();
-        // Replicas starting together: EF takes a database lock around migrating, so one migrates
-        // and the others find the schema current.
         await db.Database.MigrateAsync(ct);
     }
 

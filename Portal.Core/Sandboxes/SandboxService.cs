@@ -269,13 +269,17 @@ public sealed class SandboxService(
     // ------------------------------------------------------------------ read
 
     /// <summary>
-    /// The live sandbox. With several replicas, one this replica has not heard of yet (created
-    /// elsewhere a moment ago) is read from the store rather than reported missing.
+    /// The live sandbox. With several replicas it is read from the store: one created, changed or
+    /// ended elsewhere a moment ago is answered as it is, not as this replica last heard.
     /// </summary>
     public async Task<SandboxRecord> GetAsync(Caller caller, string sandboxId, CancellationToken ct)
     {
-        if (store.IsShared && SandboxIds.IsWellFormed(sandboxId) && !_live.ContainsKey(sandboxId)
-            && await store.FindSandboxAsync(sandboxId, ct) is { IsLive: true } stored)
+        // With several replicas the store answers, not this replica's view: a client behind a load
+        // balancer that changed the sandbox through another replica a moment ago (killed, paused)
+        // sees that change here too, whether or not its note has arrived. One indexed row read.
+        if (store.IsShared && SandboxIds.IsWellFormed(sandboxId)
+            && await store.FindSandboxAsync(sandboxId, ct) is { } stored
+            && (_live.TryGetValue(sandboxId, out var cached) ? cached.Version < stored.Version : stored.IsLive))
             await ApplyStoredAsync(sandboxId, stored.Version, ct);
         return Visible(caller, sandboxId);
     }
@@ -509,13 +513,20 @@ public sealed class SandboxService(
         foreach (var rec in (await store.ListLiveSandboxesAsync(ct)).Where(r => r.Status == SandboxStatus.Creating))
         {
             if (await IsCreatingElsewhereAsync(rec, ct) || rec.Owner == lease?.Holder && Now() - rec.CreatedAt <= _options.RuntimeCallTimeout) continue;
-            await TryKillInRuntimeAsync(rec.SandboxId);
+            // The store first, on the version seen: a create that finished meanwhile (its replica
+            // was slow, not dead) keeps its sandbox; one that finishes later finds its record ended
+            // and kills what it made. Killing in the runtime first ended sandboxes already answered 201.
+            const string message = "create was abandoned: the portal replica making it stopped";
             try
             {
-                await MarkKilledAsync(rec, "create was abandoned: the portal replica making it stopped", "warn", SandboxChangeCause.Killed, SandboxEvents.KillReasons.Orphaned, ct, fence);
-                ended++;
+                await store.SaveSandboxAsync(rec with { Status = SandboxStatus.Killed, EndedAt = Now(), Version = rec.Version + 1 },
+                    Log(rec.SandboxId, "warn", message), ct, fence);
             }
-            catch (StaleSandboxWriteException) { /* it moved on meanwhile: not abandoned */ }
+            catch (StaleSandboxWriteException) { continue; } // it moved on meanwhile: not abandoned
+            await TryKillInRuntimeAsync(rec.SandboxId);
+            _live.TryRemove(rec.SandboxId, out _);
+            log.LogInformation("Sandbox {SandboxId}: {Message}", rec.SandboxId, message);
+            ended++;
         }
         return ended;
     }

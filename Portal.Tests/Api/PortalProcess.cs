@@ -6,7 +6,8 @@ namespace Portal.Tests.Api;
 
 /// <summary>
 /// The real portal as a child process (Portal.Web.dll) with the local runtime on a data dir and
-/// port of the caller's choosing, more configuration as <c>--Key value</c> arguments;
+/// port of the caller's choosing, more configuration as <c>--Key value</c> arguments and
+/// environment variables (which replace the defaults set here; null removes one);
 /// <see cref="Kill"/> is a SIGKILL.
 /// </summary>
 internal sealed class PortalProcess : IAsyncDisposable
@@ -17,7 +18,10 @@ internal sealed class PortalProcess : IAsyncDisposable
 
     public string Log { get { lock (_log) return _log.ToString(); } }
 
-    public static async Task<PortalProcess> StartAsync(string dataDir, int port, params string[] extraArgs)
+    public static Task<PortalProcess> StartAsync(string dataDir, int port, params string[] extraArgs) =>
+        StartAsync(dataDir, port, new Dictionary<string, string?>(), extraArgs);
+
+    public static async Task<PortalProcess> StartAsync(string dataDir, int port, IReadOnlyDictionary<string, string?> environment, params string[] extraArgs)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll");
         var psi = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"])
@@ -39,6 +43,9 @@ internal sealed class PortalProcess : IAsyncDisposable
         psi.ArgumentList.Add("--Portal:LocalRuntime:CgroupGroup");
         psi.ArgumentList.Add("portal-restart-test-" + port);
         foreach (var a in extraArgs) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in environment)
+            if (v is null) psi.Environment.Remove(k);
+            else psi.Environment[k] = v;
         var log = new StringBuilder();
         var proc = Process.Start(psi)!;
         proc.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
@@ -46,7 +53,7 @@ internal sealed class PortalProcess : IAsyncDisposable
         proc.BeginOutputReadLine();
         proc.BeginErrorReadLine();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var until = DateTime.UtcNow.AddSeconds(60);
+        var until = DateTime.UtcNow.AddSeconds(120); // a loaded two-core machine builds EF's model slowly
         while (DateTime.UtcNow < until)
         {
             if (proc.HasExited)

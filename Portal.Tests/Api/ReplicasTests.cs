@@ -101,6 +101,47 @@ public sealed class ReplicasTests
     }
 
     [Fact]
+    public async Task ReplicasStartingTogether_OnAnEmptyDatabase_SeedItOnce()
+    {
+        if (!TestDatabase.IsPostgres)
+            Assert.Skip("several replicas share a PostgreSQL database: set PORTAL_TEST_POSTGRES (scripts/test.sh runs this in its PostgreSQL pass)");
+        var runtime = new FakeSandboxRuntime();
+        var dir = PortalHost.NewDataDir();
+        var shared = new Dictionary<string, string?> { ["Portal:Database"] = TestDatabase.ConnectionStringFor(dir) };
+        var hosts = new List<PortalHost>();
+        try
+        {
+            // Three at once, the same configured admin key: each used to find no team, and all but
+            // the first failed on the key's second insert (or made a second admin team).
+            var starting = Enumerable.Range(0, 3).Select(i => PortalHost.StartAsync(runtime, i == 0 ? dir : null, shared, keepDataDir: i == 0)).ToList();
+            foreach (var s in starting)
+            {
+                try { hosts.Add(await s); }
+                catch (Exception e) { Assert.Fail($"a replica failed to start beside the others: {e}"); }
+            }
+            foreach (var h in hosts)
+            {
+                var (status, teams) = await h.Admin.GetJsonAsync("/teams");
+                Assert.Equal(200, status);
+                Assert.Single(teams!.AsArray(), t => (string)t!["name"]! == "admin");
+            }
+            using var store = TestDatabase.Store(dir);
+            Assert.Single(await store.ListTeamsAsync(Ct));
+            Assert.Single(await store.ListApiKeysAsync(Ct));
+            await using var conn = new Npgsql.NpgsqlConnection(shared["Portal:Database"]);
+            await conn.OpenAsync(Ct);
+            await using var q = new Npgsql.NpgsqlCommand("SELECT count(*) FROM users", conn);
+            Assert.Equal(1L, (long)(await q.ExecuteScalarAsync(Ct))!);
+        }
+        finally
+        {
+            foreach (var h in hosts) await h.DisposeAsync();
+            TestDatabase.Drop(dir);
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public async Task AKey_CreatedOrRevokedOnOne_HoldsOnTheOther_WithinASecond()
     {
         await using var r = await Replicas.StartAsync();

@@ -10,7 +10,6 @@ namespace Portal.Web.Background;
 /// <summary>
 /// Ends sandboxes at their deadline (kill, or pause with autoPause), and creates whose replica
 /// died: on one replica at a time, the holder of the store lease "reaper", renewed at every check.
-/// Every replica also renews its heartbeat lease here (how the others know its creates are alive).
 /// </summary>
 public sealed class DeadlineEnforcer(SandboxService sandboxes, LeaderLease lease, IOptions<SandboxOptions> options, TimeProvider clock, ILogger<DeadlineEnforcer> log) : BackgroundService
 {
@@ -35,7 +34,6 @@ public sealed class DeadlineEnforcer(SandboxService sandboxes, LeaderLease lease
                 if (clock.GetUtcNow() - renewedAt >= leaseDuration / 3)
                 {
                     renewedAt = clock.GetUtcNow();
-                    await lease.HeartbeatAsync(leaseDuration, ct);
                     var held = await lease.HoldAsync(LeaseName, leaseDuration, ct);
                     if ((held is not null) != (fence is not null))
                         log.LogInformation(held is not null ? "This replica now ends sandboxes at their deadlines (lease '{Lease}')" : "Another replica holds lease '{Lease}' now", LeaseName);
@@ -51,6 +49,27 @@ public sealed class DeadlineEnforcer(SandboxService sandboxes, LeaderLease lease
                 }
             }
             catch (Exception e) when (e is not OperationCanceledException) { log.LogError(e, "Deadline check failed"); }
+        }
+    }
+}
+
+/// <summary>
+/// Renews this replica's heartbeat lease (how the others know its creates are alive) at a third of
+/// its term, on its own: behind the deadline work, a busy check (a burst of creates, a slow
+/// runtime) let it lapse, and the reaper's holder then ended this live replica's creates.
+/// </summary>
+public sealed class ReplicaHeartbeat(LeaderLease lease, IOptions<SandboxOptions> options, ILogger<ReplicaHeartbeat> log) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken ct) => ThreadPoolContext.Run(RunAsync, ct);
+
+    private async Task RunAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            var term = options.Value.ReaperLeaseDuration;
+            try { await lease.HeartbeatAsync(term, ct); }
+            catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "Could not renew this replica's heartbeat"); }
+            try { await Task.Delay(term / 3, ct); } catch (OperationCanceledException) { return; }
         }
     }
 }

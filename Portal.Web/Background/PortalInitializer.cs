@@ -26,23 +26,30 @@ public sealed class PortalInitializer(
     {
         var o = options.Value;
         Directory.CreateDirectory(o.DataDir);
-        await store.InitializeAsync(ct);
-        await keys.LoadAsync(ct);
-        var secret = await keys.BootstrapAsync(o.AdminApiKey, ct);
-        if (secret is not null)
+        // Replicas starting together on an empty database take turns here: the first migrates and
+        // seeds it, the others find the schema current and read what it wrote (one admin team,
+        // not one per replica; no crash on a table or the configured key made twice; EF's own
+        // migration lock did not cover a database without its history table).
+        await using (await store.LockStartupAsync(ct))
         {
-            WriteAdminKeyFile(o.AdminKeyFile, secret);
-            if (string.IsNullOrEmpty(o.AdminApiKey))
+            await store.InitializeAsync(ct);
+            await keys.LoadAsync(ct);
+            var secret = await keys.BootstrapAsync(o.AdminApiKey, ct);
+            if (secret is not null)
             {
-                // Shown once: only its hash is stored.
-                Console.WriteLine();
-                Console.WriteLine("Sandbox Portal: created the admin API key (shown once; also in " + o.AdminKeyFile + ", mode 0600):");
-                Console.WriteLine("  E2B_API_KEY=" + secret);
-                Console.WriteLine();
+                WriteAdminKeyFile(o.AdminKeyFile, secret);
+                if (string.IsNullOrEmpty(o.AdminApiKey))
+                {
+                    // Shown once: only its hash is stored.
+                    Console.WriteLine();
+                    Console.WriteLine("Sandbox Portal: created the admin API key (shown once; also in " + o.AdminKeyFile + ", mode 0600):");
+                    Console.WriteLine("  E2B_API_KEY=" + secret);
+                    Console.WriteLine();
+                }
+                else log.LogInformation("Seeded the admin API key from PORTAL_ADMIN_API_KEY");
             }
-            else log.LogInformation("Seeded the admin API key from PORTAL_ADMIN_API_KEY");
+            await BootstrapAdminAccountAsync(o, ct);
         }
-        await BootstrapAdminAccountAsync(o, ct);
         await sandboxes.RecoverAsync(ct);
         Ready = true;
     }

