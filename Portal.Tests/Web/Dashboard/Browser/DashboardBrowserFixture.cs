@@ -34,6 +34,7 @@ public sealed class DashboardBrowserFixture : IAsyncLifetime
     {
         await _runtime.InitializeAsync();
         Host = await PortalHost.StartAsync(
+            config: new Dictionary<string, string?> { ["Portal:Webhooks:AllowPrivateTargets"] = "true" }, // the test's receiver is on loopback
             configure: b => b.Services.AddSingleton<ISandboxRuntime>(_runtime.Runtime));
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ChromiumFlags });

@@ -117,6 +117,40 @@ public sealed class DashboardBrowserTests(DashboardBrowserFixture f)
     }
 
     [Fact]
+    public async Task WebhookRegisteredInTheUi_ToALoopbackReceiver_ListsItsDelivery()
+    {
+        const string secret = "browser-webhook-secret";
+        await using var receiver = await Portal.Tests.Webhooks.WebhookReceiver.StartAsync(secret);
+        var page = await f.SignInAsync();
+        await GotoAsync(page, "/dashboard/webhooks");
+        await page.GetByTestId("hook-name").FillAsync("browser-hook");
+        await page.GetByTestId("hook-url").FillAsync(receiver.Url);
+        await page.GetByTestId("hook-secret").FillAsync(secret);
+        await page.GetByTestId("save-hook").ClickAsync();
+        var row = page.Locator("tr").Filter(new() { HasText = "browser-hook" });
+        await row.WaitForAsync();
+
+        var id = await f.CreateWithSdkAsync(PortalHost.AdminKey);
+        try
+        {
+            await row.GetByTestId("show-deliveries").ClickAsync();
+            // The open list refreshes by itself: no reload, no click.
+            var delivery = page.GetByTestId("delivery-table").Locator("tr").Filter(new() { HasText = id }).First;
+            await delivery.WaitForAsync(new() { Timeout = 30_000 });
+            await Assertions.Expect(delivery.GetByTestId("delivery-outcome")).ToHaveTextAsync("delivered");
+            await Assertions.Expect(delivery.GetByTestId("delivery-status")).ToHaveTextAsync("200");
+            await Assertions.Expect(delivery.GetByTestId("delivery-latency")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(@"^\d+ ms$"));
+            Assert.Contains(receiver.Received, d => d.SandboxId == id && d.SignatureValid);
+            await AssertAccessibleAsync(page, "webhooks");
+            await ScreenshotAsync(page, "webhooks");
+
+            await ClickAndConfirmAsync(page, row.GetByTestId("delete-hook"), "Delete");
+            await Assertions.Expect(row).ToHaveCountAsync(0);
+        }
+        finally { await f.Host.Admin.DeleteJsonAsync($"/sandboxes/{id}"); }
+    }
+
+    [Fact]
     public async Task Member_SeesOnlyTheirTeamsSandboxes()
     {
         var (team, user, password, key) = await f.NewTeamWithMemberAsync("blue" + Guid.NewGuid().ToString("N")[..6]);

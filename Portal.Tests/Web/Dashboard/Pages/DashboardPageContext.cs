@@ -48,7 +48,8 @@ public sealed class DashboardPageContext : IAsyncDisposable
     public SandboxService Sandboxes => Host.Services.GetRequiredService<SandboxService>();
     public Caller Admin => new(Keys.AdminTeam!, CallerRole.Admin, new Actor(ActorKind.User, "u-admin", "admin"));
 
-    public static async Task<DashboardPageContext> StartAsync(IDictionary<string, string?>? config = null) => new(await PortalHost.StartAsync(config: config));
+    public static async Task<DashboardPageContext> StartAsync(IDictionary<string, string?>? config = null, FakeSandboxRuntime? runtime = null) =>
+        new(await PortalHost.StartAsync(runtime, config: config));
 
     /// <summary>Signs the page's user in as <paramref name="caller"/> (the claims the session cookie yields).</summary>
     public void SignInAs(Caller caller)
