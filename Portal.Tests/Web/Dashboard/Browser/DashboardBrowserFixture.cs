@@ -117,15 +117,15 @@ public sealed class DashboardBrowserFixture : IAsyncLifetime
         Assert.True(violations.GetArrayLength() == 0, $"{what}: {violations}");
     }
 
-    /// <summary>docs/screenshots/NAME-desktop.png and NAME-phone.png (390 px wide).</summary>
+    /// <summary>docs/screenshots/NAME-desktop.png and NAME-phone.png (390 px wide), the whole page (the sandbox page is longer than a screen).</summary>
     public static async Task ScreenshotAsync(IPage page, string name)
     {
         Directory.CreateDirectory(ScreenshotDir);
-        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotDir, name + "-desktop.png") });
+        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotDir, name + "-desktop.png"), FullPage = true });
         var size = page.ViewportSize!;
         await page.SetViewportSizeAsync(390, 844);
         await page.WaitForTimeoutAsync(300); // the responsive layout settles (drawer, table cards)
-        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotDir, name + "-phone.png") });
+        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotDir, name + "-phone.png"), FullPage = true });
         await page.SetViewportSizeAsync(size.Width, size.Height);
     }
 
