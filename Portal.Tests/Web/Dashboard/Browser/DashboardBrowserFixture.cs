@@ -121,6 +121,8 @@ public sealed class DashboardBrowserFixture : IAsyncLifetime
     public static async Task ScreenshotAsync(IPage page, string name)
     {
         Directory.CreateDirectory(ScreenshotDir);
+        // From the top: a full-page picture of a scrolled page draws the fixed bar and drawer mid-page.
+        await page.EvaluateAsync("() => window.scrollTo(0, 0)");
         await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotDir, name + "-desktop.png"), FullPage = true });
         var size = page.ViewportSize!;
         await page.SetViewportSizeAsync(390, 844);
