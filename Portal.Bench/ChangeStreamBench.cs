@@ -93,23 +93,32 @@ public static class ChangeStreamBench
         return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var v) ? v : fallback;
     }
 
-    /// <summary>A runtime that runs nothing: every call succeeds at once (the bench measures the control plane alone).</summary>
+    /// <summary>
+    /// A runtime that runs nothing: every call succeeds at once (the benches measure the control
+    /// plane and the dashboard alone). It remembers what it "created", so the portal's reconciler
+    /// finds those sandboxes and leaves them be.
+    /// </summary>
     internal sealed class NoOpRuntime : ISandboxRuntime, ITemplateCatalog
     {
         private static readonly SandboxTemplate Base = new() { TemplateId = "base", CpuCount = 2, MemoryMB = 512, DiskSizeMB = 2048 };
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SandboxInstance> _live = new();
         public string Name => "no-op";
         public ITemplateCatalog Templates => this;
         public Task<SandboxTemplate?> FindAsync(string templateIdOrAlias, CancellationToken ct) => Task.FromResult<SandboxTemplate?>(templateIdOrAlias == "base" ? Base : null);
         Task<IReadOnlyList<SandboxTemplate>> ITemplateCatalog.ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>([Base]);
-        public Task<SandboxInstance> CreateAsync(SandboxSpec spec, CancellationToken ct) => Task.FromResult(new SandboxInstance
+        public Task<SandboxInstance> CreateAsync(SandboxSpec spec, CancellationToken ct) => Task.FromResult(_live[spec.SandboxId] = new SandboxInstance
         {
             SandboxId = spec.SandboxId, TemplateId = "base", State = SandboxState.Running, StartedAt = DateTimeOffset.UtcNow,
             CpuCount = 2, MemoryMB = 512, DiskSizeMB = 2048, EnvdVersion = "0.6.13",
         });
-        Task<SandboxInstance?> ISandboxRuntime.FindAsync(string sandboxId, CancellationToken ct) => Task.FromResult<SandboxInstance?>(null);
-        public Task<IReadOnlyList<SandboxInstance>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxInstance>>([]);
-        public Task<bool> KillAsync(string sandboxId, CancellationToken ct) => Task.FromResult(true);
-        public Task PauseAsync(string sandboxId, CancellationToken ct) => Task.CompletedTask;
+        Task<SandboxInstance?> ISandboxRuntime.FindAsync(string sandboxId, CancellationToken ct) => Task.FromResult(_live.GetValueOrDefault(sandboxId));
+        public Task<IReadOnlyList<SandboxInstance>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxInstance>>(_live.Values.ToList());
+        public Task<bool> KillAsync(string sandboxId, CancellationToken ct) => Task.FromResult(_live.TryRemove(sandboxId, out _));
+        public Task PauseAsync(string sandboxId, CancellationToken ct)
+        {
+            if (_live.TryGetValue(sandboxId, out var s)) _live[sandboxId] = s with { State = SandboxState.Paused };
+            return Task.CompletedTask;
+        }
         public Task<SandboxInstance> ResumeAsync(string sandboxId, CancellationToken ct) => CreateAsync(new SandboxSpec { SandboxId = sandboxId, TemplateId = "base" }, ct);
         public ValueTask<Stream> ConnectAsync(string sandboxId, int port, CancellationToken ct) => throw new SandboxNotFoundException(sandboxId);
         public Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct) => Task.FromResult<SandboxMetrics?>(null);

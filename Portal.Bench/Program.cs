@@ -14,6 +14,8 @@ switch (verb)
         return await WebhookBench.RunAsync(args[1..]);
     case "disk":
         return await DiskBench.RunAsync(args[1..]);
+    case "dashboard":
+        return await DashboardBench.RunAsync(args[1..]);
     case "kubernetes":
         return await KubernetesBench.RunAsync(args[1..]);
     default:
@@ -21,6 +23,7 @@ switch (verb)
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- disk [--size MB] [--burst N]");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- kubernetes [--claims N] [--pods N]   (against the fake API server)");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- changes [--subscribers N] [--sandboxes N] [--rounds R]");
+        Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- dashboard [--sandboxes N] [--rounds R] [--circuits C]   (Debian's Chromium)");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- webhooks [--sandboxes N] [--updates K] [--concurrency C]");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- proxy --sandbox ID --token T --socket PATH --domain D --portal IP:PORT [--nginx IP:PORT]");
         Console.Error.WriteLine("       (scripts/bench-proxy.sh starts the portal, a sandbox and nginx, then runs 'proxy')");

@@ -66,6 +66,12 @@ public interface ISandboxRuntime
     /// </summary>
     void FillWarmPools(bool enabled) { }
 
+    /// <summary>
+    /// Each pooled template's warm sandboxes ready now against the pool's size (the dashboard's
+    /// overview); empty for a runtime that keeps no pools in this process.
+    /// </summary>
+    Task<IReadOnlyList<WarmPoolFill>> GetWarmPoolsAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<WarmPoolFill>>([]);
+
     /// <summary>Current resource use, or null when the sandbox does not exist.</summary>
     Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct);
 

@@ -22,3 +22,6 @@ public interface ITemplateCatalog
 
     Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct);
 }
+
+/// <summary>A template's warm pool: sandboxes ready to be claimed and the size the pool is kept at.</summary>
+public sealed record WarmPoolFill(string TemplateId, int Ready, int Size);

@@ -13,12 +13,22 @@ public sealed class PortalTelemetry
     private long _createSumMicros;
     private readonly ConcurrentDictionary<string, long> _creates = new();
     private long _proxied;
+    /// <summary>Failed creates per minute (minutes since the process started), the last <see cref="FailureMinutesKept"/> kept.</summary>
+    private readonly ConcurrentDictionary<long, long> _failuresByMinute = new();
+    public const int FailureMinutesKept = 60;
     private readonly ConcurrentDictionary<string, long> _proxyErrors = new();
 
     public void RecordCreate(string outcome, TimeSpan latency)
     {
         _creates.AddOrUpdate(outcome, 1, (_, v) => v + 1);
-        if (outcome != "success") return;
+        if (outcome != "success")
+        {
+            var minute = Minute();
+            _failuresByMinute.AddOrUpdate(minute, 1, (_, v) => v + 1);
+            foreach (var old in _failuresByMinute.Keys)
+                if (old <= minute - FailureMinutesKept) _failuresByMinute.TryRemove(old, out _);
+            return;
+        }
         Interlocked.Increment(ref _createCount);
         Interlocked.Add(ref _createSumMicros, (long)(latency.TotalMilliseconds * 1000));
         for (var i = 0; i < CreateLatencyBuckets.Length; i++)
@@ -29,6 +39,17 @@ public sealed class PortalTelemetry
     public void RecordProxyError(string reason) => _proxyErrors.AddOrUpdate(reason, 1, (_, v) => v + 1);
 
     public IReadOnlyDictionary<string, long> Creates => _creates;
+
+    /// <summary>Failed creates in each of the last <paramref name="minutes"/> minutes, oldest first (the current minute last).</summary>
+    public long[] CreateFailuresPerMinute(int minutes)
+    {
+        var now = Minute();
+        return Enumerable.Range(0, Math.Clamp(minutes, 1, FailureMinutesKept))
+            .Select(i => _failuresByMinute.GetValueOrDefault(now - (Math.Clamp(minutes, 1, FailureMinutesKept) - 1 - i))).ToArray();
+    }
+
+    /// <summary>Monotonic minutes: wall-clock changes must not move counts between minutes.</summary>
+    private static long Minute() => Environment.TickCount64 / 60_000;
     public long CreateLatencyCount => Interlocked.Read(ref _createCount);
     public double CreateLatencySumSeconds => Interlocked.Read(ref _createSumMicros) / 1_000_000.0;
     public long CreateLatencyBucket(int i) => Interlocked.Read(ref _createBuckets[i]);

@@ -30,6 +30,11 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     /// <summary>Start a real envd (in-process) per sandbox and route port 49983 to it.</summary>
     public bool RealEnvd { get; set; }
 
+    /// <summary>What <see cref="GetWarmPoolsAsync"/> reports (the fake keeps no pools; tests set the figures).</summary>
+    public List<WarmPoolFill> WarmPools { get; } = [];
+
+    public Task<IReadOnlyList<WarmPoolFill>> GetWarmPoolsAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<WarmPoolFill>>(WarmPools.ToList());
+
     /// <summary>Artificial create latency.</summary>
     public TimeSpan CreateDelay { get; set; }
 

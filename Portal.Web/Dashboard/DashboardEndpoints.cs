@@ -4,6 +4,7 @@ using MudBlazor.Services;
 using Portal.Core.Auth;
 using Portal.Web.Apis;
 using Portal.Web.Dashboard.Components;
+using Portal.Web.Dashboard.Envd;
 
 namespace Portal.Web.Dashboard;
 
@@ -30,6 +31,7 @@ public static class DashboardEndpoints
         app.UseAntiforgery();
         app.MapStaticAssets(StaticAssetsManifest());
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        app.MapFileDownload();
         app.MapPost(DashboardPaths.SignOut, async (HttpContext ctx, IAntiforgery antiforgery, SignInManager<PortalUser> signIn) =>
         {
             if (!await antiforgery.IsRequestValidAsync(ctx)) return ApiErrors.Result(400, "sign-out needs the page's antiforgery token");

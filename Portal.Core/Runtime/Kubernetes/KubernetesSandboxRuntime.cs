@@ -294,6 +294,13 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     /// Among replicas, one fills the pools (the holder of the store lease "pools"); the others
     /// only claim. Two fillers would overfill a pool by the pods created within one watch delay.
     /// </summary>
+    public Task<IReadOnlyList<WarmPoolFill>> GetWarmPoolsAsync(CancellationToken ct) =>
+        Task.FromResult<IReadOnlyList<WarmPoolFill>>(_options.Templates
+            .Where(kv => kv.Value.WarmPoolSize > 0 && kv.Value.PersistentHome is null)
+            .Select(kv => new WarmPoolFill(kv.Key, WarmCount(kv.Key), kv.Value.WarmPoolSize))
+            .OrderBy(p => p.TemplateId, StringComparer.Ordinal)
+            .ToList());
+
     public void FillWarmPools(bool enabled)
     {
         _fillsPools = enabled;

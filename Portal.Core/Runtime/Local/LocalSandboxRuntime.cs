@@ -74,6 +74,14 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     /// <summary>Warm sandboxes ready to be claimed, per template.</summary>
     public int WarmCount(string templateId) => _warm.TryGetValue(templateId, out var q) ? q.Count : 0;
 
+    public async Task<IReadOnlyList<WarmPoolFill>> GetWarmPoolsAsync(CancellationToken ct) =>
+        (await _templates.ListAsync(ct))
+            .Select(t => new WarmPoolFill(t.TemplateId, WarmCount(t.TemplateId), PoolSize(t)))
+            .Where(p => p.Size > 0)
+            .ToList();
+
+    private int PoolSize(SandboxTemplate template) => _options.WarmPools.TryGetValue(template.TemplateId, out var n) ? n : template.WarmPoolSize;
+
     private void KickRefill()
     {
         if (!_disposed) _ = ThreadPoolContext.Run(RefillAsync);
@@ -96,7 +104,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         }
         foreach (var template in templates)
         {
-            var target = _options.WarmPools.TryGetValue(template.TemplateId, out var n) ? n : template.WarmPoolSize;
+            var target = PoolSize(template);
             if (target <= 0) continue;
             var queue = _warm.GetOrAdd(template.TemplateId, _ => new ConcurrentQueue<SandboxRecordFile>());
             while (true)

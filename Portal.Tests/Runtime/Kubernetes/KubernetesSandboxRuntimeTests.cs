@@ -78,6 +78,7 @@ public sealed class KubernetesSandboxRuntimeTests : IAsyncLifetime
     {
         var runtime = await _cluster.RuntimeAsync(new() { ["base"] = FakeCluster.Template(warm: 2) });
         await FakeCluster.EventuallyAsync(() => runtime.WarmCount("base") == 2, "two ready warm pods");
+        Assert.Contains(new WarmPoolFill("base", 2, 2), await runtime.GetWarmPoolsAsync(Ct)); // the overview's figure
         var warmNames = _cluster.Pods($"{SandboxPods.StateLabel}={SandboxPods.Warm}").Select(p => p["metadata"]!["name"]!.GetValue<string>()).ToHashSet();
 
         var spec = Spec();

@@ -24,6 +24,7 @@ public sealed class LocalRuntimeWarmPoolTests(LocalRuntimeFixture fx)
         try
         {
             await WaitAsync(() => runtime.WarmCount("base") == 2);
+            Assert.Equal([new WarmPoolFill("base", 2, 2)], await runtime.GetWarmPoolsAsync(Ct)); // the overview's figure
             Assert.Empty(await runtime.ListAsync(Ct)); // warm sandboxes are not anybody's yet
             var warmDirs = Directory.GetDirectories(options.SandboxesDirectory).Select(Path.GetFileName).ToList();
 

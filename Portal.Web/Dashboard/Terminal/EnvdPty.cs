@@ -5,25 +5,24 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Portal.Core.Runtime;
 using Portal.Core.Sandboxes;
+using Portal.Web.Dashboard.Envd;
 
 namespace Portal.Web.Dashboard.Terminal;
 
 /// <summary>
 /// A PTY in a sandbox through envd's process service (Connect protocol over HTTP/1.1), reached
-/// over the runtime's own connection to envd (<see cref="ISandboxRuntime.ConnectAsync"/>), so it
-/// works for every runtime. Starts a login shell, or attaches to one by its pid (envd's Connect
+/// through <see cref="EnvdClient"/> (the runtime's own connection to envd), so it works for every
+/// runtime. Starts a login shell, or attaches to one by its pid (envd's Connect
 /// RPC) after a page reload. Output arrives through <c>onOutput</c>; the stream ends with
-/// <c>onEnd</c>. Written here because envd's process API has no .NET client (it is E2B's own
-/// protocol; the SDKs are JS and Python).
+/// <c>onEnd</c>.
 /// </summary>
 public sealed class EnvdPty : IAsyncDisposable
 {
-    public const string User = "user";
-    private readonly HttpClient _http;
+    private readonly EnvdClient _envd;
     private readonly CancellationTokenSource _stop = new();
     private Task _reader = Task.CompletedTask;
 
-    private EnvdPty(HttpClient http) => _http = http;
+    private EnvdPty(EnvdClient envd) => _envd = envd;
 
     public uint Pid { get; private set; }
 
@@ -31,16 +30,7 @@ public sealed class EnvdPty : IAsyncDisposable
     public static async Task<EnvdPty> OpenAsync(ISandboxRuntime runtime, SandboxRecord sandbox, uint? attachTo, int cols, int rows,
         Func<byte[], Task> onOutput, Func<string, Task> onEnd, CancellationToken ct)
     {
-        var http = new HttpClient(new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, c) => await runtime.ConnectAsync(sandbox.SandboxId, SandboxPorts.Envd, c),
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-        })
-        { BaseAddress = new Uri("http://envd"), Timeout = Timeout.InfiniteTimeSpan };
-        if (sandbox.EnvdAccessToken is { } token) http.DefaultRequestHeaders.Add("X-Access-Token", token);
-        // envd picks the Linux user from Basic auth's user name (E2B's SDKs send "user:").
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(User + ":")));
-        var pty = new EnvdPty(http);
+        var pty = new EnvdPty(EnvdClient.For(runtime, sandbox));
         try
         {
             Stream? stream = null;
@@ -87,13 +77,7 @@ public sealed class EnvdPty : IAsyncDisposable
             ["pty"] = new JsonObject { ["size"] = new JsonObject { ["cols"] = Math.Clamp(cols, 1, 1000), ["rows"] = Math.Clamp(rows, 1, 1000) } },
         }, ct);
 
-    private async Task UnaryAsync(string method, JsonObject body, CancellationToken ct)
-    {
-        using var req = new HttpRequestMessage(HttpMethod.Post, "/process.Process/" + method) { Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json") };
-        req.Headers.Add("Connect-Protocol-Version", "1");
-        using var res = await _http.SendAsync(req, ct);
-        if (!res.IsSuccessStatusCode) throw new IOException($"envd {method}: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync(ct)}");
-    }
+    private Task UnaryAsync(string method, JsonObject body, CancellationToken ct) => _envd.UnaryAsync("process.Process/" + method, body, ct);
 
     /// <summary>A server-streaming call; null when envd answers with an error (e.g. no such process).</summary>
     private async Task<Stream?> TryOpenStreamAsync(string method, JsonObject body, CancellationToken ct)
@@ -105,7 +89,7 @@ public sealed class EnvdPty : IAsyncDisposable
         var req = new HttpRequestMessage(HttpMethod.Post, "/process.Process/" + method) { Content = new ByteArrayContent(frame) };
         req.Content.Headers.ContentType = new MediaTypeHeaderValue("application/connect+json");
         req.Headers.Add("Connect-Protocol-Version", "1");
-        var res = await _http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct);
+        var res = await _envd.Http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct);
         if (!res.IsSuccessStatusCode) { res.Dispose(); return null; }
         var stream = await res.Content.ReadAsStreamAsync(ct);
         return stream;
@@ -174,6 +158,6 @@ public sealed class EnvdPty : IAsyncDisposable
     {
         _stop.Cancel();
         try { await _reader; } catch (Exception) { }
-        _http.Dispose();
+        _envd.Dispose();
     }
 }

@@ -34,6 +34,7 @@ public sealed class DashboardBrowserFixture : IAsyncLifetime
     {
         await _runtime.InitializeAsync();
         Host = await PortalHost.StartAsync(
+            config: new Dictionary<string, string?> { ["Portal:Webhooks:AllowPrivateTargets"] = "true" }, // the test's receiver is on loopback
             configure: b => b.Services.AddSingleton<ISandboxRuntime>(_runtime.Runtime));
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ChromiumFlags });
@@ -116,15 +117,17 @@ public sealed class DashboardBrowserFixture : IAsyncLifetime
         Assert.True(violations.GetArrayLength() == 0, $"{what}: {violations}");
     }
 
-    /// <summary>docs/screenshots/NAME-desktop.png and NAME-phone.png (390 px wide).</summary>
+    /// <summary>docs/screenshots/NAME-desktop.png and NAME-phone.png (390 px wide), the whole page (the sandbox page is longer than a screen).</summary>
     public static async Task ScreenshotAsync(IPage page, string name)
     {
         Directory.CreateDirectory(ScreenshotDir);
-        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotDir, name + "-desktop.png") });
+        // From the top: a full-page picture of a scrolled page draws the fixed bar and drawer mid-page.
+        await page.EvaluateAsync("() => window.scrollTo(0, 0)");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotDir, name + "-desktop.png"), FullPage = true });
         var size = page.ViewportSize!;
         await page.SetViewportSizeAsync(390, 844);
         await page.WaitForTimeoutAsync(300); // the responsive layout settles (drawer, table cards)
-        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotDir, name + "-phone.png") });
+        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotDir, name + "-phone.png"), FullPage = true });
         await page.SetViewportSizeAsync(size.Width, size.Height);
     }
 

@@ -83,12 +83,84 @@ public sealed class DashboardBrowserTests(DashboardBrowserFixture f)
             await ScreenshotAsync(page, "sandbox");
             var pid = (await status.InnerTextAsync()).Split(' ')[^1];
 
+            // Resize: the shell learns the new width (the PTY is resized through envd).
+            var columns = new System.Text.RegularExpressions.Regex(@"cols-(a|b)=(\d+)");
+            int Columns(string text, string which) => int.Parse(columns.Matches(text).Last(m => m.Groups[1].Value == which).Groups[2].Value);
+            await page.Keyboard.TypeAsync("echo cols-a=$(tput cols)\n");
+            await Assertions.Expect(screen).ToContainTextAsync(columns);
+            var before = Columns(await screen.InnerTextAsync(), "a");
+            await page.SetViewportSizeAsync(900, 800);
+            await page.GetByTestId("terminal").ClickAsync();
+            var narrower = false;
+            for (var attempt = 0; attempt < 20 && !narrower; attempt++) // bounded: the resize reaches the PTY asynchronously
+            {
+                await page.Keyboard.TypeAsync("echo cols-b=$(tput cols)\n");
+                await Assertions.Expect(screen).ToContainTextAsync(new System.Text.RegularExpressions.Regex(@"cols-b=\d+"));
+                narrower = Columns(await screen.InnerTextAsync(), "b") < before;
+                if (!narrower) await page.WaitForTimeoutAsync(250);
+            }
+            Assert.True(narrower, $"the shell still has {before} columns after the page narrowed");
+            await page.SetViewportSizeAsync(1280, 800);
+
+            // Paste (Ctrl+Shift+V) runs what the clipboard holds; copy (Ctrl+Shift+C) puts the selection there.
+            await page.Context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"]);
+            await page.EvaluateAsync("() => navigator.clipboard.writeText('echo pasted-$((6*7))')");
+            await page.GetByTestId("terminal").ClickAsync();
+            await page.Keyboard.PressAsync("Control+Shift+V");
+            await page.Keyboard.PressAsync("Enter");
+            var pasted = page.Locator(".xterm-rows > div").Filter(new() { HasTextRegex = new System.Text.RegularExpressions.Regex("^pasted-42") });
+            await pasted.First.WaitForAsync();
+            // A triple click selects the line: at the row's place, on xterm's screen layer above the text.
+            var box = (await pasted.First.BoundingBoxAsync())!;
+            await page.Mouse.ClickAsync(box.X + 10, box.Y + box.Height / 2, new() { ClickCount = 3 });
+            await page.Keyboard.PressAsync("Control+Shift+C");
+            var copied = "";
+            for (var attempt = 0; attempt < 20 && !copied.Contains("pasted-42"); attempt++)
+            {
+                copied = await page.EvaluateAsync<string>("() => navigator.clipboard.readText()");
+                if (!copied.Contains("pasted-42")) await page.WaitForTimeoutAsync(250);
+            }
+            Assert.Contains("pasted-42", copied);
+
             await page.ReloadAsync();
             await WaitInteractiveAsync(page);
             await Assertions.Expect(status).ToHaveTextAsync($"attached to shell {pid}", new() { Timeout = 30_000 });
             await page.GetByTestId("terminal").ClickAsync();
             await page.Keyboard.TypeAsync("echo mark=$MARK\n");
             await Assertions.Expect(screen).ToContainTextAsync($"mark=same-shell-{pid}");
+        }
+        finally { await f.Host.Admin.DeleteJsonAsync($"/sandboxes/{id}"); }
+    }
+
+    [Fact]
+    public async Task SandboxPage_ListsProcesses_ChartsMetrics_AndMovesFilesBothWays()
+    {
+        var id = await f.CreateWithSdkAsync(PortalHost.AdminKey);
+        try
+        {
+            var page = await f.SignInAsync();
+            await GotoAsync(page, $"/dashboard/sandboxes/{id}");
+            // The terminal's shell is a process envd runs: the list shows it (refreshed by itself).
+            var status = page.GetByTestId("terminal-status");
+            await Assertions.Expect(status).ToContainTextAsync("started shell", new() { Timeout = 30_000 });
+            var pid = (await status.InnerTextAsync()).Split(' ')[^1];
+            var shell = page.GetByTestId("process-table").Locator("tr").Filter(new() { HasText = "/bin/bash -i -l" });
+            await Assertions.Expect(shell.GetByTestId("process-pid")).ToHaveTextAsync(pid, new() { Timeout = 30_000 });
+
+            // Samples of the real sandbox's cgroup arrive while the page is open.
+            await Assertions.Expect(page.GetByTestId("cpu-chart")).ToBeVisibleAsync(new() { Timeout = 30_000 });
+            await Assertions.Expect(page.GetByTestId("memory-now")).ToContainTextAsync(" MB of ");
+
+            // Upload into the home directory, then download it back through the portal.
+            var name = "from-browser-" + Guid.NewGuid().ToString("N")[..6] + ".txt";
+            await page.Locator("input[type=file]").SetInputFilesAsync(new FilePayload { Name = name, MimeType = "text/plain", Buffer = "uploaded from the browser"u8.ToArray() });
+            var link = page.GetByTestId("download").Filter(new() { HasText = name });
+            await link.WaitForAsync(new() { Timeout = 30_000 });
+            var download = await page.RunAndWaitForDownloadAsync(() => link.ClickAsync());
+            Assert.Equal(name, download.SuggestedFilename);
+            Assert.Equal("uploaded from the browser", await File.ReadAllTextAsync((await download.PathAsync())!, TestContext.Current.CancellationToken));
+            var (exit, output, error) = await f.SdkAsync("read", PortalHost.AdminKey, id, $"/home/user/{name}"); // the SDK finds it in the sandbox
+            Assert.True(exit == 0 && output == "uploaded from the browser", $"the file is not in the sandbox ({exit}): {output} {error}");
         }
         finally { await f.Host.Admin.DeleteJsonAsync($"/sandboxes/{id}"); }
     }
@@ -114,6 +186,40 @@ public sealed class DashboardBrowserTests(DashboardBrowserFixture f)
         var (exit, _, error) = await f.SdkAsync("list", secret);
         Assert.True(exit == 3, $"expected the SDK's AuthenticationError, got exit {exit}: {error}");
         await f.Host.Admin.DeleteJsonAsync($"/sandboxes/{id}");
+    }
+
+    [Fact]
+    public async Task WebhookRegisteredInTheUi_ToALoopbackReceiver_ListsItsDelivery()
+    {
+        const string secret = "browser-webhook-secret";
+        await using var receiver = await Portal.Tests.Webhooks.WebhookReceiver.StartAsync(secret);
+        var page = await f.SignInAsync();
+        await GotoAsync(page, "/dashboard/webhooks");
+        await page.GetByTestId("hook-name").FillAsync("browser-hook");
+        await page.GetByTestId("hook-url").FillAsync(receiver.Url);
+        await page.GetByTestId("hook-secret").FillAsync(secret);
+        await page.GetByTestId("save-hook").ClickAsync();
+        var row = page.Locator("tr").Filter(new() { HasText = "browser-hook" });
+        await row.WaitForAsync();
+
+        var id = await f.CreateWithSdkAsync(PortalHost.AdminKey);
+        try
+        {
+            await row.GetByTestId("show-deliveries").ClickAsync();
+            // The open list refreshes by itself: no reload, no click.
+            var delivery = page.GetByTestId("delivery-table").Locator("tr").Filter(new() { HasText = id }).First;
+            await delivery.WaitForAsync(new() { Timeout = 30_000 });
+            await Assertions.Expect(delivery.GetByTestId("delivery-outcome")).ToHaveTextAsync("delivered");
+            await Assertions.Expect(delivery.GetByTestId("delivery-status")).ToHaveTextAsync("200");
+            await Assertions.Expect(delivery.GetByTestId("delivery-latency")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(@"^\d+ ms$"));
+            Assert.Contains(receiver.Received, d => d.SandboxId == id && d.SignatureValid);
+            await AssertAccessibleAsync(page, "webhooks");
+            await ScreenshotAsync(page, "webhooks");
+
+            await ClickAndConfirmAsync(page, row.GetByTestId("delete-hook"), "Delete");
+            await Assertions.Expect(row).ToHaveCountAsync(0);
+        }
+        finally { await f.Host.Admin.DeleteJsonAsync($"/sandboxes/{id}"); }
     }
 
     [Fact]

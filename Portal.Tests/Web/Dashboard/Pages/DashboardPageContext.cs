@@ -31,6 +31,7 @@ public sealed class DashboardPageContext : IAsyncDisposable
         Bunit.Services.AddSingleton(host.Services.GetRequiredService<SandboxService>());
         Bunit.Services.AddSingleton(host.Services.GetRequiredService<PortalTelemetry>());
         Bunit.Services.AddSingleton(Keys);
+        Bunit.Services.AddSingleton(host.Services.GetRequiredService<Portal.Core.Webhooks.WebhookService>());
         Bunit.Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<UserAccounts>());
         Bunit.Services.AddScoped<DashboardSession>();
         Bunit.Services.AddSingleton(host.Services.GetRequiredService<Portal.Core.Runtime.ISandboxRuntime>());
@@ -47,7 +48,8 @@ public sealed class DashboardPageContext : IAsyncDisposable
     public SandboxService Sandboxes => Host.Services.GetRequiredService<SandboxService>();
     public Caller Admin => new(Keys.AdminTeam!, CallerRole.Admin, new Actor(ActorKind.User, "u-admin", "admin"));
 
-    public static async Task<DashboardPageContext> StartAsync() => new(await PortalHost.StartAsync());
+    public static async Task<DashboardPageContext> StartAsync(IDictionary<string, string?>? config = null, FakeSandboxRuntime? runtime = null) =>
+        new(await PortalHost.StartAsync(runtime, config: config));
 
     /// <summary>Signs the page's user in as <paramref name="caller"/> (the claims the session cookie yields).</summary>
     public void SignInAs(Caller caller)
