@@ -47,6 +47,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     /// finished starts trigger refills themselves.</summary>
     private readonly Timer _refill;
     private volatile bool _disposed;
+    private int _disposeCalled;
     private readonly ConcurrentDictionary<string, (long Cpu, long At)> _cpuSamples = new();
     private readonly ConcurrentDictionary<string, long> _oomSeen = new();
     private readonly RuntimeEventHub _events;
@@ -637,6 +638,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     /// <summary>Stops the monitors and kills the warm sandboxes; claimed ones run on, detached.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposeCalled, 1) == 1) return; // DI may dispose it under two registrations
         DrainWarmPools();
         _watch.Dispose();
         // With no sandbox left, nothing needs the table (a restart would rebuild it anyway).

@@ -19,7 +19,7 @@ internal sealed class Nftables : IDisposable
     [DllImport(Lib)] private static extern IntPtr nft_ctx_get_error_buffer(IntPtr ctx);
     [DllImport(Lib)] private static extern int nft_run_cmd_from_buffer(IntPtr ctx, [MarshalAs(UnmanagedType.LPUTF8Str)] string buf);
 
-    private readonly IntPtr _ctx;
+    private IntPtr _ctx;
     /// <summary>A context is not thread-safe; transactions are short, so one lock is enough.</summary>
     private readonly Lock _lock = new();
 
@@ -37,6 +37,7 @@ internal sealed class Nftables : IDisposable
     {
         lock (_lock)
         {
+            ObjectDisposedException.ThrowIf(_ctx == IntPtr.Zero, this);
             var rc = nft_run_cmd_from_buffer(_ctx, commands);
             var output = Marshal.PtrToStringUTF8(nft_ctx_get_output_buffer(_ctx)) ?? "";
             var error = Marshal.PtrToStringUTF8(nft_ctx_get_error_buffer(_ctx)) ?? "";
@@ -45,5 +46,14 @@ internal sealed class Nftables : IDisposable
         }
     }
 
-    public void Dispose() => nft_ctx_free(_ctx);
+    /// <summary>Idempotent: a context freed twice corrupts the native heap.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_ctx == IntPtr.Zero) return;
+            nft_ctx_free(_ctx);
+            _ctx = IntPtr.Zero;
+        }
+    }
 }

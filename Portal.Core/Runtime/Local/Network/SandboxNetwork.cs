@@ -348,6 +348,6 @@ public sealed class SandboxNetwork : IDisposable
     public void RemoveTable()
     {
         try { _nft.Run($"delete table inet {_table}"); }
-        catch (InvalidOperationException e) { _log.LogWarning("removing nftables table {Table}: {Error}", _table, e.Message); }
+        catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException) { _log.LogWarning("removing nftables table {Table}: {Error}", _table, e.Message); }
     }
 }
