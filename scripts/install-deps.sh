@@ -13,7 +13,9 @@ log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 # runtime, procps/util-linux for process tooling, ncurses-bin for `tput` in PTY tests,
 # e2fsprogs for mkfs.ext4 (each local sandbox's disk is an ext4 image).
 need=()
-for pkg in ca-certificates curl git procps util-linux ncurses-bin debootstrap iproute2 sudo e2fsprogs; do
+# nftables (libnftables: the sandboxes' firewall and NAT), iperf3 (networking benchmark), openssl
+# (the fake internet's TLS certificate in the networking tests).
+for pkg in ca-certificates curl git procps util-linux ncurses-bin debootstrap iproute2 sudo e2fsprogs nftables iperf3 openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || need+=(nodejs)
