@@ -39,4 +39,24 @@ public sealed class LocalNetworkOptions
     /// sandboxes directory, so two portals on one machine never share one.
     /// </summary>
     public string TableName { get; set; } = "";
+
+    // Startup checks (Portal.Web registers them with messages naming the keys).
+
+    public bool HasValidPool => Ipv4Cidr.TryParse(AddressPool, out var c) && AddressPool.Contains('/') && c.Value.Prefix is >= 8 and <= 29;
+
+    /// <summary>Empty (the default route's interface), <c>none</c>, or an interface this host has.</summary>
+    public bool HasValidUplink => Uplink is "" or "none" || (!Uplink.Contains('/') && Uplink != "." && Uplink != ".." && Directory.Exists($"/sys/class/net/{Uplink}"));
+
+    /// <summary>IPv4 CIDRs outside loopback and link-local (those stay closed whatever is configured).</summary>
+    public bool HasValidOpenRanges => OpenRanges.All(r => Ipv4Cidr.TryParse(r, out var c) && !Overlaps(c.Value, "127.0.0.0/8") && !Overlaps(c.Value, "169.254.0.0/16"));
+
+    public bool HasValidDnsServers => DnsServers.All(s => Ipv4Cidr.TryParse(s, out var c) && c.Value.Prefix == 32 && !s.Contains('/'));
+
+    public bool HasValidTableName => TableName.Length <= 64 && TableName.All(ch => char.IsAsciiLetterOrDigit(ch) || ch == '_');
+
+    private static bool Overlaps(Ipv4Cidr a, string b)
+    {
+        Ipv4Cidr.TryParse(b, out var c);
+        return a.Contains(c!.Value.Network) || c.Value.Contains(a.Network);
+    }
 }
