@@ -33,8 +33,15 @@ public sealed record SandboxEgress
         foreach (var entry in denyOut ?? [])
             if (Ipv4Cidr.TryParse(entry, out var c)) deny.Add(c.Value);
         if (!allowInternetAccess) deny = [new Ipv4Cidr(0, 0)];
-        return new SandboxEgress { AllowCidrs = allowCidrs.Distinct().ToList(), AllowDomains = domains.Distinct().ToList(), DenyCidrs = deny.Distinct().ToList() };
+        return new SandboxEgress { AllowCidrs = Outermost(allowCidrs), AllowDomains = domains.Distinct().ToList(), DenyCidrs = Outermost(deny) };
     }
+
+    /// <summary>
+    /// The list without entries another entry already covers (["0.0.0.0/0", "8.8.8.8"] is
+    /// ["0.0.0.0/0"]): the same decision, and nftables interval sets refuse overlapping elements.
+    /// </summary>
+    private static List<Ipv4Cidr> Outermost(List<Ipv4Cidr> cidrs) =>
+        cidrs.Distinct().Where(c => !cidrs.Any(o => o.Prefix < c.Prefix && o.Contains(c.Network))).ToList();
 
     /// <summary>The rules as E2B's two lists again (what <see cref="From"/> reads back).</summary>
     public (List<string> AllowOut, List<string> DenyOut) ToLists() =>

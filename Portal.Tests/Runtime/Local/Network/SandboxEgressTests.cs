@@ -45,6 +45,14 @@ public sealed class SandboxEgressTests
     }
 
     [Fact]
+    public void CoveredEntries_AreDropped_SoNoElementsOverlap()
+    {
+        var e = SandboxEgress.From(["1.1.1.0/24", "1.1.1.1", "1.1.1.0/24", "8.8.8.8"], ["0.0.0.0/0", "8.8.8.8", "10.0.0.0/8"]);
+        Assert.Equal(["1.1.1.0/24", "8.8.8.8/32"], e.AllowCidrs.Select(c => c.ToString()));
+        Assert.Equal(["0.0.0.0/0"], e.DenyCidrs.Select(c => c.ToString()));
+    }
+
+    [Fact]
     public void Lists_RoundTrip()
     {
         var e = SandboxEgress.From(["10.1.2.3/8", "Example.COM", "*.x.test"], ["192.0.2.1"]);
