@@ -18,10 +18,13 @@ switch (verb)
         return await DashboardBench.RunAsync(args[1..]);
     case "kubernetes":
         return await KubernetesBench.RunAsync(args[1..]);
+    case "network":
+        return await NetworkBench.RunAsync(args[1..]);
     default:
         Console.Error.WriteLine("usage: dotnet run -c Release --project Portal.Bench -- runtime [--envd PATH] [--templates DIR] [--max N] [--idle-seconds S]");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- disk [--size MB] [--burst N]");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- kubernetes [--claims N] [--pods N]   (against the fake API server)");
+        Console.Error.WriteLine("       (scripts/bench-network.sh: networking, with a fake internet; runs 'network')");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- changes [--subscribers N] [--sandboxes N] [--rounds R]");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- dashboard [--sandboxes N] [--rounds R] [--circuits C]   (Debian's Chromium)");
         Console.Error.WriteLine("       dotnet run -c Release --project Portal.Bench -- webhooks [--sandboxes N] [--updates K] [--concurrency C]");

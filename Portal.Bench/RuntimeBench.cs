@@ -23,6 +23,7 @@ public static class RuntimeBench
             // Its own group per run: a runtime kills every cgroup of its group it does not know,
             // so two runs sharing a name (another worktree's bench) would kill each other's sandboxes.
             CgroupGroup = "portal-bench-" + Path.GetFileName(data)[^6..],
+            Network = { Uplink = "none" },
         };
         var max = int.Parse(Arg("--max", "1000"));
         var cgroups = CgroupDriver.Detect(group: options.CgroupGroup);
@@ -50,7 +51,7 @@ public static class RuntimeBench
             var warmOptions = new LocalRuntimeOptions
             {
                 SandboxesDirectory = Path.Combine(data, "warm"), TemplatesDirectory = options.TemplatesDirectory,
-                EnvdPath = options.EnvdPath, CgroupGroup = options.CgroupGroup + "-warm", WarmPools = new() { ["base"] = 3 },
+                EnvdPath = options.EnvdPath, CgroupGroup = options.CgroupGroup + "-warm", WarmPools = new() { ["base"] = 3 }, Network = { Uplink = "none" },
             };
             var warmRuntime = new LocalSandboxRuntime(warmOptions);
             var warm = new List<double>();

@@ -28,7 +28,7 @@ start_portal() {
   GROUP="portal-bench-$PORT"
   PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)" \
     PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}" \
-    Logging__LogLevel__Default=Warning \
+    Logging__LogLevel__Default=Warning PORTAL_NETWORK_UPLINK="${PORTAL_NETWORK_UPLINK:-none}" \
     dotnet "$1" --urls "http://127.0.0.1:$PORT" \
     --Portal:LocalRuntime:CgroupGroup "$GROUP" --Portal:LocalRuntime:WarmPools:base "$2" >"$DATA/portal.log" 2>&1 &
   PID=$!

@@ -40,7 +40,7 @@ trap cleanup EXIT
 
 # The portal: no warm pool (one sandbox is all we need), domain sbx.bench for the native hosts.
 E2B_DOMAIN=$DOMAIN PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)" \
-  PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}" \
+  PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}" PORTAL_NETWORK_UPLINK="${PORTAL_NETWORK_UPLINK:-none}" \
   ${BENCH_PORTAL_ENV:+env $BENCH_PORTAL_ENV} dotnet Portal.Web/bin/Release/net10.0/Portal.Web.dll --urls "http://127.0.0.1:$PORT" \
   --Portal:LocalRuntime:CgroupGroup "portal-bench-$PORT" --Portal:LocalRuntime:WarmPools:base 0 >"$DATA/portal.log" 2>&1 &
 PID=$!

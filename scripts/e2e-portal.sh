@@ -3,7 +3,9 @@
 # dir and a seeded admin key (webhooks may target loopback: the suites' receivers listen there),
 # runs the e2e/portal suites with the real e2b SDK in non-debug mode, stops the portal, and
 # writes a TAP report to $1. E2E_PORTAL_TESTS picks test files (default: all of e2e/portal,
-# e.g. E2E_PORTAL_TESTS=portal/ways-in.test.mjs).
+# e.g. E2E_PORTAL_TESTS=portal/ways-in.test.mjs). Sandboxes reach nothing outside unless the caller
+# names an uplink (PORTAL_NETWORK_UPLINK; scripts/e2e-network.sh gives a fake one) and
+# PORTAL_EXTRA_ARGS adds portal options.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 TAP="${1:-artifacts/test-results/e2e-portal.tap}"
@@ -31,8 +33,9 @@ KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 LOG="$DATA/portal.log"
 PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_RUNTIME="${PORTAL_RUNTIME:-local}" \
   E2B_DOMAIN="$TLS_DOMAIN" PORTAL_TLS_CERT="$DATA/certs/fullchain.pem" PORTAL_TLS_KEY="$DATA/certs/privkey.pem" \
+  PORTAL_NETWORK_UPLINK="${PORTAL_NETWORK_UPLINK:-none}" \
   dotnet "$WEB_DLL" --urls "http://127.0.0.1:$PORT;https://127.0.0.1:$TLS_PORT" --Portal:LocalRuntime:CgroupGroup "portal-e2e-$PORT" --Portal:LocalRuntime:StartTimeout 00:01:00 \
-  --Portal:Webhooks:AllowPrivateTargets true >"$LOG" 2>&1 &
+  --Portal:Webhooks:AllowPrivateTargets true ${PORTAL_EXTRA_ARGS:-} >"$LOG" 2>&1 &
 PID=$!
 cleanup() {
   # Sandboxes outlive the portal by design: kill what the suites left before stopping it.

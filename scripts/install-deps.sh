@@ -14,7 +14,9 @@ log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 # e2fsprogs for mkfs.ext4 (each local sandbox's disk is an ext4 image).
 # unzip: kubectl for the manifests tests comes zipped (below).
 need=()
-for pkg in ca-certificates curl git procps util-linux ncurses-bin debootstrap iproute2 sudo e2fsprogs unzip; do
+# nftables (libnftables: the sandboxes' firewall and NAT), iperf3 (networking benchmark), openssl
+# (the fake internet's TLS certificate in the networking tests).
+for pkg in ca-certificates curl git procps util-linux ncurses-bin debootstrap iproute2 sudo e2fsprogs unzip nftables iperf3 openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || need+=(nodejs)

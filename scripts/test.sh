@@ -59,6 +59,14 @@ bash scripts/e2e-portal.sh "$OUT/e2e-portal.tap"
 counts=$(node scripts/count-tap.mjs "$OUT/e2e-portal.tap")
 add_counts $counts
 
+log "e2e: sandbox networking (local runtime, fake internet in its own namespace) driven by the real e2b SDK"
+bash scripts/e2e-network.sh "$OUT/e2e-network.tap"
+rc=$?
+counts=$(node scripts/count-tap.mjs "$OUT/e2e-network.tap")
+add_counts $counts
+# The suite passed but the host's network state was not restored (or the set-up failed): a failure.
+[ $rc -ne 0 ] && [ "$(echo "$counts" | cut -d' ' -f2)" = 0 ] && add_counts 0 1 0
+
 log "e2e: the portal (Kubernetes runtime on the fake API server + fake kubelet) driven by the real e2b SDK"
 bash scripts/e2e-portal-kubernetes.sh "$OUT/e2e-portal-kubernetes.tap"
 counts=$(node scripts/count-tap.mjs "$OUT/e2e-portal-kubernetes.tap")

@@ -553,6 +553,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
         EndAt = At(r.EndAt), EndedAt = At(r.EndedAt), AutoPause = r.AutoPause, AllowInternetAccess = r.AllowInternetAccess,
         CpuCount = r.CpuCount, MemoryMB = r.MemoryMB, DiskSizeMB = r.DiskSizeMB, EnvdVersion = r.EnvdVersion,
         ExecutionStartedAt = At(r.ExecutionStartedAt), Version = r.Version, Owner = r.Owner,
+        Network = r.NetworkJson is null ? SandboxNetworkSettings.Default : JsonSerializer.Deserialize<SandboxNetworkSettings>(r.NetworkJson) ?? SandboxNetworkSettings.Default,
     };
 
     private static SandboxRow FromSandbox(SandboxRecord s) => new()
@@ -563,6 +564,7 @@ public sealed class EfPortalStore : IPortalStore, IDisposable
         AutoPause = s.AutoPause, AllowInternetAccess = s.AllowInternetAccess, CpuCount = s.CpuCount,
         MemoryMB = s.MemoryMB, DiskSizeMB = s.DiskSizeMB, EnvdVersion = s.EnvdVersion,
         ExecutionStartedAt = Ms(s.ExecutionStartedAt), Version = s.Version, Owner = s.Owner,
+        NetworkJson = s.Network == SandboxNetworkSettings.Default ? null : JsonSerializer.Serialize(s.Network),
     };
 
     private static SandboxLogEntry ToLog(SandboxLogRow r) =>

@@ -44,6 +44,8 @@ internal sealed class SandboxRow
     public long? EndedAt { get; set; }
     public bool AutoPause { get; set; }
     public bool AllowInternetAccess { get; set; }
+    /// <summary><see cref="Sandboxes.SandboxNetworkSettings"/> as JSON; null = defaults.</summary>
+    public string? NetworkJson { get; set; }
     public int CpuCount { get; set; }
     public int MemoryMB { get; set; }
     public int DiskSizeMB { get; set; }

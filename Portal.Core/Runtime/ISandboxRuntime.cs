@@ -72,6 +72,15 @@ public interface ISandboxRuntime
     /// </summary>
     Task<IReadOnlyList<WarmPoolFill>> GetWarmPoolsAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<WarmPoolFill>>([]);
 
+    /// <summary>
+    /// Replaces the sandbox's egress rules (E2B's PUT /sandboxes/{id}/network). Connections opened
+    /// after it meet the new rules; open ones keep going.
+    /// </summary>
+    /// <exception cref="SandboxNotFoundException"/>
+    /// <exception cref="NotSupportedException">this runtime has no egress rules.</exception>
+    Task SetEgressAsync(string sandboxId, SandboxEgress egress, CancellationToken ct) =>
+        throw new NotSupportedException($"the '{Name}' runtime cannot change a sandbox's egress rules");
+
     /// <summary>Current resource use, or null when the sandbox does not exist.</summary>
     Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct);
 

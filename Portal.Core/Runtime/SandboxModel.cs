@@ -29,9 +29,10 @@ public sealed record SandboxSpec
     public IReadOnlyDictionary<string, string> EnvVars { get; init; } = new Dictionary<string, string>();
     /// <summary>Token envd then requires in <c>X-Access-Token</c>; null = none.</summary>
     public string? EnvdAccessToken { get; init; }
-    /// <summary>Outbound network access. Sandboxes have loopback only unless this is true
-    /// (and the runtime supports egress); see <see cref="SandboxInstance.InternetAccess"/>.</summary>
+    /// <summary>Outbound network access (E2B's <c>allow_internet_access</c>); false is also in <see cref="Egress"/> as a deny of everything.</summary>
     public bool AllowInternetAccess { get; init; }
+    /// <summary>Outbound rules (E2B's network.allowOut / denyOut).</summary>
+    public SandboxEgress Egress { get; init; } = SandboxEgress.Open;
 }
 
 /// <summary>A sandbox as the runtime knows it.</summary>

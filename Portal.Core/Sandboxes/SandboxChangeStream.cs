@@ -18,6 +18,8 @@ public enum SandboxChangeCause
     Killed,
     /// <summary>The runtime reported it gone (every process exited, or it vanished).</summary>
     Died,
+    /// <summary>Its egress rules were replaced (PUT /sandboxes/{id}/network).</summary>
+    NetworkChanged,
 }
 
 /// <summary>

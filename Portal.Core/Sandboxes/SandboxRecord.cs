@@ -33,7 +33,10 @@ public sealed record SandboxRecord
     public required DateTimeOffset EndAt { get; init; }
     public DateTimeOffset? EndedAt { get; init; }
     public bool AutoPause { get; init; }
+    /// <summary>Whether the runtime gave it a way out (false where networking is off).</summary>
     public bool AllowInternetAccess { get; init; }
+    /// <summary>E2B's network settings as sent (egress rules, ingress token, host mask).</summary>
+    public SandboxNetworkSettings Network { get; init; } = SandboxNetworkSettings.Default;
     public int CpuCount { get; init; }
     public int MemoryMB { get; init; }
     public int DiskSizeMB { get; init; }

@@ -22,6 +22,8 @@ public sealed record CreateSandboxCommand
     public bool Secure { get; init; } = true;
     public bool AutoPause { get; init; }
     public bool AllowInternetAccess { get; init; } = true;
+    /// <summary>E2B's <c>network</c> (validated by <see cref="SandboxService.CreateAsync"/>).</summary>
+    public SandboxNetworkSettings Network { get; init; } = SandboxNetworkSettings.Default;
 }
 
 /// <summary>
@@ -173,6 +175,14 @@ public sealed class SandboxService(
             throw DomainException.InvalidArgument($"template '{cmd.Template}' not found");
         }
 
+        var network = cmd.Network;
+        SandboxNetworkSettings.ValidateEgress(network.AllowOut, network.DenyOut);
+        SandboxNetworkSettings.ValidateMask(network.MaskRequestHost);
+        if (network.AllowPublicTraffic == false)
+        {
+            if (!cmd.Secure) throw DomainException.InvalidArgument("You cannot create a sandbox without public access unless you enable secure envd access via 'secure' flag.");
+            network = network with { TrafficAccessToken = SandboxIds.NewAccessToken() };
+        }
         var now = Now();
         var rec = new SandboxRecord
         {
@@ -191,6 +201,7 @@ public sealed class SandboxService(
             EndAt = now + timeout,
             AutoPause = cmd.AutoPause,
             AllowInternetAccess = cmd.AllowInternetAccess,
+            Network = network,
             CpuCount = template.CpuCount,
             MemoryMB = template.MemoryMB,
             DiskSizeMB = template.DiskSizeMB,
@@ -210,6 +221,7 @@ public sealed class SandboxService(
                 EnvVars = cmd.EnvVars,
                 EnvdAccessToken = rec.EnvdAccessToken,
                 AllowInternetAccess = cmd.AllowInternetAccess,
+                Egress = network.Egress,
             }, ct), () => TryKillInRuntimeAsync(rec.SandboxId));
         }
         catch (Exception e)
@@ -398,6 +410,41 @@ public sealed class SandboxService(
         {
             var updated = rec with { EndAt = Now() + timeout };
             await SaveLiveAsync(updated, WithEvent(Log(sandboxId, "info", $"timeout set: ends at {updated.EndAt:O}"), SandboxEvents.Updated, updated, SetTimeout(updated.EndAt)), SandboxChangeCause.DeadlineMoved);
+            return true;
+        });
+    }
+
+    /// <summary>
+    /// E2B's PUT /sandboxes/{id}/network: replaces the egress rules whole (what is not sent is
+    /// cleared). Ingress settings stay. Only a running sandbox; connections opened after it meet the new rules.
+    /// </summary>
+    public Task UpdateNetworkAsync(Caller caller, string sandboxId, IReadOnlyList<string>? allowOut, IReadOnlyList<string>? denyOut, bool? allowInternetAccess, CancellationToken ct)
+    {
+        SandboxNetworkSettings.ValidateEgress(allowOut, denyOut);
+        return WithLockAsync(caller, sandboxId, async rec =>
+        {
+            if (rec.Status != SandboxStatus.Running)
+                throw DomainException.Conflict($"Sandbox \"{sandboxId}\" is in {rec.Status.ToString().ToLowerInvariant()} state");
+            // As E2B: this request's flag decides what is enforced; the stored one changes only when sent.
+            var enforced = SandboxEgress.From(allowOut, denyOut, allowInternetAccess ?? true);
+            var network = rec.Network with
+            {
+                AllowOut = allowOut, DenyOut = denyOut,
+                AllowInternetAccess = allowInternetAccess ?? rec.Network.AllowInternetAccess,
+            };
+            try { await RuntimeCallAsync("changing its network", async c => { await runtime.SetEgressAsync(sandboxId, enforced, c); return true; }); }
+            catch (NotSupportedException e) { throw DomainException.InvalidArgument(e.Message); }
+            var updated = rec with { Network = network };
+            var data = new JsonObject
+            {
+                ["network_egress"] = new JsonObject
+                {
+                    ["allowed_cidrs"] = new JsonArray([.. enforced.AllowCidrs.Select(c => (JsonNode)c.ToString())]),
+                    ["denied_cidrs"] = new JsonArray([.. enforced.DenyCidrs.Select(c => (JsonNode)c.ToString())]),
+                    ["allowed_domains"] = new JsonArray([.. enforced.AllowDomains.Select(d => (JsonNode)d)]),
+                },
+            };
+            await SaveLiveAsync(updated, WithEvent(Log(sandboxId, "info", "network egress rules replaced"), SandboxEvents.Updated, updated, data), SandboxChangeCause.NetworkChanged);
             return true;
         });
     }

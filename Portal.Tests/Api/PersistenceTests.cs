@@ -117,6 +117,12 @@ public class OptionsTests
     [InlineData("TmpSizePercent", "0", "Portal:LocalRuntime:TmpSizePercent must be 1-90")]
     [InlineData("ShmSizePercent", "91", "Portal:LocalRuntime:ShmSizePercent must be 1-90")]
     [InlineData("TmpSizePercent", "70", "Portal:LocalRuntime:TmpSizePercent + Portal:LocalRuntime:ShmSizePercent must be at most 90")]
+    [InlineData("Network:AddressPool", "10.0.0.0/30", "Portal:LocalRuntime:Network:AddressPool must be an IPv4 CIDR from /8 to /29")]
+    [InlineData("Network:AddressPool", "fd00::/64", "Portal:LocalRuntime:Network:AddressPool must be an IPv4 CIDR")]
+    [InlineData("Network:Uplink", "nosuchif0", "Portal:LocalRuntime:Network:Uplink must name an interface of this host")]
+    [InlineData("Network:OpenRanges:0", "169.254.0.0/16", "Portal:LocalRuntime:Network:OpenRanges must hold IPv4 addresses or CIDRs outside")]
+    [InlineData("Network:DnsServers:0", "resolver.example", "Portal:LocalRuntime:Network:DnsServers must hold IPv4 addresses")]
+    [InlineData("Network:TableName", "bad-name;flush ruleset", "Portal:LocalRuntime:Network:TableName must be at most 64 letters")]
     public async Task BadLocalRuntimeLimits_FailAtStartup_NamingTheKey(string key, string value, string message)
     {
         var dir = PortalHost.NewDataDir();

@@ -33,6 +33,7 @@ internal sealed class PortalProcess : IAsyncDisposable
         if (Portal.Tests.Persistence.TestDatabase.ConnectionStringFor(dataDir) is { } database) psi.Environment["PORTAL_DATABASE"] = database;
         psi.Environment["PORTAL_ADMIN_API_KEY"] = PortalHost.AdminKey;
         psi.Environment["PORTAL_RUNTIME"] = "local";
+        psi.Environment["PORTAL_NETWORK_UPLINK"] = "none"; // sandboxes never leave through this machine's uplink in tests
         // What scripts/test.sh prepares (publish-envd.sh, build-template.sh).
         var envd = Path.Combine(Portal.Tests.Runtime.Local.LocalRuntimeFixture.RepoRoot, "artifacts", "envd", "portal-envd");
         if (!File.Exists(envd)) Assert.Fail($"{envd} missing: run scripts/publish-envd.sh (scripts/test.sh does)");

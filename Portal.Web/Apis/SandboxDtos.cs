@@ -17,6 +17,44 @@ public sealed class NewSandboxBody
     [JsonPropertyName("secure")] public bool? Secure { get; set; }
     [JsonPropertyName("allow_internet_access")] public bool? AllowInternetAccess { get; set; }
     [JsonPropertyName("autoPause")] public bool? AutoPause { get; set; }
+    [JsonPropertyName("network")] public NetworkBody? Network { get; set; }
+}
+
+/// <summary>E2B's <c>network</c> of a create body.</summary>
+public sealed class NetworkBody
+{
+    [JsonPropertyName("allowOut")] public List<string>? AllowOut { get; set; }
+    [JsonPropertyName("denyOut")] public List<string>? DenyOut { get; set; }
+    [JsonPropertyName("allowPublicTraffic")] public bool? AllowPublicTraffic { get; set; }
+    [JsonPropertyName("maskRequestHost")] public string? MaskRequestHost { get; set; }
+    [JsonPropertyName("httpsPorts")] public List<int>? HttpsPorts { get; set; }
+    [JsonPropertyName("rules")] public JsonElement? Rules { get; set; }
+    [JsonPropertyName("egressProxy")] public JsonElement? EgressProxy { get; set; }
+}
+
+/// <summary>Body of PUT /sandboxes/{id}/network: the egress part only, replaced whole.</summary>
+public sealed class NetworkUpdateBody
+{
+    [JsonPropertyName("allowOut")] public List<string>? AllowOut { get; set; }
+    [JsonPropertyName("denyOut")] public List<string>? DenyOut { get; set; }
+    [JsonPropertyName("allow_internet_access")] public bool? AllowInternetAccess { get; set; }
+    [JsonPropertyName("rules")] public JsonElement? Rules { get; set; }
+    [JsonPropertyName("egressProxy")] public JsonElement? EgressProxy { get; set; }
+}
+
+/// <summary>The <c>network</c> GET /sandboxes/{id} echoes (as stored).</summary>
+public sealed record NetworkDto
+{
+    [JsonPropertyName("allowOut")] public IReadOnlyList<string>? AllowOut { get; init; }
+    [JsonPropertyName("denyOut")] public IReadOnlyList<string>? DenyOut { get; init; }
+    [JsonPropertyName("allowPublicTraffic")] public bool? AllowPublicTraffic { get; init; }
+    [JsonPropertyName("maskRequestHost")] public string? MaskRequestHost { get; init; }
+    [JsonPropertyName("egressProxy")] public object? EgressProxy { get; init; }
+
+    public static NetworkDto From(SandboxNetworkSettings n) => new()
+    {
+        AllowOut = n.AllowOut, DenyOut = n.DenyOut, AllowPublicTraffic = n.AllowPublicTraffic ?? true, MaskRequestHost = n.MaskRequestHost,
+    };
 }
 
 public sealed class ConnectBody
@@ -52,11 +90,13 @@ public sealed record SandboxDto
     [JsonPropertyName("envdVersion")] public required string EnvdVersion { get; init; }
     [JsonPropertyName("envdAccessToken")] public string? EnvdAccessToken { get; init; }
     [JsonPropertyName("domain")] public string? Domain { get; init; }
+    [JsonPropertyName("trafficAccessToken")] public string? TrafficAccessToken { get; init; }
 
     public static SandboxDto From(SandboxRecord r, string? domain) => new()
     {
         SandboxId = r.SandboxId, TemplateId = r.TemplateId, Alias = r.Alias, ClientId = r.ClientId,
         EnvdVersion = r.EnvdVersion, EnvdAccessToken = r.EnvdAccessToken, Domain = domain,
+        TrafficAccessToken = r.Network.TrafficAccessToken,
     };
 }
 
@@ -92,6 +132,7 @@ public sealed record SandboxDetailDto : ListedSandboxDto
     [JsonPropertyName("domain")] public string? Domain { get; init; }
     [JsonPropertyName("envdAccessToken")] public string? EnvdAccessToken { get; init; }
     [JsonPropertyName("allowInternetAccess")] public bool? AllowInternetAccess { get; init; }
+    [JsonPropertyName("network")] public NetworkDto? Network { get; init; }
     [JsonPropertyName("lifecycle")] public LifecycleDto? Lifecycle { get; init; }
 
     public static SandboxDetailDto From(SandboxRecord r, string? domain)
@@ -102,7 +143,8 @@ public sealed record SandboxDetailDto : ListedSandboxDto
             SandboxId = l.SandboxId, TemplateId = l.TemplateId, Alias = l.Alias, ClientId = l.ClientId,
             StartedAt = l.StartedAt, EndAt = l.EndAt, CpuCount = l.CpuCount, MemoryMB = l.MemoryMB,
             DiskSizeMB = l.DiskSizeMB, EnvdVersion = l.EnvdVersion, State = l.State, Metadata = l.Metadata,
-            Domain = domain, EnvdAccessToken = r.EnvdAccessToken, AllowInternetAccess = r.AllowInternetAccess,
+            Domain = domain, EnvdAccessToken = r.EnvdAccessToken, AllowInternetAccess = r.Network.AllowInternetAccess,
+            Network = NetworkDto.From(r.Network),
             Lifecycle = new LifecycleDto(r.AutoPause ? "pause" : "kill", false),
         };
     }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Portal.Core;
 using Portal.Core.Sandboxes;
@@ -22,6 +23,7 @@ public static class SandboxesApi
         v1.MapPost("/{sandboxID}/pause", Pause);
         v1.MapPost("/{sandboxID}/resume", Resume);
         v1.MapPost("/{sandboxID}/connect", Connect);
+        v1.MapPut("/{sandboxID}/network", UpdateNetwork);
         v1.MapPost("/{sandboxID}/refreshes", Refresh);
         v1.MapGet("/{sandboxID}/metrics", Metrics);
         v1.MapGet("/{sandboxID}/logs", LogsV1);
@@ -54,6 +56,10 @@ public static class SandboxesApi
             throw DomainException.InvalidArgument("'templateID' is required");
         ValidateMap(body.Metadata, "metadata");
         ValidateMap(body.EnvVars, "envVars");
+        var network = body.Network ?? new NetworkBody();
+        RefuseUnsupported(network.Rules, network.EgressProxy, "network.egressProxy");
+        if (network.HttpsPorts is { Count: > 0 })
+            throw DomainException.InvalidArgument("network.httpsPorts is not supported by this portal: the proxy reaches sandbox ports over plain HTTP");
         var rec = await svc.CreateAsync(ctx.Caller(), new CreateSandboxCommand
         {
             Template = body.TemplateId,
@@ -64,8 +70,34 @@ public static class SandboxesApi
             Secure = !v1 || body.Secure == true,
             AutoPause = body.AutoPause ?? false,
             AllowInternetAccess = body.AllowInternetAccess ?? true,
+            Network = new SandboxNetworkSettings
+            {
+                AllowOut = network.AllowOut, DenyOut = network.DenyOut, AllowPublicTraffic = network.AllowPublicTraffic,
+                MaskRequestHost = network.MaskRequestHost, AllowInternetAccess = body.AllowInternetAccess,
+            },
         }, ctx.RequestAborted);
         return TypedResults.Json(SandboxDto.From(rec, Domain(ctx)), statusCode: StatusCodes.Status201Created);
+    }
+
+    /// <summary>
+    /// Header rules and a bring-your-own egress proxy need a MITM / SOCKS egress path this portal
+    /// does not have: refused as E2B's open-source server refuses them, never accepted and ignored.
+    /// </summary>
+    private static void RefuseUnsupported(JsonElement? rules, JsonElement? egressProxy, string proxyField)
+    {
+        if (egressProxy is { ValueKind: not JsonValueKind.Null })
+            throw DomainException.PermissionDenied($"Egress proxy ({proxyField}) is not enabled for this team.");
+        if (rules is { ValueKind: JsonValueKind.Object } r && r.EnumerateObject().Any())
+            throw DomainException.InvalidArgument("Network rules (header transforms) are not supported by this portal.");
+    }
+
+    /// <summary>PUT /sandboxes/{id}/network: full replace of the egress rules; 204.</summary>
+    private static async Task<IResult> UpdateNetwork(HttpContext ctx, SandboxService svc, string sandboxID)
+    {
+        var body = await ApiRequest.ReadBodyAsync(ctx, () => new NetworkUpdateBody());
+        RefuseUnsupported(body.Rules, body.EgressProxy, "egressProxy");
+        await svc.UpdateNetworkAsync(ctx.Caller(), sandboxID, body.AllowOut, body.DenyOut, body.AllowInternetAccess, ctx.RequestAborted);
+        return TypedResults.NoContent();
     }
 
     private static void ValidateMap(Dictionary<string, string>? map, string field)

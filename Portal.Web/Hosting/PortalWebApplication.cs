@@ -42,6 +42,7 @@ public static class PortalWebApplication
         ("PORTAL_TRANSPORT", "Portal:Transport"),
         ("PORTAL_TEMPLATES_DIR", "Portal:LocalRuntime:TemplatesDirectory"),
         ("PORTAL_ENVD_PATH", "Portal:LocalRuntime:EnvdPath"),
+        ("PORTAL_NETWORK_UPLINK", "Portal:LocalRuntime:Network:Uplink"),
         ("PORTAL_TLS_CERT", "Portal:Tls:CertificatePath"),
         ("PORTAL_TLS_KEY", "Portal:Tls:KeyPath"),
         ("KUBECONFIG", "Portal:Kubernetes:Kubeconfig"),

@@ -136,7 +136,7 @@ public sealed class Http1ConnectionProxy : IDisposable
             // A plain request that is not for the fast path (the portal's own, a rejected route, a
             // stopped sandbox, a large body): Kestrel answers this one request, then it is ours again.
             var route = small ? Route(client, data) : null;
-            if (route is null || _sandboxes.FindLive(route.SandboxId) is not { Status: SandboxStatus.Running })
+            if (route is null || _sandboxes.FindLive(route.SandboxId) is not { Status: SandboxStatus.Running } live || TrafficAccess.Applies(live, route.Port))
             {
                 input.AdvanceTo(buffer.Start);
                 if (!await HandOverOneAsync(client, next, head.Length + head.ContentLength, head.Close)) return false;

@@ -171,12 +171,18 @@ public sealed class SandboxProxy(
     private async ValueTask ForwardAsync(HttpContext ctx, string sandboxId, int port, string? rewrite, string target)
     {
         telemetry.RecordProxied();
-        if (sandboxes.FindLive(sandboxId) is not { Status: SandboxStatus.Running })
+        if (sandboxes.FindLive(sandboxId) is not { Status: SandboxStatus.Running } rec)
         {
             telemetry.RecordProxyError("sandbox_not_found");
             await WriteNotFoundAsync(ctx, sandboxId);
             return;
         }
+        if (TrafficAccess.Refusal(rec, port, ctx.Request) is { } refusal)
+        {
+            await WriteJsonAsync(ctx, 403, new ProxyError(refusal, sandboxId, null, 403));
+            return;
+        }
+        if (TrafficAccess.MaskedHost(rec, port) is { } masked) ctx.Request.Headers.Host = masked;
 
         Exception? exception;
         var error = ForwarderError.None;

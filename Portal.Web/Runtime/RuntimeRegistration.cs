@@ -38,6 +38,11 @@ public static class RuntimeRegistration
             .Validate(o => o.TmpSizePercent is >= 1 and <= LocalRuntimeOptions.MaxTmpfsPercent, $"Portal:LocalRuntime:TmpSizePercent must be 1-{LocalRuntimeOptions.MaxTmpfsPercent} (the size cap of a sandbox's /tmp, in percent of its memory)")
             .Validate(o => o.ShmSizePercent is >= 1 and <= LocalRuntimeOptions.MaxTmpfsPercent, $"Portal:LocalRuntime:ShmSizePercent must be 1-{LocalRuntimeOptions.MaxTmpfsPercent} (the size cap of a sandbox's /dev/shm, in percent of its memory)")
             .Validate(o => o.TmpSizePercent + o.ShmSizePercent <= LocalRuntimeOptions.MaxTmpfsPercent, $"Portal:LocalRuntime:TmpSizePercent + Portal:LocalRuntime:ShmSizePercent must be at most {LocalRuntimeOptions.MaxTmpfsPercent}: what /tmp and /dev/shm hold counts against the sandbox's memory, and its processes and envd need the rest")
+            .Validate(o => !o.Network.Enabled || o.Network.HasValidPool, "Portal:LocalRuntime:Network:AddressPool must be an IPv4 CIDR from /8 to /29 (each sandbox takes two addresses of it), e.g. 10.89.0.0/16")
+            .Validate(o => !o.Network.Enabled || o.Network.HasValidUplink, "Portal:LocalRuntime:Network:Uplink must name an interface of this host, or be empty (the IPv4 default route's interface) or 'none' (sandboxes reach nothing outside)")
+            .Validate(o => !o.Network.Enabled || o.Network.HasValidOpenRanges, "Portal:LocalRuntime:Network:OpenRanges must hold IPv4 addresses or CIDRs outside 127.0.0.0/8 and 169.254.0.0/16 (those stay closed)")
+            .Validate(o => !o.Network.Enabled || o.Network.HasValidDnsServers, "Portal:LocalRuntime:Network:DnsServers must hold IPv4 addresses (empty: the nameservers of /etc/resolv.conf)")
+            .Validate(o => !o.Network.Enabled || o.Network.HasValidTableName, "Portal:LocalRuntime:Network:TableName must be at most 64 letters, digits or '_' (empty: derived from the sandboxes directory)")
             .ValidateOnStart();
         services.AddSingleton<LocalSandboxRuntime>(sp =>
         {

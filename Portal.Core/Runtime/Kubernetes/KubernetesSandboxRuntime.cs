@@ -114,6 +114,10 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     public async Task<SandboxInstance> CreateAsync(SandboxSpec spec, CancellationToken ct)
     {
         if (!IsValidId(spec.SandboxId)) throw new ArgumentException($"invalid sandbox ID '{spec.SandboxId}': lowercase letters and digits only");
+        // Only what the internet label expresses (all or nothing); finer rules are planned (docs/networking.md), never ignored.
+        var denyAll = spec.Egress.AllowCidrs.Count == 0 && spec.Egress.AllowDomains.Count == 0 && spec.Egress.DenyCidrs.SequenceEqual([new Local.Network.Ipv4Cidr(0, 0)]);
+        if (!spec.Egress.IsOpen && !denyAll)
+            throw new DomainException(DomainErrorKind.InvalidArgument, "network.allowOut / denyOut are not supported by the kubernetes runtime yet (only allow_internet_access)");
         await Synced.WaitAsync(ct);
         var template = await _templates.FindAsync(spec.TemplateId, ct) ?? throw new TemplateNotFoundException(spec.TemplateId);
         var t = _templates.Options(template.TemplateId);
@@ -162,7 +166,7 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
                     {
                         [SandboxPods.StateLabel] = SandboxPods.Claimed,
                         [SandboxPods.SandboxIdLabel] = spec.SandboxId,
-                        [SandboxPods.InternetLabel] = spec.AllowInternetAccess ? "true" : "false",
+                        [SandboxPods.InternetLabel] = spec.AllowInternetAccess && spec.Egress.IsOpen ? "true" : "false",
                     },
                     ["annotations"] = ToJson(annotations),
                 },
@@ -207,7 +211,7 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
             }
         }
         var pod = SandboxPods.Build(_options, templateId, t, id, cpu, memory, annotations, null);
-        pod.Metadata.Labels[SandboxPods.InternetLabel] = spec.AllowInternetAccess ? "true" : "false";
+        pod.Metadata.Labels[SandboxPods.InternetLabel] = spec.AllowInternetAccess && spec.Egress.IsOpen ? "true" : "false";
         try
         {
             return await StartPodAsync(pod, SandboxPods.ReadInit(annotations), ct);

@@ -48,6 +48,9 @@ public sealed class LocalRuntimeOptions
     /// <summary>Warm-pool size per template ID, overriding the template's own <c>warmPoolSize</c>.</summary>
     public Dictionary<string, int> WarmPools { get; set; } = [];
 
+    /// <summary>Sandbox networking (<c>Portal:LocalRuntime:Network</c>): address, veth, NAT, DNS, egress rules.</summary>
+    public Network.LocalNetworkOptions Network { get; set; } = new();
+
     /// <summary>Reported as envdVersion: the envd protocol level Portal.Envd implements.</summary>
     public string EnvdVersion { get; set; } = "0.6.13";
 }

@@ -11,7 +11,8 @@ namespace Portal.Core.Runtime.Local;
 
 /// <summary>
 /// Sandboxes on this machine: an overlayfs root over the template, namespaces set up by our
-/// launcher portal-sandbox-init (PID, mount, UTS, IPC, network: loopback only, cgroup), cgroup limits, and Portal.Envd inside on
+/// launcher portal-sandbox-init (PID, mount, UTS, IPC, network, cgroup), a veth and an address wired by
+/// <see cref="Network.SandboxNetwork"/> (docs/networking.md), cgroup limits, and Portal.Envd inside on
 /// a Unix socket in the sandbox's directory. Sandboxes run detached (own session, own
 /// cgroup): a portal restart finds them again from their directories. See docs/runtime-local.md.
 /// </summary>
@@ -46,12 +47,15 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     /// finished starts trigger refills themselves.</summary>
     private readonly Timer _refill;
     private volatile bool _disposed;
+    private int _disposeCalled;
     private readonly ConcurrentDictionary<string, (long Cpu, long At)> _cpuSamples = new();
     private readonly ConcurrentDictionary<string, long> _oomSeen = new();
     private readonly RuntimeEventHub _events;
     /// <summary>Pause, resume and kill of one sandbox are serialised; different sandboxes proceed in parallel.</summary>
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new(StringComparer.Ordinal);
     private readonly SandboxWatch _watch;
+    /// <summary>Null when Portal:LocalRuntime:Network:Enabled is false (loopback only).</summary>
+    private readonly Network.SandboxNetwork? _network;
 
     public LocalSandboxRuntime(LocalRuntimeOptions options, ICgroupDriver? cgroups = null, TimeProvider? time = null, ILogger<LocalSandboxRuntime>? logger = null)
     {
@@ -64,6 +68,11 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         Directory.CreateDirectory(options.SandboxesDirectory);
         File.SetUnixFileMode(options.SandboxesDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         HostLimits.Raise(_log);
+        if (options.Network.Enabled)
+        {
+            _network = new Network.SandboxNetwork(options.Network, options.SandboxesDirectory, _log);
+            File.WriteAllText(ResolvConfPath, _network.ResolvConf);
+        }
         _watch = new SandboxWatch(OnExited, id => _ = ThreadPoolContext.Run(() => OnMemoryEventAsync(id)));
         Reconcile();
         _refill = new Timer(_ => KickRefill(), null, TimeSpan.Zero, TimeSpan.FromSeconds(5));
@@ -134,7 +143,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         var ok = false;
         try
         {
-            await StartAsync(record, _templates.RootfsOf(template.TemplateId), CancellationToken.None);
+            (_, record) = await StartAsync(record, _templates.RootfsOf(template.TemplateId), CancellationToken.None);
             await WaitHealthyAsync(id, CancellationToken.None);
             queue.Enqueue(record); // before the count below drops: never more than the pool's size
             ok = true;
@@ -171,8 +180,11 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             MemoryMB = spec.MemoryMB ?? template.MemoryMB,
             AccessToken = spec.EnvdAccessToken,
         };
+        record = WithEgress(record, spec);
         try
         {
+            // The veth and address were wired while it waited; only rules other than "open" cost a change.
+            if (record.Link is { } link && !spec.Egress.IsOpen) _network!.SetEgress(link, spec.Egress);
             if (record.CpuCount != warm.CpuCount || record.MemoryMB != warm.MemoryMB)
                 _cgroups.SetLimits(warm.SandboxId, new CgroupLimits(record.CpuCount, record.MemoryMB, _options.PidsLimit, _options.AgentPidsReserve));
             if (record.MemoryMB != warm.MemoryMB)
@@ -211,6 +223,10 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     private string Dir(string id) => Path.Combine(_options.SandboxesDirectory, id);
     private string SocketOf(string id) => Path.Combine(Dir(id), "run", "envd.sock");
     private string RecordPath(string id) => Path.Combine(Dir(id), "sandbox.json");
+    private string ResolvConfPath => Path.Combine(_options.SandboxesDirectory, ".resolv.conf");
+
+    /// <summary>This runtime's networking, or null when it is off.</summary>
+    public Network.SandboxNetwork? Networking => _network;
 
     public async Task<SandboxInstance> CreateAsync(SandboxSpec spec, CancellationToken ct)
     {
@@ -227,6 +243,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             DiskSizeMB = template.DiskSizeMB,
             AccessToken = spec.EnvdAccessToken,
         };
+        record = WithEgress(record, spec);
         if (_sandboxes.ContainsKey(spec.SandboxId) || !_starting.TryAdd(spec.SandboxId, 0) || Directory.Exists(Dir(spec.SandboxId)))
             throw new SandboxStateException(spec.SandboxId, SandboxState.Running, $"sandbox '{spec.SandboxId}' already exists");
         Interlocked.Increment(ref _createsInFlight);
@@ -239,7 +256,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             }
             else
             {
-                initPid = await StartAsync(record, _templates.RootfsOf(template.TemplateId), ct);
+                (initPid, record) = await StartAsync(record, _templates.RootfsOf(template.TemplateId), ct);
+                if (record.Link is { } link && !spec.Egress.IsOpen) _network!.SetEgress(link, spec.Egress);
                 await WaitHealthyAsync(spec.SandboxId, ct);
                 await InitAsync(spec, ct);
             }
@@ -264,8 +282,17 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         return instance;
     }
 
-    /// <summary>Starts the sandbox; returns the host PID of its PID 1 (the launcher prints it).</summary>
-    private async Task<int> StartAsync(SandboxRecordFile record, string lowerdir, CancellationToken ct)
+    private static SandboxRecordFile WithEgress(SandboxRecordFile record, SandboxSpec spec)
+    {
+        var (allow, deny) = spec.Egress.ToLists();
+        return record with { AllowOut = allow, DenyOut = deny, InternetAccess = spec.AllowInternetAccess };
+    }
+
+    /// <summary>
+    /// Starts the sandbox and wires its network; returns the host PID of its PID 1 (the launcher
+    /// prints it) and the record with its link.
+    /// </summary>
+    private async Task<(int Pid, SandboxRecordFile Record)> StartAsync(SandboxRecordFile record, string lowerdir, CancellationToken ct)
     {
         var id = record.SandboxId;
         var dir = Dir(id);
@@ -282,9 +309,14 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         string printed;
         try { printed = await RunLauncherAsync(LauncherArguments(id, procs, record.MemoryMB), ct); }
         catch (InvalidOperationException e) { throw new InvalidOperationException($"sandbox '{id}' could not be started: {e.Message}"); }
-        return int.TryParse(printed, out var pid) && pid > 0
-            ? pid
-            : throw new InvalidOperationException($"sandbox '{id}': the launcher did not print its PID 1 (got '{printed}')");
+        if (!int.TryParse(printed, out var pid) || pid <= 0)
+            throw new InvalidOperationException($"sandbox '{id}': the launcher did not print its PID 1 (got '{printed}')");
+        if (_network is not null)
+        {
+            record = record with { Link = await _network.WireAsync(pid, ct) };
+            record.Save(RecordPath(id));
+        }
+        return (pid, record);
     }
 
     /// <summary>Runs the launcher; returns what it printed (trimmed), or throws with its error output.</summary>
@@ -309,6 +341,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         foreach (var a in TmpfsSizeArguments(memoryMB)) yield return a;
         foreach (var p in cgroupProcs) { yield return "--cgroup"; yield return p; }
         foreach (var a in new[] { "--ro-bind", _options.EnvdPath, "/usr/local/bin/portal-envd", "--bind", Path.Combine(dir, "run"), "/run/portal" }) yield return a;
+        if (_network is not null) foreach (var a in new[] { "--ro-bind", ResolvConfPath, "/etc/resolv.conf" }) yield return a;
         // Only these two cgroup files, not the cgroup directories: root in the sandbox must not
         // reach its own limits (pids.max, memory.limit_in_bytes).
         if (_cgroups.UserCgroup(id) is { } user)
@@ -403,6 +436,24 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             gate.Release();
         }
         Publish(SandboxEventKind.Paused, ToInstance(Get(sandboxId)));
+    }
+
+    public async Task SetEgressAsync(string sandboxId, SandboxEgress egress, CancellationToken ct)
+    {
+        var gate = Gate(sandboxId);
+        await gate.WaitAsync(ct);
+        try
+        {
+            var record = Get(sandboxId);
+            if (_network is null || record.Link is null) throw new NotSupportedException("sandbox networking is off on this portal (Portal:LocalRuntime:Network:Enabled)");
+            _network.SetEgress(record.Link, egress);
+            var (allow, deny) = egress.ToLists();
+            Update(record with { AllowOut = allow, DenyOut = deny });
+        }
+        finally
+        {
+            gate.Release();
+        }
     }
 
     public async Task<SandboxInstance> ResumeAsync(string sandboxId, CancellationToken ct)
@@ -524,6 +575,11 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             if (alive)
             {
                 _sandboxes[id] = record! with { Paused = _cgroups.IsFrozen(id) };
+                if (record.Link is { } link && _network is not null)
+                {
+                    try { _network.Adopt(link, record.Egress); }
+                    catch (InvalidOperationException e) { _log.LogError(e, "sandbox {SandboxId}: its network could not be taken back", id); }
+                }
                 try { _watch.Watch(id, SandboxWatch.FindInit(_cgroups.Pids(id)), _cgroups.OpenOomEvents(id)); }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
@@ -553,6 +609,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     {
         try { _cgroups.KillAll(id, TimeSpan.FromSeconds(10)); }
         catch (TimeoutException e) { _log.LogError(e, "sandbox {SandboxId}: processes survived SIGKILL", id); }
+        if (_network is not null && (_sandboxes.GetValueOrDefault(id) ?? SandboxRecordFile.TryLoad(RecordPath(id)))?.Link is { } link)
+            _network.UnwireAsync(link).GetAwaiter().GetResult();
         NativeSignals.Unmount(Path.Combine(Dir(id), "rootfs"));
         SandboxDisk.Unmount(Dir(id));
         try { if (Directory.Exists(Dir(id))) Directory.Delete(Dir(id), recursive: true); }
@@ -580,7 +638,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         MemoryMB = r.MemoryMB,
         DiskSizeMB = r.DiskSizeMB,
         EnvdVersion = _options.EnvdVersion,
-        InternetAccess = false,
+        InternetAccess = _network is not null && r.InternetAccess,
     };
 
     private static bool IsValidId(string id) => id.Length is > 0 and <= 64 && id.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9'));
@@ -588,8 +646,12 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     /// <summary>Stops the monitors and kills the warm sandboxes; claimed ones run on, detached.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposeCalled, 1) == 1) return; // DI may dispose it under two registrations
         DrainWarmPools();
         _watch.Dispose();
+        // With no sandbox left, nothing needs the table (a restart would rebuild it anyway).
+        if (_network is not null && _sandboxes.IsEmpty) _network.RemoveTable();
+        _network?.Dispose();
         _events.Complete();
     }
 }

@@ -13,6 +13,15 @@ public sealed record SandboxRecordFile
     public required int DiskSizeMB { get; init; }
     public string? AccessToken { get; init; }
     public bool Paused { get; init; }
+    /// <summary>Its veth and addresses; null when networking is off.</summary>
+    public Network.SandboxLink? Link { get; init; }
+    /// <summary>Egress rules in force (E2B's lists, internet access folded in); empty = open.</summary>
+    public List<string> AllowOut { get; init; } = [];
+    public List<string> DenyOut { get; init; } = [];
+    /// <summary>Whether the create asked for internet access (echoed back, as E2B does).</summary>
+    public bool InternetAccess { get; init; } = true;
+
+    public SandboxEgress Egress => SandboxEgress.From(AllowOut, DenyOut);
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 

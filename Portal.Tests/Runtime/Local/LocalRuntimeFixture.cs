@@ -32,6 +32,8 @@ public sealed class LocalRuntimeFixture : IAsyncLifetime
             TemplatesDirectory = templates,
             EnvdPath = envd,
             CgroupGroup = "portal-test-" + Path.GetFileName(DataDirectory)[^8..],
+            // Wired and isolated, never out through this machine's uplink (tests/Network have their own fake one).
+            Network = { Uplink = "none" },
         };
         Runtime = new LocalSandboxRuntime(Options);
         return ValueTask.CompletedTask;

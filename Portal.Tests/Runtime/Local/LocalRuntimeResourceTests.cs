@@ -228,6 +228,7 @@ public sealed class LocalRuntimeResourceTests(LocalRuntimeFixture fx)
                 TemplatesDirectory = templates,
                 EnvdPath = Path.Combine(LocalRuntimeFixture.RepoRoot, "artifacts", "envd", "portal-envd"),
                 CgroupGroup = "portal-test-" + Path.GetFileName(dataDir)[^8..],
+                Network = { Uplink = "none" },
             }));
         }
 

@@ -18,6 +18,7 @@ public sealed class LocalRuntimeWarmPoolTests(LocalRuntimeFixture fx)
             TemplatesDirectory = fx.Options.TemplatesDirectory,
             EnvdPath = fx.Options.EnvdPath,
             CgroupGroup = "portal-warm-" + Path.GetFileName(data)[^6..],
+            Network = { Uplink = "none" },
             WarmPools = new() { ["base"] = 2 },
         };
         var runtime = new LocalSandboxRuntime(options);
@@ -76,6 +77,7 @@ public sealed class LocalRuntimeWarmPoolTests(LocalRuntimeFixture fx)
             TemplatesDirectory = fx.Options.TemplatesDirectory,
             EnvdPath = fx.Options.EnvdPath,
             CgroupGroup = "portal-warm-" + Path.GetFileName(data)[^6..],
+            Network = { Uplink = "none" },
             WarmPools = new() { ["base"] = size },
         };
         var runtime = new LocalSandboxRuntime(options);

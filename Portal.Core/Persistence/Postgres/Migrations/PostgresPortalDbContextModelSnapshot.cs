@@ -334,6 +334,9 @@ namespace Portal.Core.Persistence.Postgres.Migrations
                         .IsRequired()
                         .HasColumnType("text");
 
+                    b.Property<string>("NetworkJson")
+                        .HasColumnType("text");
+
                     b.Property<string>("Owner")
                         .HasColumnType("text");
 

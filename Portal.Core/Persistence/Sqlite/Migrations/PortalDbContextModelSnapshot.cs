@@ -325,6 +325,9 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("NetworkJson")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Owner")
                         .HasColumnType("TEXT");
 

@@ -1,0 +1,88 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace Portal.Core.Runtime.Local.Network;
+
+/// <summary>
+/// The sandboxes' resolver: relays each UDP query unchanged to the upstream servers (the host's
+/// own, or the configured ones) and the answer back, so a sandbox sees names as the host does.
+/// Written here because it is a relay of a few dozen lines, and a resolver daemon (dnsmasq,
+/// unbound) would be one more service to install, configure per portal and keep alive. Queries
+/// leave from the asking sandbox's gateway address, so they take the same way out as the sandbox's
+/// own traffic (the uplink, NATed). UDP only: answers too big for it come back truncated.
+/// </summary>
+internal sealed class DnsForwarder : IDisposable
+{
+    private readonly Socket _socket;
+    private readonly IReadOnlyList<IPAddress> _upstreams;
+    private readonly Func<IPAddress, bool> _isSandbox;
+    private readonly Func<IPAddress, bool> _allows;
+    private readonly ILogger _log;
+    private readonly CancellationTokenSource _stop = new();
+
+    public DnsForwarder(IReadOnlyList<IPAddress> upstreams, Func<IPAddress, bool> isSandbox, Func<IPAddress, bool> allows, ILogger log)
+    {
+        _upstreams = upstreams;
+        _isSandbox = isSandbox;
+        _allows = allows;
+        _log = log;
+        _socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        _socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.PacketInformation, true);
+        // Any address, a free port: nftables redirects the sandboxes' port 53 here and drops everyone else.
+        _socket.Bind(new IPEndPoint(IPAddress.Any, 0));
+        Port = ((IPEndPoint)_socket.LocalEndPoint!).Port;
+        _ = Task.Run(ReceiveLoopAsync);
+    }
+
+    public int Port { get; }
+
+    private async Task ReceiveLoopAsync()
+    {
+        var buffer = new byte[4096];
+        while (!_stop.IsCancellationRequested)
+        {
+            SocketReceiveMessageFromResult r;
+            try { r = await _socket.ReceiveMessageFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), _stop.Token); }
+            catch (Exception) when (_stop.IsCancellationRequested) { return; }
+            catch (SocketException) { continue; }
+            var from = (IPEndPoint)r.RemoteEndPoint;
+            if (r.ReceivedBytes < 12 || !_isSandbox(from.Address) || !_allows(from.Address)) continue;
+            var query = buffer.AsSpan(0, r.ReceivedBytes).ToArray();
+            _ = Task.Run(() => RelayAsync(query, from, r.PacketInformation.Address));
+        }
+    }
+
+    private async Task RelayAsync(byte[] query, IPEndPoint client, IPAddress gateway)
+    {
+        foreach (var upstream in _upstreams)
+        {
+            try
+            {
+                using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                if (!IPAddress.IsLoopback(upstream)) s.Bind(new IPEndPoint(gateway, 0));
+                await s.SendToAsync(query, new IPEndPoint(upstream, 53));
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                timeout.CancelAfter(TimeSpan.FromSeconds(3));
+                var answer = new byte[4096];
+                while (true)
+                {
+                    var n = await s.ReceiveAsync(answer, SocketFlags.None, timeout.Token);
+                    // Only the answer to this query (same ID) goes back.
+                    if (n < 12 || answer[0] != query[0] || answer[1] != query[1]) continue;
+                    await _socket.SendToAsync(answer.AsMemory(0, n), SocketFlags.None, client);
+                    return;
+                }
+            }
+            catch (OperationCanceledException) when (!_stop.IsCancellationRequested) { /* next upstream */ }
+            catch (SocketException e) { _log.LogDebug("DNS upstream {Upstream}: {Error}", upstream, e.Message); }
+            catch (ObjectDisposedException) { return; }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _socket.Dispose();
+    }
+}

@@ -1,0 +1,36 @@
+using System.Security.Cryptography;
+using System.Text;
+using Portal.Core.Runtime;
+using Portal.Core.Sandboxes;
+
+namespace Portal.Web.Proxy;
+
+/// <summary>
+/// E2B's ingress settings, applied by every way into a sandbox's ports: with
+/// <c>allowPublicTraffic:false</c> a request to any port but envd's needs the sandbox's
+/// <c>e2b-traffic-access-token</c> (403 otherwise); <c>maskRequestHost</c> replaces the Host the
+/// sandbox's server sees. Requests this applies to leave the raw fast path
+/// (<see cref="Http1ConnectionProxy"/>) for <see cref="SandboxProxy"/>, so there is one check.
+/// </summary>
+internal static class TrafficAccess
+{
+    public const string TokenHeader = "e2b-traffic-access-token";
+
+    public static bool Applies(SandboxRecord rec, int port) =>
+        port != SandboxPorts.Envd && (rec.Network.TrafficAccessToken is not null || rec.Network.MaskRequestHost is not null);
+
+    /// <summary>Null when the request may pass; else the message of the 403.</summary>
+    public static string? Refusal(SandboxRecord rec, int port, HttpRequest request)
+    {
+        if (port == SandboxPorts.Envd || rec.Network.TrafficAccessToken is not { } token) return null;
+        var sent = request.Headers[TokenHeader].ToString();
+        if (sent.Length == 0) return $"Sandbox is secured with traffic access token. Token header '{TokenHeader}' is missing";
+        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(sent), Encoding.UTF8.GetBytes(token))
+            ? null
+            : $"Sandbox is secured with traffic access token. Provided token in header '{TokenHeader}' is invalid";
+    }
+
+    /// <summary>The Host to send upstream: the mask with its port placeholder filled, or null to keep the client's.</summary>
+    public static string? MaskedHost(SandboxRecord rec, int port) =>
+        port == SandboxPorts.Envd ? null : rec.Network.MaskRequestHost?.Replace("${PORT}", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+}
