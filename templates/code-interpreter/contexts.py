@@ -27,6 +27,31 @@ RUNNER_LANGUAGES = ("javascript", "typescript", "bash")
 LANGUAGES = tuple(JUPYTER_KERNELS) + RUNNER_LANGUAGES
 
 
+# Set in every kernel's and runner's environment (and so their children's): a restarted server
+# finds what a killed one left behind by it (kill_leftovers).
+OWNER_MARK = b"PORTAL_CODE_INTERPRETER_CONTEXT=1"
+
+
+def kill_leftovers():
+    """Kills the interpreters of a previous server: their contexts died with it."""
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if OWNER_MARK in f.read().split(b"\0"):
+                    os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass
+
+
+def context_env():
+    env = dict(os.environ)
+    env["PORTAL_CODE_INTERPRETER_CONTEXT"] = "1"
+    return env
+
+
 class UnknownLanguage(Exception):
     pass
 
@@ -119,7 +144,7 @@ class JupyterContext(Context):
     async def start(self):
         if not os.path.isdir(self.cwd):
             raise RuntimeError(f"cwd '{self.cwd}' is not a directory")
-        env = dict(os.environ)
+        env = context_env()
         env["IPYTHONDIR"] = IPYTHONDIR
         env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
         env["PYTHONPATH"] = HERE + os.pathsep + env.get("PYTHONPATH", "")
@@ -255,7 +280,7 @@ class RunnerContext(Context):
         if not os.path.isdir(self.cwd):
             raise RuntimeError(f"cwd '{self.cwd}' is not a directory")
         read_fd, write_fd = os.pipe()
-        env = dict(os.environ)
+        env = context_env()
         env["NODE_PATH"] = "/usr/share/nodejs:/usr/lib/nodejs"
         env["PORTAL_EVENTS_FD"] = str(write_fd)
         self.proc = await asyncio.create_subprocess_exec(

@@ -116,7 +116,7 @@ def _chart_of_axes(ax):
     if wedges:
         return {
             "type": "pie", "title": ax.get_title() or None,
-            "elements": [{"label": w.get_label(), "angle": round(abs(w.theta2 - w.theta1), 6), "radius": _number(w.r)} for w in wedges],
+            "elements": [{"label": w.get_label(), "angle": _number(round(abs(w.theta2 - w.theta1), 4)), "radius": _number(w.r)} for w in wedges],
         }
 
     bars = [c for c in ax.containers if isinstance(c, BarContainer)]

@@ -352,6 +352,7 @@ async def main():
         (r"/contexts/([^/]+)/restart", ContextRestart),
         (r"/contexts/([^/]+)", ContextOne),
     ], log_function=lambda handler: None)  # no access log: the sandbox's log is for failures
+    ctxs.kill_leftovers()
     app.listen(PORT, address="0.0.0.0", idle_connection_timeout=640, max_body_size=256 * 1024 * 1024)
     # The two default contexts, as E2B's server: python (ready = health OK) and javascript.
     await STATE.default("python")
