@@ -67,6 +67,8 @@ WORK=$(mktemp -d "$DIR/.build-$NAME-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 # Hard links: the layer is never written to (sandboxes see it read-only through overlayfs).
 cp -al "$LAYER" "$WORK/rootfs"
+# Documentation, manual pages and translations are not needed in a sandbox (about 120 MB).
+rm -rf "$WORK/rootfs/usr/share/doc/"* "$WORK/rootfs/usr/share/man/"* "$WORK/rootfs/usr/share/locale/"*
 rm -rf "$WORK/rootfs/opt/portal"
 mkdir -p "$WORK/rootfs/opt/portal"
 cp -r templates/code-interpreter "$WORK/rootfs/opt/portal/code-interpreter"
@@ -82,4 +84,4 @@ if [ -d "$TARGET" ]; then mv "$TARGET" "$DIR/.retired-$NAME-$(date +%s%N)"; fi
 remove_retired
 mv "$WORK" "$TARGET"
 trap - EXIT
-echo "template '$NAME' built: $TARGET ($(du -sh "$LAYER" | cut -f1))"
+echo "template '$NAME' built: $TARGET ($(du -sh "$TARGET/rootfs" | cut -f1))"
