@@ -13,13 +13,15 @@ NAME=code-interpreter
 TARGET="$DIR/$NAME"
 # Bump when the package list or the set-up of the package layer changes.
 PACKAGES_RECIPE=1
+# Bump when the template step below (what is added to or removed from the layer) changes.
+TEMPLATE_RECIPE=2
 PACKAGES=(
   python3-ipykernel python3-jupyter-client python3-numpy python3-pandas python3-matplotlib python3-scipy
   python3-pil python3-sklearn python3-plotly python3-seaborn python3-openpyxl
   r-cran-irkernel node-typescript
 )
 SERVER_HASH=$(cd templates/code-interpreter && find . -type f -not -path '*/__pycache__/*' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
-RECIPE="\"p$PACKAGES_RECIPE-$SERVER_HASH\""
+RECIPE="\"p$PACKAGES_RECIPE-t$TEMPLATE_RECIPE-$SERVER_HASH\""
 
 bash scripts/build-template.sh base "$DIR"
 BASE_RECIPE=$(grep -o '"recipe": [0-9]*' "$DIR/base/template.json" | grep -o '[0-9]*$')

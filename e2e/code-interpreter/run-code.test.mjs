@@ -5,7 +5,7 @@
 // state makes its own context.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { sandboxes } from './_sandbox.mjs';
+import { sandboxes, sh } from './_sandbox.mjs';
 
 const pool = sandboxes();
 let sbx;
@@ -491,4 +491,40 @@ test('env vars given at create, and overwritten for one execution', async () => 
   assert.equal((await withEnv.runCode('1')).executionCount, before + 2, 'env handling adds no executions');
   await withEnv.kill();
   pool.forget(withEnv.sandboxId);
+});
+
+test('env var values with quotes, backslashes and newlines arrive intact, in every language', async () => {
+  const value = `it's "quoted" \\ back\nslash $HOME \`x\``;
+  const py = await sbx.runCode('import os; print(os.environ["TRICKY"], end="")', { envs: { TRICKY: value } });
+  assert.equal(py.logs.stdout.join(''), value);
+  const js = await sbx.runCode('process.stdout.write(process.env.TRICKY)', { envs: { TRICKY: value }, language: 'js' });
+  assert.equal(js.logs.stdout.join(''), value);
+  const bash = await sbx.runCode('printf %s "$TRICKY"', { envs: { TRICKY: value }, language: 'bash' });
+  assert.equal(bash.logs.stdout.join(''), value);
+});
+
+test('bad input gets a plain-text error and changes nothing', async () => {
+  const headers = { 'Content-Type': 'application/json', 'E2b-Sandbox-Id': sbx.sandboxId, 'E2b-Sandbox-Port': '49999' };
+  const post = (path, body) => fetch(`${sbx.jupyterUrl}${path}`, { method: 'POST', headers, body });
+  const cases = [
+    ['/execute', '{not json', 400, /JSON object/],
+    ['/execute', '[1, 2]', 400, /JSON object/],
+    ['/execute', JSON.stringify({ code: 1 }), 400, /string 'code'/],
+    ['/execute', JSON.stringify({ code: '1', context_id: 'x', language: 'python' }), 400, /^Only one of context_id or language can be provided$/],
+    ['/execute', JSON.stringify({ code: '1', context_id: 'no-such-context' }), 404, /^Context no-such-context not found$/],
+    ['/execute', JSON.stringify({ code: '1', env_vars: { "A'] = 1; import os; os.system('touch /tmp/pwned') #": 'x' } }), 400, /env_vars/],
+    ['/execute', JSON.stringify({ code: '1', env_vars: { A: 1 } }), 400, /env_vars/],
+    ['/contexts', JSON.stringify({ cwd: '/no/such/dir' }), 500, /not a directory/],
+    ['/contexts/no-such-context/restart', '', 404, /not found/],
+  ];
+  for (const [path, body, status, message] of cases) {
+    const res = await post(path, body);
+    const text = await res.text();
+    assert.equal(res.status, status, `${path} ${body}: ${res.status} ${text}`);
+    assert.match(text, message);
+  }
+  const del = await fetch(`${sbx.jupyterUrl}/contexts/no-such-context`, { method: 'DELETE', headers });
+  assert.equal(del.status, 404);
+  assert.equal((await sh(sbx, 'test -e /tmp/pwned && echo yes || echo no')).stdout.trim(), 'no');
+  assert.equal((await sbx.runCode('6*7')).text, '42');
 });

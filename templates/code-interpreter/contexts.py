@@ -65,13 +65,11 @@ def now_iso():
     return datetime.datetime.now(datetime.timezone.utc).isoformat()
 
 
-def quote_single(value):
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def env_setter(language, key, value):
     if language == "python":
-        return f"import os; os.environ[{quote_single(key)}] = {quote_single(value)}"
+        return f"import os; os.environ[{key!r}] = {str(value)!r}"
     if language in ("javascript", "typescript"):
         return f"process.env[{json.dumps(key)}] = {json.dumps(value)};"
     if language == "r":
@@ -83,7 +81,7 @@ def env_setter(language, key, value):
 
 def env_unsetter(language, key):
     if language == "python":
-        return f"import os; os.environ.pop({quote_single(key)}, None)"
+        return f"import os; os.environ.pop({key!r}, None)"
     if language in ("javascript", "typescript"):
         return f"delete process.env[{json.dumps(key)}];"
     if language == "r":
