@@ -111,7 +111,7 @@ if [ "$MODE" = burst ]; then
   wait_pool
   burst "$N" "${BENCH_IDLE_SECONDS:-0}"
 elif [ "$MODE" = code-interpreter ]; then
-  (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" node bench/code-interpreter.mjs)
+  (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" PORTAL_DATA_DIR="$DATA" node bench/code-interpreter.mjs)
 else
   (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" node bench/portal.mjs)
 fi

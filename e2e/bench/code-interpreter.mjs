@@ -4,8 +4,8 @@
 //    (Node in the sandbox → 127.0.0.1:49999): the difference is the portal's share (its proxy, the
 //    envd tunnel) plus the SDK's own work;
 //  - a 10 MB stdout stream's throughput.
-// Env: PORTAL_URL, E2B_API_KEY, BENCH_N (creates, default 10), BENCH_GAP_MS (pause for the pool to
-// refill, default 8000). Prints one line per measurement.
+// Env: PORTAL_URL, E2B_API_KEY, PORTAL_DATA_DIR (to see the warm pool refilled), BENCH_N (creates,
+// default 10). Prints one line per measurement.
 import { Sandbox } from '@e2b/code-interpreter';
 
 const url = process.env.PORTAL_URL;
@@ -16,7 +16,30 @@ const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 const report = (what, xs) => console.log(`${what}: p50 ${pct(xs, 0.5).toFixed(1)} ms, p90 ${pct(xs, 0.9).toFixed(1)} ms (n=${xs.length})`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-await sleep(GAP); // the pool's first sandbox
+/**
+ * Waits until the template's warm pool holds a ready sandbox: one of this template (its
+ * sandbox.json; other templates have pools too) whose envd says the start
+ * command is ready (the runtime queues it right then). Needs the portal's data dir
+ * (PORTAL_DATA_DIR, set by scripts/bench-portal.sh); without it, waits BENCH_GAP_MS.
+ */
+async function poolReady() {
+  const dir = process.env.PORTAL_DATA_DIR;
+  if (!dir) return sleep(GAP);
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const ours = (w) => { try { return JSON.parse(readFileSync(`${dir}/sandboxes/${w}/sandbox.json`, 'utf8')).templateId === 'code-interpreter'; } catch { return false; } };
+  const http = await import('node:http');
+  const ready = (socketPath) => new Promise((resolve) => {
+    http.get({ socketPath, path: '/_portal/ready' }, (res) => { res.resume(); resolve(res.statusCode === 204); }).on('error', () => resolve(false));
+  });
+  for (let i = 0; i < 1200; i++) {
+    const warm = readdirSync(`${dir}/sandboxes`).filter((d) => d.startsWith('warm') && ours(d));
+    for (const w of warm) if (await ready(`${dir}/sandboxes/${w}/run/envd.sock`)) { await sleep(200); return; }
+    await sleep(100);
+  }
+  throw new Error('the warm pool did not refill within 2 minutes');
+}
+
+await poolReady();
 const createOnly = [], firstRun = [];
 for (let i = 0; i < N; i++) {
   const t0 = performance.now();
@@ -28,7 +51,7 @@ for (let i = 0; i < N; i++) {
   createOnly.push(t1 - t0);
   firstRun.push(t2 - t0);
   await sbx.kill();
-  await sleep(GAP);
+  await poolReady();
 }
 report('Sandbox.create("code-interpreter-v1") from the warm pool', createOnly);
 report('create → first runCode("1+1") done', firstRun);

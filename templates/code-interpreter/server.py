@@ -23,6 +23,8 @@ KEEPALIVE_SECONDS = 5
 # ended by restarting its context, so the next execution is never blocked for good.
 INTERRUPT_GRACE_SECONDS = 10
 ENVD_SOCKET = "/run/portal/envd.sock"
+# Longest stdout/stderr text per line on the wire (characters).
+STREAM_CHUNK = 64 * 1024
 
 MIME_FIELDS = {
     "text/plain": "text", "text/html": "html", "text/markdown": "markdown", "image/svg+xml": "svg",
@@ -286,7 +288,8 @@ class Execute(Base):
                     break
                 finally:
                     nxt = None
-                await self.send(self.to_line(event))
+                for line in self.to_lines(event):
+                    await self.send(line)
             await self.send({"type": "end_of_execution"})
         except Exception as e:
             await self.send({"type": "error", "name": "ServerError", "value": str(e), "traceback": ""})
@@ -306,15 +309,19 @@ class Execute(Base):
             pass
 
     @staticmethod
-    def to_line(event):
+    def to_lines(event):
         kind = event[0]
         if kind == "count":
-            return {"type": "number_of_executions", "execution_count": event[1]}
+            return [{"type": "number_of_executions", "execution_count": event[1]}]
         if kind in ("stdout", "stderr"):
-            return {"type": kind, "text": event[1], "timestamp": event[2]}
+            # A kernel batches output (megabytes at once for a fast printer); the SDK re-scans its
+            # buffer for a newline on every network chunk, so one huge line costs it quadratic time.
+            text = event[1]
+            return [{"type": kind, "text": text[i:i + STREAM_CHUNK], "timestamp": event[2]}
+                    for i in range(0, max(len(text), 1), STREAM_CHUNK)]
         if kind == "result":
-            return result_line(event[1], event[2])
-        return {"type": "error", "name": event[1], "value": event[2], "traceback": event[3]}
+            return [result_line(event[1], event[2])]
+        return [{"type": "error", "name": event[1], "value": event[2], "traceback": event[3]}]
 
     async def cleanup_envs(self, context, env_vars):
         lines = []
