@@ -72,3 +72,10 @@ test('way in: native protocol over HTTPS (https://49999-<id>.<domain>)', { skip:
     await Sandbox.kill(sbx.sandboxId, opts).catch(() => {});
   }
 });
+
+test('secure sandbox: runCode works and create-time env vars reach the kernel (envd token forwarded)', async () => {
+  const sbx = await pool.create({ secure: true, envs: { SECURE_ENV: 'sealed' } });
+  assert.ok(sbx.envdAccessToken, 'the sandbox has an envd access token');
+  assert.equal((await sbx.runCode('x =1; x')).text, '1');
+  assert.equal((await sbx.runCode('import os; os.environ.get("SECURE_ENV")')).text, 'sealed');
+});

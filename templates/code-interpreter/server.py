@@ -240,11 +240,19 @@ class Execute(Base):
 
         self.set_header("Content-Type", "application/x-ndjson")
         # Headers now: the client's request timeout runs until it sees them, while a run may wait for the lock.
-        await self.flush()
+        try:
+            await self.flush()
+        except tornado.iostream.StreamClosedError:
+            return
         token = self.request.headers.get("X-Access-Token")
         async with context.lock:
+            if self.gone.is_set():  # the client left while the run waited for the context
+                return
             await self.run(context, code, env_vars, token)
-        self.finish()
+        try:
+            self.finish()
+        except tornado.iostream.StreamClosedError:
+            pass
 
     async def run(self, context, code, env_vars, token):
         if not context.global_envs_applied:
