@@ -165,16 +165,13 @@ public sealed class LocalRuntimeWarmPoolTests(LocalRuntimeFixture fx)
             await runtime.CreateAsync(new SandboxSpec { SandboxId = warm, TemplateId = "started" }, Ct);
             // No wait after the create: the start command was ready when the sandbox was handed out.
             var (_, stdout, _) = await fx.RunAsync(warm, "test -f /tmp/up && echo ready; wc -l < /tmp/starts", runtime: runtime);
-            Assert.Equal("ready
-1
-", stdout);
+            Assert.Equal("ready\n1\n", stdout);
 
             runtime.DrainWarmPools(); // the next create starts cold
             var cold = LocalRuntimeFixture.NewId();
             await runtime.CreateAsync(new SandboxSpec { SandboxId = cold, TemplateId = "started" }, Ct);
             (_, stdout, _) = await fx.RunAsync(cold, "test -f /tmp/up && echo ready", runtime: runtime);
-            Assert.Equal("ready
-", stdout);
+            Assert.Equal("ready\n", stdout);
 
             // kill -9 as root: envd starts it again.
             await fx.RunAsync(cold, "kill -9 $(pgrep -x sleep)", user: "root", runtime: runtime);
