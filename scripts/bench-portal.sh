@@ -6,6 +6,9 @@
 #                                      the same, against the portal built from git revision REV and
 #                                      the working tree's, alternated ROUNDS (default 4) times in one
 #                                      run (BENCH_N creates per turn, default 10); samples pooled per side
+#   scripts/bench-portal.sh code-interpreter
+#                                      e2e/bench/code-interpreter.mjs (@e2b/code-interpreter): create →
+#                                      first runCode, runCode round trip and the portal's share, 10 MB stdout
 #   scripts/bench-portal.sh burst [N]  e2e/bench/burst.mjs: N (default 100) concurrent creates;
 #                                      BENCH_WARM (default N) sets the base template's warm pool,
 #                                      which is filled before the burst starts; BENCH_IDLE_SECONDS=S
@@ -20,6 +23,7 @@ WARM=${BENCH_WARM:-2}
 dotnet build Portal.Web -c Release -nologo -v q -clp:ErrorsOnly
 bash scripts/publish-envd.sh >/dev/null
 bash scripts/build-template.sh base >/dev/null
+[ "$MODE" = code-interpreter ] && bash scripts/build-code-interpreter-template.sh >/dev/null
 # start_portal DLL WARM: a portal on a free loopback port with its own data dir and cgroup group.
 start_portal() {
   PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
@@ -106,6 +110,8 @@ if [ "$MODE" = burst ]; then
   echo "warm-up:"; burst 4 | sed 's/^/  /'
   wait_pool
   burst "$N" "${BENCH_IDLE_SECONDS:-0}"
+elif [ "$MODE" = code-interpreter ]; then
+  (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" PORTAL_DATA_DIR="$DATA" node bench/code-interpreter.mjs)
 else
   (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" node bench/portal.mjs)
 fi

@@ -67,7 +67,7 @@ if ! getent passwd user >/dev/null; then
 fi
 [ -d /home/user ] || { $SUDO mkdir -p /home/user && $SUDO chown user:user /home/user; }
 
-if [ ! -d e2e/node_modules/e2b ] || [ ! -d e2e/node_modules/axe-core ]; then
+if [ ! -d e2e/node_modules/e2b ] || [ ! -d e2e/node_modules/axe-core ] || [ ! -d e2e/node_modules/@e2b/code-interpreter ]; then
   log "installing the e2e suites' npm packages"
   (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi

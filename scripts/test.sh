@@ -66,6 +66,15 @@ counts=$(node scripts/count-tap.mjs "$OUT/e2e-network.tap")
 add_counts $counts
 # The suite passed but the host's network state was not restored (or the set-up failed): a failure.
 [ $rc -ne 0 ] && [ "$(echo "$counts" | cut -d' ' -f2)" = 0 ] && add_counts 0 1 0
+log "e2e: the code interpreter (port 49999) driven by the real @e2b/code-interpreter SDK (local runtime)"
+# Its template is built here, not with the base one: only this suite needs it (cached after the first run).
+if bash scripts/build-code-interpreter-template.sh; then
+  E2E_PORTAL_TESTS="code-interpreter/" bash scripts/e2e-portal.sh "$OUT/e2e-code-interpreter.tap"
+  counts=$(node scripts/count-tap.mjs "$OUT/e2e-code-interpreter.tap")
+  add_counts $counts
+else
+  echo "building the code-interpreter template failed"; add_counts 0 1 0
+fi
 
 log "e2e: the portal (Kubernetes runtime on the fake API server + fake kubelet) driven by the real e2b SDK"
 bash scripts/e2e-portal-kubernetes.sh "$OUT/e2e-portal-kubernetes.tap"

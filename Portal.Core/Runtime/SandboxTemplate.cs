@@ -9,8 +9,16 @@ public sealed record SandboxTemplate
     public int CpuCount { get; init; } = 2;
     public int MemoryMB { get; init; } = 512;
     public int DiskSizeMB { get; init; } = 2048;
-    /// <summary>Command started in every new sandbox after envd (e.g. a Jupyter bridge); null = none.</summary>
+    /// <summary>
+    /// Command started (as root, <c>sh -c</c>) in every new sandbox beside envd and kept running
+    /// (e.g. the code interpreter's server); null = none.
+    /// </summary>
     public string? StartCommand { get; init; }
+    /// <summary>
+    /// Exits 0 once the start command is ready (e.g. answers on its port). A sandbox is handed out
+    /// only after that, warm-pool sandboxes before they join the pool; null = ready when started.
+    /// </summary>
+    public string? ReadyCommand { get; init; }
     /// <summary>Sandboxes kept started and idle, so a create only claims one.</summary>
     public int WarmPoolSize { get; init; }
 }

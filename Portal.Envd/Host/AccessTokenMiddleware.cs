@@ -4,7 +4,7 @@ using System.Text;
 namespace Portal.Envd;
 
 /// <summary>
-/// Once a token is set, every route needs <c>X-Access-Token</c>, except <c>GET /health</c>,
+/// Once a token is set, every route needs <c>X-Access-Token</c>, except <c>GET /health</c>, <c>GET /_portal/ready</c>,
 /// <c>/files</c> (which also accepts a URL signature and checks for itself) and <c>/init</c>
 /// (which checks for itself).
 /// </summary>
@@ -26,6 +26,7 @@ public sealed class AccessTokenMiddleware(RequestDelegate next, EnvdState state)
 
     private static bool IsExempt(HttpRequest r) =>
         (r.Path == "/health" && HttpMethods.IsGet(r.Method)) ||
+        (r.Path == "/_portal/ready" && HttpMethods.IsGet(r.Method)) ||
         r.Path == "/files" ||
         r.Path == "/init";
 

@@ -89,6 +89,9 @@ public static class EnvdApp
         app.MapFiles(app.Services);
         app.MapTunnel();
         app.MapFreeze();
+        var start = options.StartCommand is { } command ? new StartCommand(command, options.ReadyCommand) : null;
+        StartCommand.Map(app, start);
+        if (start is not null) app.Lifetime.ApplicationStarted.Register(() => start.Run(app.Lifetime.ApplicationStopping));
         router.MapFallbacks();
 
         if (options.Socket is { } path)

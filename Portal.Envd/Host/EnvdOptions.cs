@@ -15,6 +15,10 @@ public sealed record EnvdOptions
     public string? AccessToken { get; init; }
     /// <summary>Where <c>/etc/passwd</c> and <c>/etc/group</c> are read from (tests point it elsewhere).</summary>
     public string EtcDirectory { get; init; } = "/etc";
+    /// <summary>The template's start command, kept running by envd (Sandbox/StartCommand.cs).</summary>
+    public string? StartCommand { get; init; }
+    /// <summary>Exits 0 once the start command is ready; <c>GET /_portal/ready</c> says so.</summary>
+    public string? ReadyCommand { get; init; }
 
     public const string Usage = """
         portal-envd — the Sandbox Portal in-sandbox agent (E2B envd compatible)
@@ -25,6 +29,8 @@ public sealed record EnvdOptions
           --socket PATH          serve on a Unix socket instead of TCP
           --default-user NAME    user that requests without a username act as (default: user)
           --access-token TOKEN   require X-Access-Token on every route except /health and signed /files
+          --start-command CMD    run CMD (sh -c, as root) and start it again whenever it exits
+          --ready-command CMD    run until it exits 0; then GET /_portal/ready answers 204
           --help                 show this text
         """;
 
@@ -56,6 +62,8 @@ public sealed record EnvdOptions
                 "--default-user" => o with { DefaultUser = NonEmpty(arg, Value()) },
                 "--access-token" => o with { AccessToken = NonEmpty(arg, Value()) },
                 "--etc-dir" => o with { EtcDirectory = Value() },
+                "--start-command" => o with { StartCommand = NonEmpty(arg, Value()) },
+                "--ready-command" => o with { ReadyCommand = NonEmpty(arg, Value()) },
                 _ => throw new ArgumentException($"unknown option '{args[i]}'"),
             };
         }

@@ -54,9 +54,11 @@ public sealed class KubernetesTemplateOptions
     /// <summary>Pods kept started and unclaimed, shared by every portal replica.</summary>
     public int WarmPoolSize { get; set; }
     /// <summary>Kubernetes cannot tell the portal an image's own entrypoint, and the sandbox
-    /// container's command is envd: what the image would have run goes here (run by /bin/sh
-    /// beside envd); null = nothing.</summary>
+    /// container's command is envd: what the image would have run goes here (envd runs it with
+    /// /bin/sh and restarts it when it exits); null = nothing.</summary>
     public string? StartCommand { get; set; }
+    /// <summary>Exits 0 once the start command is ready: the pod is Ready (and claimable) only then; null = at once.</summary>
+    public string? ReadyCommand { get; set; }
     public Dictionary<string, string> Env { get; set; } = [];
     /// <summary>Ports besides envd's the container declares (informational for Kubernetes; traffic goes to the pod IP).</summary>
     public List<int> Ports { get; set; } = [];

@@ -13,6 +13,7 @@ public sealed class KubernetesTemplateCatalog(KubernetesRuntimeOptions options) 
             MemoryMB = t.Value.MemoryMB,
             DiskSizeMB = t.Value.DiskSizeMB,
             StartCommand = t.Value.StartCommand,
+            ReadyCommand = t.Value.ReadyCommand,
             WarmPoolSize = t.Value.WarmPoolSize,
         }).ToList();
 

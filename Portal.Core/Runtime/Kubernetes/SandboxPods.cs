@@ -122,6 +122,7 @@ public static class SandboxPods
         foreach (var (k, v) in t.Env) containerEnv.Add(new V1EnvVar { Name = k, Value = v });
         foreach (var (k, v) in env ?? new Dictionary<string, string>()) containerEnv.Add(new V1EnvVar { Name = k, Value = v });
         if (t.StartCommand is { } start) containerEnv.Add(new V1EnvVar { Name = "PORTAL_START_COMMAND", Value = start });
+        if (t.StartCommand is not null && t.ReadyCommand is { } ready) containerEnv.Add(new V1EnvVar { Name = "PORTAL_READY_COMMAND", Value = ready });
         containerEnv.Add(new V1EnvVar { Name = "PORTAL_ENVD", Value = t.EnvdPath });
 
         var ports = new List<V1ContainerPort> { new() { Name = "envd", ContainerPort = SandboxPorts.Envd } };
@@ -157,19 +158,20 @@ public static class SandboxPods
                     {
                         Name = SandboxContainer,
                         Image = t.Image,
-                        // exec: envd becomes PID 1 and the parent of the start command.
+                        // exec: envd becomes PID 1; it runs and restarts the start command (Sandbox/StartCommand.cs in envd).
                         // E2B's images run commands as "user": created when the image has none.
                         Command = ["/bin/sh", "-c",
                             "id user >/dev/null 2>&1 || useradd -m -s /bin/bash user 2>/dev/null || adduser -D user 2>/dev/null; " +
-                            "if [ -n \"$PORTAL_START_COMMAND\" ]; then /bin/sh -c \"$PORTAL_START_COMMAND\" & fi; " +
-                            $"exec \"$PORTAL_ENVD\" --port {SandboxPorts.Envd} --default-user user"],
+                            $"exec \"$PORTAL_ENVD\" --port {SandboxPorts.Envd} --default-user user " +
+                            "${PORTAL_START_COMMAND:+--start-command \"$PORTAL_START_COMMAND\"} ${PORTAL_READY_COMMAND:+--ready-command \"$PORTAL_READY_COMMAND\"}"],
                         Env = containerEnv,
                         Ports = ports,
                         VolumeMounts = mounts.Count > 0 ? mounts : null,
                         Resources = new V1ResourceRequirements { Limits = resources, Requests = resources },
                         ReadinessProbe = new V1Probe
                         {
-                            HttpGet = new V1HTTPGetAction { Path = "/health", Port = SandboxPorts.Envd },
+                            // Ready = envd up and the template's start command ready (204 at once without one).
+                            HttpGet = new V1HTTPGetAction { Path = "/_portal/ready", Port = SandboxPorts.Envd },
                             PeriodSeconds = 2,
                         },
                     },

@@ -28,12 +28,17 @@ public static class EnvdSocketClient
     })
     { BaseAddress = new Uri("http://envd"), Timeout = TimeSpan.FromSeconds(30) };
 
-    public static async Task<bool> IsHealthyAsync(string socketPath, CancellationToken ct)
+    public static Task<bool> IsHealthyAsync(string socketPath, CancellationToken ct) => Answers204Async(socketPath, "/health", ct);
+
+    /// <summary>Whether the template's start command is ready (envd's <c>GET /_portal/ready</c>).</summary>
+    public static Task<bool> IsReadyAsync(string socketPath, CancellationToken ct) => Answers204Async(socketPath, "/_portal/ready", ct);
+
+    private static async Task<bool> Answers204Async(string socketPath, string path, CancellationToken ct)
     {
         try
         {
             await using var stream = await OpenAsync(socketPath, ct);
-            var response = await ExchangeAsync(stream, "GET /health HTTP/1.1\r\nHost: envd\r\nConnection: close\r\n\r\n", ct);
+            var response = await ExchangeAsync(stream, $"GET {path} HTTP/1.1\r\nHost: envd\r\nConnection: close\r\n\r\n", ct);
             return response.StartsWith("HTTP/1.1 204", StringComparison.Ordinal);
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)

@@ -143,8 +143,9 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         var ok = false;
         try
         {
-            (_, record) = await StartAsync(record, _templates.RootfsOf(template.TemplateId), CancellationToken.None);
+            (_, record) = await StartAsync(record, template, CancellationToken.None);
             await WaitHealthyAsync(id, CancellationToken.None);
+            await WaitReadyAsync(id, template, CancellationToken.None);
             queue.Enqueue(record); // before the count below drops: never more than the pool's size
             ok = true;
         }
@@ -256,9 +257,10 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             }
             else
             {
-                (initPid, record) = await StartAsync(record, _templates.RootfsOf(template.TemplateId), ct);
+                (initPid, record) = await StartAsync(record, template, ct);
                 if (record.Link is { } link && !spec.Egress.IsOpen) _network!.SetEgress(link, spec.Egress);
                 await WaitHealthyAsync(spec.SandboxId, ct);
+                await WaitReadyAsync(spec.SandboxId, template, ct);
                 await InitAsync(spec, ct);
             }
             // Listed first, watched second: a death from here on finds it and is reported.
@@ -292,8 +294,9 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     /// Starts the sandbox and wires its network; returns the host PID of its PID 1 (the launcher
     /// prints it) and the record with its link.
     /// </summary>
-    private async Task<(int Pid, SandboxRecordFile Record)> StartAsync(SandboxRecordFile record, string lowerdir, CancellationToken ct)
+    private async Task<(int Pid, SandboxRecordFile Record)> StartAsync(SandboxRecordFile record, SandboxTemplate template, CancellationToken ct)
     {
+        var lowerdir = _templates.RootfsOf(template.TemplateId);
         var id = record.SandboxId;
         var dir = Dir(id);
         foreach (var sub in new[] { "rootfs", "run" }) Directory.CreateDirectory(Path.Combine(dir, sub));
@@ -307,7 +310,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         // The launcher joins the cgroups, sets the sandbox up detached from the portal (a portal
         // restart or crash leaves it running) and exits once envd has been started inside.
         string printed;
-        try { printed = await RunLauncherAsync(LauncherArguments(id, procs, record.MemoryMB), ct); }
+        try { printed = await RunLauncherAsync(LauncherArguments(id, procs, record.MemoryMB, template), ct); }
         catch (InvalidOperationException e) { throw new InvalidOperationException($"sandbox '{id}' could not be started: {e.Message}"); }
         if (!int.TryParse(printed, out var pid) || pid <= 0)
             throw new InvalidOperationException($"sandbox '{id}': the launcher did not print its PID 1 (got '{printed}')");
@@ -333,7 +336,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         return (await stdout).Trim();
     }
 
-    private IEnumerable<string> LauncherArguments(string id, IReadOnlyList<string> cgroupProcs, int memoryMB)
+    private IEnumerable<string> LauncherArguments(string id, IReadOnlyList<string> cgroupProcs, int memoryMB, SandboxTemplate template)
     {
         var dir = Dir(id);
         yield return "run";
@@ -352,6 +355,17 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         yield return "--env";
         yield return "HOME=/root";
         foreach (var a in new[] { "--", "/usr/local/bin/portal-envd", "--socket", "/run/portal/envd.sock", "--default-user", "user" }) yield return a;
+        // envd runs and supervises the template's start command; WaitReadyAsync waits for its ready command.
+        if (template.StartCommand is { } start)
+        {
+            yield return "--start-command";
+            yield return start;
+            if (template.ReadyCommand is { } ready)
+            {
+                yield return "--ready-command";
+                yield return ready;
+            }
+        }
     }
 
     /// <summary>/tmp and /dev/shm caps: their pages count against the sandbox's memory limit.</summary>
@@ -377,6 +391,25 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             }
             await Task.Delay(delay, ct);
             delay = Math.Min(delay * 2, 16);
+        }
+    }
+
+    /// <summary>
+    /// Waits until envd says the template's start command is ready (its ready command exited 0):
+    /// before a warm sandbox joins the pool, or before a cold create returns.
+    /// </summary>
+    private async Task WaitReadyAsync(string id, SandboxTemplate template, CancellationToken ct)
+    {
+        if (template.StartCommand is null) return;
+        var deadline = _time.GetUtcNow() + _options.StartTimeout;
+        var socket = SocketOf(id);
+        var delay = 5;
+        while (!await EnvdSocketClient.IsReadyAsync(socket, ct))
+        {
+            if (_time.GetUtcNow() > deadline)
+                throw new TimeoutException($"sandbox '{id}': the start command of template '{template.TemplateId}' was not ready within {_options.StartTimeout.TotalSeconds:0} s (its ready command never exited 0)");
+            await Task.Delay(delay, ct);
+            delay = Math.Min(delay * 2, 50);
         }
     }
 

@@ -140,6 +140,61 @@ public sealed class LocalRuntimeWarmPoolTests(LocalRuntimeFixture fx)
         }
     }
 
+    [Fact]
+    public async Task StartCommand_IsReadyBeforeAWarmOrColdSandboxIsHandedOut_AndRestartedWhenKilled()
+    {
+        var data = Path.Combine("/var/tmp", $"portal-warm-tests-{Guid.NewGuid():N}"[..30]);
+        var templates = Path.Combine(data, "templates");
+        Directory.CreateDirectory(Path.Combine(templates, "started"));
+        File.CreateSymbolicLink(Path.Combine(templates, "started", "rootfs"), Path.Combine(fx.Options.TemplatesDirectory, "base", "rootfs"));
+        // Ready one second after each start; every start is counted in /tmp/starts.
+        File.WriteAllText(Path.Combine(templates, "started", "template.json"), """
+            { "templateId": "started", "cpuCount": 1, "memoryMB": 256, "diskSizeMB": 512, "warmPoolSize": 1,
+              "startCommand": "echo x >> /tmp/starts; rm -f /tmp/up; sleep 1; touch /tmp/up; exec sleep 1000",
+              "readyCommand": "test -f /tmp/up" }
+            """);
+        var options = new LocalRuntimeOptions
+        {
+            SandboxesDirectory = Path.Combine(data, "sandboxes"),
+            TemplatesDirectory = templates,
+            EnvdPath = fx.Options.EnvdPath,
+            CgroupGroup = "portal-warm-" + Path.GetFileName(data)[^6..],
+        };
+        var runtime = new LocalSandboxRuntime(options);
+        try
+        {
+            await WaitAsync(() => runtime.WarmCount("started") == 1);
+            var warm = LocalRuntimeFixture.NewId();
+            await runtime.CreateAsync(new SandboxSpec { SandboxId = warm, TemplateId = "started" }, Ct);
+            // No wait after the create: the start command was ready when the sandbox was handed out.
+            var (_, stdout, _) = await fx.RunAsync(warm, "test -f /tmp/up && echo ready; wc -l < /tmp/starts", runtime: runtime);
+            Assert.Equal("ready\n1\n", stdout);
+
+            runtime.DrainWarmPools(); // the next create starts cold
+            var cold = LocalRuntimeFixture.NewId();
+            await runtime.CreateAsync(new SandboxSpec { SandboxId = cold, TemplateId = "started" }, Ct);
+            (_, stdout, _) = await fx.RunAsync(cold, "test -f /tmp/up && echo ready", runtime: runtime);
+            Assert.Equal("ready\n", stdout);
+
+            // kill -9 as root: envd starts it again.
+            await fx.RunAsync(cold, "kill -9 $(pgrep -x sleep)", user: "root", runtime: runtime);
+            string starts = "";
+            for (var i = 0; i < 100 && starts != "2\n"; i++)
+            {
+                await Task.Delay(100, Ct);
+                (_, starts, _) = await fx.RunAsync(cold, "wc -l < /tmp/starts", runtime: runtime);
+            }
+            Assert.Equal("2\n", starts);
+        }
+        finally
+        {
+            runtime.DrainWarmPools();
+            foreach (var s in await runtime.ListAsync(CancellationToken.None)) await runtime.KillAsync(s.SandboxId, CancellationToken.None);
+            runtime.Dispose();
+            Directory.Delete(data, true);
+        }
+    }
+
     private static async Task WaitAsync(Func<bool> condition)
     {
         for (var i = 0; i < 600 && !condition(); i++) await Task.Delay(100, Ct);

@@ -1,0 +1,81 @@
+// Every way in to port 49999 with the real @e2b/code-interpreter SDK: header routing, the private
+// /kruise protocol, and the native protocol over HTTPS (as e2e/portal/ways-in.test.mjs for envd).
+import dns from 'node:dns';
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Sandbox } from '@e2b/code-interpreter';
+import { PORTAL_URL, API_KEY } from '../portal/_env.mjs';
+import { sandboxes, TEMPLATE, opts } from './_sandbox.mjs';
+
+const pool = sandboxes();
+after(() => pool.cleanup());
+
+const TLS_DOMAIN = process.env.PORTAL_TLS_DOMAIN;
+const TLS_HOST = TLS_DOMAIN?.split(':')[0];
+if (TLS_HOST) {
+  const original = dns.lookup;
+  dns.lookup = function lookup(hostname, options, callback) {
+    if (typeof options === 'function') { callback = options; options = {}; }
+    if (typeof options === 'number') options = { family: options };
+    const name = String(hostname).toLowerCase();
+    if (name === TLS_HOST || name.endsWith('.' + TLS_HOST)) {
+      if (options?.all) return process.nextTick(callback, null, [{ address: '127.0.0.1', family: 4 }]);
+      return process.nextTick(callback, null, '127.0.0.1', 4);
+    }
+    return original.call(this, hostname, options, callback);
+  };
+}
+
+async function exercise(sbx) {
+  const streamed = [];
+  const r = await sbx.runCode('print("hi"); 6 * 7', { onStdout: (o) => streamed.push(o.line) });
+  assert.equal(r.text, '42');
+  assert.deepEqual(streamed, ['hi\n']);
+  const context = await sbx.createCodeContext({ language: 'js' });
+  assert.ok((await sbx.listCodeContexts()).some((c) => c.id === context.id));
+  assert.equal((await sbx.runCode('[1, 2].length', { context })).text, '2');
+  await sbx.restartCodeContext(context);
+  await sbx.removeCodeContext(context);
+}
+
+test('way in: header routing (one URL for the API and the sandbox)', async () => {
+  const sbx = await pool.create();
+  assert.equal(sbx.jupyterUrl, PORTAL_URL);
+  await exercise(sbx);
+});
+
+test('way in: private protocol (/kruise/api, /kruise/<id>/49999)', async () => {
+  const priv = { apiKey: API_KEY, apiUrl: `${PORTAL_URL}/kruise/api`, requestTimeoutMs: 30_000 };
+  const created = await Sandbox.create(TEMPLATE, priv);
+  pool.forget(created.sandboxId);
+  try {
+    // OpenKruise's patch builds D/kruise/<id>/<port>; emulated with sandboxUrl for port 49999.
+    const sandboxUrl = `${PORTAL_URL}/kruise/${created.sandboxId}/49999`;
+    const sbx = await Sandbox.connect(created.sandboxId, { ...priv, sandboxUrl });
+    // The path alone routes: plain fetch without E2b-Sandbox-* headers.
+    const health = await fetch(`${sandboxUrl}/health`);
+    assert.equal(health.status, 200);
+    assert.equal(await health.json(), 'OK');
+    await exercise(sbx);
+  } finally {
+    await Sandbox.kill(created.sandboxId, opts).catch(() => {});
+  }
+});
+
+test('way in: native protocol over HTTPS (https://49999-<id>.<domain>)', { skip: !TLS_DOMAIN && 'PORTAL_TLS_DOMAIN not set' }, async () => {
+  const native = { apiKey: API_KEY, domain: TLS_DOMAIN, requestTimeoutMs: 30_000 };
+  const sbx = await Sandbox.create(TEMPLATE, native);
+  try {
+    assert.equal(sbx.jupyterUrl, `https://49999-${sbx.sandboxId}.${TLS_DOMAIN}`);
+    await exercise(sbx);
+  } finally {
+    await Sandbox.kill(sbx.sandboxId, opts).catch(() => {});
+  }
+});
+
+test('secure sandbox: runCode works and create-time env vars reach the kernel (envd token forwarded)', async () => {
+  const sbx = await pool.create({ secure: true, envs: { SECURE_ENV: 'sealed' } });
+  assert.ok(sbx.envdAccessToken, 'the sandbox has an envd access token');
+  assert.equal((await sbx.runCode('x =1; x')).text, '1');
+  assert.equal((await sbx.runCode('import os; os.environ.get("SECURE_ENV")')).text, 'sealed');
+});
