@@ -18,7 +18,7 @@ public sealed class LocalRuntimeWarmPoolTests(LocalRuntimeFixture fx)
             TemplatesDirectory = fx.Options.TemplatesDirectory,
             EnvdPath = fx.Options.EnvdPath,
             CgroupGroup = "portal-warm-" + Path.GetFileName(data)[^6..],
-            WarmPools = new() { ["base"] = 2 },
+            WarmPools = LocalRuntimeFixture.NoCodeInterpreterPool(new() { ["base"] = 2 }),
         };
         var runtime = new LocalSandboxRuntime(options);
         try
@@ -75,7 +75,7 @@ public sealed class LocalRuntimeWarmPoolTests(LocalRuntimeFixture fx)
             TemplatesDirectory = fx.Options.TemplatesDirectory,
             EnvdPath = fx.Options.EnvdPath,
             CgroupGroup = "portal-warm-" + Path.GetFileName(data)[^6..],
-            WarmPools = new() { ["base"] = size },
+            WarmPools = LocalRuntimeFixture.NoCodeInterpreterPool(new() { ["base"] = size }),
         };
         var runtime = new LocalSandboxRuntime(options);
         var maxStarting = 0;
