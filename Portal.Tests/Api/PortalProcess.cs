@@ -39,6 +39,9 @@ internal sealed class PortalProcess : IAsyncDisposable
         if (!File.Exists(envd)) Assert.Fail($"{envd} missing: run scripts/publish-envd.sh (scripts/test.sh does)");
         psi.Environment["PORTAL_ENVD_PATH"] = envd;
         psi.Environment["PORTAL_TEMPLATES_DIR"] = Environment.GetEnvironmentVariable("PORTAL_TEMPLATES_DIR") ?? "/var/lib/sandbox-portal/templates";
+        // The code-interpreter template may share the directory: no kernel started for nothing.
+        psi.ArgumentList.Add("--Portal:LocalRuntime:WarmPools:code-interpreter");
+        psi.ArgumentList.Add("0");
         psi.ArgumentList.Add("--Portal:LocalRuntime:StartTimeout");
         psi.ArgumentList.Add("00:01:00"); // the whole test suite runs beside it on two cores
         psi.ArgumentList.Add("--Portal:LocalRuntime:CgroupGroup");

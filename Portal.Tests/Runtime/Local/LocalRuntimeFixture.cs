@@ -34,10 +34,18 @@ public sealed class LocalRuntimeFixture : IAsyncLifetime
             CgroupGroup = "portal-test-" + Path.GetFileName(DataDirectory)[^8..],
             // Wired and isolated, never out through this machine's uplink (tests/Network have their own fake one).
             Network = { Uplink = "none" },
+            WarmPools = NoCodeInterpreterPool(),
         };
         Runtime = new LocalSandboxRuntime(Options);
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>
+    /// The code-interpreter template (scripts/build-code-interpreter-template.sh) may share the
+    /// templates directory; its own warm pool would start a kernel in every test runtime.
+    /// </summary>
+    public static Dictionary<string, int> NoCodeInterpreterPool(Dictionary<string, int>? pools = null) =>
+        new(pools ?? []) { ["code-interpreter"] = 0 };
 
     public static string NewId() => "t" + Guid.NewGuid().ToString("N")[..19];
 

@@ -19,7 +19,7 @@ public sealed class LocalRuntimeWarmPoolTests(LocalRuntimeFixture fx)
             EnvdPath = fx.Options.EnvdPath,
             CgroupGroup = "portal-warm-" + Path.GetFileName(data)[^6..],
             Network = { Uplink = "none" },
-            WarmPools = new() { ["base"] = 2 },
+            WarmPools = LocalRuntimeFixture.NoCodeInterpreterPool(new() { ["base"] = 2 }),
         };
         var runtime = new LocalSandboxRuntime(options);
         try
@@ -78,7 +78,7 @@ public sealed class LocalRuntimeWarmPoolTests(LocalRuntimeFixture fx)
             EnvdPath = fx.Options.EnvdPath,
             CgroupGroup = "portal-warm-" + Path.GetFileName(data)[^6..],
             Network = { Uplink = "none" },
-            WarmPools = new() { ["base"] = size },
+            WarmPools = LocalRuntimeFixture.NoCodeInterpreterPool(new() { ["base"] = size }),
         };
         var runtime = new LocalSandboxRuntime(options);
         var maxStarting = 0;
