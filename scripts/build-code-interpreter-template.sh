@@ -2,12 +2,16 @@
 # Builds the "code-interpreter" sandbox template (alias code-interpreter-v1, the name the E2B
 # code-interpreter SDK asks for): the base template plus Debian's Jupyter kernels and data
 # libraries, and our port-49999 server from templates/code-interpreter/.
-#   scripts/build-code-interpreter-template.sh [TEMPLATES_DIR]
+#   scripts/build-code-interpreter-template.sh [--packages-only] [TEMPLATES_DIR]
+# --packages-only builds the package layer and stops: the template does not appear (scripts/test.sh
+# runs that part in the background while other suites run).
 # Two caches: the package layer (slow: apt) is kept per PACKAGES_RECIPE under
 # TEMPLATES_DIR/.layers/; the template itself is rebuilt from that layer (hard links, seconds)
 # whenever the server's files change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PACKAGES_ONLY=0
+if [ "${1:-}" = --packages-only ]; then PACKAGES_ONLY=1; shift; fi
 DIR="${1:-${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}}"
 NAME=code-interpreter
 TARGET="$DIR/$NAME"
@@ -31,7 +35,7 @@ remove_retired() {
   for old in "$DIR"/.retired-"$NAME"-*; do [ -d "$old" ] && rm -rf "$old"; done
   return 0
 }
-if [ -f "$TARGET/template.json" ] && grep -qF "\"recipe\": $RECIPE" "$TARGET/template.json"; then
+if [ "$PACKAGES_ONLY" = 0 ] && [ -f "$TARGET/template.json" ] && grep -qF "\"recipe\": $RECIPE" "$TARGET/template.json"; then
   remove_retired
   echo "template '$NAME' is ready: $TARGET"
   exit 0
@@ -64,6 +68,7 @@ if [ ! -x "$LAYER/usr/bin/python3" ]; then
   trap - EXIT
   echo "package layer built in $(( $(date +%s) - started )) s: $LAYER ($(du -sh "$LAYER" | cut -f1))"
 fi
+[ "$PACKAGES_ONLY" = 1 ] && exit 0
 
 WORK=$(mktemp -d "$DIR/.build-$NAME-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT

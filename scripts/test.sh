@@ -19,6 +19,11 @@ if ! bash scripts/publish-envd.sh || ! bash scripts/build-template.sh base; then
   echo "preparing the sandbox runtime failed"; echo "0 passed, 1 failed"; exit 1
 fi
 
+# The code-interpreter template's package layer (apt in a chroot: minutes on a fresh machine, mostly
+# download and unpacking) is built meanwhile; it stays hidden until its suite makes the template.
+bash scripts/build-code-interpreter-template.sh --packages-only >"$OUT/code-interpreter-packages.log" 2>&1 &
+ci_packages=$!
+
 log "building"
 if ! dotnet build Portal.sln -c Release -nologo -v q -clp:ErrorsOnly; then
   echo "build failed"; echo "0 passed, 1 failed"; exit 1
@@ -67,7 +72,8 @@ add_counts $counts
 # The suite passed but the host's network state was not restored (or the set-up failed): a failure.
 [ $rc -ne 0 ] && [ "$(echo "$counts" | cut -d' ' -f2)" = 0 ] && add_counts 0 1 0
 log "e2e: the code interpreter (port 49999) driven by the real @e2b/code-interpreter SDK (local runtime)"
-# Its template is built here, not with the base one: only this suite needs it (cached after the first run).
+# Its template is made here from the package layer built in the background (cached after the first run).
+wait $ci_packages || { echo "the code-interpreter package layer failed to build:"; tail -20 "$OUT/code-interpreter-packages.log"; }
 if bash scripts/build-code-interpreter-template.sh; then
   E2E_PORTAL_TESTS="code-interpreter/" bash scripts/e2e-portal.sh "$OUT/e2e-code-interpreter.tap"
   counts=$(node scripts/count-tap.mjs "$OUT/e2e-code-interpreter.tap")
