@@ -81,6 +81,10 @@ test('updateNetwork replaces the rules and {} clears them', async () => {
   assert.equal(await curl(sbx, `http://${A}/`), 'fail');
   let info = await Sandbox.getInfo(sbx.sandboxId, opts);
   assert.deepEqual(info.network?.denyOut, [A]);
+  // The change is a lifecycle event, as E2B's: sandbox.lifecycle.updated with network_egress.
+  const events = (await api('GET', `/events/sandboxes/${sbx.sandboxId}?limit=10`)).body;
+  const updated = events.find((e) => e.type === 'sandbox.lifecycle.updated');
+  assert.deepEqual(updated?.eventData?.network_egress, { allowed_cidrs: [], denied_cidrs: [`${A}/32`], allowed_domains: [] });
   assert.equal(info.network?.allowOut ?? undefined, undefined);
   await sbx.updateNetwork({});
   assert.equal(await curl(sbx, `http://${A}/`), '200');
