@@ -179,7 +179,13 @@ public sealed class SandboxProxy(
         }
         if (TrafficAccess.Refusal(rec, port, ctx.Request) is { } refusal)
         {
-            await WriteJsonAsync(ctx, 403, new ProxyError(refusal, sandboxId, null, 403));
+            if (TrafficAccess.IsBrowser(ctx.Request))
+            {
+                ctx.Response.StatusCode = 403;
+                ctx.Response.ContentType = "text/html; charset=utf-8";
+                await ctx.Response.WriteAsync(TrafficAccess.Page(sandboxId, refusal));
+            }
+            else await WriteJsonAsync(ctx, 403, new ProxyError(refusal, sandboxId, null, 403));
             return;
         }
         if (TrafficAccess.MaskedHost(rec, port) is { } masked) ctx.Request.Headers.Host = masked;

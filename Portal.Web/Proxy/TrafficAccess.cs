@@ -30,6 +30,15 @@ internal static class TrafficAccess
             : $"Sandbox is secured with traffic access token. Provided token in header '{TokenHeader}' is invalid";
     }
 
+    private static readonly System.Text.RegularExpressions.Regex Browser =
+        new("mozilla|chrome|safari|firefox|edge|opera|msie", System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.Compiled);
+
+    /// <summary>Browsers get the refusal as a page (as E2B's proxy does), programs as JSON.</summary>
+    public static bool IsBrowser(HttpRequest request) => Browser.IsMatch(request.Headers.UserAgent.ToString());
+
+    public static string Page(string sandboxId, string message) =>
+        $"<!doctype html><html><head><meta charset=\"utf-8\"><title>Sandbox is secured</title></head><body><h1>403: sandbox is secured</h1><p>{System.Net.WebUtility.HtmlEncode(message)}</p><p>Sandbox: <code>{System.Net.WebUtility.HtmlEncode(sandboxId)}</code></p></body></html>";
+
     /// <summary>The Host to send upstream: the mask with its port placeholder filled, or null to keep the client's.</summary>
     public static string? MaskedHost(SandboxRecord rec, int port) =>
         port == SandboxPorts.Envd ? null : rec.Network.MaskRequestHost?.Replace("${PORT}", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);

@@ -66,6 +66,11 @@ test('allow by domain and *.domain over deny-all: on 80 and 443, not on another 
   assert.equal(await echo(sbx, A), 'fail');
   // A name that is not allowed, sent to an allowed name's address: refused on the name.
   assert.equal(await curl(sbx, `http://${A}/`, "-H 'Host: third.test'"), 'fail');
+  // An allowed name sent to another address reaches the name's own address, never the other one.
+  for (const url of [`http://${B}/`, `https://${B}/`]) {
+    const r = await sbx.commands.run(`curl -sk --connect-timeout 3 --max-time 5 -H 'Host: example.test' --connect-to example.test:443:${B}:443 ${url.startsWith('https') ? 'https://example.test/' : url}`);
+    assert.equal(JSON.parse(r.stdout).local, A, url);
+  }
 });
 
 test('updateNetwork replaces the rules and {} clears them', async () => {
@@ -76,6 +81,10 @@ test('updateNetwork replaces the rules and {} clears them', async () => {
   assert.equal(await curl(sbx, `http://${A}/`), 'fail');
   let info = await Sandbox.getInfo(sbx.sandboxId, opts);
   assert.deepEqual(info.network?.denyOut, [A]);
+  // The change is a lifecycle event, as E2B's: sandbox.lifecycle.updated with network_egress.
+  const events = (await api('GET', `/events/sandboxes/${sbx.sandboxId}?limit=10`)).body;
+  const updated = events.find((e) => e.type === 'sandbox.lifecycle.updated');
+  assert.deepEqual(updated?.eventData?.network_egress, { allowed_cidrs: [], denied_cidrs: [`${A}/32`], allowed_domains: [] });
   assert.equal(info.network?.allowOut ?? undefined, undefined);
   await sbx.updateNetwork({});
   assert.equal(await curl(sbx, `http://${A}/`), '200');

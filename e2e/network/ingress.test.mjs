@@ -69,6 +69,12 @@ test('allowPublicTraffic:false: 403 without or with a wrong token, 200 with it, 
     const ok = await fetch(url, { headers: { ...headers, 'E2B-Traffic-Access-Token': sbx.trafficAccessToken } });
     assert.equal(ok.status, 200, way);
   }
+  // A browser gets the refusal as a page.
+  const [pageUrl, pageHeaders] = waysIn(sbx)[0][1];
+  const page = await fetch(pageUrl, { headers: { ...pageHeaders, 'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/120' } });
+  assert.equal(page.status, 403);
+  assert.match(page.headers.get('content-type'), /text\/html/);
+  assert.match(await page.text(), /Token header &#39;e2b-traffic-access-token&#39; is missing/);
   // connect hands the same token out again.
   const again = await Sandbox.connect(sbx.sandboxId, opts);
   assert.equal(again.trafficAccessToken, sbx.trafficAccessToken);

@@ -80,6 +80,82 @@ internal sealed class DnsForwarder : IDisposable
         }
     }
 
+    /// <summary>
+    /// The IPv4 addresses of <paramref name="name"/> as the sandboxes' upstream servers answer
+    /// (asked from <paramref name="gateway"/>, like the sandbox's own queries); empty when none.
+    /// The domain proxy connects to these, never to an address the sandbox merely claims is the name.
+    /// </summary>
+    public async Task<IReadOnlyList<IPAddress>> ResolveAsync(string name, IPAddress gateway, CancellationToken ct)
+    {
+        if (name.Length is 0 or > 253 || name.Split('.').Any(l => l.Length is 0 or > 63 || !l.All(c => char.IsAsciiLetterOrDigit(c) || c == '-' || c == '_')))
+            return [];
+        var query = new List<byte> { 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
+        System.Security.Cryptography.RandomNumberGenerator.Fill(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(query)[..2]);
+        foreach (var label in name.Split('.'))
+        {
+            query.Add((byte)label.Length);
+            query.AddRange(System.Text.Encoding.ASCII.GetBytes(label));
+        }
+        query.AddRange([0, 0, 1, 0, 1]); // root, type A, class IN
+        var packet = query.ToArray();
+        foreach (var upstream in _upstreams)
+        {
+            try
+            {
+                using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                if (!IPAddress.IsLoopback(upstream)) s.Bind(new IPEndPoint(gateway, 0));
+                await s.SendToAsync(packet, new IPEndPoint(upstream, 53), ct);
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct, _stop.Token);
+                timeout.CancelAfter(TimeSpan.FromSeconds(3));
+                var answer = new byte[4096];
+                while (true)
+                {
+                    var n = await s.ReceiveAsync(answer, SocketFlags.None, timeout.Token);
+                    if (n < 12 || answer[0] != packet[0] || answer[1] != packet[1]) continue;
+                    return ParseA(answer.AsSpan(0, n));
+                }
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested && !_stop.IsCancellationRequested) { /* next upstream */ }
+            catch (SocketException) { /* next upstream */ }
+        }
+        return [];
+    }
+
+    /// <summary>The A records of an answer (RFC 1035 4.1; names skipped, compressed or not).</summary>
+    internal static List<IPAddress> ParseA(ReadOnlySpan<byte> m)
+    {
+        var result = new List<IPAddress>();
+        try
+        {
+            if ((m[3] & 0x0f) != 0) return result; // an error rcode
+            int questions = (m[4] << 8) | m[5], answers = (m[6] << 8) | m[7];
+            var i = 12;
+            for (var q = 0; q < questions; q++) i = SkipName(m, i) + 4;
+            for (var a = 0; a < answers; a++)
+            {
+                i = SkipName(m, i);
+                int type = (m[i] << 8) | m[i + 1], length = (m[i + 8] << 8) | m[i + 9];
+                i += 10;
+                if (type == 1 && length == 4) result.Add(new IPAddress(m.Slice(i, 4)));
+                i += length;
+            }
+        }
+        catch (IndexOutOfRangeException) { }
+        catch (ArgumentOutOfRangeException) { }
+        return result;
+    }
+
+    private static int SkipName(ReadOnlySpan<byte> m, int i)
+    {
+        while (true)
+        {
+            var len = m[i];
+            if (len == 0) return i + 1;
+            if ((len & 0xc0) == 0xc0) return i + 2;
+            i += len + 1;
+        }
+    }
+
     public void Dispose()
     {
         _stop.Cancel();

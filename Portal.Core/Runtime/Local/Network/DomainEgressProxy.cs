@@ -66,7 +66,20 @@ internal sealed class DomainEgressProxy : IDisposable
             var buffer = new byte[MaxPeek];
             var (length, name) = await PeekNameAsync(client, buffer, target.Port);
             var dst = Ipv4Cidr.ToUInt(target.Address);
-            var allowed = rules.AllowsDomain(name) || rules.AllowCidrs.Any(c => c.Contains(dst)) || !rules.DenyCidrs.Any(c => c.Contains(dst));
+            var byAddress = rules.AllowCidrs.Any(c => c.Contains(dst)) || !rules.DenyCidrs.Any(c => c.Contains(dst));
+            var allowed = byAddress;
+            if (!byAddress && rules.AllowsDomain(name))
+            {
+                // Allowed by its name only: connect where the name really points (as E2B re-dials by
+                // name), so a Host or SNI copied from an allowed site opens no other address.
+                var addresses = await _network.ResolveAsync(name!, local, _stop.Token);
+                var chosen = addresses.FirstOrDefault(a => a.Equals(target.Address)) ?? addresses.FirstOrDefault();
+                if (chosen is not null)
+                {
+                    target = new IPEndPoint(chosen, target.Port);
+                    allowed = true;
+                }
+            }
             if (!allowed || _network.IsForbiddenDestination(target.Address))
             {
                 _log.LogDebug("egress from {Source} to {Target} ({Name}) refused", source, target, name);

@@ -331,6 +331,8 @@ public sealed class SandboxNetwork : IDisposable
             .SelectMany(i => i.GetIPProperties().UnicastAddresses).Any(u => u.Address.Equals(dst));
     }
 
+    internal Task<IReadOnlyList<IPAddress>> ResolveAsync(string name, IPAddress gateway, CancellationToken ct) => _dns.ResolveAsync(name, gateway, ct);
+
     /// <summary>The elements of this portal's table, as nft lists them (tests: nothing left behind).</summary>
     public string ListTable() => _nft.Run($"list table inet {_table}");
 

@@ -56,3 +56,27 @@ public sealed class PeekTests
         Assert.True(TlsSni.TryRead(bogus).Done);
     }
 }
+
+/// <summary>The A records the domain proxy resolves names with.</summary>
+public sealed class DnsAnswerTests
+{
+    [Fact]
+    public void ARecords_AreRead_PastQuestionAndCompressedNames()
+    {
+        byte[] answer =
+        [
+            0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
+            7, (byte)'e', (byte)'x', (byte)'a', (byte)'m', (byte)'p', (byte)'l', (byte)'e', 4, (byte)'t', (byte)'e', (byte)'s', (byte)'t', 0, 0, 1, 0, 1,
+            0xc0, 0x0c, 0, 5, 0, 1, 0, 0, 0, 60, 0, 2, 0xc0, 0x0c,          // a CNAME (skipped)
+            0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 10,        // A 192.0.2.10
+        ];
+        Assert.Equal([IPAddress.Parse("192.0.2.10")], DnsForwarder.ParseA(answer));
+    }
+
+    [Fact]
+    public void Errors_AndTruncation_GiveNothing()
+    {
+        Assert.Empty(DnsForwarder.ParseA([0x12, 0x34, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0]));
+        Assert.Empty(DnsForwarder.ParseA([0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0]));
+    }
+}
