@@ -22,7 +22,10 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     private readonly Channel<SandboxEvent> _events = Channel.CreateUnbounded<SandboxEvent>();
 
     public string Name => "fake";
-    public ITemplateCatalog Templates { get; } = new FakeTemplates();
+    public ITemplateCatalog Templates => _templates ??= new FakeTemplates(this);
+    private FakeTemplates? _templates;
+    /// <summary>Lists no templates (an empty catalog); finding one by name still works.</summary>
+    public bool NoTemplates { get; set; }
 
     /// <summary>Sandbox port → loopback TCP port of a test server that plays it (same for every sandbox).</summary>
     public ConcurrentDictionary<int, int> Backends { get; } = new();
@@ -170,7 +173,7 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         _envds.Clear();
     }
 
-    private sealed class FakeTemplates : ITemplateCatalog
+    private sealed class FakeTemplates(FakeSandboxRuntime owner) : ITemplateCatalog
     {
         private static readonly SandboxTemplate[] All =
         [
@@ -181,6 +184,6 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         public Task<SandboxTemplate?> FindAsync(string templateIdOrAlias, CancellationToken ct) =>
             Task.FromResult(All.FirstOrDefault(t => t.TemplateId == templateIdOrAlias || t.Aliases.Contains(templateIdOrAlias)));
 
-        public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(All);
+        public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(owner.NoTemplates ? [] : All);
     }
 }

@@ -22,6 +22,7 @@ public static class DashboardEndpoints
         services.AddAntiforgery(o => o.Cookie.Name = "portal_antiforgery");
         services.AddScoped<DashboardSession>();
         services.AddSingleton<Terminal.TerminalSessions>();
+        services.AddSingleton<Model.PortalSettingsReader>();
         return services;
     }
 

@@ -132,12 +132,15 @@ public sealed class DashboardBrowserFixture : IAsyncLifetime
     }
 
     /// <summary>Runs e2e/dashboard/sdk.mjs (the real e2b SDK): exit code and output.</summary>
-    public async Task<(int Exit, string Out, string Err)> SdkAsync(params string[] args)
+    public Task<(int Exit, string Out, string Err)> SdkAsync(params string[] args) => SdkAtAsync(Host.BaseAddress.ToString().TrimEnd('/'), args);
+
+    /// <summary>The same, with the SDK's API and sandbox URL set to <paramref name="url"/>.</summary>
+    public async Task<(int Exit, string Out, string Err)> SdkAtAsync(string url, params string[] args)
     {
         var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.Combine(RepoRoot, "e2e") };
         psi.ArgumentList.Add(Path.Combine(RepoRoot, "e2e", "dashboard", "sdk.mjs"));
         psi.ArgumentList.Add(args[0]);
-        psi.ArgumentList.Add(Host.BaseAddress.ToString().TrimEnd('/'));
+        psi.ArgumentList.Add(url);
         foreach (var a in args[1..]) psi.ArgumentList.Add(a);
         psi.Environment.Remove("E2B_DEBUG");
         using var p = Process.Start(psi)!;

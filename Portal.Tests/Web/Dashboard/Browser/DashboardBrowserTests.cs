@@ -189,6 +189,23 @@ public sealed class DashboardBrowserTests(DashboardBrowserFixture f)
     }
 
     [Fact]
+    public async Task ConfigurationPage_HeaderRoutingSettings_AreWhatTheSdkNeeds()
+    {
+        var page = await f.SignInAsync();
+        await GotoAsync(page, "/dashboard/configuration");
+        var way = page.GetByTestId("way-in").Filter(new() { HasText = "Header routing" });
+        await Assertions.Expect(way.GetByTestId("way-in-state")).ToHaveTextAsync("works");
+        var env = await way.GetByTestId("settings-env").InnerTextAsync();
+        var url = env.Split('\n').Single(l => l.StartsWith("E2B_API_URL=", StringComparison.Ordinal))["E2B_API_URL=".Length..];
+        Assert.Contains($"E2B_SANDBOX_URL={url}", env);
+        // The settings as copied from the page take the real SDK to this portal.
+        var (exit, _, error) = await f.SdkAtAsync(url, "list", PortalHost.AdminKey);
+        Assert.True(exit == 0, $"the SDK with the page's settings failed ({exit}): {error}");
+        await AssertAccessibleAsync(page, "configuration");
+        await ScreenshotAsync(page, "configuration");
+    }
+
+    [Fact]
     public async Task WebhookRegisteredInTheUi_ToALoopbackReceiver_ListsItsDelivery()
     {
         const string secret = "browser-webhook-secret";

@@ -36,6 +36,7 @@ public sealed class DashboardPageContext : IAsyncDisposable
         Bunit.Services.AddScoped<DashboardSession>();
         Bunit.Services.AddSingleton(host.Services.GetRequiredService<Portal.Core.Runtime.ISandboxRuntime>());
         Bunit.Services.AddSingleton<Portal.Web.Dashboard.Terminal.TerminalSessions>();
+        Bunit.Services.AddSingleton(host.Services.GetRequiredService<Portal.Web.Dashboard.Model.PortalSettingsReader>());
         Auth = Bunit.AddAuthorization();
         // Pages follow the change stream only when interactive (the circuit), as in the app.
         Bunit.Renderer.SetRendererInfo(new Microsoft.AspNetCore.Components.RendererInfo("Server", isInteractive: true));
