@@ -134,7 +134,9 @@ internal sealed class PostgresDatabase : PortalDatabase
     /// </summary>
     public override async Task<IAsyncDisposable> LockStartupAsync(CancellationToken ct)
     {
-        var conn = await _listenSource.OpenConnectionAsync(ct);
+        // Not the listening source: its keepalives time out on a connection a starved process
+        // leaves idle in its transaction, and the broken connection failed the start-up.
+        var conn = await _source.OpenConnectionAsync(ct);
         try
         {
             var tx = await conn.BeginTransactionAsync(ct);
@@ -156,7 +158,9 @@ internal sealed class PostgresDatabase : PortalDatabase
     {
         public async ValueTask DisposeAsync()
         {
+            // A connection broken meanwhile ended its session on the server, which released the lock too.
             try { await tx.CommitAsync(CancellationToken.None); }
+            catch (NpgsqlException) { }
             finally { await conn.DisposeAsync(); }
         }
     }

@@ -286,14 +286,22 @@ public sealed class SandboxService(
     /// </summary>
     public async Task<SandboxRecord> GetAsync(Caller caller, string sandboxId, CancellationToken ct)
     {
-        // With several replicas the store answers, not this replica's view: a client behind a load
-        // balancer that changed the sandbox through another replica a moment ago (killed, paused)
-        // sees that change here too, whether or not its note has arrived. One indexed row read.
+        await RefreshFromStoreAsync(sandboxId, ct);
+        return Visible(caller, sandboxId);
+    }
+
+    /// <summary>
+    /// With several replicas the store answers, not this replica's view: a client behind a load
+    /// balancer that changed the sandbox through another replica a moment ago (created, resumed,
+    /// killed) sees that change here too, whether or not its note has arrived. One indexed row read;
+    /// nothing on a single replica.
+    /// </summary>
+    public async Task RefreshFromStoreAsync(string sandboxId, CancellationToken ct)
+    {
         if (store.IsShared && SandboxIds.IsWellFormed(sandboxId)
             && await store.FindSandboxAsync(sandboxId, ct) is { } stored
             && (_live.TryGetValue(sandboxId, out var cached) ? cached.Version < stored.Version : stored.IsLive))
             await ApplyStoredAsync(sandboxId, stored.Version, ct);
-        return Visible(caller, sandboxId);
     }
 
     public SandboxPage List(Caller caller, SandboxListQuery q)

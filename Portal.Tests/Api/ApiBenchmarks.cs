@@ -51,6 +51,8 @@ public class ApiBenchmarks
             ("first page, limit 100", "/v2/sandboxes?limit=100"),
             ("metadata filter, limit 100", "/v2/sandboxes?limit=100&metadata=" + SandboxesApiTests.TripleEncode(("n", "3"))),
             ("state=running, asc, limit 100", "/v2/sandboxes?limit=100&state=running&order=asc"),
+            ("v1 /sandboxes (all 10,000, unpaged)", "/sandboxes"),
+            ("one sandbox by ID (reads its row when the store is shared)", "/sandboxes/" + svc.List(caller!, new SandboxListQuery { Limit = 1 }).Items[0].SandboxId),
         })
         {
             var ms = new List<double>();

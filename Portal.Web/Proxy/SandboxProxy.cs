@@ -171,6 +171,10 @@ public sealed class SandboxProxy(
     private async ValueTask ForwardAsync(HttpContext ctx, string sandboxId, int port, string? rewrite, string target)
     {
         telemetry.RecordProxied();
+        // Not running as far as this replica knows: it may have just been resumed or created
+        // through another (its note not here yet); only this miss asks the store, never a hit.
+        if (sandboxes.FindLive(sandboxId) is not { Status: SandboxStatus.Running })
+            await sandboxes.RefreshFromStoreAsync(sandboxId, ctx.RequestAborted);
         if (sandboxes.FindLive(sandboxId) is not { Status: SandboxStatus.Running } rec)
         {
             telemetry.RecordProxyError("sandbox_not_found");
