@@ -1,30 +1,15 @@
 // Every way in to port 49999 with the real @e2b/code-interpreter SDK: header routing, the private
 // /kruise protocol, and the native protocol over HTTPS (as e2e/portal/ways-in.test.mjs for envd).
-import dns from 'node:dns';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sandbox } from '@e2b/code-interpreter';
-import { PORTAL_URL, API_KEY } from '../portal/_env.mjs';
+import { PORTAL_URL, API_KEY, TLS_DOMAIN, resolveTlsDomainToLoopback } from '../portal/_env.mjs';
 import { sandboxes, TEMPLATE, opts } from './_sandbox.mjs';
 
 const pool = sandboxes();
 after(() => pool.cleanup());
 
-const TLS_DOMAIN = process.env.PORTAL_TLS_DOMAIN;
-const TLS_HOST = TLS_DOMAIN?.split(':')[0];
-if (TLS_HOST) {
-  const original = dns.lookup;
-  dns.lookup = function lookup(hostname, options, callback) {
-    if (typeof options === 'function') { callback = options; options = {}; }
-    if (typeof options === 'number') options = { family: options };
-    const name = String(hostname).toLowerCase();
-    if (name === TLS_HOST || name.endsWith('.' + TLS_HOST)) {
-      if (options?.all) return process.nextTick(callback, null, [{ address: '127.0.0.1', family: 4 }]);
-      return process.nextTick(callback, null, '127.0.0.1', 4);
-    }
-    return original.call(this, hostname, options, callback);
-  };
-}
+resolveTlsDomainToLoopback();
 
 async function exercise(sbx) {
   const streamed = [];

@@ -1,29 +1,14 @@
 // Ingress as E2B defines it, with the real SDK: allowPublicTraffic:false issues a
 // trafficAccessToken (create and connect) that every way in checks on every port but envd's,
 // and maskRequestHost sets the Host a sandbox's server sees. Run through scripts/e2e-network.sh.
-import dns from 'node:dns';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sandbox } from 'e2b';
-import { opts, tracker, PORTAL_URL } from '../portal/_env.mjs';
+import { opts, tracker, PORTAL_URL, TLS_DOMAIN, resolveTlsDomainToLoopback } from '../portal/_env.mjs';
 
 const t = tracker();
 after(() => t.cleanup(Sandbox));
-const TLS_DOMAIN = process.env.PORTAL_TLS_DOMAIN;
-const TLS_HOST = TLS_DOMAIN?.split(':')[0];
-if (TLS_HOST) {
-  const original = dns.lookup;
-  dns.lookup = function lookup(hostname, options, callback) {
-    if (typeof options === 'function') { callback = options; options = {}; }
-    if (typeof options === 'number') options = { family: options };
-    const name = String(hostname).toLowerCase();
-    if (name === TLS_HOST || name.endsWith('.' + TLS_HOST)) {
-      if (options?.all) return process.nextTick(callback, null, [{ address: '127.0.0.1', family: 4 }]);
-      return process.nextTick(callback, null, '127.0.0.1', 4);
-    }
-    return original.call(this, hostname, options, callback);
-  };
-}
+resolveTlsDomainToLoopback();
 
 // A server on 8080 in the sandbox that answers with the Host it was sent.
 const SERVER = `python3 -c "

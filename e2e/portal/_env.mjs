@@ -1,12 +1,36 @@
 // Shared set-up of the portal suites: the real `e2b` SDK pointed at a running portal in
 // NON-debug mode (apiUrl and sandboxUrl = the portal; E2B_DEBUG must not be set).
 import { randomBytes } from 'node:crypto';
+import dns from 'node:dns';
 
 if (process.env.E2B_DEBUG !== undefined) throw new Error('E2B_DEBUG must not be set for the portal suites');
 
 export const PORTAL_URL = process.env.PORTAL_URL ?? 'http://127.0.0.1:7788';
 export const API_KEY = process.env.E2B_API_KEY;
 if (!API_KEY) throw new Error('E2B_API_KEY (an admin key of the portal) is required');
+
+/** The native protocol's domain when the suite runs it (PORTAL_TLS_DOMAIN, e.g. sbx.test:8443, set by the e2e scripts). */
+export const TLS_DOMAIN = process.env.PORTAL_TLS_DOMAIN;
+const TLS_HOST = TLS_DOMAIN?.split(':')[0];
+
+/**
+ * Resolves D and every *.D to 127.0.0.1 in this process only (net calls dns.lookup at connect
+ * time), so the native protocol's api.D and P-S.D reach the portal without touching the host.
+ */
+export function resolveTlsDomainToLoopback() {
+  if (!TLS_HOST) return;
+  const original = dns.lookup;
+  dns.lookup = function lookup(hostname, options, callback) {
+    if (typeof options === 'function') { callback = options; options = {}; }
+    if (typeof options === 'number') options = { family: options };
+    const name = String(hostname).toLowerCase();
+    if (name === TLS_HOST || name.endsWith('.' + TLS_HOST)) {
+      if (options?.all) return process.nextTick(callback, null, [{ address: '127.0.0.1', family: 4 }]);
+      return process.nextTick(callback, null, '127.0.0.1', 4);
+    }
+    return original.call(this, hostname, options, callback);
+  };
+}
 
 /** Connection options for every SDK call (never the environment's defaults). */
 export const opts = { apiKey: API_KEY, apiUrl: PORTAL_URL, sandboxUrl: PORTAL_URL, requestTimeoutMs: 30_000 };

@@ -6,29 +6,12 @@
 //      patch emulated by connecting with that sandboxUrl);
 //  (c) header routing: apiUrl = sandboxUrl = the portal.
 // Each: create, run a command, write and read a file, kill.
-import dns from 'node:dns';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sandbox } from 'e2b';
-import { PORTAL_URL, API_KEY, opts } from './_env.mjs';
+import { PORTAL_URL, API_KEY, opts, TLS_DOMAIN, resolveTlsDomainToLoopback } from './_env.mjs';
 
-const TLS_DOMAIN = process.env.PORTAL_TLS_DOMAIN; // e.g. sbx.test:8443
-const TLS_HOST = TLS_DOMAIN?.split(':')[0];
-
-// Resolve D and *.D to 127.0.0.1 in this process only (net calls dns.lookup at connect time).
-if (TLS_HOST) {
-  const original = dns.lookup;
-  dns.lookup = function lookup(hostname, options, callback) {
-    if (typeof options === 'function') { callback = options; options = {}; }
-    if (typeof options === 'number') options = { family: options };
-    const name = String(hostname).toLowerCase();
-    if (name === TLS_HOST || name.endsWith('.' + TLS_HOST)) {
-      if (options?.all) return process.nextTick(callback, null, [{ address: '127.0.0.1', family: 4 }]);
-      return process.nextTick(callback, null, '127.0.0.1', 4);
-    }
-    return original.call(this, hostname, options, callback);
-  };
-}
+resolveTlsDomainToLoopback();
 
 const ids = new Set();
 after(async () => {
