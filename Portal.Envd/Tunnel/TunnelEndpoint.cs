@@ -51,8 +51,12 @@ public static class TunnelEndpoint
                 await using var server = new NetworkStream(target, ownsSocket: false);
                 var up = PumpAsync(client, server, () => target.Shutdown(SocketShutdown.Send));
                 var down = PumpAsync(server, client, null);
-                await Task.WhenAny(up, down);
-                await Task.WhenAll(up, down).WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { });
+                // The client ending first (a half-close) may still be owed the server's answer: wait
+                // for it. The server ending first ends the tunnel at once: the portal keeps idle
+                // tunnels for reuse and only sees the close once this connection closes; kept open
+                // (the client direction idle), a dead server's tunnel would take the next request.
+                if (await Task.WhenAny(up, down) == up)
+                    await down.WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { });
             }
         });
     }

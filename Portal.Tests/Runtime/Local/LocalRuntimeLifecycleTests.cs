@@ -296,6 +296,41 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
     }
 
     [Fact]
+    public async Task Tunnel_Ends_AsSoonAsTheServerInsideClosesIt()
+    {
+        // A server that closes every connection at once (as a server killed mid-connection does).
+        const string closer = """
+            cat > /tmp/closer.py <<'EOF'
+            import socket
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", 8002))
+            s.listen()
+            while True:
+                c, _ = s.accept()
+                c.close()
+            EOF
+            nohup python3 /tmp/closer.py >/dev/null 2>&1 &
+            """;
+        var sbx = await fx.CreateAsync();
+        await fx.RunAsync(sbx.SandboxId, closer);
+        Stream? tunnel = null;
+        for (var i = 0; i < 50 && tunnel is null; i++)
+        {
+            try { tunnel = await fx.Runtime.ConnectAsync(sbx.SandboxId, 8002, Ct); }
+            catch (SandboxPortClosedException) { await Task.Delay(100, Ct); }
+        }
+        Assert.NotNull(tunnel);
+        await using (tunnel)
+        {
+            // The portal reuses idle tunnels unless it sees them closed: the end must reach it
+            // without a write (envd used to hold the tunnel open until the client side ended too).
+            var read = await tunnel.ReadAsync(new byte[16], Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(10), Ct);
+            Assert.Equal(0, read);
+        }
+    }
+
+    [Fact]
     public async Task Metrics_ReportMemoryAndDisk()
     {
         var sbx = await fx.CreateAsync(memoryMB: 256);
