@@ -73,5 +73,8 @@ fi
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$TAP_ABS" ${E2E_PORTAL_TESTS:-portal/})
 rc=$?
-if [ $rc -ne 0 ]; then echo "--- portal log (tail) ---"; tail -n 80 "$LOG"; fi
+if [ $rc -ne 0 ]; then
+  echo "--- portal log: warnings and errors ---"; grep -E -A1 "^(warn|fail|crit):" "$LOG" | tail -n 40
+  echo "--- portal log (tail) ---"; tail -n 80 "$LOG"
+fi
 exit $rc
