@@ -24,6 +24,10 @@ dotnet build Portal.Web -c Release -nologo -v q -clp:ErrorsOnly
 bash scripts/publish-envd.sh >/dev/null
 bash scripts/build-template.sh base >/dev/null
 [ "$MODE" = code-interpreter ] && bash scripts/build-code-interpreter-template.sh >/dev/null
+# The code-interpreter template may share the templates directory: its warm sandbox (a kernel)
+# only where it is measured, never beside the other benchmarks.
+CI_WARM=0
+[ "$MODE" = code-interpreter ] && CI_WARM=1
 # start_portal DLL WARM: a portal on a free loopback port with its own data dir and cgroup group.
 start_portal() {
   PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
@@ -34,7 +38,8 @@ start_portal() {
     PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}" \
     Logging__LogLevel__Default=Warning PORTAL_NETWORK_UPLINK="${PORTAL_NETWORK_UPLINK:-none}" \
     dotnet "$1" --urls "http://127.0.0.1:$PORT" \
-    --Portal:LocalRuntime:CgroupGroup "$GROUP" --Portal:LocalRuntime:WarmPools:base "$2" >"$DATA/portal.log" 2>&1 &
+    --Portal:LocalRuntime:CgroupGroup "$GROUP" --Portal:LocalRuntime:WarmPools:base "$2" \
+    --Portal:LocalRuntime:WarmPools:code-interpreter "$CI_WARM" >"$DATA/portal.log" 2>&1 &
   PID=$!
   for _ in $(seq 1 600); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null && break; sleep 0.1; done
 }
