@@ -49,7 +49,8 @@ stop_portal() {
   # A graceful stop kills the warm pool; the benchmark killed the rest. Anything left is a bug
   # (or a benchmark that died half-way): its processes are killed and its overlays unmounted
   # here, never deleted through a live mount.
-  left=$(find "$DATA/sandboxes" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+  # Sandboxes are directories (the networking's shared resolv.conf is a file beside them).
+  left=$(find "$DATA/sandboxes" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
   cgroups=$(find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path "*/$GROUP/*" 2>/dev/null | wc -l)
   echo "after shutdown: $left sandbox directories, $cgroups cgroups left"
   if [ "$left" -gt 0 ] || [ "$cgroups" -gt 0 ]; then
@@ -59,7 +60,7 @@ stop_portal() {
       [ -z "$pids" ] && break
       kill -9 $pids 2>/dev/null; sleep 1
     done
-    grep -F "$DATA/sandboxes/" /proc/self/mountinfo | awk '{print $5}' | while read -r m; do umount -l "$m"; done
+    { grep -F "$DATA/sandboxes/" /proc/self/mountinfo || true; } | awk '{print $5}' | while read -r m; do umount -l "$m"; done
     find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -depth -type d -path "*/$GROUP/*" -exec rmdir {} \; 2>/dev/null || true
   fi
   grep -qF "$DATA/sandboxes/" /proc/self/mountinfo || rm -rf "$DATA"
