@@ -79,7 +79,7 @@ public static class RuntimeBench
             foreach (var id in made.Take(10))
             {
                 var sw = Stopwatch.StartNew();
-                await runtime.PauseAsync(id, ct);
+                await runtime.PauseAsync(id, SandboxPauseMode.Memory, ct);
                 pause.Add(sw.Elapsed.TotalMilliseconds);
                 sw.Restart();
                 await runtime.ResumeAsync(id, ct);

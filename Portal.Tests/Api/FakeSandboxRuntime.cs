@@ -105,8 +105,12 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     /// <summary>Forget a sandbox silently (as if it vanished while the portal was down).</summary>
     public void Vanish(string sandboxId) => _sandboxes.TryRemove(sandboxId, out _);
 
-    public async Task PauseAsync(string sandboxId, CancellationToken ct)
+    /// <summary>The mode of each sandbox's last pause.</summary>
+    public ConcurrentDictionary<string, SandboxPauseMode> PauseModes { get; } = new();
+
+    public async Task PauseAsync(string sandboxId, SandboxPauseMode mode, CancellationToken ct)
     {
+        PauseModes[sandboxId] = mode;
         if (Hang is { } hang) await hang.Task;
         var inst = _sandboxes.GetValueOrDefault(sandboxId) ?? throw new SandboxNotFoundException(sandboxId);
         if (inst.State == SandboxState.Paused) throw new SandboxStateException(sandboxId, inst.State, "already paused");
