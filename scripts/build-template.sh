@@ -37,11 +37,16 @@ MIRROR=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/so
   | grep -v '^[[:space:]]*#' | grep -oE 'https?://[^ ]+/debian/?([[:space:]]|$)' | tr -d ' \t' | head -1 || true)
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 echo "building template '$NAME' with debootstrap from $MIRROR (a few minutes)..."
-debootstrap --variant=minbase \
-  --include=bash,coreutils,python3,python-is-python3,python3-pip,python3-venv,nodejs,npm,git,curl,build-essential,sudo,procps,ncurses-bin,ca-certificates,iproute2,less,libnss-myhostname \
+# PORTAL_DEBOOTSTRAP_CACHE: a directory that keeps the downloaded packages for the next build.
+debootstrap --variant=minbase ${PORTAL_DEBOOTSTRAP_CACHE:+--cache-dir="$PORTAL_DEBOOTSTRAP_CACHE"} \
+  --include=bash,coreutils,python3,python-is-python3,python3-pip,python3-venv,nodejs,git,curl,build-essential,sudo,procps,ncurses-bin,ca-certificates,iproute2,less,libnss-myhostname \
   bookworm "$WORK/rootfs" "$MIRROR" 2>&1 | awk '/^I: (Retrieving|Validating|Extracting|Installing|Configuring|Base system)/ { n++; if (n % 25 == 1 || /Base system/) print "  " $0 }'
 
 R="$WORK/rootfs"
+# npm's ~300 node-* dependencies use virtual packages debootstrap cannot resolve: apt installs it.
+echo "installing npm with apt inside the new root..."
+chroot "$R" /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -c \
+  'apt-get update -qq && apt-get install -y -qq --no-install-recommends npm >/dev/null && apt-get clean'
 # The hostname is the sandbox ID and changes when a warm sandbox is claimed: resolve it from
 # the UTS namespace (nss-myhostname) rather than a static /etc/hosts line.
 grep -q myhostname "$R/etc/nsswitch.conf" || sed -i 's/^hosts:.*/& myhostname/' "$R/etc/nsswitch.conf"

@@ -117,8 +117,13 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         _sandboxes[sandboxId] = inst with { State = SandboxState.Paused };
     }
 
+    /// <summary>How many resumes reached the runtime.</summary>
+    public int Resumes => _resumes;
+    private int _resumes;
+
     public Task<SandboxInstance> ResumeAsync(string sandboxId, CancellationToken ct)
     {
+        Interlocked.Increment(ref _resumes);
         var inst = _sandboxes.GetValueOrDefault(sandboxId) ?? throw new SandboxNotFoundException(sandboxId);
         if (inst.State != SandboxState.Paused) throw new SandboxStateException(sandboxId, inst.State, "not paused");
         var resumed = inst with { State = SandboxState.Running };
