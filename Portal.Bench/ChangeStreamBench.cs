@@ -53,7 +53,7 @@ public static class ChangeStreamBench
                 (await service.CreateAsync(caller, new CreateSandboxCommand { Template = "base", TimeoutSeconds = 3600 }, CancellationToken.None)).SandboxId));
             for (var r = 0; r < rounds; r++)
             {
-                await Task.WhenAll(ids.Select(id => service.PauseAsync(caller, id, CancellationToken.None)));
+                await Task.WhenAll(ids.Select(id => service.PauseAsync(caller, id, SandboxPauseMode.Memory, CancellationToken.None)));
                 await Task.WhenAll(ids.Select(id => service.ConnectAsync(caller, id, 600, CancellationToken.None)));
                 await Task.WhenAll(ids.Select(id => service.SetTimeoutAsync(caller, id, 900, CancellationToken.None)));
             }
@@ -114,7 +114,7 @@ public static class ChangeStreamBench
         Task<SandboxInstance?> ISandboxRuntime.FindAsync(string sandboxId, CancellationToken ct) => Task.FromResult(_live.GetValueOrDefault(sandboxId));
         public Task<IReadOnlyList<SandboxInstance>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxInstance>>(_live.Values.ToList());
         public Task<bool> KillAsync(string sandboxId, CancellationToken ct) => Task.FromResult(_live.TryRemove(sandboxId, out _));
-        public Task PauseAsync(string sandboxId, CancellationToken ct)
+        public Task PauseAsync(string sandboxId, SandboxPauseMode mode, CancellationToken ct)
         {
             if (_live.TryGetValue(sandboxId, out var s)) _live[sandboxId] = s with { State = SandboxState.Paused };
             return Task.CompletedTask;

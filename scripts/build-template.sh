@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds a sandbox template root filesystem with debootstrap, once, and caches it.
 #   scripts/build-template.sh [NAME] [TEMPLATES_DIR]
-# NAME "base" is a Debian bookworm userland like E2B's base image: bash, coreutils, python3,
-# nodejs, git, curl, sudo, procps, tput; user "user" (uid 1000, passwordless sudo) and root.
+# NAME "base" is a Debian bookworm userland like E2B's base image (python + build tools, node
+# and npm, git, curl): bash, coreutils, python3 (also as `python`), pip, venv, nodejs, npm, git,
+# curl, build-essential, sudo, procps, iproute2, tput; user "user" (uid 1000, passwordless sudo)
+# and root. pip installs into the system as root and into ~/.local as user, as in E2B's image.
 # The result appears atomically at TEMPLATES_DIR/NAME/{rootfs,template.json}.
 set -euo pipefail
 NAME="${1:-base}"
 DIR="${2:-${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}}"
 TARGET="$DIR/$NAME"
 # Bump when the package list or set-up below changes: older cached builds are then rebuilt.
-RECIPE=2
+RECIPE=3
 # Older builds may still be the lower layer of running sandboxes (overlayfs keeps the path it
 # was mounted with, so they cannot be told apart by path): delete retired builds only while
 # no sandbox runs on this template at all.
@@ -34,18 +36,27 @@ trap 'rm -rf "$WORK"' EXIT
 MIRROR=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null \
   | grep -v '^[[:space:]]*#' | grep -oE 'https?://[^ ]+/debian/?([[:space:]]|$)' | tr -d ' \t' | head -1 || true)
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
-echo "building template '$NAME' with debootstrap from $MIRROR (about a minute)..."
-debootstrap --variant=minbase \
-  --include=bash,coreutils,python3,nodejs,git,curl,sudo,procps,ncurses-bin,ca-certificates,iproute2,less,libnss-myhostname \
+echo "building template '$NAME' with debootstrap from $MIRROR (a few minutes)..."
+# PORTAL_DEBOOTSTRAP_CACHE: a directory that keeps the downloaded packages for the next build.
+debootstrap --variant=minbase ${PORTAL_DEBOOTSTRAP_CACHE:+--cache-dir="$PORTAL_DEBOOTSTRAP_CACHE"} \
+  --include=bash,coreutils,python3,python-is-python3,python3-pip,python3-venv,nodejs,git,curl,build-essential,sudo,procps,ncurses-bin,ca-certificates,iproute2,less,libnss-myhostname \
   bookworm "$WORK/rootfs" "$MIRROR" 2>&1 | awk '/^I: (Retrieving|Validating|Extracting|Installing|Configuring|Base system)/ { n++; if (n % 25 == 1 || /Base system/) print "  " $0 }'
 
 R="$WORK/rootfs"
+# npm's ~300 node-* dependencies use virtual packages debootstrap cannot resolve: apt installs it.
+echo "installing npm with apt inside the new root..."
+chroot "$R" /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -c \
+  'apt-get update -qq && apt-get install -y -qq --no-install-recommends npm >/dev/null && apt-get clean'
 # The hostname is the sandbox ID and changes when a warm sandbox is claimed: resolve it from
 # the UTS namespace (nss-myhostname) rather than a static /etc/hosts line.
 grep -q myhostname "$R/etc/nsswitch.conf" || sed -i 's/^hosts:.*/& myhostname/' "$R/etc/nsswitch.conf"
 chroot "$R" /usr/sbin/groupadd --gid 1000 user 2>/dev/null || true
 chroot "$R" /usr/sbin/useradd --uid 1000 --gid 1000 --create-home --home-dir /home/user --shell /bin/bash user
 echo 'user ALL=(ALL:ALL) NOPASSWD: ALL' > "$R/etc/sudoers.d/user"
+# Debian marks its Python "externally managed" (PEP 668), so a plain `pip install x` fails. E2B's
+# image is python:3.11 (no marker), and its users run `pip install x` as user and as root: let pip
+# install beside Debian's packages (as root into /usr/local, as user into ~/.local).
+printf '[global]\nbreak-system-packages = true\n' > "$R/etc/pip.conf"
 chmod 0440 "$R/etc/sudoers.d/user"
 mkdir -p "$R/run/portal" "$R/usr/local/bin"
 touch "$R/usr/local/bin/portal-envd"

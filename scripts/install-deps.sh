@@ -15,8 +15,9 @@ log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 # unzip: kubectl for the manifests tests comes zipped (below).
 need=()
 # nftables (libnftables: the sandboxes' firewall and NAT), iperf3 (networking benchmark), openssl
-# (the fake internet's TLS certificate in the networking tests).
-for pkg in ca-certificates curl git procps util-linux ncurses-bin debootstrap iproute2 sudo e2fsprogs unzip nftables iperf3 openssl; do
+# (the fake internet's TLS certificate in the networking tests). lxcfs: /proc/meminfo, cpuinfo,
+# uptime... inside sandboxes show their own limits (the local runtime mounts it if no service did).
+for pkg in ca-certificates curl git procps util-linux ncurses-bin debootstrap iproute2 sudo e2fsprogs unzip nftables iperf3 openssl lxcfs; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || need+=(nodejs)
@@ -67,7 +68,7 @@ if ! getent passwd user >/dev/null; then
 fi
 [ -d /home/user ] || { $SUDO mkdir -p /home/user && $SUDO chown user:user /home/user; }
 
-if [ ! -d e2e/node_modules/e2b ] || [ ! -d e2e/node_modules/axe-core ] || [ ! -d e2e/node_modules/@e2b/code-interpreter ]; then
+if [ ! -d e2e/node_modules/e2b ] || [ ! -d e2e/node_modules/axe-core ] || [ ! -d e2e/node_modules/@e2b/code-interpreter ] || [ ! -d e2e/node_modules/@e2b/cli ]; then
   log "installing the e2e suites' npm packages"
   (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -43,6 +43,8 @@ internal sealed class SandboxRow
     public long EndAt { get; set; }
     public long? EndedAt { get; set; }
     public bool AutoPause { get; set; }
+    public bool AutoPauseFilesystem { get; set; }
+    public bool AutoResume { get; set; }
     public bool AllowInternetAccess { get; set; }
     /// <summary><see cref="Sandboxes.SandboxNetworkSettings"/> as JSON; null = defaults.</summary>
     public string? NetworkJson { get; set; }

@@ -32,12 +32,18 @@ public interface ISandboxRuntime
     /// <summary>Kills the sandbox and removes everything of it. False when it did not exist.</summary>
     Task<bool> KillAsync(string sandboxId, CancellationToken ct);
 
-    /// <summary>Freezes the sandbox: processes and memory kept, envd unreachable until resumed.</summary>
+    /// <summary>
+    /// Pauses the sandbox; envd is unreachable until it is resumed. <see cref="SandboxPauseMode.Memory"/>
+    /// freezes it (processes and memory kept); <see cref="SandboxPauseMode.Filesystem"/> stops its
+    /// processes and frees its memory, keeping its files: the resume boots it again (envd and the
+    /// template's start command start afresh, with the same env vars and access token).
+    /// </summary>
     /// <exception cref="SandboxNotFoundException"/>
     /// <exception cref="SandboxStateException">already paused.</exception>
-    Task PauseAsync(string sandboxId, CancellationToken ct);
+    /// <exception cref="NotSupportedException">this runtime (or the sandbox's template) cannot pause that way.</exception>
+    Task PauseAsync(string sandboxId, SandboxPauseMode mode, CancellationToken ct);
 
-    /// <summary>Thaws a paused sandbox and waits for envd to answer again.</summary>
+    /// <summary>Thaws (or, after a filesystem pause, boots) a paused sandbox and waits for envd to answer again.</summary>
     /// <exception cref="SandboxNotFoundException"/>
     /// <exception cref="SandboxStateException">not paused.</exception>
     Task<SandboxInstance> ResumeAsync(string sandboxId, CancellationToken ct);

@@ -9,6 +9,15 @@ public static class SandboxPorts
     public const int CodeInterpreter = 49999;
 }
 
+/// <summary>What a pause keeps (E2B's <c>memory</c> flag of pause and <c>autoPauseMemory</c> of create).</summary>
+public enum SandboxPauseMode
+{
+    /// <summary>Processes and memory kept (frozen); resume continues where they stopped.</summary>
+    Memory,
+    /// <summary>Processes stopped and memory freed, files kept; resume boots the sandbox again.</summary>
+    Filesystem,
+}
+
 public enum SandboxState
 {
     Running,

@@ -33,6 +33,13 @@ public sealed record SandboxRecord
     public required DateTimeOffset EndAt { get; init; }
     public DateTimeOffset? EndedAt { get; init; }
     public bool AutoPause { get; init; }
+    /// <summary>
+    /// E2B's <c>autoPauseMemory:false</c>: the deadline's pause stops the processes and frees the
+    /// memory, keeping the files (the resume boots it again); false = the pause keeps memory.
+    /// </summary>
+    public bool AutoPauseFilesystem { get; init; }
+    /// <summary>E2B's <c>autoResume.enabled</c>: traffic to it while paused resumes it (any way in).</summary>
+    public bool AutoResume { get; init; }
     /// <summary>Whether the runtime gave it a way out (false where networking is off).</summary>
     public bool AllowInternetAccess { get; init; }
     /// <summary>E2B's network settings as sent (egress rules, ingress token, host mask).</summary>

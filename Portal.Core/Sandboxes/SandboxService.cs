@@ -21,6 +21,10 @@ public sealed record CreateSandboxCommand
     /// <summary>Issue an envd access token (always for v2; v1 only with <c>secure:true</c>).</summary>
     public bool Secure { get; init; } = true;
     public bool AutoPause { get; init; }
+    /// <summary>E2B's <c>autoPauseMemory:false</c>: the deadline's pause keeps files only.</summary>
+    public bool AutoPauseFilesystem { get; init; }
+    /// <summary>E2B's <c>autoResume.enabled</c>.</summary>
+    public bool AutoResume { get; init; }
     public bool AllowInternetAccess { get; init; } = true;
     /// <summary>E2B's <c>network</c> (validated by <see cref="SandboxService.CreateAsync"/>).</summary>
     public SandboxNetworkSettings Network { get; init; } = SandboxNetworkSettings.Default;
@@ -200,6 +204,8 @@ public sealed class SandboxService(
             StartedAt = now,
             EndAt = now + timeout,
             AutoPause = cmd.AutoPause,
+            AutoPauseFilesystem = cmd.AutoPauseFilesystem,
+            AutoResume = cmd.AutoResume,
             AllowInternetAccess = cmd.AllowInternetAccess,
             Network = network,
             CpuCount = template.CpuCount,
@@ -390,14 +396,62 @@ public sealed class SandboxService(
         });
     }
 
-    public Task PauseAsync(Caller caller, string sandboxId, CancellationToken ct) =>
+    /// <summary>E2B's pause: <paramref name="mode"/> is its <c>memory</c> flag (true = keep memory, the default).</summary>
+    public Task PauseAsync(Caller caller, string sandboxId, SandboxPauseMode mode, CancellationToken ct) =>
         WithLockAsync(caller, sandboxId, async rec =>
         {
             if (rec.Status == SandboxStatus.Paused)
                 throw DomainException.Conflict($"sandbox '{sandboxId}' is already paused");
-            await PauseLockedAsync(rec, "paused");
+            await PauseLockedAsync(rec, mode == SandboxPauseMode.Filesystem ? "paused (memory:false: processes stopped, files kept)" : "paused", mode);
             return true;
         });
+
+    /// <summary>Resumes in progress for traffic (<see cref="AutoResumeAsync"/>): one per sandbox, however many requests wait.</summary>
+    private readonly ConcurrentDictionary<string, Lazy<Task<bool>>> _autoResumes = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Traffic reached a paused sandbox: resume it when it was created with <c>autoResume</c>. The
+    /// caller (the proxy) has already applied the access rules of the way in; this only decides
+    /// whether the sandbox wants to be woken. Concurrent requests share one resume. True when it
+    /// is running afterwards.
+    /// </summary>
+    public Task<bool> AutoResumeAsync(string sandboxId, CancellationToken ct)
+    {
+        if (_live.GetValueOrDefault(sandboxId) is not { } rec) return Task.FromResult(false);
+        if (rec.Status == SandboxStatus.Running) return Task.FromResult(true);
+        if (rec.Status != SandboxStatus.Paused || !rec.AutoResume) return Task.FromResult(false);
+        var once = _autoResumes.GetOrAdd(sandboxId, id => new Lazy<Task<bool>>(() => AutoResumeOnceAsync(id)));
+        return once.Value.WaitAsync(ct);
+    }
+
+    private async Task<bool> AutoResumeOnceAsync(string sandboxId)
+    {
+        await Task.Yield(); // off the first request's thread: Lazy must have returned before the finally below runs
+        try
+        {
+            var gate = Gate(sandboxId);
+            await gate.WaitAsync();
+            try
+            {
+                if (store.IsShared && await store.FindSandboxAsync(sandboxId, CancellationToken.None) is { } stored) Catch(stored);
+                if (_live.GetValueOrDefault(sandboxId) is not { } rec) return false;
+                if (rec.Status == SandboxStatus.Running) return true;
+                if (rec.Status != SandboxStatus.Paused || !rec.AutoResume) return false;
+                await ResumeLockedAsync(rec, TimeSpan.FromSeconds(_options.DefaultTimeoutSeconds), null, "resumed by traffic (autoResume)");
+                return true;
+            }
+            finally { gate.Release(); }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log.LogWarning(e, "Auto-resume of {SandboxId} failed", sandboxId);
+            return false;
+        }
+        finally
+        {
+            if (_autoResumes.TryGetValue(sandboxId, out var mine)) _autoResumes.TryRemove(KeyValuePair.Create(sandboxId, mine));
+        }
+    }
 
     public Task KillAsync(Caller caller, string sandboxId, CancellationToken ct) =>
         WithLockAsync(caller, sandboxId, async rec =>
@@ -539,7 +593,12 @@ public sealed class SandboxService(
                 if (!_live.TryGetValue(candidate.SandboxId, out var rec) || rec.Status != SandboxStatus.Running || rec.EndAt > Now()) continue;
                 if (rec.AutoPause)
                 {
-                    try { await PauseLockedAsync(rec, "paused: its timeout was reached (autoPause)", fence); continue; }
+                    try
+                    {
+                        await PauseLockedAsync(rec, "paused: its timeout was reached (autoPause)",
+                            rec.AutoPauseFilesystem ? SandboxPauseMode.Filesystem : SandboxPauseMode.Memory, fence);
+                        continue;
+                    }
                     catch (Exception e) when (e is not (OperationCanceledException or FencedWriteException)) { log.LogWarning(e, "Auto-pause of {SandboxId} failed; killing it", rec.SandboxId); }
                 }
                 await KillLockedAsync(rec, "killed: its timeout was reached", SandboxEvents.KillReasons.Timeout, fence);
@@ -641,9 +700,10 @@ public sealed class SandboxService(
         return await SaveLiveAsync(updated, WithEvent(Log(rec.SandboxId, "info", $"{message}; ends at {updated.EndAt:O}"), SandboxEvents.Resumed, updated), SandboxChangeCause.Resumed);
     }
 
-    private async Task PauseLockedAsync(SandboxRecord rec, string message, LeaseFence? fence = null)
+    private async Task PauseLockedAsync(SandboxRecord rec, string message, SandboxPauseMode mode, LeaseFence? fence = null)
     {
-        try { await RuntimeCallAsync("pausing it", async ct => { await runtime.PauseAsync(rec.SandboxId, ct); return true; }); }
+        try { await RuntimeCallAsync("pausing it", async ct => { await runtime.PauseAsync(rec.SandboxId, mode, ct); return true; }); }
+        catch (NotSupportedException e) { throw DomainException.InvalidArgument(e.Message); }
         catch (SandboxNotFoundException)
         {
             await MarkKilledAsync(rec, "sandbox is gone: the runtime no longer has it", "warn", SandboxChangeCause.Died, SandboxEvents.KillReasons.Unknown, CancellationToken.None);

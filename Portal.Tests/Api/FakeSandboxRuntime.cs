@@ -105,16 +105,25 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     /// <summary>Forget a sandbox silently (as if it vanished while the portal was down).</summary>
     public void Vanish(string sandboxId) => _sandboxes.TryRemove(sandboxId, out _);
 
-    public async Task PauseAsync(string sandboxId, CancellationToken ct)
+    /// <summary>The mode of each sandbox's last pause.</summary>
+    public ConcurrentDictionary<string, SandboxPauseMode> PauseModes { get; } = new();
+
+    public async Task PauseAsync(string sandboxId, SandboxPauseMode mode, CancellationToken ct)
     {
+        PauseModes[sandboxId] = mode;
         if (Hang is { } hang) await hang.Task;
         var inst = _sandboxes.GetValueOrDefault(sandboxId) ?? throw new SandboxNotFoundException(sandboxId);
         if (inst.State == SandboxState.Paused) throw new SandboxStateException(sandboxId, inst.State, "already paused");
         _sandboxes[sandboxId] = inst with { State = SandboxState.Paused };
     }
 
+    /// <summary>How many resumes reached the runtime.</summary>
+    public int Resumes => _resumes;
+    private int _resumes;
+
     public Task<SandboxInstance> ResumeAsync(string sandboxId, CancellationToken ct)
     {
+        Interlocked.Increment(ref _resumes);
         var inst = _sandboxes.GetValueOrDefault(sandboxId) ?? throw new SandboxNotFoundException(sandboxId);
         if (inst.State != SandboxState.Paused) throw new SandboxStateException(sandboxId, inst.State, "not paused");
         var resumed = inst with { State = SandboxState.Running };

@@ -17,7 +17,30 @@ public sealed class NewSandboxBody
     [JsonPropertyName("secure")] public bool? Secure { get; set; }
     [JsonPropertyName("allow_internet_access")] public bool? AllowInternetAccess { get; set; }
     [JsonPropertyName("autoPause")] public bool? AutoPause { get; set; }
+    /// <summary>With autoPause: false = the deadline's pause keeps files only (processes stopped, memory freed).</summary>
+    [JsonPropertyName("autoPauseMemory")] public bool? AutoPauseMemory { get; set; }
+    [JsonPropertyName("autoResume")] public AutoResumeBody? AutoResume { get; set; }
+    /// <summary>The detail's shape, accepted on create too: <c>{onTimeout: kill|pause, autoResume: bool}</c>.</summary>
+    [JsonPropertyName("lifecycle")] public LifecycleBody? Lifecycle { get; set; }
     [JsonPropertyName("network")] public NetworkBody? Network { get; set; }
+}
+
+public sealed class AutoResumeBody
+{
+    [JsonPropertyName("enabled")] public bool? Enabled { get; set; }
+}
+
+public sealed class LifecycleBody
+{
+    [JsonPropertyName("onTimeout")] public string? OnTimeout { get; set; }
+    [JsonPropertyName("autoResume")] public bool? AutoResume { get; set; }
+}
+
+/// <summary>Body of POST /sandboxes/{id}/pause.</summary>
+public sealed class PauseBody
+{
+    /// <summary>True or absent: keep processes and memory; false: keep files only (the resume boots it again).</summary>
+    [JsonPropertyName("memory")] public bool? Memory { get; set; }
 }
 
 /// <summary>E2B's <c>network</c> of a create body.</summary>
@@ -145,7 +168,7 @@ public sealed record SandboxDetailDto : ListedSandboxDto
             DiskSizeMB = l.DiskSizeMB, EnvdVersion = l.EnvdVersion, State = l.State, Metadata = l.Metadata,
             Domain = domain, EnvdAccessToken = r.EnvdAccessToken, AllowInternetAccess = r.Network.AllowInternetAccess,
             Network = NetworkDto.From(r.Network),
-            Lifecycle = new LifecycleDto(r.AutoPause ? "pause" : "kill", false),
+            Lifecycle = new LifecycleDto(r.AutoPause ? "pause" : "kill", r.AutoResume),
         };
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Portal.Core;
+using Portal.Core.Runtime;
 using Portal.Core.Sandboxes;
 using Portal.Web.Options;
 using Portal.Web.Routing;
@@ -60,6 +61,14 @@ public static class SandboxesApi
         RefuseUnsupported(network.Rules, network.EgressProxy, "network.egressProxy");
         if (network.HttpsPorts is { Count: > 0 })
             throw DomainException.InvalidArgument("network.httpsPorts is not supported by this portal: the proxy reaches sandbox ports over plain HTTP");
+        var lifecycle = body.Lifecycle;
+        if (lifecycle?.OnTimeout is not (null or "kill" or "pause"))
+            throw DomainException.InvalidArgument($"'lifecycle.onTimeout' must be 'kill' or 'pause' (got '{lifecycle!.OnTimeout}')");
+        if (body.AutoPause is { } ap && lifecycle?.OnTimeout is { } on && ap != (on == "pause"))
+            throw DomainException.InvalidArgument("'autoPause' and 'lifecycle.onTimeout' disagree");
+        if (body.AutoResume?.Enabled is { } ar && lifecycle?.AutoResume is { } lar && ar != lar)
+            throw DomainException.InvalidArgument("'autoResume.enabled' and 'lifecycle.autoResume' disagree");
+        var autoPause = body.AutoPause ?? lifecycle?.OnTimeout == "pause";
         var rec = await svc.CreateAsync(ctx.Caller(), new CreateSandboxCommand
         {
             Template = body.TemplateId,
@@ -68,7 +77,10 @@ public static class SandboxesApi
             Metadata = body.Metadata ?? [],
             EnvVars = body.EnvVars ?? [],
             Secure = !v1 || body.Secure == true,
-            AutoPause = body.AutoPause ?? false,
+            AutoPause = autoPause,
+            // Only meaningful with autoPause; kept either way so the detail shows what was asked.
+            AutoPauseFilesystem = body.AutoPauseMemory == false,
+            AutoResume = body.AutoResume?.Enabled ?? lifecycle?.AutoResume ?? false,
             AllowInternetAccess = body.AllowInternetAccess ?? true,
             Network = new SandboxNetworkSettings
             {
@@ -177,8 +189,8 @@ public static class SandboxesApi
 
     private static async Task<IResult> Pause(HttpContext ctx, SandboxService svc, string sandboxID)
     {
-        await ApiRequest.ReadBodyAsync(ctx, () => new EmptyBody());
-        await svc.PauseAsync(ctx.Caller(), sandboxID, ctx.RequestAborted);
+        var body = await ApiRequest.ReadBodyAsync(ctx, () => new PauseBody());
+        await svc.PauseAsync(ctx.Caller(), sandboxID, body.Memory == false ? SandboxPauseMode.Filesystem : SandboxPauseMode.Memory, ctx.RequestAborted);
         return TypedResults.NoContent();
     }
 

@@ -183,6 +183,13 @@ public sealed class SandboxProxy(
         // through another (its note not here yet); only this miss asks the store, never a hit.
         if (sandboxes.FindLive(sandboxId) is not { Status: SandboxStatus.Running })
             await sandboxes.RefreshFromStoreAsync(sandboxId, ctx.RequestAborted);
+        // autoResume: traffic wakes a paused sandbox, but only traffic that could reach it when
+        // running (a stranger's request must not resume someone else's sandbox).
+        if (sandboxes.FindLive(sandboxId) is { Status: SandboxStatus.Paused, AutoResume: true } paused
+            && TrafficAccess.MayWake(paused, port, ctx.Request))
+        {
+            await sandboxes.AutoResumeAsync(sandboxId, ctx.RequestAborted);
+        }
         if (sandboxes.FindLive(sandboxId) is not { Status: SandboxStatus.Running } rec)
         {
             telemetry.RecordProxyError("sandbox_not_found");

@@ -30,6 +30,22 @@ internal static class TrafficAccess
             : $"Sandbox is secured with traffic access token. Provided token in header '{TokenHeader}' is invalid";
     }
 
+    /// <summary>
+    /// Whether this request may resume a paused autoResume sandbox: only one that would pass when it
+    /// runs. Other ports: the traffic token when the sandbox has one (else they are public). envd's
+    /// port: its access token (<c>X-Access-Token</c>), which envd itself checks on a running
+    /// sandbox; a sandbox made without one (v1 <c>secure:false</c>) is open there anyway.
+    /// </summary>
+    public static bool MayWake(SandboxRecord rec, int port, HttpRequest request)
+    {
+        if (port != SandboxPorts.Envd) return Refusal(rec, port, request) is null;
+        if (rec.EnvdAccessToken is not { } token) return true;
+        var sent = request.Headers[EnvdTokenHeader].ToString();
+        return sent.Length > 0 && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(sent), Encoding.UTF8.GetBytes(token));
+    }
+
+    public const string EnvdTokenHeader = "X-Access-Token";
+
     private static readonly System.Text.RegularExpressions.Regex Browser =
         new("mozilla|chrome|safari|firefox|edge|opera|msie", System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.Compiled);
 

@@ -442,7 +442,12 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         }
     }
 
-    public async Task PauseAsync(string sandboxId, CancellationToken ct)
+    /// <summary>
+    /// The template's PauseMode decides how: Freeze keeps memory (envd freezes the pod's cgroup),
+    /// Stop deletes the pod and keeps its home volume. A filesystem pause (E2B's memory:false) of a
+    /// Freeze template is refused: freezing frees no memory, and nothing else of the pod outlives it.
+    /// </summary>
+    public async Task PauseAsync(string sandboxId, SandboxPauseMode mode, CancellationToken ct)
     {
         await Synced.WaitAsync(ct);
         var gate = Gate(sandboxId);
@@ -455,6 +460,11 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
             if (SandboxPods.Annotation(pod, SandboxPods.PausedAnnotation) is not null)
                 throw new SandboxStateException(sandboxId, SandboxState.Paused, $"sandbox '{sandboxId}' is already paused");
             var init = SandboxPods.ReadInit(pod.Metadata.Annotations);
+            if (mode == SandboxPauseMode.Filesystem && PauseModeOf(pod) != KubernetesPauseMode.Stop)
+            {
+                var template = SandboxPods.Annotation(pod, SandboxPods.TemplateAnnotation) ?? "";
+                throw new NotSupportedException($"template '{template}' pauses by freezing (Portal:Kubernetes:Templates:{template}:PauseMode is Freeze), which keeps memory; a pause with memory:false needs PauseMode Stop (with PersistentHome)");
+            }
             if (PauseModeOf(pod) == KubernetesPauseMode.Stop && _claims.TryGet(SandboxPods.ClaimName(sandboxId), out _))
             {
                 // The claim keeps the record first, then the pod goes: a replica that sees the pod

@@ -34,7 +34,7 @@ internal static partial class CpuAffinity
         var mask = Mask(cpus);
         foreach (var pid in pids)
         {
-            IEnumerable<string> tasks;
+            List<string> tasks;
             try { tasks = Directory.EnumerateDirectories($"/proc/{pid}/task").ToList(); }
             catch (IOException) { continue; } // exited
             foreach (var task in tasks)

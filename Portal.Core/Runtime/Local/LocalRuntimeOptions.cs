@@ -51,6 +51,13 @@ public sealed class LocalRuntimeOptions
     /// <summary>Sandbox networking (<c>Portal:LocalRuntime:Network</c>): address, veth, NAT, DNS, egress rules.</summary>
     public Network.LocalNetworkOptions Network { get; set; } = new();
 
+    /// <summary>
+    /// Where lxcfs's file system is (or is mounted by the runtime when it is not yet): its /proc
+    /// files are bound over each sandbox's so free, /proc/meminfo, /proc/cpuinfo and uptime show the
+    /// sandbox's own limits and start. Empty = off (sandboxes then see the host's figures).
+    /// </summary>
+    public string LxcfsDirectory { get; set; } = "/var/lib/lxcfs";
+
     /// <summary>Reported as envdVersion: the envd protocol level Portal.Envd implements.</summary>
     public string EnvdVersion { get; set; } = "0.6.13";
 }

@@ -56,6 +56,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     private readonly SandboxWatch _watch;
     /// <summary>Null when Portal:LocalRuntime:Network:Enabled is false (loopback only).</summary>
     private readonly Network.SandboxNetwork? _network;
+    /// <summary>The lxcfs mount whose /proc files sandboxes see, or null without lxcfs.</summary>
+    private readonly string? _lxcfs;
 
     public LocalSandboxRuntime(LocalRuntimeOptions options, ICgroupDriver? cgroups = null, TimeProvider? time = null, ILogger<LocalSandboxRuntime>? logger = null)
     {
@@ -68,6 +70,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         Directory.CreateDirectory(options.SandboxesDirectory);
         File.SetUnixFileMode(options.SandboxesDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         HostLimits.Raise(_log);
+        _lxcfs = Lxcfs.Ensure(options.LxcfsDirectory, _log);
         if (options.Network.Enabled)
         {
             _network = new Network.SandboxNetwork(options.Network, options.SandboxesDirectory, _log);
@@ -183,6 +186,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             CpuCount = spec.CpuCount ?? template.CpuCount,
             MemoryMB = spec.MemoryMB ?? template.MemoryMB,
             AccessToken = spec.EnvdAccessToken,
+            EnvVars = new Dictionary<string, string>(spec.EnvVars),
         };
         record = WithEgress(record, spec);
         try
@@ -191,6 +195,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             if (record.Link is { } link && !spec.Egress.IsOpen) _network!.SetEgress(link, spec.Egress);
             if (record.CpuCount != warm.CpuCount || record.MemoryMB != warm.MemoryMB)
                 _cgroups.SetLimits(warm.SandboxId, new CgroupLimits(record.CpuCount, record.MemoryMB, _options.PidsLimit, _options.AgentPidsReserve));
+            if (record.CpuCount != warm.CpuCount) CpuAffinity.Apply(_cgroups.Pids(warm.SandboxId), CpuAffinity.Pick(record.CpuCount));
             if (record.MemoryMB != warm.MemoryMB)
                 await RunLauncherAsync(["resize", "--pid", _cgroups.Pids(warm.SandboxId).FirstOrDefault().ToString(), .. TmpfsSizeArguments(record.MemoryMB)], ct);
             Directory.Move(Dir(warm.SandboxId), Dir(id));
@@ -246,6 +251,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             MemoryMB = spec.MemoryMB ?? template.MemoryMB,
             DiskSizeMB = template.DiskSizeMB,
             AccessToken = spec.EnvdAccessToken,
+            EnvVars = new Dictionary<string, string>(spec.EnvVars),
         };
         record = WithEgress(record, spec);
         if (_sandboxes.ContainsKey(spec.SandboxId) || !_starting.TryAdd(spec.SandboxId, 0) || Directory.Exists(Dir(spec.SandboxId)))
@@ -297,7 +303,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     /// Starts the sandbox and wires its network; returns the host PID of its PID 1 (the launcher
     /// prints it) and the record with its link.
     /// </summary>
-    private async Task<(int Pid, SandboxRecordFile Record)> StartAsync(SandboxRecordFile record, SandboxTemplate template, CancellationToken ct)
+    /// <param name="reboot">a sandbox paused with memory:false boots again: its disk image exists.</param>
+    private async Task<(int Pid, SandboxRecordFile Record)> StartAsync(SandboxRecordFile record, SandboxTemplate template, CancellationToken ct, bool reboot = false)
     {
         var lowerdir = _templates.LowerDirOf(template.TemplateId);
         var id = record.SandboxId;
@@ -305,7 +312,10 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         foreach (var sub in new[] { "rootfs", "run" }) Directory.CreateDirectory(Path.Combine(dir, sub));
         File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         record.Save(RecordPath(id));
-        SandboxDisk.Create(dir, record.DiskSizeMB);
+        if (reboot) SandboxDisk.Remount(dir, TimeSpan.FromSeconds(10));
+        else SandboxDisk.Create(dir, record.DiskSizeMB);
+        // Each boot its own ID (/proc/sys/kernel/random/boot_id inside), as a machine gets at boot.
+        File.WriteAllText(Path.Combine(dir, BootIdFile), Guid.NewGuid().ToString("D") + "\n");
         NativeSignals.Mount("overlay", Path.Combine(dir, "rootfs"), "overlay",
             $"lowerdir={lowerdir},upperdir={SandboxDisk.UpperOf(dir)},workdir={SandboxDisk.WorkOf(dir)}");
 
@@ -313,7 +323,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         // The launcher joins the cgroups, sets the sandbox up detached from the portal (a portal
         // restart or crash leaves it running) and exits once envd has been started inside.
         string printed;
-        try { printed = await RunLauncherAsync(LauncherArguments(id, procs, record.MemoryMB, template), ct); }
+        try { printed = await RunLauncherAsync(LauncherArguments(id, procs, record.CpuCount, record.MemoryMB, template), ct); }
         catch (InvalidOperationException e) { throw new InvalidOperationException($"sandbox '{id}' could not be started: {e.Message}"); }
         if (!int.TryParse(printed, out var pid) || pid <= 0)
             throw new InvalidOperationException($"sandbox '{id}': the launcher did not print its PID 1 (got '{printed}')");
@@ -339,12 +349,21 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         return (await stdout).Trim();
     }
 
-    private IEnumerable<string> LauncherArguments(string id, IReadOnlyList<string> cgroupProcs, int memoryMB, SandboxTemplate template)
+    private const string BootIdFile = "boot_id";
+
+    private IEnumerable<string> LauncherArguments(string id, IReadOnlyList<string> cgroupProcs, int cpuCount, int memoryMB, SandboxTemplate template)
     {
         var dir = Dir(id);
         yield return "run";
         foreach (var a in new[] { "--root", Path.Combine(dir, "rootfs"), "--hostname", id, "--log", Path.Combine(dir, "sandbox.log") }) yield return a;
         foreach (var a in TmpfsSizeArguments(memoryMB)) yield return a;
+        yield return "--cpus";
+        yield return CpuAffinity.Format(CpuAffinity.Pick(cpuCount));
+        foreach (var a in new[] { "--ro-bind", Path.Combine(dir, BootIdFile), "/proc/sys/kernel/random/boot_id" }) yield return a;
+        if (_lxcfs is not null)
+            foreach (var file in Lxcfs.ProcFiles)
+                if (File.Exists(Path.Combine(_lxcfs, "proc", file)))
+                    foreach (var a in new[] { "--ro-bind", Path.Combine(_lxcfs, "proc", file), "/proc/" + file }) yield return a;
         foreach (var p in cgroupProcs) { yield return "--cgroup"; yield return p; }
         foreach (var a in new[] { "--ro-bind", _options.EnvdPath, "/usr/local/bin/portal-envd", "--bind", Path.Combine(dir, "run"), "/run/portal" }) yield return a;
         if (_network is not null) foreach (var a in new[] { "--ro-bind", ResolvConfPath, "/etc/resolv.conf" }) yield return a;
@@ -416,13 +435,15 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         }
     }
 
-    private async Task InitAsync(SandboxSpec spec, CancellationToken ct)
+    private Task InitAsync(SandboxSpec spec, CancellationToken ct) => InitAsync(spec.SandboxId, spec.EnvVars, spec.EnvdAccessToken, ct);
+
+    private async Task InitAsync(string sandboxId, IReadOnlyDictionary<string, string> envVars, string? accessToken, CancellationToken ct)
     {
-        using var http = EnvdSocketClient.HttpClient(SocketOf(spec.SandboxId));
+        using var http = EnvdSocketClient.HttpClient(SocketOf(sandboxId));
         var body = new Dictionary<string, object?>
         {
-            ["envVars"] = spec.EnvVars,
-            ["accessToken"] = spec.EnvdAccessToken,
+            ["envVars"] = envVars,
+            ["accessToken"] = accessToken,
             ["defaultUser"] = "user",
         };
         using var res = await http.PostAsJsonAsync("/init", body, ct);
@@ -456,7 +477,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
 
     private SemaphoreSlim Gate(string sandboxId) => _gates.GetOrAdd(sandboxId, _ => new SemaphoreSlim(1, 1));
 
-    public async Task PauseAsync(string sandboxId, CancellationToken ct)
+    public async Task PauseAsync(string sandboxId, SandboxPauseMode mode, CancellationToken ct)
     {
         var gate = Gate(sandboxId);
         await gate.WaitAsync(ct);
@@ -464,8 +485,19 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         {
             var record = Get(sandboxId);
             if (record.Paused) throw new SandboxStateException(sandboxId, SandboxState.Paused, $"sandbox '{sandboxId}' is already paused");
-            _cgroups.Freeze(sandboxId);
-            Update(record with { Paused = true });
+            if (mode == SandboxPauseMode.Memory)
+            {
+                _cgroups.Freeze(sandboxId);
+                Update(record with { Paused = true });
+            }
+            else
+            {
+                // Recorded first: a portal that dies half-way finds a sandbox to boot on resume,
+                // not a dead one to clean up (Reconcile keeps a paused-to-disk one by its image).
+                Update(record with { Paused = true, PausedToDisk = true });
+                await Task.Run(() => ShutDown(sandboxId, record), CancellationToken.None);
+                Update(Get(sandboxId) with { Link = null });
+            }
         }
         finally
         {
@@ -500,9 +532,16 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         {
             var record = Get(sandboxId);
             if (!record.Paused) throw new SandboxStateException(sandboxId, SandboxState.Running, $"sandbox '{sandboxId}' is not paused");
-            _cgroups.Thaw(sandboxId);
-            await WaitHealthyAsync(sandboxId, ct);
-            Update(record with { Paused = false });
+            if (record.PausedToDisk)
+            {
+                await BootAsync(record, ct);
+            }
+            else
+            {
+                _cgroups.Thaw(sandboxId);
+                await WaitHealthyAsync(sandboxId, ct);
+                Update(record with { Paused = false });
+            }
         }
         finally
         {
@@ -525,6 +564,58 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         catch (System.Net.Sockets.SocketException)
         {
             throw new SandboxNotFoundException(sandboxId);
+        }
+    }
+
+    /// <summary>
+    /// A filesystem pause: every process killed (the PID 1 exiting takes the sandbox's mount
+    /// namespace, its /tmp and /dev/shm along), the overlay and the disk unmounted, the veth and the
+    /// cgroups removed (their memory with them). Only the directory with its disk image is left.
+    /// </summary>
+    private void ShutDown(string id, SandboxRecordFile record)
+    {
+        _watch.Unwatch(id); // its PID 1 is about to exit: no death to report
+        try { _cgroups.KillAll(id, TimeSpan.FromSeconds(10)); }
+        catch (TimeoutException e) { _log.LogError(e, "sandbox {SandboxId}: processes survived SIGKILL", id); throw; }
+        if (_network is not null && record.Link is { } link) _network.UnwireAsync(link).GetAwaiter().GetResult();
+        NativeSignals.Unmount(Path.Combine(Dir(id), "rootfs"));
+        SandboxDisk.Unmount(Dir(id));
+        _cgroups.Remove(id);
+        _cpuSamples.TryRemove(id, out _);
+        _oomSeen.TryRemove(id, out _);
+        try { File.Delete(SocketOf(id)); } catch (IOException) { }
+    }
+
+    /// <summary>
+    /// Boots a sandbox paused with memory:false again, under the same ID: its disk mounted, a new
+    /// boot ID, envd and the template's start command started afresh, /init with the create's env
+    /// vars and access token. A failure leaves it paused (to disk) for another try or a kill.
+    /// </summary>
+    private async Task BootAsync(SandboxRecordFile record, CancellationToken ct)
+    {
+        var id = record.SandboxId;
+        var template = await _templates.FindAsync(record.TemplateId, ct)
+            ?? throw new TemplateNotFoundException(record.TemplateId);
+        try
+        {
+            var (pid, started) = await StartAsync(record with { Link = null }, template, ct, reboot: true);
+            if (started.Link is { } link && !started.Egress.IsOpen) _network!.SetEgress(link, started.Egress);
+            await WaitHealthyAsync(id, ct);
+            await WaitReadyAsync(id, template, ct);
+            await InitAsync(id, started.EnvVars, started.AccessToken, ct);
+            // StartedAt stays the create's: E2B's startedAt does not move on resume (uptime inside does).
+            Update(started with { Paused = false, PausedToDisk = false });
+            _watch.Watch(id, pid, _cgroups.OpenOomEvents(id));
+        }
+        catch
+        {
+            try { ShutDown(id, SandboxRecordFile.TryLoad(RecordPath(id)) ?? Get(id)); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or TimeoutException or InvalidOperationException)
+            {
+                _log.LogError(e, "sandbox {SandboxId}: cleaning up a failed boot", id);
+            }
+            Update(Get(id) with { Paused = true, PausedToDisk = true, Link = null });
+            throw;
         }
     }
 
@@ -599,6 +690,13 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     public Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct)
     {
         if (!_sandboxes.TryGetValue(sandboxId, out var record)) return Task.FromResult<SandboxMetrics?>(null);
+        if (record.PausedToDisk)
+            return Task.FromResult<SandboxMetrics?>(new SandboxMetrics
+            {
+                // Nothing runs and nothing is held in memory; the disk is not mounted to measure.
+                Timestamp = _time.GetUtcNow(), CpuCount = record.CpuCount, CpuUsedPct = 0, MemUsed = 0,
+                MemTotal = record.MemoryMB * 1024L * 1024, DiskUsed = 0, DiskTotal = record.DiskSizeMB * 1024L * 1024,
+            });
         var stats = _cgroups.Stats(sandboxId);
         var now = Stopwatch.GetTimestamp();
         var previous = _cpuSamples.TryGetValue(sandboxId, out var p) ? p : (Cpu: stats.CpuUsageNanos, At: now);
@@ -669,6 +767,20 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             var id = Path.GetFileName(dir);
             var record = id.StartsWith(WarmPrefix, StringComparison.Ordinal) ? null : SandboxRecordFile.TryLoad(RecordPath(id));
             var alive = record is not null && _cgroups.Exists(id) && _cgroups.Pids(id).Count > 0 && File.Exists(SocketOf(id));
+            if (record is { PausedToDisk: true } && File.Exists(Path.Combine(dir, SandboxDisk.ImageName)))
+            {
+                // Paused with memory:false (or the portal died while pausing it): finish the shut-down
+                // (idempotent) and keep it paused; the resume boots it.
+                _sandboxes[id] = record;
+                try { ShutDown(id, record); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or TimeoutException or InvalidOperationException)
+                {
+                    _log.LogError(e, "sandbox {SandboxId}: finishing its filesystem pause", id);
+                }
+                Update(record with { Paused = true, Link = null });
+                _log.LogInformation("found sandbox {SandboxId} paused to disk", id);
+                continue;
+            }
             if (alive)
             {
                 _sandboxes[id] = record! with { Paused = _cgroups.IsFrozen(id) };

@@ -49,6 +49,48 @@ internal static partial class SandboxDisk
         Directory.CreateDirectory(WorkOf(sandboxDir));
     }
 
+    /// <summary>
+    /// Mounts an existing image at <c>disk/</c> again (a boot after a filesystem pause). The old
+    /// mount must be gone first: ext4 mounted twice through two loop devices would be corrupted,
+    /// and the old loop device detaches itself (autoclear) only once its file system has gone
+    /// with the sandbox's last process, so this waits (boundedly) for that.
+    /// </summary>
+    public static void Remount(string sandboxDir, TimeSpan timeout)
+    {
+        var image = Path.Combine(sandboxDir, ImageName);
+        var mount = Path.Combine(sandboxDir, MountName);
+        if (!File.Exists(image)) throw new IOException($"the sandbox's disk image {image} is missing");
+        var until = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        while (IsAttached(image))
+        {
+            if (Stopwatch.GetTimestamp() > until) throw new IOException($"the sandbox's disk image {image} is still attached to a loop device (its old file system has not gone)");
+            Thread.Sleep(10);
+        }
+        Directory.CreateDirectory(mount);
+        using var file = File.OpenHandle(image, FileMode.Open, FileAccess.ReadWrite);
+        using var loop = LoopDevice.Attach(file);
+        if (Mount(loop.Path, mount, "ext4", 0, MountOptions) != 0)
+            throw new IOException($"mount {loop.Path} ({image}) on {mount}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+    }
+
+    /// <summary>Whether some loop device still has <paramref name="image"/> as its backing file.</summary>
+    public static bool IsAttached(string image)
+    {
+        var full = Path.GetFullPath(image);
+        foreach (var device in Directory.EnumerateDirectories("/sys/block", "loop*"))
+        {
+            try
+            {
+                var backing = Path.Combine(device, "loop", "backing_file"); // only while attached
+                if (!File.Exists(backing)) continue;
+                var name = File.ReadAllText(backing).Trim();
+                if (name == full || name == full + " (deleted)") return true;
+            }
+            catch (IOException) { /* detached meanwhile */ }
+        }
+        return false;
+    }
+
     private static BlankImage BlankOf(int sizeMB, string scratchDir)
     {
         var lazy = Blanks.GetOrAdd(sizeMB, s => new Lazy<BlankImage>(() => BlankImage.Make(s, scratchDir)));

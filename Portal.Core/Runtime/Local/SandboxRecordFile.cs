@@ -13,6 +13,13 @@ public sealed record SandboxRecordFile
     public required int DiskSizeMB { get; init; }
     public string? AccessToken { get; init; }
     public bool Paused { get; init; }
+    /// <summary>
+    /// Paused with memory:false: no process, no mount, no cgroup, no veth left; only this directory
+    /// and its disk image. Resume boots it again (<see cref="LocalSandboxRuntime"/>).
+    /// </summary>
+    public bool PausedToDisk { get; init; }
+    /// <summary>The create's env vars: a boot after a filesystem pause gives envd the same /init.</summary>
+    public Dictionary<string, string> EnvVars { get; init; } = [];
     /// <summary>Its veth and addresses; null when networking is off.</summary>
     public Network.SandboxLink? Link { get; init; }
     /// <summary>Egress rules in force (E2B's lists, internet access folded in); empty = open.</summary>

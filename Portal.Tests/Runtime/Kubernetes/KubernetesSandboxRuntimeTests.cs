@@ -149,11 +149,15 @@ public sealed class KubernetesSandboxRuntimeTests : IAsyncLifetime
         var first = await EnvdServer.ReadEnvelopesAsync(body, Ct).FirstAsync(Ct);
         var pid = JsonNode.Parse(first.Json)?["event"]?["start"]?["pid"]?.GetValue<int>() ?? throw new InvalidOperationException($"no start event: {(int)res.StatusCode} {first.Json}");
 
-        await runtime.PauseAsync(spec.SandboxId, Ct);
+        // A Freeze template cannot free memory: memory:false is refused, the sandbox runs on.
+        var refused = await Assert.ThrowsAsync<NotSupportedException>(() => runtime.PauseAsync(spec.SandboxId, SandboxPauseMode.Filesystem, Ct));
+        Assert.Contains("PauseMode", refused.Message);
+        Assert.Equal(SandboxState.Running, (await runtime.FindAsync(spec.SandboxId, Ct))!.State);
+        await runtime.PauseAsync(spec.SandboxId, SandboxPauseMode.Memory, Ct);
         Assert.Equal('T', ProcState(pid));
         Assert.Equal(SandboxState.Paused, (await runtime.FindAsync(spec.SandboxId, Ct))!.State);
         await Assert.ThrowsAsync<SandboxNotFoundException>(async () => await runtime.ConnectAsync(spec.SandboxId, SandboxPorts.Envd, Ct));
-        await Assert.ThrowsAsync<SandboxStateException>(() => runtime.PauseAsync(spec.SandboxId, Ct));
+        await Assert.ThrowsAsync<SandboxStateException>(() => runtime.PauseAsync(spec.SandboxId, SandboxPauseMode.Memory, Ct));
 
         var resumed = await runtime.ResumeAsync(spec.SandboxId, Ct);
         Assert.Equal(SandboxState.Running, resumed.State);
@@ -180,7 +184,8 @@ public sealed class KubernetesSandboxRuntimeTests : IAsyncLifetime
         Assert.Equal("100Mi", claim["spec"]!["resources"]!["requests"]!["storage"]!.GetValue<string>());
         var firstPod = Assert.Single(_cluster.Pods($"{SandboxPods.SandboxIdLabel}={spec.SandboxId}"))["metadata"]!["name"]!.GetValue<string>();
 
-        await runtime.PauseAsync(spec.SandboxId, Ct);
+        // memory:false is what a Stop template does anyway: the pod goes, the home volume stays.
+        await runtime.PauseAsync(spec.SandboxId, SandboxPauseMode.Filesystem, Ct);
         Assert.Empty(_cluster.Pods($"{SandboxPods.SandboxIdLabel}={spec.SandboxId}"));
         Assert.Equal(SandboxState.Paused, Assert.Single(await runtime.ListAsync(Ct)).State);
         // A second replica starting now finds it paused, from the claim alone.
@@ -279,6 +284,6 @@ public sealed class KubernetesSandboxRuntimeTests : IAsyncLifetime
         await runtime.CreateAsync(spec, Ct);
         await Assert.ThrowsAsync<SandboxStateException>(() => runtime.CreateAsync(spec, Ct));
         await Assert.ThrowsAsync<ArgumentException>(() => runtime.CreateAsync(spec with { SandboxId = "a-b" }, Ct));
-        await Assert.ThrowsAsync<SandboxNotFoundException>(() => runtime.PauseAsync("nosuch", Ct));
+        await Assert.ThrowsAsync<SandboxNotFoundException>(() => runtime.PauseAsync("nosuch", SandboxPauseMode.Memory, Ct));
     }
 }

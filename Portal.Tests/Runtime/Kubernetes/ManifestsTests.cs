@@ -135,7 +135,7 @@ public sealed class ManifestsTests
             foreach (var s in new[] { warm, cold, disk }) await runtime.CreateAsync(s, Ct);
             foreach (var s in new[] { warm, disk })
             {
-                await runtime.PauseAsync(s.SandboxId, Ct);
+                await runtime.PauseAsync(s.SandboxId, SandboxPauseMode.Memory, Ct);
                 await runtime.ResumeAsync(s.SandboxId, Ct);
             }
             await runtime.GetMetricsAsync(warm.SandboxId, Ct);

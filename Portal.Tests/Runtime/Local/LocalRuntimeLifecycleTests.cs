@@ -50,10 +50,10 @@ public sealed class LocalRuntimeLifecycleTests(LocalRuntimeFixture fx)
         await fx.RunAsync(id, "nohup bash -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done' >/dev/null 2>&1 &");
         await CounterPassesAsync(id, 0);
 
-        await fx.Runtime.PauseAsync(id, Ct);
+        await fx.Runtime.PauseAsync(id, SandboxPauseMode.Memory, Ct);
         Assert.Equal(SandboxState.Paused, (await fx.Runtime.FindAsync(id, Ct))!.State);
         await Assert.ThrowsAsync<SandboxNotFoundException>(async () => await fx.Runtime.ConnectAsync(id, SandboxPorts.Envd, Ct));
-        await Assert.ThrowsAsync<SandboxStateException>(() => fx.Runtime.PauseAsync(id, Ct));
+        await Assert.ThrowsAsync<SandboxStateException>(() => fx.Runtime.PauseAsync(id, SandboxPauseMode.Memory, Ct));
         var upper = Path.Combine(fx.Options.SandboxesDirectory, id, "rootfs", "tmp");
         var frozenAt = await CounterAsync(id, paused: true);
         // Nothing to wait for: a frozen counter shows itself only by not moving over time

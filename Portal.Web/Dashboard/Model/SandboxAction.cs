@@ -19,7 +19,7 @@ public sealed record SandboxAction(string Kind, string SandboxId, TimeSpan? Exte
 
     public Task RunAsync(SandboxService sandboxes, Caller caller, CancellationToken ct) => Kind switch
     {
-        Pause => sandboxes.PauseAsync(caller, SandboxId, ct),
+        Pause => sandboxes.PauseAsync(caller, SandboxId, Portal.Core.Runtime.SandboxPauseMode.Memory, ct),
         Resume => sandboxes.ResumeAsync(caller, SandboxId, null, null, ct),
         Kill => sandboxes.KillAsync(caller, SandboxId, ct),
         Extend => ExtendAsync(sandboxes, caller, ct),

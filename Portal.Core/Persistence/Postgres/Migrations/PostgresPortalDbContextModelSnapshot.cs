@@ -298,6 +298,12 @@ namespace Portal.Core.Persistence.Postgres.Migrations
                     b.Property<bool>("AutoPause")
                         .HasColumnType("boolean");
 
+                    b.Property<bool>("AutoPauseFilesystem")
+                        .HasColumnType("boolean");
+
+                    b.Property<bool>("AutoResume")
+                        .HasColumnType("boolean");
+
                     b.Property<string>("ClientId")
                         .IsRequired()
                         .HasColumnType("text");

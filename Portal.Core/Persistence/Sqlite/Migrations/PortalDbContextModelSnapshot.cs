@@ -289,6 +289,12 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                     b.Property<bool>("AutoPause")
                         .HasColumnType("INTEGER");
 
+                    b.Property<bool>("AutoPauseFilesystem")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("AutoResume")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("ClientId")
                         .IsRequired()
                         .HasColumnType("TEXT");

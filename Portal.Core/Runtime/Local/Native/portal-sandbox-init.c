@@ -9,13 +9,14 @@
  *
  *   portal-sandbox-init run --root DIR [--hostname NAME] [--cgroup PROCS_FILE]...
  *       [--bind SRC DST]... [--ro-bind SRC DST]... [--cap NAME]... [--env K=V]... [--log FILE]
- *       [--tmp-size SIZE] [--shm-size SIZE] -- PROGRAM [ARGS...]
+ *       [--tmp-size SIZE] [--shm-size SIZE] [--cpus N,N...] -- PROGRAM [ARGS...]
  *     DIR is an already mounted root filesystem (the sandbox's overlay). Joins the cgroups,
  *     creates mount, pid, uts, ipc, net and cgroup namespaces, mounts /proc, a minimal /dev
  *     with its own devpts, a private /tmp and /dev/shm (tmpfs of at most SIZE bytes, suffix k/m/g
  *     allowed: their pages count against the sandbox's memory) and the binds, brings loopback up, pivots into DIR,
  *     keeps only the named capabilities and runs PROGRAM (a path inside DIR) in its own
- *     session. Prints the host PID of the sandbox's init once everything is set up and exits;
+ *     session. --cpus sets the CPU affinity everything in the sandbox inherits (nproc reads it).
+ *     A bind may target an existing file under /proc (lxcfs's views, a fresh boot_id). Prints the host PID of the sandbox's init once everything is set up and exits;
  *     the sandbox runs on, detached. It ends when PROGRAM exits.
  *
  *   portal-sandbox-init resize --pid PID [--tmp-size SIZE] [--shm-size SIZE]
@@ -66,6 +67,8 @@ struct config {
   struct bind binds[MAX_LIST];
   int nbinds;
   unsigned long long caps; /* bit n = capability n is kept */
+  cpu_set_t cpus;
+  int has_cpus;
   char *env[MAX_LIST + 1];
   int nenv;
   char **argv;
@@ -125,6 +128,9 @@ static void mkdirs(const char *path, mode_t mode) {
 }
 
 static void ensure_file(const char *path) {
+  /* Existing targets stay as they are (files under a read-only /proc/sys cannot be opened for writing). */
+  if (access(path, F_OK) == 0) return;
+  errno = 0;
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", path);
   char *slash = strrchr(dir, '/');
@@ -345,6 +351,23 @@ static void close_inherited_fds(void) {
   for (long fd = 3; fd < (max > 0 ? max : 65536); fd++) close((int)fd);
 }
 
+/* "0,3,5": CPU numbers, comma-separated; nothing else. */
+static void parse_cpus(struct config *c, const char *v) {
+  CPU_ZERO(&c->cpus);
+  const char *p = v;
+  while (*p) {
+    size_t n = strspn(p, "0123456789");
+    if (n == 0 || n > 4) { errno = 0; die("--cpus must be CPU numbers separated by commas, not '%s'", v); }
+    int cpu = atoi(p);
+    if (cpu >= CPU_SETSIZE) { errno = 0; die("--cpus: CPU %d is out of range", cpu); }
+    CPU_SET(cpu, &c->cpus);
+    p += n;
+    if (*p == ',') p++;
+    else if (*p) { errno = 0; die("--cpus must be CPU numbers separated by commas, not '%s'", v); }
+  }
+  c->has_cpus = 1;
+}
+
 static int cmd_run(int argc, char **argv) {
   close_inherited_fds();
   struct config c = {0};
@@ -359,6 +382,7 @@ static int cmd_run(int argc, char **argv) {
     else if (!strcmp(a, "--tmp-size")) c.tmp_size = tmpfs_size(a, NEXT());
     else if (!strcmp(a, "--shm-size")) c.shm_size = tmpfs_size(a, NEXT());
     else if (!strcmp(a, "--cap")) c.caps |= 1ULL << cap_bit(NEXT());
+    else if (!strcmp(a, "--cpus")) parse_cpus(&c, NEXT());
     else if (!strcmp(a, "--cgroup")) {
       if (c.ncgroups == MAX_LIST) { errno = 0; die("too many --cgroup"); }
       c.cgroups[c.ncgroups++] = NEXT();
@@ -391,6 +415,7 @@ static int cmd_run(int argc, char **argv) {
   snprintf(pid, sizeof pid, "%d\n", (int)getpid());
   for (int k = 0; k < c.ncgroups; k++) write_file(c.cgroups[k], pid);
   protect_from_oom_killer(); /* inherited by the sandbox's init and envd */
+  if (c.has_cpus && sched_setaffinity(0, sizeof c.cpus, &c.cpus) < 0) die("sched_setaffinity");
 
   int status[2];
   if (pipe2(status, O_CLOEXEC) < 0) die("pipe");
