@@ -21,6 +21,11 @@ public sealed record SandboxTemplate
     public string? ReadyCommand { get; init; }
     /// <summary>Sandboxes kept started and idle, so a create only claims one.</summary>
     public int WarmPoolSize { get; init; }
+    /// <summary>
+    /// Not listed and not offered to users (an unpacked image that template builds start from):
+    /// found by ID only, by the runtime and the builds that use it.
+    /// </summary>
+    public bool Hidden { get; init; }
 }
 
 public interface ITemplateCatalog

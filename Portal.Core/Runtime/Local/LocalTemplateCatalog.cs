@@ -12,7 +12,7 @@ public sealed class LocalTemplateCatalog(string directory) : ITemplateCatalog
     public Task<SandboxTemplate?> FindAsync(string templateIdOrAlias, CancellationToken ct) =>
         Task.FromResult(Load().FirstOrDefault(t => t.TemplateId == templateIdOrAlias || t.Aliases.Contains(templateIdOrAlias)));
 
-    public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(Load());
+    public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(Load().Where(t => !t.Hidden).ToList());
 
     private List<SandboxTemplate> Load()
     {
