@@ -55,9 +55,22 @@ internal static class SandboxRootfs
                 throw new ImageResolveException($"the image's /{Path.GetRelativePath(root, f)} is not a plain file");
         var users = Lines(passwd);
         var groups = Lines(group);
-        if (users.Any(l => l.StartsWith("user:", StringComparison.Ordinal))) return;
         if (!users.Any(l => l.StartsWith("root:", StringComparison.Ordinal))) users.Insert(0, "root:x:0:0:root:/root:/bin/sh");
         if (!groups.Any(l => l.StartsWith("root:", StringComparison.Ordinal))) groups.Insert(0, "root:x:0:");
+        // envd starts root's commands in root's home.
+        if (Field(users.First(l => l.StartsWith("root:", StringComparison.Ordinal)), 5) is ['/', ..] rootHome
+            && RootfsPaths.PrepareParents(root, RootfsPaths.Components(rootHome[1..], "root's home"), "root's home") is { } rootHomePath
+            && RootfsPaths.KindOf(rootHomePath) == RootfsPaths.Kind.None)
+        {
+            Directory.CreateDirectory(rootHomePath);
+            File.SetUnixFileMode(rootHomePath, (UnixFileMode)0x1C0 /* 0700 */);
+        }
+        if (users.Any(l => l.StartsWith("user:", StringComparison.Ordinal)))
+        {
+            File.WriteAllLines(passwd, users);
+            File.WriteAllLines(group, groups);
+            return;
+        }
 
         var uid = FreeId(users, 2);
         var gid = groups.Any(l => Field(l, 2) == uid) ? FreeId(groups, 2) : uid;
