@@ -26,6 +26,11 @@ public sealed record SandboxTemplate
     /// found by ID only, by the runtime and the builds that use it.
     /// </summary>
     public bool Hidden { get; init; }
+    /// <summary>
+    /// The template this one was made from (a snapshot's or a build step's source). The runtime
+    /// stacks this template's own files over its parent's; null for a template that stands alone.
+    /// </summary>
+    public string? ParentTemplateId { get; init; }
 }
 
 public interface ITemplateCatalog

@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Portal.Core.Runtime;
+using Portal.Core.Runtime.Local;
 
 namespace Portal.Core.Templates.Images;
 
@@ -17,6 +19,7 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
     public const string TemplatePrefix = "image-";
     private const int MaxManifestBytes = 4 << 20;
     private const int MaxConfigBytes = 8 << 20;
+    private const string ImageFile = "image.json";
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
     private readonly HttpClient _http = http ?? new HttpClient(new SocketsHttpHandler
     {
@@ -175,15 +178,9 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
             }
             SandboxRootfs.Prepare(rootfs, log);
             var resolved = new ResolvedImage(templateId, digest, config.Config?.Env ?? [], config.Config?.WorkingDir is { Length: > 0 } w ? w : null);
-            await File.WriteAllTextAsync(Path.Combine(work, "template.json"), JsonSerializer.Serialize(new ImageTemplateFile
-            {
-                TemplateId = templateId,
-                DiskSizeMB = options.MaxImageSizeMB,
-                Image = image,
-                ImageDigest = digest,
-                ImageEnv = resolved.Env,
-                ImageWorkingDir = resolved.WorkingDir,
-            }, Json), ct);
+            LocalTemplateCatalog.Save(work, new SandboxTemplate { TemplateId = templateId, DiskSizeMB = options.MaxImageSizeMB, Hidden = true });
+            await File.WriteAllTextAsync(Path.Combine(work, ImageFile), JsonSerializer.Serialize(
+                new ImageSource(image, digest, resolved.Env, resolved.WorkingDir), Json), ct);
             try { Directory.Move(work, Path.Combine(templatesDirectory, templateId)); }
             catch (IOException) when (Cached(templateId) is { } raced)
             {
@@ -223,29 +220,19 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
 
     private ResolvedImage? Cached(string templateId)
     {
-        var file = Path.Combine(templatesDirectory, templateId, "template.json");
-        if (!File.Exists(file)) return null;
+        var dir = Path.Combine(templatesDirectory, templateId);
+        if (!File.Exists(Path.Combine(dir, "template.json")) || !File.Exists(Path.Combine(dir, ImageFile))) return null;
         try
         {
-            var t = JsonSerializer.Deserialize<ImageTemplateFile>(File.ReadAllText(file), Json);
-            return t is null ? null : new ResolvedImage(templateId, t.ImageDigest, t.ImageEnv, t.ImageWorkingDir);
+            var s = JsonSerializer.Deserialize<ImageSource>(File.ReadAllText(Path.Combine(dir, ImageFile)), Json);
+            return s is null ? null : new ResolvedImage(templateId, s.Digest, s.Env, s.WorkingDir);
         }
         catch (JsonException) { return null; }
     }
 
-    /// <summary>template.json of an image template: the catalog's fields plus where the image came from.</summary>
-    private sealed record ImageTemplateFile
-    {
-        public required string TemplateId { get; init; }
-        public string[] Aliases { get; init; } = [];
-        public int CpuCount { get; init; } = 2;
-        public int MemoryMB { get; init; } = 512;
-        public int DiskSizeMB { get; init; }
-        public int WarmPoolSize { get; init; }
-        public bool Hidden { get; init; } = true;
-        public string? Image { get; init; }
-        public string? ImageDigest { get; init; }
-        public IReadOnlyList<string> ImageEnv { get; init; } = [];
-        public string? ImageWorkingDir { get; init; }
-    }
+    /// <summary>
+    /// <c>image.json</c> beside an image template's template.json: where it came from and the
+    /// image config's defaults, given again to every build that uses the cached copy.
+    /// </summary>
+    private sealed record ImageSource(string Image, string Digest, IReadOnlyList<string> Env, string? WorkingDir);
 }

@@ -53,6 +53,26 @@ public sealed class ImageSandboxTests(LocalRuntimeFixture fx) : IDisposable
             Assert.Equal("hello from an OCI image\n1000 /home/user\ngone\n", stdout);
             var (_, root, _) = await fx.RunAsync(sbx.SandboxId, "echo $EUID", user: "root", runtime: runtime);
             Assert.Equal("0\n", root);
+
+            // A build's layer stands on the image template like on any other (what the builds engine makes).
+            var child = Path.Combine(_dirs.Templates, "built-on-image");
+            Directory.CreateDirectory(Path.Combine(child, "rootfs", "etc"));
+            File.WriteAllText(Path.Combine(child, "rootfs", "etc", "step"), "from a build step");
+            LocalTemplateCatalog.Save(child, new SandboxTemplate { TemplateId = "built-on-image", ParentTemplateId = resolved.TemplateId });
+            var built = await runtime.CreateAsync(new SandboxSpec { SandboxId = LocalRuntimeFixture.NewId(), TemplateId = "built-on-image" }, Ct);
+            var (_, both, _) = await fx.RunAsync(built.SandboxId, "read -r a < /etc/message; read -r b < /etc/step; echo \"$a / $b\"", runtime: runtime);
+            Assert.Equal("hello from an OCI image / from a build step\n", both);
+            Assert.Equal(["built-on-image"], (await runtime.Templates.ListAsync(Ct)).Select(t => t.TemplateId)); // the image itself is not listed
+
+            // Removable like any template once nothing stands on it; the next resolve unpacks it again.
+            await Assert.ThrowsAsync<TemplateInUseException>(() => runtime.DeleteTemplateAsync(resolved.TemplateId, Ct));
+            foreach (var s in await runtime.ListAsync(Ct)) await runtime.KillAsync(s.SandboxId, Ct);
+            Assert.True(await runtime.DeleteTemplateAsync("built-on-image", Ct));
+            Assert.True(await runtime.DeleteTemplateAsync(resolved.TemplateId, Ct));
+            Assert.Null(await runtime.Templates.FindAsync(resolved.TemplateId, Ct));
+            _dirs.Log.Clear();
+            Assert.Equal(resolved.TemplateId, (await _dirs.Resolver().ResolveAsync("oci-layout:hostbash:1", null, _dirs.Progress, Ct)).TemplateId);
+            Assert.DoesNotContain(_dirs.Log, l => l.Contains("unpacked already"));
         }
         finally
         {
