@@ -22,6 +22,11 @@ public sealed record SandboxTemplate
     /// <summary>Sandboxes kept started and idle, so a create only claims one.</summary>
     public int WarmPoolSize { get; init; }
     /// <summary>
+    /// Not listed and not offered to users (an unpacked image that template builds start from):
+    /// found by ID only, by the runtime and the builds that use it.
+    /// </summary>
+    public bool Hidden { get; init; }
+    /// <summary>
     /// The template this one was made from (a snapshot's or a build step's source). The runtime
     /// stacks this template's own files over its parent's; null for a template that stands alone.
     /// </summary>

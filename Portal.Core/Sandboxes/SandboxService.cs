@@ -173,7 +173,7 @@ public sealed class SandboxService(
         if (string.IsNullOrWhiteSpace(cmd.Template))
             throw DomainException.InvalidArgument("'templateID' is required");
         var template = await runtime.Templates.FindAsync(cmd.Template, ct);
-        if (template is null)
+        if (template is null || template.Hidden)
         {
             telemetry.RecordCreate("template_not_found", sw.Elapsed);
             throw DomainException.InvalidArgument($"template '{cmd.Template}' not found");

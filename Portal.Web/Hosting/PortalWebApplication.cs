@@ -185,6 +185,7 @@ public static class PortalWebApplication
         services.AddSingleton<SandboxChangeStream>();
         services.AddSingleton<SandboxService>();
         services.AddSandboxRuntime(config);
+        services.AddImageResolver(config);
         services.AddSingleton<WebhookDispatcher>();
         services.AddSingleton<WebhookService>();
 

@@ -60,7 +60,7 @@ public sealed class LocalTemplateCatalog(string directory) : ITemplateCatalog
     public Task<SandboxTemplate?> FindAsync(string templateIdOrAlias, CancellationToken ct) =>
         Task.FromResult(Usable().FirstOrDefault(t => t.TemplateId == templateIdOrAlias || t.Aliases.Contains(templateIdOrAlias)));
 
-    public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(Usable());
+    public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(Usable().Where(t => !t.Hidden).ToList());
 
     /// <summary>Writes a template's <c>template.json</c> (the folder's <c>rootfs/</c> is the caller's).</summary>
     public static void Save(string templateDirectory, SandboxTemplate template) =>

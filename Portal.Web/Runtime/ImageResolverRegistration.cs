@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Options;
+using Portal.Core.Runtime;
+using Portal.Core.Runtime.Local;
+using Portal.Core.Templates.Images;
+
+namespace Portal.Web.Runtime;
+
+/// <summary>
+/// <see cref="IImageResolver"/>: template builds turn their <c>fromImage</c> into a template through
+/// it. With the local runtime images become templates of its templates directory; other runtimes
+/// refuse images with a clear error. Options: <c>Portal:Templates:Images</c>, checked at start-up.
+/// </summary>
+public static class ImageResolverRegistration
+{
+    public static IServiceCollection AddImageResolver(this IServiceCollection services, IConfiguration config)
+    {
+        services.AddOptions<ImageOptions>().Bind(config.GetSection(ImageOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ImageOptions>, ImageOptionsValidator>();
+        services.AddSingleton<IImageResolver>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<ImageOptions>>().Value;
+            var runtime = sp.GetRequiredService<ISandboxRuntime>();
+            return runtime.Templates is LocalTemplateCatalog catalog
+                ? new ImageResolver(options, catalog.Directory)
+                : new NoImages(runtime.Name);
+        });
+        return services;
+    }
+
+    private sealed class ImageOptionsValidator : IValidateOptions<ImageOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, ImageOptions options) =>
+            options.Validate() is { Count: > 0 } errors ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
+    }
+
+    /// <summary>Runtimes whose templates are not root filesystems the portal writes (Kubernetes: container images as they are).</summary>
+    private sealed class NoImages(string runtime) : IImageResolver
+    {
+        public Task<ResolvedImage> ResolveAsync(string image, RegistryCredentials? credentials, IProgress<string> log, CancellationToken ct) =>
+            throw new ImageResolveException($"the '{runtime}' runtime does not build templates from images");
+    }
+}
