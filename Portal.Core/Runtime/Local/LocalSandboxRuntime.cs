@@ -421,8 +421,9 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         {
             ["envVars"] = spec.EnvVars,
             ["accessToken"] = spec.EnvdAccessToken,
-            ["defaultUser"] = "user",
+            ["defaultUser"] = spec.DefaultUser ?? "user",
         };
+        if (spec.DefaultWorkdir is { } workdir) body["defaultWorkdir"] = workdir;
         using var res = await http.PostAsJsonAsync("/init", body, ct);
         if (!res.IsSuccessStatusCode) throw new InvalidOperationException($"envd /init failed: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync(ct)}");
     }
@@ -586,6 +587,24 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             }
             await Task.Delay(10, ct);
         }
+    }
+
+    public Task<SandboxTemplate> DeriveTemplateAsync(string parentTemplateId, string newTemplateId, string? startCommand, string? readyCommand, CancellationToken ct)
+    {
+        if (!TemplateLayers.IsValidId(newTemplateId)) throw new ArgumentException($"invalid template ID '{newTemplateId}': lowercase letters, digits, '-' and '_' only, at most 64");
+        return Task.Run(async () =>
+        {
+            var parent = await _templates.FindAsync(parentTemplateId, ct) ?? throw new TemplateNotFoundException(parentTemplateId);
+            if (_templates.DepthOf(parent.TemplateId) >= LocalTemplateCatalog.MaxChainDepth)
+                throw new ArgumentException($"template '{parent.TemplateId}' is already {LocalTemplateCatalog.MaxChainDepth} layers deep");
+            var template = parent with
+            {
+                TemplateId = newTemplateId, Aliases = [], WarmPoolSize = 0, ParentTemplateId = parent.TemplateId,
+                StartCommand = startCommand, ReadyCommand = startCommand is null ? null : readyCommand,
+            };
+            TemplateLayers.Derive(_templates.Directory, template);
+            return template;
+        }, ct);
     }
 
     public Task<bool> DeleteTemplateAsync(string templateId, CancellationToken ct)
