@@ -85,7 +85,7 @@ test('build from base with run, copy, envs, user, workdir, start and ready; a sa
 test('a rebuild with every step cached says so and is fast', async () => {
   const { info, text, ms, logs } = await build(appTemplate(), name);
   const stepLines = logs.filter((l) => /^(CACHED )?\[\d+\/\d+\]/.test(l.message));
-  assert.ok(stepLines.length >= 10, text);
+  assert.equal(stepLines.length, 9, text);
   assert.ok(stepLines.every((l) => l.message.startsWith('CACHED ')), text);
   console.log(`# cached rebuild: ${ms} ms`);
   assert.ok(ms < 10_000, `cached rebuild took ${ms} ms`);
@@ -199,9 +199,12 @@ test('names, tags, hashes and steps that fail validation get 400 in E2B\'s shape
   }
   const bld = (await api('POST', '/v3/templates', { name: `valid-${runId}` })).body;
   deleteAfter.add(bld.templateID);
-  const files = await api('GET', `/templates/${bld.templateID}/files/..%2F..%2Fetc%2Fpasswd`);
-  assert.equal(files.status, 400);
-  assert.match(files.body.message, /Invalid files hash/);
+  for (const hash of ['..%2F..%2Fetc%2Fpasswd', 'A'.repeat(64), 'abc', 'g'.repeat(64)]) {
+    const files = await api('GET', `/templates/${bld.templateID}/files/${hash}`);
+    assert.equal(files.status, 400, hash);
+    assert.equal(files.body.code, 400);
+  }
+  assert.match((await api('GET', `/templates/${bld.templateID}/files/${'g'.repeat(64)}`)).body.message, /Invalid files hash/);
   for (const steps of [
     [{ type: 'COPY', args: ['../../etc', '/x'], filesHash: 'b'.repeat(64) }],
     [{ type: 'COPY', args: ['/etc/passwd', '/x'], filesHash: 'b'.repeat(64) }],
@@ -292,7 +295,7 @@ test('the CLI list shape and publish', async () => {
   assert.ok(mine, JSON.stringify(list.body));
   for (const f of ['templateID', 'buildID', 'cpuCount', 'memoryMB', 'diskSizeMB', 'envdVersion', 'public', 'aliases', 'createdAt', 'updatedAt', 'spawnCount', 'buildCount', 'buildStatus'])
     assert.ok(f in mine, f);
-  assert.ok(mine.spawnCount >= 2);
+  assert.ok(mine.spawnCount >= 2, JSON.stringify(mine));
   assert.ok(mine.buildCount >= 2);
   assert.equal(mine.buildStatus, 'ready');
   const pub = await api('PATCH', `/v2/templates/${mine.templateID}`, { public: true });
