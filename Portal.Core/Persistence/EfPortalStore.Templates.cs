@@ -94,11 +94,13 @@ public sealed partial class EfPortalStore
         return row is null ? null : ToBuild(row);
     }
 
-    public async Task<IReadOnlyList<TemplateBuild>> ListTemplateBuildsAsync(IReadOnlyCollection<TemplateBuildStatus> statuses, CancellationToken ct)
+    public async Task<IReadOnlyList<TemplateBuild>> ListTemplateBuildsAsync(IReadOnlyCollection<TemplateBuildStatus> statuses, string? teamId, CancellationToken ct)
     {
         var names = statuses.Select(s => s.ToString()).ToList();
         await using var db = Context();
-        var rows = await db.TemplateBuilds.AsNoTracking().Where(b => names.Contains(b.Status)).OrderBy(b => b.CreatedAt).ToListAsync(ct);
+        var q = db.TemplateBuilds.AsNoTracking().Where(b => names.Contains(b.Status));
+        if (teamId is not null) q = q.Where(b => b.TeamId == teamId);
+        var rows = await q.OrderBy(b => b.CreatedAt).ToListAsync(ct);
         return rows.Select(ToBuild).ToList();
     }
 
@@ -171,6 +173,16 @@ public sealed partial class EfPortalStore
             });
         }, ct);
 
+    public async Task<IReadOnlyList<TemplateLayer>> ListTemplateLayersAsync(string teamId, CancellationToken ct)
+    {
+        await using var db = Context();
+        var rows = await db.TemplateLayers.AsNoTracking().Where(l => l.TeamId == teamId).OrderByDescending(l => l.CreatedAt).ToListAsync(ct);
+        return rows.Select(r => new TemplateLayer(r.Key, r.TeamId, r.RuntimeTemplateId, State(r.StateJson) ?? new BuildState(), At(r.CreatedAt))).ToList();
+    }
+
+    public Task DeleteTemplateLayerAsync(string key, CancellationToken ct) =>
+        WriteAsync(db => db.TemplateLayers.Where(l => l.Key == key).ExecuteDeleteAsync(ct), ct);
+
     private static async Task PointTagsAsync(PortalDbContext db, string templateId, string buildId, IReadOnlyList<string> tags, DateTimeOffset at, CancellationToken ct)
     {
         var list = tags.Distinct(StringComparer.Ordinal).ToList();
@@ -208,7 +220,7 @@ public sealed partial class EfPortalStore
         CreatedAt = At(r.CreatedAt), FinishedAt = At(r.FinishedAt), Tags = JsonSerializer.Deserialize<string[]>(r.TagsJson) ?? [],
         RequestJson = r.RequestJson, ReasonMessage = r.ReasonMessage, ReasonStep = r.ReasonStep, RuntimeTemplateId = r.RuntimeTemplateId,
         BuildSandboxId = r.BuildSandboxId, Result = State(r.ResultJson), StartCmd = r.StartCmd, ReadyCmd = r.ReadyCmd,
-        CpuCount = r.CpuCount, MemoryMB = r.MemoryMB,
+        CpuCount = r.CpuCount, MemoryMB = r.MemoryMB, LayerKeys = JsonSerializer.Deserialize<string[]>(r.LayerKeysJson) ?? [],
     };
 
     private static TemplateBuildRow FromBuild(TemplateBuild b) => new()
@@ -217,6 +229,6 @@ public sealed partial class EfPortalStore
         FinishedAt = b.FinishedAt is { } f ? Ms(f) : null, TagsJson = JsonSerializer.Serialize(b.Tags), RequestJson = b.RequestJson,
         ReasonMessage = b.ReasonMessage, ReasonStep = b.ReasonStep, RuntimeTemplateId = b.RuntimeTemplateId, BuildSandboxId = b.BuildSandboxId,
         ResultJson = b.Result is null ? null : JsonSerializer.Serialize(b.Result), StartCmd = b.StartCmd, ReadyCmd = b.ReadyCmd,
-        CpuCount = b.CpuCount, MemoryMB = b.MemoryMB,
+        CpuCount = b.CpuCount, MemoryMB = b.MemoryMB, LayerKeysJson = JsonSerializer.Serialize(b.LayerKeys),
     };
 }

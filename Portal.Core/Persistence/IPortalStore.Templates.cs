@@ -25,8 +25,8 @@ public partial interface IPortalStore
     /// <summary>Adds a build and counts it on its template (update time too).</summary>
     Task AddTemplateBuildAsync(TemplateBuild build, CancellationToken ct);
     Task<TemplateBuild?> FindTemplateBuildAsync(string buildId, CancellationToken ct);
-    /// <summary>Builds in these states (every template's), oldest first: a restart's unfinished ones.</summary>
-    Task<IReadOnlyList<TemplateBuild>> ListTemplateBuildsAsync(IReadOnlyCollection<TemplateBuildStatus> statuses, CancellationToken ct);
+    /// <summary>Builds in these states (a team's, or every team's), oldest first: a restart's unfinished ones, the layers in use.</summary>
+    Task<IReadOnlyList<TemplateBuild>> ListTemplateBuildsAsync(IReadOnlyCollection<TemplateBuildStatus> statuses, string? teamId, CancellationToken ct);
     /// <summary>The template's newest build, whatever its state; null when it has none.</summary>
     Task<TemplateBuild?> FindLatestTemplateBuildAsync(string templateId, CancellationToken ct);
     /// <summary>
@@ -48,4 +48,7 @@ public partial interface IPortalStore
     Task<TemplateLayer?> FindTemplateLayerAsync(string key, CancellationToken ct);
     /// <summary>Inserts or replaces the layer under its key.</summary>
     Task SaveTemplateLayerAsync(TemplateLayer layer, CancellationToken ct);
+    /// <summary>A team's cached layers, newest first.</summary>
+    Task<IReadOnlyList<TemplateLayer>> ListTemplateLayersAsync(string teamId, CancellationToken ct);
+    Task DeleteTemplateLayerAsync(string key, CancellationToken ct);
 }

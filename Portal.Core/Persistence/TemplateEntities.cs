@@ -54,6 +54,7 @@ internal sealed class TemplateBuildRow
     public string? ResultJson { get; set; }
     public string? StartCmd { get; set; }
     public string? ReadyCmd { get; set; }
+    public string LayerKeysJson { get; set; } = "[]";
     public int CpuCount { get; set; }
     public int MemoryMB { get; set; }
 }

@@ -52,7 +52,7 @@ public sealed class TemplateBuilder(
     /// </summary>
     public async Task RecoverAsync(CancellationToken ct)
     {
-        foreach (var build in await store.ListTemplateBuildsAsync([TemplateBuildStatus.Waiting, TemplateBuildStatus.Building], ct))
+        foreach (var build in await store.ListTemplateBuildsAsync([TemplateBuildStatus.Waiting, TemplateBuildStatus.Building], null, ct))
         {
             if (_running.ContainsKey(build.BuildId)) continue;
             if (build.Status == TemplateBuildStatus.Waiting && build.RequestJson is null) continue; // never started: the client may still start it
@@ -117,6 +117,7 @@ public sealed class TemplateBuilder(
         public string? CurrentStep { get; set; } = "base";
         public string? SandboxId { get; set; }
         public string? SandboxToken { get; set; }
+        public List<string> LayerKeys { get; } = [];
         /// <summary>Made by this build and owned by nothing else yet: removed if the build fails.</summary>
         public string? PendingTemplate { get; set; }
     }
@@ -142,12 +143,14 @@ public sealed class TemplateBuilder(
             {
                 run.Log.Info(no, "CACHED " + title);
                 current = hit;
+                run.LayerKeys.Add(hit.Key);
                 continue;
             }
             invalidated = true;
             run.Log.Info(no, title);
             var started = clock.GetUtcNow();
             current = await RunStepAsync(run, step, current, key);
+            run.LayerKeys.Add(current.Key);
             run.Log.Info(no, $"done in {(clock.GetUtcNow() - started).TotalSeconds:0.0} s");
         }
 
@@ -336,11 +339,42 @@ public sealed class TemplateBuilder(
         await run.Log.FlushAsync(final: true);
         run.Build = run.Build with
         {
-            Status = TemplateBuildStatus.Ready, FinishedAt = clock.GetUtcNow(), RuntimeTemplateId = id, Result = state,
+            Status = TemplateBuildStatus.Ready, FinishedAt = clock.GetUtcNow(), RuntimeTemplateId = id, Result = state, LayerKeys = run.LayerKeys,
             StartCmd = request.StartCmd, ReadyCmd = request.ReadyCmd, BuildSandboxId = null,
         };
         await store.SaveTemplateBuildAsync(run.Build, CancellationToken.None);
         run.PendingTemplate = null;
+    }
+
+    /// <summary>
+    /// Removes the team's cached layers no ready build stands on any more (after a template was
+    /// deleted), children before parents. Skipped while one of the team's builds runs: it may be
+    /// standing on a layer that looks unused.
+    /// </summary>
+    public async Task PruneLayersAsync(string teamId, CancellationToken ct)
+    {
+        if (_running.Count > 0) return;
+        var inUse = (await store.ListTemplateBuildsAsync([TemplateBuildStatus.Ready, TemplateBuildStatus.Building, TemplateBuildStatus.Waiting], teamId, ct))
+            .SelectMany(b => b.LayerKeys).ToHashSet(StringComparer.Ordinal);
+        var unused = (await store.ListTemplateLayersAsync(teamId, ct)).Where(l => !inUse.Contains(l.Key)).ToList();
+        var inUseTemplates = (await store.ListTemplateLayersAsync(teamId, ct)).Where(l => inUse.Contains(l.Key)).Select(l => l.RuntimeTemplateId).ToHashSet(StringComparer.Ordinal);
+        // An ENV layer shares its parent's runtime template: only the row goes then.
+        for (var round = 0; unused.Count > 0 && round < 64; round++)
+        {
+            var left = new List<TemplateLayer>();
+            foreach (var layer in unused)
+            {
+                try
+                {
+                    if (!inUseTemplates.Contains(layer.RuntimeTemplateId) && layer.RuntimeTemplateId.StartsWith("tl-", StringComparison.Ordinal))
+                        await runtime.DeleteTemplateAsync(layer.RuntimeTemplateId, ct);
+                    await store.DeleteTemplateLayerAsync(layer.Key, ct);
+                }
+                catch (TemplateInUseException) { left.Add(layer); }
+            }
+            if (left.Count == unused.Count) break; // stood on by something outside the cache (a snapshot): kept
+            unused = left;
+        }
     }
 
     private async Task CleanUpAsync(BuildRun run)

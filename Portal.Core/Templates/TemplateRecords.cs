@@ -56,6 +56,8 @@ public sealed record TemplateBuild
     public BuildState? Result { get; init; }
     public string? StartCmd { get; init; }
     public string? ReadyCmd { get; init; }
+    /// <summary>The cached layers the build stands on (kept while a build of the team uses them).</summary>
+    public IReadOnlyList<string> LayerKeys { get; init; } = [];
     public int CpuCount { get; init; }
     public int MemoryMB { get; init; }
 }

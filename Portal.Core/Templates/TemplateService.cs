@@ -181,6 +181,7 @@ public sealed class TemplateService(
             try { await runtime.DeleteTemplateAsync(runtimeTemplate, CancellationToken.None); }
             catch (Exception e) { log.LogWarning(e, "Template {TemplateId}: its runtime template {RuntimeTemplate} was not removed", templateId, runtimeTemplate); }
         }
+        await builder.PruneLayersAsync(caller.TeamId, CancellationToken.None);
         log.LogInformation("Template {TemplateId} deleted by team {TeamId}", templateId, caller.TeamId);
     }
 

@@ -3,7 +3,7 @@
 // Template.exists across teams, delete; and hostile input on every route.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -119,6 +119,7 @@ test('a failing step is a BuildError with its log, and leaves no template behind
   // Nothing was made ready under that name: creating from it fails clearly.
   await assert.rejects(Sandbox.create(`fail-${runId}`, opts), /no ready build/);
   assert.equal(await Template.exists(`fail-${runId}`, opts), true);
+  deleteAfter.add((await api('GET', `/templates/aliases/fail-${runId}`)).body.templateID);
 });
 
 test('aliases and tags: build name:tag, assign, list, remove, create by name:tag', async () => {
@@ -275,9 +276,16 @@ test('hostile archives are refused at upload: ../ entries, writes through a syml
   assert.equal((await put(forged, good)).status, 403);
 });
 
+const templatesDir = process.env.PORTAL_TEMPLATES_DIR ?? '/var/lib/sandbox-portal/templates';
+const layerDirs = () => readdirSync(templatesDir).filter((d) => d.startsWith('tl-')).sort();
+
 test('delete: the template goes, creating from it then fails clearly, a second delete is 404', async () => {
   const doomed = `doomed-${runId}`;
-  const { info } = await build(Template().fromTemplate('base').runCmd('echo doomed > ~/d'), doomed);
+  const layersBefore = layerDirs();
+  const { info } = await build(Template().fromTemplate('base').runCmd(`echo doomed-${runId} > ~/d`), doomed);
+  const added = layerDirs().filter((d) => !layersBefore.includes(d));
+  assert.equal(added.length, 1, 'one RUN step: one layer');
+  assert.ok(existsSync(join(templatesDir, `tb-${info.buildId}`)));
   const sbx = created.add(await Sandbox.create(doomed, opts));
   const del = await api('DELETE', `/templates/${info.templateId}`);
   assert.equal(del.status, 204);
@@ -285,7 +293,14 @@ test('delete: the template goes, creating from it then fails clearly, a second d
   assert.equal(await Template.exists(doomed, opts), false);
   assert.equal((await api('DELETE', `/templates/${info.templateId}`)).status, 404);
   // A sandbox already running from it keeps working.
-  assert.equal((await sbx.commands.run('cat ~/d')).stdout.trim(), 'doomed');
+  assert.equal((await sbx.commands.run('cat ~/d')).stdout.trim(), `doomed-${runId}`);
+  // Its runtime template and the layer only it used are gone from the runtime's directory.
+  assert.equal(existsSync(join(templatesDir, `tb-${info.buildId}`)), false);
+  assert.equal(layerDirs().includes(added[0]), false);
+  // Layers that templates still in the registry stand on stay: the first template rebuilds fully cached.
+  const { logs } = await build(appTemplate(), name);
+  const steps = logs.filter((l) => /^(CACHED )?\[\d+\/\d+\]/.test(l.message));
+  assert.ok(steps.length === 9 && steps.every((l) => l.message.startsWith('CACHED ')), steps.map((l) => l.message).join('\n'));
 });
 
 test('the CLI list shape and publish', async () => {

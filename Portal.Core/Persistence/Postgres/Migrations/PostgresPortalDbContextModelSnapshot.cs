@@ -441,6 +441,10 @@ namespace Portal.Core.Persistence.Postgres.Migrations
                     b.Property<long?>("FinishedAt")
                         .HasColumnType("bigint");
 
+                    b.Property<string>("LayerKeysJson")
+                        .IsRequired()
+                        .HasColumnType("text");
+
                     b.Property<int>("MemoryMB")
                         .HasColumnType("integer");
 

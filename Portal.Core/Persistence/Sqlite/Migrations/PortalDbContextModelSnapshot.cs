@@ -430,6 +430,10 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                     b.Property<long?>("FinishedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("LayerKeysJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
                     b.Property<int>("MemoryMB")
                         .HasColumnType("INTEGER");
 

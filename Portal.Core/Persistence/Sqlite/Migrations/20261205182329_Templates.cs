@@ -73,6 +73,7 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                     ResultJson = table.Column<string>(type: "TEXT", nullable: true),
                     StartCmd = table.Column<string>(type: "TEXT", nullable: true),
                     ReadyCmd = table.Column<string>(type: "TEXT", nullable: true),
+                    LayerKeysJson = table.Column<string>(type: "TEXT", nullable: false),
                     CpuCount = table.Column<int>(type: "INTEGER", nullable: false),
                     MemoryMB = table.Column<int>(type: "INTEGER", nullable: false)
                 },

@@ -74,6 +74,7 @@ namespace Portal.Core.Persistence.Postgres.Migrations
                     ResultJson = table.Column<string>(type: "text", nullable: true),
                     StartCmd = table.Column<string>(type: "text", nullable: true),
                     ReadyCmd = table.Column<string>(type: "text", nullable: true),
+                    LayerKeysJson = table.Column<string>(type: "text", nullable: false),
                     CpuCount = table.Column<int>(type: "integer", nullable: false),
                     MemoryMB = table.Column<int>(type: "integer", nullable: false)
                 },
