@@ -9,7 +9,7 @@ namespace Portal.Core.Persistence;
 /// One seam for the database (SQLite, or PostgreSQL shared by replicas). Every method commits
 /// before it returns, so an answer given to a client is never lost.
 /// </summary>
-public interface IPortalStore
+public partial interface IPortalStore
 {
     /// <summary>Whether other processes (portal replicas) may write the same database: then cached views must be checked against it.</summary>
     bool IsShared { get; }

@@ -11,7 +11,7 @@ namespace Portal.Core.Persistence;
 /// own subclass only so that its migrations (SQL differs between SQLite and PostgreSQL) have a
 /// context type of their own.
 /// </summary>
-internal abstract class PortalDbContext(DbContextOptions options) : IdentityUserContext<PortalUser>(options)
+internal abstract partial class PortalDbContext(DbContextOptions options) : IdentityUserContext<PortalUser>(options)
 {
     public DbSet<TeamRow> Teams => Set<TeamRow>();
     public DbSet<ApiKeyRow> ApiKeys => Set<ApiKeyRow>();
@@ -96,5 +96,6 @@ internal abstract class PortalDbContext(DbContextOptions options) : IdentityUser
             e.HasIndex(x => new { x.WebhookId, x.Id });
             e.HasOne<WebhookRow>().WithMany().HasForeignKey(x => x.WebhookId).OnDelete(DeleteBehavior.Cascade);
         });
+        ConfigureTemplates(b);
     }
 }

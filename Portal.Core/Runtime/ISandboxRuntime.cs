@@ -101,6 +101,17 @@ public interface ISandboxRuntime
         throw new NotSupportedException($"the '{Name}' runtime cannot snapshot sandboxes");
 
     /// <summary>
+    /// Makes template <paramref name="newTemplateId"/> with no files of its own over
+    /// <paramref name="parentTemplateId"/>, with other start and ready commands (the last step of a
+    /// template build, whose steps' files are already in the parent chain).
+    /// </summary>
+    /// <exception cref="TemplateNotFoundException">no such parent.</exception>
+    /// <exception cref="ArgumentException">the new ID is not a valid template ID or is taken.</exception>
+    /// <exception cref="NotSupportedException">this runtime's templates are not managed by the portal.</exception>
+    Task<SandboxTemplate> DeriveTemplateAsync(string parentTemplateId, string newTemplateId, string? startCommand, string? readyCommand, CancellationToken ct) =>
+        throw new NotSupportedException($"the '{Name}' runtime cannot make templates");
+
+    /// <summary>
     /// Removes a template. Sandboxes running on it keep working (its files go once the last one
     /// ends); new ones cannot start from it. False when it did not exist.
     /// </summary>

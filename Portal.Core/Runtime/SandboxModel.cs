@@ -42,6 +42,10 @@ public sealed record SandboxSpec
     public bool AllowInternetAccess { get; init; }
     /// <summary>Outbound rules (E2B's network.allowOut / denyOut).</summary>
     public SandboxEgress Egress { get; init; } = SandboxEgress.Open;
+    /// <summary>The user commands and file transfers run as when the client names none; null = <c>user</c> (a built template's last USER).</summary>
+    public string? DefaultUser { get; init; }
+    /// <summary>Where commands start when the client names no directory; null = the user's home (a built template's WORKDIR).</summary>
+    public string? DefaultWorkdir { get; init; }
 }
 
 /// <summary>A sandbox as the runtime knows it.</summary>

@@ -45,7 +45,8 @@ public sealed class SandboxService(
     PortalTelemetry telemetry,
     SandboxChangeStream changes,
     ILogger<SandboxService> log,
-    Coordination.LeaderLease? lease = null)
+    Coordination.LeaderLease? lease = null,
+    Templates.TemplateService? templates = null)
 {
     private readonly SandboxOptions _options = options.Value;
     private readonly ConcurrentDictionary<string, SandboxRecord> _live = new(StringComparer.Ordinal);
@@ -172,12 +173,13 @@ public sealed class SandboxService(
         var timeout = ValidateTimeout(cmd.TimeoutSeconds ?? (cmd.IsV1 ? _options.V1DefaultTimeoutSeconds : _options.DefaultTimeoutSeconds), "timeout");
         if (string.IsNullOrWhiteSpace(cmd.Template))
             throw DomainException.InvalidArgument("'templateID' is required");
-        var template = await runtime.Templates.FindAsync(cmd.Template, ct);
-        if (template is null || template.Hidden)
+        var choice = await ResolveTemplateAsync(caller, cmd.Template, ct);
+        if (choice is null)
         {
             telemetry.RecordCreate("template_not_found", sw.Elapsed);
             throw DomainException.InvalidArgument($"template '{cmd.Template}' not found");
         }
+        var template = choice.Runtime;
 
         var network = cmd.Network;
         SandboxNetworkSettings.ValidateEgress(network.AllowOut, network.DenyOut);
@@ -193,8 +195,8 @@ public sealed class SandboxService(
             Version = 1,
             SandboxId = SandboxIds.New(),
             TeamId = caller.TeamId,
-            TemplateId = template.TemplateId,
-            Alias = cmd.Template != template.TemplateId ? cmd.Template : template.Aliases.FirstOrDefault(),
+            TemplateId = choice.TemplateId,
+            Alias = choice.Alias,
             ClientId = _options.ClientId,
             Metadata = new Dictionary<string, string>(cmd.Metadata, StringComparer.Ordinal),
             EnvdAccessToken = cmd.Secure ? SandboxIds.NewAccessToken() : null,
@@ -213,8 +215,8 @@ public sealed class SandboxService(
             DiskSizeMB = template.DiskSizeMB,
         };
         // The record exists before the sandbox does: a restart mid-create finds and cleans it.
-        await store.SaveSandboxAsync(rec, Log(rec.SandboxId, "info", $"creating from template '{template.TemplateId}'",
-            ("templateID", template.TemplateId), ("teamID", caller.TeamId)), ct);
+        await store.SaveSandboxAsync(rec, Log(rec.SandboxId, "info", $"creating from template '{choice.TemplateId}'",
+            ("templateID", choice.TemplateId), ("teamID", caller.TeamId)), ct);
 
         SandboxInstance inst;
         try
@@ -224,7 +226,9 @@ public sealed class SandboxService(
             {
                 SandboxId = rec.SandboxId,
                 TemplateId = template.TemplateId,
-                EnvVars = cmd.EnvVars,
+                EnvVars = choice.State is { Env.Count: > 0 } built ? new Dictionary<string, string>(built.Env.Concat(cmd.EnvVars).GroupBy(kv => kv.Key).Select(g => g.Last())) : cmd.EnvVars,
+                DefaultUser = choice.State?.User,
+                DefaultWorkdir = choice.State?.Workdir,
                 EnvdAccessToken = rec.EnvdAccessToken,
                 AllowInternetAccess = cmd.AllowInternetAccess,
                 Egress = network.Egress,
@@ -279,9 +283,32 @@ public sealed class SandboxService(
             _live[rec.SandboxId] = rec;
         }
         finally { gate.Release(); }
+        if (choice.State is not null && templates is not null) await templates.RecordSpawnAsync(choice.TemplateId, CancellationToken.None);
         telemetry.RecordCreate("success", sw.Elapsed);
         log.LogInformation("Sandbox {SandboxId} created from {Template} for team {TeamId} in {Ms} ms", rec.SandboxId, rec.TemplateId, rec.TeamId, sw.ElapsedMilliseconds);
         return rec;
+    }
+
+    /// <summary>What a create starts from: the runtime template, the ID and name the sandbox shows, a built template's user, directory and variables.</summary>
+    private sealed record TemplateChoice(SandboxTemplate Runtime, string TemplateId, string? Alias, Templates.BuildState? State);
+
+    /// <summary>
+    /// The caller's team's templates first (name, name:tag or ID; another team's private one is
+    /// refused), then the runtime's built-in ones (base, code-interpreter) for everyone; null when
+    /// neither has it.
+    /// </summary>
+    private async Task<TemplateChoice?> ResolveTemplateAsync(Caller caller, string reference, CancellationToken ct)
+    {
+        if (templates is not null && await templates.ResolveAsync(caller, reference, ct) is { } built)
+        {
+            var rt = await runtime.Templates.FindAsync(built.Build.RuntimeTemplateId!, ct)
+                ?? throw DomainException.InvalidArgument($"template '{reference}': its files are gone from the runtime; build it again");
+            return new TemplateChoice(rt, built.Template.TemplateId, built.Template.Names.FirstOrDefault() is { } name ? (built.Tag is { } tag ? $"{name}:{tag}" : name) : null, built.Build.Result);
+        }
+        // Runtime templates made from others (build layers, snapshots) belong to a team: only through the registry;
+        // hidden ones (unpacked images) are only ever a build's starting point.
+        var template = await runtime.Templates.FindAsync(reference, ct);
+        return template is null || template.ParentTemplateId is not null || template.Hidden ? null : new TemplateChoice(template, template.TemplateId, reference != template.TemplateId ? reference : template.Aliases.FirstOrDefault(), null);
     }
 
     // ------------------------------------------------------------------ read

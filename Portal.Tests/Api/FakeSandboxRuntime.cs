@@ -194,6 +194,14 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         return template;
     }
 
+    public async Task<SandboxTemplate> DeriveTemplateAsync(string parentTemplateId, string newTemplateId, string? startCommand, string? readyCommand, CancellationToken ct)
+    {
+        var parent = await Templates.FindAsync(parentTemplateId, ct) ?? throw new TemplateNotFoundException(parentTemplateId);
+        var template = parent with { TemplateId = newTemplateId, Aliases = [], WarmPoolSize = 0, ParentTemplateId = parent.TemplateId, StartCommand = startCommand, ReadyCommand = readyCommand };
+        if (!_made.TryAdd(newTemplateId, template)) throw new ArgumentException($"template '{newTemplateId}' already exists");
+        return template;
+    }
+
     public Task<bool> DeleteTemplateAsync(string templateId, CancellationToken ct)
     {
         var children = _made.Values.Where(t => t.ParentTemplateId == templateId).Select(t => t.TemplateId).ToList();

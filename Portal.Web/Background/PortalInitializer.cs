@@ -15,6 +15,7 @@ public sealed class PortalInitializer(
     IPortalStore store,
     ApiKeyService keys,
     SandboxService sandboxes,
+    Portal.Core.Templates.TemplateBuilder templateBuilds,
     IServiceScopeFactory scopes,
     IOptions<PortalOptions> options,
     IOptions<DashboardOptions> dashboard,
@@ -51,6 +52,7 @@ public sealed class PortalInitializer(
             await BootstrapAdminAccountAsync(o, ct);
         }
         await sandboxes.RecoverAsync(ct);
+        await templateBuilds.RecoverAsync(ct);
         Ready = true;
     }
 

@@ -1,3 +1,4 @@
+using Portal.Core.Envd;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Identity;
 using MudBlazor.Services;

@@ -16,6 +16,7 @@ using Portal.Web.Proxy;
 using Portal.Web.Routing;
 using Portal.Web.Runtime;
 using Portal.Web.Telemetry;
+using Portal.Web.Templates;
 using Portal.Web.Tls;
 using Portal.Web.Transport;
 
@@ -184,6 +185,7 @@ public static class PortalWebApplication
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<SandboxChangeStream>();
         services.AddSingleton<SandboxService>();
+        services.AddTemplates(config);
         services.AddSandboxRuntime(config);
         services.AddImageResolver(config);
         services.AddSingleton<WebhookDispatcher>();
@@ -249,5 +251,6 @@ public static class PortalWebApplication
         root.MapTeamsApi();
         root.MapEventsApi();
         root.MapWebhooksApi();
+        root.MapTemplatesApi();
     }
 }

@@ -187,6 +187,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             MemoryMB = spec.MemoryMB ?? template.MemoryMB,
             AccessToken = spec.EnvdAccessToken,
             EnvVars = new Dictionary<string, string>(spec.EnvVars),
+            DefaultUser = spec.DefaultUser,
+            DefaultWorkdir = spec.DefaultWorkdir,
         };
         record = WithEgress(record, spec);
         try
@@ -252,6 +254,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             DiskSizeMB = template.DiskSizeMB,
             AccessToken = spec.EnvdAccessToken,
             EnvVars = new Dictionary<string, string>(spec.EnvVars),
+            DefaultUser = spec.DefaultUser,
+            DefaultWorkdir = spec.DefaultWorkdir,
         };
         record = WithEgress(record, spec);
         if (_sandboxes.ContainsKey(spec.SandboxId) || !_starting.TryAdd(spec.SandboxId, 0) || Directory.Exists(Dir(spec.SandboxId)))
@@ -435,17 +439,19 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         }
     }
 
-    private Task InitAsync(SandboxSpec spec, CancellationToken ct) => InitAsync(spec.SandboxId, spec.EnvVars, spec.EnvdAccessToken, ct);
+    private Task InitAsync(SandboxSpec spec, CancellationToken ct) =>
+        InitAsync(spec.SandboxId, spec.EnvVars, spec.EnvdAccessToken, spec.DefaultUser, spec.DefaultWorkdir, ct);
 
-    private async Task InitAsync(string sandboxId, IReadOnlyDictionary<string, string> envVars, string? accessToken, CancellationToken ct)
+    private async Task InitAsync(string sandboxId, IReadOnlyDictionary<string, string> envVars, string? accessToken, string? defaultUser, string? defaultWorkdir, CancellationToken ct)
     {
         using var http = EnvdSocketClient.HttpClient(SocketOf(sandboxId));
         var body = new Dictionary<string, object?>
         {
             ["envVars"] = envVars,
             ["accessToken"] = accessToken,
-            ["defaultUser"] = "user",
+            ["defaultUser"] = defaultUser ?? "user",
         };
+        if (defaultWorkdir is { } workdir) body["defaultWorkdir"] = workdir;
         using var res = await http.PostAsJsonAsync("/init", body, ct);
         if (!res.IsSuccessStatusCode) throw new InvalidOperationException($"envd /init failed: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync(ct)}");
     }
@@ -602,7 +608,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             if (started.Link is { } link && !started.Egress.IsOpen) _network!.SetEgress(link, started.Egress);
             await WaitHealthyAsync(id, ct);
             await WaitReadyAsync(id, template, ct);
-            await InitAsync(id, started.EnvVars, started.AccessToken, ct);
+            await InitAsync(id, started.EnvVars, started.AccessToken, started.DefaultUser, started.DefaultWorkdir, ct);
             // StartedAt stays the create's: E2B's startedAt does not move on resume (uptime inside does).
             Update(started with { Paused = false, PausedToDisk = false });
             _watch.Watch(id, pid, _cgroups.OpenOomEvents(id));
@@ -679,6 +685,24 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             }
             await Task.Delay(10, ct);
         }
+    }
+
+    public Task<SandboxTemplate> DeriveTemplateAsync(string parentTemplateId, string newTemplateId, string? startCommand, string? readyCommand, CancellationToken ct)
+    {
+        if (!TemplateLayers.IsValidId(newTemplateId)) throw new ArgumentException($"invalid template ID '{newTemplateId}': lowercase letters, digits, '-' and '_' only, at most 64");
+        return Task.Run(async () =>
+        {
+            var parent = await _templates.FindAsync(parentTemplateId, ct) ?? throw new TemplateNotFoundException(parentTemplateId);
+            if (_templates.DepthOf(parent.TemplateId) >= LocalTemplateCatalog.MaxChainDepth)
+                throw new ArgumentException($"template '{parent.TemplateId}' is already {LocalTemplateCatalog.MaxChainDepth} layers deep");
+            var template = parent with
+            {
+                TemplateId = newTemplateId, Aliases = [], WarmPoolSize = 0, ParentTemplateId = parent.TemplateId,
+                StartCommand = startCommand, ReadyCommand = startCommand is null ? null : readyCommand,
+            };
+            TemplateLayers.Derive(_templates.Directory, template);
+            return template;
+        }, ct);
     }
 
     public Task<bool> DeleteTemplateAsync(string templateId, CancellationToken ct)

@@ -20,6 +20,9 @@ public sealed record SandboxRecordFile
     public bool PausedToDisk { get; init; }
     /// <summary>The create's env vars: a boot after a filesystem pause gives envd the same /init.</summary>
     public Dictionary<string, string> EnvVars { get; init; } = [];
+    /// <summary>The create's default user and directory (a built template's USER and WORKDIR), for the same reason.</summary>
+    public string? DefaultUser { get; init; }
+    public string? DefaultWorkdir { get; init; }
     /// <summary>Its veth and addresses; null when networking is off.</summary>
     public Network.SandboxLink? Link { get; init; }
     /// <summary>Egress rules in force (E2B's lists, internet access folded in); empty = open.</summary>

@@ -44,6 +44,25 @@ public static class TemplateLayers
         }
     }
 
+    /// <summary>A template with no files of its own (an empty layer over its parent), appearing at once.</summary>
+    public static void Derive(string templatesDirectory, SandboxTemplate template)
+    {
+        var target = Path.Combine(templatesDirectory, template.TemplateId);
+        if (Directory.Exists(target)) throw new ArgumentException($"template '{template.TemplateId}' already exists");
+        var work = Path.Combine(templatesDirectory, $".derive-{template.TemplateId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(work, "rootfs"));
+        try
+        {
+            LocalTemplateCatalog.Save(work, template);
+            try { Directory.Move(work, target); }
+            catch (IOException) when (Directory.Exists(target)) { throw new ArgumentException($"template '{template.TemplateId}' already exists"); }
+        }
+        finally
+        {
+            if (Directory.Exists(work)) Directory.Delete(work, recursive: true);
+        }
+    }
+
     private static void Copy(string from, string to)
     {
         var psi = new ProcessStartInfo("cp") { UseShellExecute = false, RedirectStandardError = true };

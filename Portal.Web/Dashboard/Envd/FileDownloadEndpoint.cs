@@ -1,3 +1,4 @@
+using Portal.Core.Envd;
 using Microsoft.Net.Http.Headers;
 using Portal.Core.Runtime;
 using Portal.Core.Sandboxes;

@@ -1,5 +1,4 @@
-using System.Buffers.Binary;
-using System.Net.Http.Headers;
+using Portal.Core.Envd;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -79,21 +78,8 @@ public sealed class EnvdPty : IAsyncDisposable
 
     private Task UnaryAsync(string method, JsonObject body, CancellationToken ct) => _envd.UnaryAsync("process.Process/" + method, body, ct);
 
-    /// <summary>A server-streaming call; null when envd answers with an error (e.g. no such process).</summary>
-    private async Task<Stream?> TryOpenStreamAsync(string method, JsonObject body, CancellationToken ct)
-    {
-        var payload = Encoding.UTF8.GetBytes(body.ToJsonString());
-        var frame = new byte[5 + payload.Length];
-        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)payload.Length);
-        payload.CopyTo(frame, 5);
-        var req = new HttpRequestMessage(HttpMethod.Post, "/process.Process/" + method) { Content = new ByteArrayContent(frame) };
-        req.Content.Headers.ContentType = new MediaTypeHeaderValue("application/connect+json");
-        req.Headers.Add("Connect-Protocol-Version", "1");
-        var res = await _envd.Http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct);
-        if (!res.IsSuccessStatusCode) { res.Dispose(); return null; }
-        var stream = await res.Content.ReadAsStreamAsync(ct);
-        return stream;
-    }
+    private Task<Stream?> TryOpenStreamAsync(string method, JsonObject body, CancellationToken ct) =>
+        _envd.TryOpenStreamAsync("process.Process/" + method, body, ct);
 
     /// <summary>The first message names the process (start event); an end-of-stream first means an error (e.g. the pid is gone).</summary>
     private static async Task<uint> ReadStartAsync(Stream stream, CancellationToken ct)
@@ -130,28 +116,7 @@ public sealed class EnvdPty : IAsyncDisposable
         await onEnd(why);
     }
 
-    private static async Task<(byte Flags, string Json)?> ReadFrameAsync(Stream stream, CancellationToken ct)
-    {
-        var header = new byte[5];
-        if (!await ReadExactlyOrEofAsync(stream, header, ct)) return null;
-        var length = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(1));
-        if (length > 16 * 1024 * 1024) throw new IOException($"envd sent a {length}-byte message");
-        var body = new byte[length];
-        if (!await ReadExactlyOrEofAsync(stream, body, ct)) throw new IOException("envd's stream ended inside a message");
-        return (header[0], Encoding.UTF8.GetString(body));
-    }
-
-    private static async Task<bool> ReadExactlyOrEofAsync(Stream stream, byte[] buffer, CancellationToken ct)
-    {
-        var read = 0;
-        while (read < buffer.Length)
-        {
-            var n = await stream.ReadAsync(buffer.AsMemory(read), ct);
-            if (n == 0) return read == 0 && buffer.Length > 0 ? false : throw new IOException("envd's stream ended inside a message");
-            read += n;
-        }
-        return true;
-    }
+    private static Task<(byte Flags, string Json)?> ReadFrameAsync(Stream stream, CancellationToken ct) => EnvdClient.ReadFrameAsync(stream, ct);
 
     /// <summary>Detaches (the shell keeps running in the sandbox, to attach again later).</summary>
     public async ValueTask DisposeAsync()

@@ -394,6 +394,224 @@ namespace Portal.Core.Persistence.Postgres.Migrations
                     b.ToTable("teams", (string)null);
                 });
 
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateBuildLogRow", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("BuildId")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("Level")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<int>("LevelRank")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("Step")
+                        .HasColumnType("text");
+
+                    b.Property<long>("Timestamp")
+                        .HasColumnType("bigint");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("BuildId", "Id");
+
+                    b.ToTable("template_build_logs", (string)null);
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateBuildRow", b =>
+                {
+                    b.Property<string>("BuildId")
+                        .HasColumnType("text");
+
+                    b.Property<string>("BuildSandboxId")
+                        .HasColumnType("text");
+
+                    b.Property<int>("CpuCount")
+                        .HasColumnType("integer");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("bigint");
+
+                    b.Property<long?>("FinishedAt")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("LayerKeysJson")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<int>("MemoryMB")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("ReadyCmd")
+                        .HasColumnType("text");
+
+                    b.Property<string>("ReasonMessage")
+                        .HasColumnType("text");
+
+                    b.Property<string>("ReasonStep")
+                        .HasColumnType("text");
+
+                    b.Property<string>("RequestJson")
+                        .HasColumnType("text");
+
+                    b.Property<string>("ResultJson")
+                        .HasColumnType("text");
+
+                    b.Property<string>("RuntimeTemplateId")
+                        .HasColumnType("text");
+
+                    b.Property<string>("StartCmd")
+                        .HasColumnType("text");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("TagsJson")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("TemplateId")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.HasKey("BuildId");
+
+                    b.HasIndex("Status");
+
+                    b.HasIndex("TemplateId", "CreatedAt");
+
+                    b.ToTable("template_builds", (string)null);
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateLayerRow", b =>
+                {
+                    b.Property<string>("Key")
+                        .HasColumnType("text");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("RuntimeTemplateId")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("StateJson")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.HasKey("Key");
+
+                    b.HasIndex("TeamId");
+
+                    b.ToTable("template_layers", (string)null);
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateNameRow", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasColumnType("text");
+
+                    b.Property<string>("TemplateId")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.HasKey("Name");
+
+                    b.HasIndex("TemplateId");
+
+                    b.ToTable("template_names", (string)null);
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateRow", b =>
+                {
+                    b.Property<string>("TemplateId")
+                        .HasColumnType("text");
+
+                    b.Property<int>("BuildCount")
+                        .HasColumnType("integer");
+
+                    b.Property<int>("CpuCount")
+                        .HasColumnType("integer");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("CreatedById")
+                        .HasColumnType("text");
+
+                    b.Property<string>("CreatedByName")
+                        .HasColumnType("text");
+
+                    b.Property<int>("DiskSizeMB")
+                        .HasColumnType("integer");
+
+                    b.Property<long?>("LastSpawnedAt")
+                        .HasColumnType("bigint");
+
+                    b.Property<int>("MemoryMB")
+                        .HasColumnType("integer");
+
+                    b.Property<bool>("Public")
+                        .HasColumnType("boolean");
+
+                    b.Property<long>("SpawnCount")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("bigint");
+
+                    b.HasKey("TemplateId");
+
+                    b.HasIndex("TeamId");
+
+                    b.ToTable("templates", (string)null);
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateTagRow", b =>
+                {
+                    b.Property<string>("TemplateId")
+                        .HasColumnType("text");
+
+                    b.Property<string>("Tag")
+                        .HasColumnType("text");
+
+                    b.Property<string>("BuildId")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("bigint");
+
+                    b.HasKey("TemplateId", "Tag");
+
+                    b.ToTable("template_tags", (string)null);
+                });
+
             modelBuilder.Entity("Portal.Core.Persistence.WebhookAttemptRow", b =>
                 {
                     b.Property<long>("Id")
@@ -579,6 +797,51 @@ namespace Portal.Core.Persistence.Postgres.Migrations
                         .WithMany()
                         .HasForeignKey("TeamId")
                         .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateBuildLogRow", b =>
+                {
+                    b.HasOne("Portal.Core.Persistence.TemplateBuildRow", null)
+                        .WithMany()
+                        .HasForeignKey("BuildId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateBuildRow", b =>
+                {
+                    b.HasOne("Portal.Core.Persistence.TemplateRow", null)
+                        .WithMany()
+                        .HasForeignKey("TemplateId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateNameRow", b =>
+                {
+                    b.HasOne("Portal.Core.Persistence.TemplateRow", null)
+                        .WithMany()
+                        .HasForeignKey("TemplateId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateRow", b =>
+                {
+                    b.HasOne("Portal.Core.Persistence.TeamRow", null)
+                        .WithMany()
+                        .HasForeignKey("TeamId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateTagRow", b =>
+                {
+                    b.HasOne("Portal.Core.Persistence.TemplateRow", null)
+                        .WithMany()
+                        .HasForeignKey("TemplateId")
+                        .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 

@@ -385,6 +385,222 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                     b.ToTable("teams", (string)null);
                 });
 
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateBuildLogRow", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("BuildId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Level")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("LevelRank")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Step")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("Timestamp")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("BuildId", "Id");
+
+                    b.ToTable("template_build_logs", (string)null);
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateBuildRow", b =>
+                {
+                    b.Property<string>("BuildId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("BuildSandboxId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("CpuCount")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("FinishedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("LayerKeysJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("MemoryMB")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ReadyCmd")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ReasonMessage")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ReasonStep")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RequestJson")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ResultJson")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RuntimeTemplateId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("StartCmd")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TagsJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TemplateId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("BuildId");
+
+                    b.HasIndex("Status");
+
+                    b.HasIndex("TemplateId", "CreatedAt");
+
+                    b.ToTable("template_builds", (string)null);
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateLayerRow", b =>
+                {
+                    b.Property<string>("Key")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("RuntimeTemplateId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("StateJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Key");
+
+                    b.HasIndex("TeamId");
+
+                    b.ToTable("template_layers", (string)null);
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateNameRow", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TemplateId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Name");
+
+                    b.HasIndex("TemplateId");
+
+                    b.ToTable("template_names", (string)null);
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateRow", b =>
+                {
+                    b.Property<string>("TemplateId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("BuildCount")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("CpuCount")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("CreatedById")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CreatedByName")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("DiskSizeMB")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("LastSpawnedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("MemoryMB")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("Public")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("SpawnCount")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("TemplateId");
+
+                    b.HasIndex("TeamId");
+
+                    b.ToTable("templates", (string)null);
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateTagRow", b =>
+                {
+                    b.Property<string>("TemplateId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Tag")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("BuildId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("TemplateId", "Tag");
+
+                    b.ToTable("template_tags", (string)null);
+                });
+
             modelBuilder.Entity("Portal.Core.Persistence.WebhookAttemptRow", b =>
                 {
                     b.Property<long>("Id")
@@ -566,6 +782,51 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                         .WithMany()
                         .HasForeignKey("TeamId")
                         .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateBuildLogRow", b =>
+                {
+                    b.HasOne("Portal.Core.Persistence.TemplateBuildRow", null)
+                        .WithMany()
+                        .HasForeignKey("BuildId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateBuildRow", b =>
+                {
+                    b.HasOne("Portal.Core.Persistence.TemplateRow", null)
+                        .WithMany()
+                        .HasForeignKey("TemplateId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateNameRow", b =>
+                {
+                    b.HasOne("Portal.Core.Persistence.TemplateRow", null)
+                        .WithMany()
+                        .HasForeignKey("TemplateId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateRow", b =>
+                {
+                    b.HasOne("Portal.Core.Persistence.TeamRow", null)
+                        .WithMany()
+                        .HasForeignKey("TeamId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.TemplateTagRow", b =>
+                {
+                    b.HasOne("Portal.Core.Persistence.TemplateRow", null)
+                        .WithMany()
+                        .HasForeignKey("TemplateId")
+                        .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 

@@ -1,3 +1,4 @@
+using Portal.Core.Envd;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Core.Auth;

@@ -1,3 +1,4 @@
+using Portal.Core.Envd;
 using Bunit;
 using Microsoft.AspNetCore.Components.Forms;
 using Portal.Tests.Api;

@@ -1,0 +1,149 @@
+using System.Text.Json.Nodes;
+using Portal.Core.Templates;
+using static Portal.Tests.Api.Http;
+
+namespace Portal.Tests.Api;
+
+/// <summary>
+/// The template API in-process over the fake runtime: builds of ENV-only steps (no sandbox needed,
+/// the fake runs no commands), names and tags, tenancy and E2B's error shapes. The real steps run
+/// in e2e/portal/templates.test.mjs.
+/// </summary>
+public class TemplatesApiTests
+{
+    private static async Task<(string TemplateId, string BuildId)> BuildAsync(HttpClient c, string name, string steps = """[{"type":"ENV","args":["A","1","B","$A-2"],"force":false}]""", string extra = "")
+    {
+        var (s, req) = await c.PostJsonAsync("/v3/templates", $$"""{"name":"{{name}}"}""");
+        Assert.Equal(202, s);
+        var id = (string)req!["templateID"]!;
+        var build = (string)req["buildID"]!;
+        var (s2, _) = await c.PostJsonAsync($"/v2/templates/{id}/builds/{build}", $$"""{"fromTemplate":"base","steps":{{steps}},"force":false{{extra}}}""");
+        Assert.Equal(202, s2);
+        return (id, build);
+    }
+
+    private static async Task<JsonNode> WaitAsync(HttpClient c, string id, string build)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            var (s, info) = await c.GetJsonAsync($"/templates/{id}/builds/{build}/status");
+            Assert.Equal(200, s);
+            if ((string)info!["status"]! is "ready" or "error") return info;
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+        throw new TimeoutException("build did not finish");
+    }
+
+    [Fact]
+    public async Task EnvOnlyBuild_IsReady_AndSandboxesGetItsVariablesUserAndSpawnCount()
+    {
+        await using var host = await PortalHost.StartAsync();
+        var (id, build) = await BuildAsync(host.Admin, "envs");
+        var info = await WaitAsync(host.Admin, id, build);
+        Assert.Equal("ready", (string)info["status"]!);
+        Assert.Empty(info["logs"]!.AsArray());
+
+        var sbx = await host.Admin.CreateSandboxAsync("""{"templateID":"envs","envVars":{"B":"override"}}""");
+        Assert.Equal(id, (string)sbx["templateID"]!);
+        Assert.Equal("envs", (string)sbx["alias"]!);
+        var spec = host.Runtime.Specs.Last();
+        Assert.Equal("tb-" + build, spec.TemplateId);
+        Assert.Equal("1", spec.EnvVars["A"]);
+        Assert.Equal("override", spec.EnvVars["B"]);
+        Assert.Equal("user", spec.DefaultUser);
+        Assert.Equal("/home/user", spec.DefaultWorkdir);
+
+        var (_, list) = await host.Admin.GetJsonAsync("/templates");
+        var item = list!.AsArray().Single()!;
+        Assert.Equal(1, (int)item["spawnCount"]!);
+        Assert.Equal(1, (int)item["buildCount"]!);
+        Assert.Equal("ready", (string)item["buildStatus"]!);
+        Assert.Equal("envs", (string)item["aliases"]![0]!);
+    }
+
+    [Fact]
+    public async Task StatusLogs_ArePagedByOffset_UntilEmpty_AndTheRebuildIsCached()
+    {
+        await using var host = await PortalHost.StartAsync();
+        var (id, build) = await BuildAsync(host.Admin, "paged");
+        await WaitAsync(host.Admin, id, build);
+        var (_, first) = await host.Admin.GetJsonAsync($"/templates/{id}/builds/{build}/status?logsOffset=0");
+        var n = first!["logEntries"]!.AsArray().Count;
+        Assert.True(n >= 3);
+        var (_, rest) = await host.Admin.GetJsonAsync($"/templates/{id}/builds/{build}/status?logsOffset={n}");
+        Assert.Empty(rest!["logEntries"]!.AsArray());
+        var (_, one) = await host.Admin.GetJsonAsync($"/templates/{id}/builds/{build}/status?logsOffset=1&limit=1");
+        Assert.Single(one!["logEntries"]!.AsArray());
+
+        var (_, build2) = await BuildAsync(host.Admin, "paged");
+        var (_, info2) = await host.Admin.GetJsonAsync($"/templates/{id}/builds/{build2}/status");
+        await WaitAsync(host.Admin, id, build2);
+        (_, info2) = await host.Admin.GetJsonAsync($"/templates/{id}/builds/{build2}/status");
+        Assert.Contains(info2!["logEntries"]!.AsArray(), e => ((string)e!["message"]!).StartsWith("CACHED [1/1] ENV", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task AForeignTeam_GetsNotFoundOrForbidden_OnEveryRoute()
+    {
+        await using var host = await PortalHost.StartAsync();
+        var (id, build) = await BuildAsync(host.Admin, "mine");
+        await WaitAsync(host.Admin, id, build);
+        var (_, team) = await host.Admin.PostJsonAsync("/teams", """{"name":"other"}""");
+        var (_, key) = await host.Admin.PostJsonAsync("/api-keys", $$"""{"name":"k","teamID":"{{team!["teamID"]}}"}""");
+        var other = host.Client((string)key!["key"]!);
+
+        AssertError(await other.GetJsonAsync($"/templates/{id}/files/{new string('a', 64)}"), 404);
+        AssertError(await other.GetJsonAsync($"/templates/{id}/builds/{build}/status"), 404);
+        AssertError(await other.GetJsonAsync($"/templates/{id}/tags"), 404);
+        AssertError(await other.DeleteJsonAsync($"/templates/{id}"), 404);
+        AssertError(await other.SendAsync(HttpMethod.Patch, $"/v2/templates/{id}", """{"public":true}"""), 404);
+        AssertError(await other.PostJsonAsync("/templates/tags", """{"target":"mine:default","tags":["x"]}"""), 404);
+        AssertError(await other.SendAsync(HttpMethod.Delete, "/templates/tags", """{"name":"mine","tags":["default"]}"""), 404);
+        AssertError(await other.PostJsonAsync("/v3/templates", """{"name":"mine"}"""), 409);
+        AssertError(await other.GetJsonAsync("/templates/aliases/mine"), 403);
+        AssertError(await other.PostJsonAsync("/v2/sandboxes", """{"templateID":"mine"}"""), 403);
+        AssertError(await other.PostJsonAsync("/v2/sandboxes", $$"""{"templateID":"{{id}}"}"""), 403);
+        // The runtime template behind it is not a way around the registry.
+        AssertError(await other.PostJsonAsync("/v2/sandboxes", $$"""{"templateID":"tb-{{build}}"}"""), 400, "not found");
+        var (_, list) = await other.GetJsonAsync("/templates");
+        Assert.Empty(list!.AsArray());
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("Has Space")]
+    [InlineData("a/b/c")]
+    [InlineData("x:bad tag")]
+    [InlineData("x:123e4567-e89b-12d3-a456-426614174000")]
+    [InlineData("base")]
+    public async Task BadNames_AreRefusedInE2bShape(string name)
+    {
+        await using var host = await PortalHost.StartAsync();
+        var r = await host.Admin.PostJsonAsync("/v3/templates", new JsonObject { ["name"] = name }.ToJsonString());
+        Assert.Contains(r.Status, new[] { 400, 409 });
+        Assert.Equal(r.Status, (int)r.Body!["code"]!);
+    }
+
+    [Fact]
+    public async Task StartingTwice_IsAConflict_AndAnUnknownBuildIsE2bsNotFound()
+    {
+        await using var host = await PortalHost.StartAsync();
+        var (id, build) = await BuildAsync(host.Admin, "twice");
+        AssertError(await host.Admin.PostJsonAsync($"/v2/templates/{id}/builds/{build}", """{"fromTemplate":"base","steps":[]}"""), 409);
+        AssertError(await host.Admin.GetJsonAsync($"/templates/{id}/builds/nope/status"), 400, "Build 'nope' not found");
+    }
+
+    [Fact]
+    public async Task FromImage_FailsTheBuildClearly_UntilImagesAreSupported()
+    {
+        await using var host = await PortalHost.StartAsync();
+        var (s, req) = await host.Admin.PostJsonAsync("/v3/templates", """{"name":"img"}""");
+        var id = (string)req!["templateID"]!;
+        var build = (string)req["buildID"]!;
+        Assert.Equal(202, (await host.Admin.PostJsonAsync($"/v2/templates/{id}/builds/{build}", """{"fromImage":"debian:stable","steps":[],"force":false}""")).Status);
+        var info = await WaitAsync(host.Admin, id, build);
+        Assert.Equal("error", (string)info["status"]!);
+        Assert.Contains("fromImage is not supported yet", (string)info["reason"]!["message"]!);
+        Assert.Equal("base", (string)info["reason"]!["step"]!);
+    }
+}
