@@ -12,7 +12,7 @@ namespace Portal.Core.Persistence;
 /// writer anyway; on PostgreSQL it keeps group commit simple); sandbox saves that queue up meanwhile
 /// are committed together (<see cref="SaveSandboxAsync"/>), every other write is its own transaction.
 /// </summary>
-public sealed class EfPortalStore : IPortalStore, IDisposable
+public sealed partial class EfPortalStore : IPortalStore, IDisposable
 {
     private readonly PortalDatabase _database;
     private readonly SemaphoreSlim _writeLock = new(1, 1);

@@ -21,6 +21,7 @@ internal abstract class PortalDbContext(DbContextOptions options) : IdentityUser
     public DbSet<WebhookRow> Webhooks => Set<WebhookRow>();
     public DbSet<WebhookOutboxRow> WebhookOutbox => Set<WebhookOutboxRow>();
     public DbSet<WebhookAttemptRow> WebhookAttempts => Set<WebhookAttemptRow>();
+    public DbSet<SnapshotRow> Snapshots => Set<SnapshotRow>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -95,6 +96,17 @@ internal abstract class PortalDbContext(DbContextOptions options) : IdentityUser
             e.Property(x => x.Id).ValueGeneratedOnAdd();
             e.HasIndex(x => new { x.WebhookId, x.Id });
             e.HasOne<WebhookRow>().WithMany().HasForeignKey(x => x.WebhookId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<SnapshotRow>(e =>
+        {
+            e.ToTable("snapshots");
+            e.HasKey(x => x.SnapshotId);
+            e.Property(x => x.Tag).IsRequired();
+            e.HasIndex(x => new { x.TeamId, x.CreatedAt }); // a team's list, newest first
+            e.HasIndex(x => new { x.TeamId, x.Namespace, x.Name, x.Tag }); // by name
+            e.HasIndex(x => x.SourceSandboxId);
+            e.HasIndex(x => x.RemovedAt); // the sweep
+            e.HasOne<TeamRow>().WithMany().HasForeignKey(x => x.TeamId).OnDelete(DeleteBehavior.Restrict);
         });
     }
 }

@@ -24,6 +24,11 @@ public sealed record CreateSandboxCommand
     public bool AllowInternetAccess { get; init; } = true;
     /// <summary>E2B's <c>network</c> (validated by <see cref="SandboxService.CreateAsync"/>).</summary>
     public SandboxNetworkSettings Network { get; init; } = SandboxNetworkSettings.Default;
+    /// <summary>
+    /// A fork of this sandbox: <see cref="Template"/> is the fork's hidden copy (started from, never
+    /// resolved as a name), and the record names the source's template as E2B's forks do.
+    /// </summary>
+    internal SandboxRecord? ForkOf { get; init; }
 }
 
 /// <summary>
@@ -168,7 +173,7 @@ public sealed class SandboxService(
         var timeout = ValidateTimeout(cmd.TimeoutSeconds ?? (cmd.IsV1 ? _options.V1DefaultTimeoutSeconds : _options.DefaultTimeoutSeconds), "timeout");
         if (string.IsNullOrWhiteSpace(cmd.Template))
             throw DomainException.InvalidArgument("'templateID' is required");
-        var template = await runtime.Templates.FindAsync(cmd.Template, ct);
+        var template = await FindTemplateAsync(caller, cmd, ct);
         if (template is null)
         {
             telemetry.RecordCreate("template_not_found", sw.Elapsed);
@@ -189,8 +194,8 @@ public sealed class SandboxService(
             Version = 1,
             SandboxId = SandboxIds.New(),
             TeamId = caller.TeamId,
-            TemplateId = template.TemplateId,
-            Alias = cmd.Template != template.TemplateId ? cmd.Template : template.Aliases.FirstOrDefault(),
+            TemplateId = cmd.ForkOf?.TemplateId ?? template.TemplateId,
+            Alias = cmd.ForkOf is { } source ? source.Alias : cmd.Template != template.TemplateId ? cmd.Template : template.Aliases.FirstOrDefault(),
             ClientId = _options.ClientId,
             Metadata = new Dictionary<string, string>(cmd.Metadata, StringComparer.Ordinal),
             EnvdAccessToken = cmd.Secure ? SandboxIds.NewAccessToken() : null,
@@ -277,6 +282,29 @@ public sealed class SandboxService(
         log.LogInformation("Sandbox {SandboxId} created from {Template} for team {TeamId} in {Ms} ms", rec.SandboxId, rec.TemplateId, rec.TeamId, sw.ElapsedMilliseconds);
         return rec;
     }
+
+    /// <summary>
+    /// The template a create names: one of the caller's snapshots (by ID or name), else the
+    /// runtime's catalog. Another team's snapshot, a removed one or a fork's copy is unknown here.
+    /// </summary>
+    private async Task<SandboxTemplate?> FindTemplateAsync(Caller caller, CreateSandboxCommand cmd, CancellationToken ct)
+    {
+        if (cmd.ForkOf is not null) return await runtime.Templates.FindAsync(cmd.Template, ct);
+        var (kind, snapshot) = await Snapshots.SnapshotService.ResolveAsync(store, caller, cmd.Template, ct);
+        return kind switch
+        {
+            Snapshots.SnapshotService.Resolution.Snapshot => await runtime.Templates.FindAsync(snapshot!.SnapshotId, ct),
+            Snapshots.SnapshotService.Resolution.Unusable => null,
+            _ => await runtime.Templates.FindAsync(cmd.Template, ct),
+        };
+    }
+
+    /// <summary>
+    /// Under the sandbox's lock: a snapshot of it was taken (E2B's <c>checkpointed</c> event). The
+    /// record only moves to its next version, so the event is committed like every other change.
+    /// </summary>
+    internal Task<SandboxRecord> RecordCheckpointAsync(SandboxRecord rec, string message) =>
+        SaveLiveAsync(rec, WithEvent(Log(rec.SandboxId, "info", message), SandboxEvents.Checkpointed, rec), SandboxChangeCause.Checkpointed);
 
     // ------------------------------------------------------------------ read
 
@@ -733,7 +761,7 @@ public sealed class SandboxService(
     /// never holds a sandbox's lock (a deadline error; the call may still finish in the background). Never tied
     /// to a request: a client that hangs up must not leave a half-made change.
     /// </summary>
-    private async Task<T> RuntimeCallAsync<T>(string what, Func<CancellationToken, Task<T>> call, Func<Task>? undoIfLate = null)
+    internal async Task<T> RuntimeCallAsync<T>(string what, Func<CancellationToken, Task<T>> call, Func<Task>? undoIfLate = null)
     {
         var deadline = new CancellationTokenSource(_options.RuntimeCallTimeout, clock);
         var task = call(deadline.Token);
@@ -772,7 +800,7 @@ public sealed class SandboxService(
         return rec;
     }
 
-    private async Task<T> WithLockAsync<T>(Caller caller, string sandboxId, Func<SandboxRecord, Task<T>> action)
+    internal async Task<T> WithLockAsync<T>(Caller caller, string sandboxId, Func<SandboxRecord, Task<T>> action)
     {
         if (store.IsShared)
         {
@@ -797,7 +825,7 @@ public sealed class SandboxService(
 
     private SemaphoreSlim Gate(string sandboxId) => _locks.GetOrAdd(sandboxId, _ => new SemaphoreSlim(1, 1));
 
-    private TimeSpan ValidateTimeout(long seconds, string field)
+    internal TimeSpan ValidateTimeout(long seconds, string field)
     {
         if (seconds < 1 || seconds > _options.MaxTimeoutSeconds)
             throw DomainException.InvalidArgument($"'{field}' must be between 1 and {_options.MaxTimeoutSeconds} seconds (got {seconds})");

@@ -184,6 +184,7 @@ public static class PortalWebApplication
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<SandboxChangeStream>();
         services.AddSingleton<SandboxService>();
+        services.AddSingleton<Portal.Core.Snapshots.SnapshotService>();
         services.AddSandboxRuntime(config);
         services.AddSingleton<WebhookDispatcher>();
         services.AddSingleton<WebhookService>();
@@ -244,6 +245,7 @@ public static class PortalWebApplication
     private static void MapControlPlane(IEndpointRouteBuilder root)
     {
         root.MapSandboxesApi();
+        root.MapSnapshotsApi();
         root.MapApiKeysApi();
         root.MapTeamsApi();
         root.MapEventsApi();
