@@ -81,6 +81,28 @@ public interface ISandboxRuntime
     Task SetEgressAsync(string sandboxId, SandboxEgress egress, CancellationToken ct) =>
         throw new NotSupportedException($"the '{Name}' runtime cannot change a sandbox's egress rules");
 
+    /// <summary>
+    /// Copies the sandbox's filesystem as it is now into a new template <paramref name="newTemplateId"/>
+    /// made from the sandbox's own template (<see cref="SandboxTemplate.ParentTemplateId"/>), with the
+    /// sandbox's sizes and the template's start and ready commands. The copy is taken while the
+    /// sandbox is frozen, so it is consistent; a running sandbox runs on afterwards, a paused one
+    /// stays paused. Memory-backed directories (<c>/tmp</c>, <c>/dev/shm</c>) are not part of it.
+    /// </summary>
+    /// <exception cref="SandboxNotFoundException"/>
+    /// <exception cref="ArgumentException">the new ID is not a valid template ID or is taken.</exception>
+    /// <exception cref="NotSupportedException">this runtime cannot copy a sandbox's filesystem.</exception>
+    Task<SandboxTemplate> SnapshotAsync(string sandboxId, string newTemplateId, CancellationToken ct) =>
+        throw new NotSupportedException($"the '{Name}' runtime cannot snapshot sandboxes");
+
+    /// <summary>
+    /// Removes a template. Sandboxes running on it keep working (its files go once the last one
+    /// ends); new ones cannot start from it. False when it did not exist.
+    /// </summary>
+    /// <exception cref="TemplateInUseException">other templates are made from it.</exception>
+    /// <exception cref="NotSupportedException">this runtime's templates are not managed by the portal.</exception>
+    Task<bool> DeleteTemplateAsync(string templateId, CancellationToken ct) =>
+        throw new NotSupportedException($"the '{Name}' runtime's templates cannot be deleted by the portal");
+
     /// <summary>Current resource use, or null when the sandbox does not exist.</summary>
     Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct);
 

@@ -32,3 +32,11 @@ public sealed class TemplateNotFoundException(string templateId)
 
 /// <summary>The runtime cannot take another sandbox now (limits, no memory).</summary>
 public sealed class RuntimeCapacityException(string message) : SandboxRuntimeException(message);
+
+/// <summary>The template cannot be removed: other templates are made from it.</summary>
+public sealed class TemplateInUseException(string templateId, IReadOnlyList<string> children)
+    : SandboxRuntimeException($"template '{templateId}' cannot be deleted: {children.Count} other template(s) are built on it ({string.Join(", ", children.Take(5))})")
+{
+    public string TemplateId { get; } = templateId;
+    public IReadOnlyList<string> Children { get; } = children;
+}

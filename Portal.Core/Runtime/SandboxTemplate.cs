@@ -21,6 +21,11 @@ public sealed record SandboxTemplate
     public string? ReadyCommand { get; init; }
     /// <summary>Sandboxes kept started and idle, so a create only claims one.</summary>
     public int WarmPoolSize { get; init; }
+    /// <summary>
+    /// The template this one was made from (a snapshot's or a build step's source). The runtime
+    /// stacks this template's own files over its parent's; null for a template that stands alone.
+    /// </summary>
+    public string? ParentTemplateId { get; init; }
 }
 
 public interface ITemplateCatalog

@@ -173,17 +173,38 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         _envds.Clear();
     }
 
+    /// <summary>Templates made by <see cref="SnapshotAsync"/> (no files: the fake runs nothing).</summary>
+    private readonly ConcurrentDictionary<string, SandboxTemplate> _made = new();
+
+    public async Task<SandboxTemplate> SnapshotAsync(string sandboxId, string newTemplateId, CancellationToken ct)
+    {
+        if (!_sandboxes.TryGetValue(sandboxId, out var sandbox)) throw new SandboxNotFoundException(sandboxId);
+        var source = await Templates.FindAsync(sandbox.TemplateId, ct) ?? throw new TemplateNotFoundException(sandbox.TemplateId);
+        var template = source with { TemplateId = newTemplateId, Aliases = [], WarmPoolSize = 0, ParentTemplateId = source.TemplateId, CpuCount = sandbox.CpuCount, MemoryMB = sandbox.MemoryMB };
+        if (!_made.TryAdd(newTemplateId, template)) throw new ArgumentException($"template '{newTemplateId}' already exists");
+        return template;
+    }
+
+    public Task<bool> DeleteTemplateAsync(string templateId, CancellationToken ct)
+    {
+        var children = _made.Values.Where(t => t.ParentTemplateId == templateId).Select(t => t.TemplateId).ToList();
+        if (children.Count > 0) throw new TemplateInUseException(templateId, children);
+        return Task.FromResult(_made.TryRemove(templateId, out _));
+    }
+
     private sealed class FakeTemplates(FakeSandboxRuntime owner) : ITemplateCatalog
     {
-        private static readonly SandboxTemplate[] All =
+        private static readonly SandboxTemplate[] BuiltIn =
         [
             new() { TemplateId = "base", Aliases = ["base-alias"], CpuCount = 2, MemoryMB = 512, DiskSizeMB = 2048 },
             new() { TemplateId = "code-interpreter-v1", CpuCount = 2, MemoryMB = 1024, DiskSizeMB = 4096 },
         ];
 
+        private IEnumerable<SandboxTemplate> All => BuiltIn.Concat(owner._made.Values);
+
         public Task<SandboxTemplate?> FindAsync(string templateIdOrAlias, CancellationToken ct) =>
             Task.FromResult(All.FirstOrDefault(t => t.TemplateId == templateIdOrAlias || t.Aliases.Contains(templateIdOrAlias)));
 
-        public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(owner.NoTemplates ? [] : All);
+        public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(owner.NoTemplates ? [] : All.ToList());
     }
 }

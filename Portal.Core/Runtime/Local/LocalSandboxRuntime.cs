@@ -75,6 +75,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         }
         _watch = new SandboxWatch(OnExited, id => _ = ThreadPoolContext.Run(() => OnMemoryEventAsync(id)));
         Reconcile();
+        TemplateLayers.SweepRetired(_templates.Directory, _log);
         _refill = new Timer(_ => KickRefill(), null, TimeSpan.Zero, TimeSpan.FromSeconds(5));
     }
 
@@ -296,7 +297,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     /// </summary>
     private async Task<(int Pid, SandboxRecordFile Record)> StartAsync(SandboxRecordFile record, SandboxTemplate template, CancellationToken ct)
     {
-        var lowerdir = _templates.RootfsOf(template.TemplateId);
+        var lowerdir = _templates.LowerDirOf(template.TemplateId);
         var id = record.SandboxId;
         var dir = Dir(id);
         foreach (var sub in new[] { "rootfs", "run" }) Directory.CreateDirectory(Path.Combine(dir, sub));
@@ -532,6 +533,67 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         return port == SandboxPorts.Envd ? new System.Net.Sockets.UnixDomainSocketEndPoint(SocketOf(sandboxId)) : null;
     }
 
+    public async Task<SandboxTemplate> SnapshotAsync(string sandboxId, string newTemplateId, CancellationToken ct)
+    {
+        if (!TemplateLayers.IsValidId(newTemplateId)) throw new ArgumentException($"invalid template ID '{newTemplateId}': lowercase letters, digits, '-' and '_' only, at most 64");
+        var gate = Gate(sandboxId);
+        await gate.WaitAsync(ct);
+        try
+        {
+            var record = Get(sandboxId);
+            var source = await _templates.FindAsync(record.TemplateId, ct) ?? throw new TemplateNotFoundException(record.TemplateId);
+            if (_templates.DepthOf(source.TemplateId) >= LocalTemplateCatalog.MaxChainDepth)
+                throw new ArgumentException($"template '{source.TemplateId}' is already {LocalTemplateCatalog.MaxChainDepth} layers deep: a snapshot of its sandboxes would be too deep to mount");
+            var template = new SandboxTemplate
+            {
+                TemplateId = newTemplateId,
+                CpuCount = record.CpuCount,
+                MemoryMB = record.MemoryMB,
+                DiskSizeMB = record.DiskSizeMB,
+                StartCommand = source.StartCommand,
+                ReadyCommand = source.ReadyCommand,
+                ParentTemplateId = source.TemplateId,
+            };
+            var frozenHere = !record.Paused;
+            if (frozenHere) await FreezeAsync(sandboxId, ct);
+            try
+            {
+                await Task.Run(() => TemplateLayers.Capture(SandboxDisk.UpperOf(Dir(sandboxId)), _templates.Directory, template), CancellationToken.None);
+            }
+            finally
+            {
+                if (frozenHere) _cgroups.Thaw(sandboxId);
+            }
+            _log.LogInformation("sandbox {SandboxId} copied into template {TemplateId}", sandboxId, newTemplateId);
+            return template;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>Freezes and waits until every task is frozen: only then is no write half done.</summary>
+    private async Task FreezeAsync(string sandboxId, CancellationToken ct)
+    {
+        _cgroups.Freeze(sandboxId);
+        for (var i = 0; !_cgroups.IsFrozen(sandboxId); i++)
+        {
+            if (i >= 1000)
+            {
+                _cgroups.Thaw(sandboxId);
+                throw new TimeoutException($"sandbox '{sandboxId}' did not freeze within 10 s (a process stuck in the kernel?)");
+            }
+            await Task.Delay(10, ct);
+        }
+    }
+
+    public Task<bool> DeleteTemplateAsync(string templateId, CancellationToken ct)
+    {
+        if (!TemplateLayers.IsValidId(templateId)) return Task.FromResult(false);
+        return Task.Run(() => TemplateLayers.Retire(_templates, templateId), ct);
+    }
+
     public Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct)
     {
         if (!_sandboxes.TryGetValue(sandboxId, out var record)) return Task.FromResult<SandboxMetrics?>(null);
@@ -651,6 +713,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         _cgroups.Remove(id);
         _cpuSamples.TryRemove(id, out _);
         _oomSeen.TryRemove(id, out _);
+        // A deleted template's files wait for the last sandbox mounted on them.
+        TemplateLayers.SweepRetired(_templates.Directory, _log);
     }
 
     private SandboxRecordFile Get(string id) => _sandboxes.TryGetValue(id, out var r) ? r : throw new SandboxNotFoundException(id);
