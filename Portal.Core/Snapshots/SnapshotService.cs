@@ -72,6 +72,7 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
         }
         catch (SandboxNotFoundException) { throw DomainException.SandboxNotFound(rec.SandboxId); }
         catch (NotSupportedException e) { throw DomainException.InvalidArgument(e.Message); }
+        catch (ArgumentException e) { throw DomainException.InvalidArgument(e.Message); }
         return new SnapshotRecord
         {
             SnapshotId = template.TemplateId,
@@ -291,10 +292,14 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
                 {
                     await Runtime.DeleteTemplateAsync(s.SnapshotId, ct);
                 }
-                catch (TemplateNotFoundException) { /* already gone */ }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (TemplateInUseException e)
                 {
                     log.LogDebug("Template of removed snapshot {SnapshotId} kept for now: {Reason}", s.SnapshotId, e.Message);
+                    continue;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    log.LogWarning(e, "Template of removed snapshot {SnapshotId} could not be deleted; tried again at the next sweep", s.SnapshotId);
                     continue;
                 }
                 await store.DeleteRemovedSnapshotAsync(s.SnapshotId, ct);

@@ -24,7 +24,8 @@ public static class SnapshotsApi
         g.MapPost("/sandboxes/{sandboxID}/snapshots", Create);
         g.MapPost("/sandboxes/{sandboxID}/fork", Fork);
         g.MapGet("/snapshots", List);
-        g.MapDelete("/templates/{templateID}", DeleteTemplate);
+        // A name has a '/' (namespace/name): the SDK sends it as %2F, which stays escaped in the path.
+        g.MapDelete("/templates/{**templateID}", DeleteTemplate);
         return root;
     }
 
@@ -65,7 +66,7 @@ public static class SnapshotsApi
     /// A handler for built templates on the same route calls <see cref="TryDeleteSnapshotAsync"/> first.
     /// </summary>
     private static async Task<IResult> DeleteTemplate(HttpContext ctx, string templateID) =>
-        await TryDeleteSnapshotAsync(ctx, templateID)
+        await TryDeleteSnapshotAsync(ctx, Uri.UnescapeDataString(templateID))
             ? TypedResults.NoContent()
             : ApiErrors.Result(StatusCodes.Status404NotFound, $"template '{templateID}' not found");
 
