@@ -52,7 +52,7 @@ test('a snapshot keeps written, deleted and replaced files; sandboxes from it se
   assert.equal(await sh(a, 'stat -c %a /home/user/app/data.txt'), '750');
   assert.notEqual(await exitOf(a, 'test -e /etc/debian_version'), 0, 'a deleted base file stays deleted');
   assert.equal(await sh(a, 'ls -A /etc/skel'), 'only-this');
-  assert.equal(await sh(a, 'cat /etc/os-release | head -1').startsWith('PRETTY_NAME'), true, 'the rest of the base is there');
+  assert.match(await sh(a, 'head -1 /etc/os-release'), /^PRETTY_NAME=/, 'the rest of the base is there');
   const info = await Sandbox.getInfo(a.sandboxId, opts);
   assert.equal(info.templateId, snap.snapshotId.split(':')[0]);
 
