@@ -277,6 +277,24 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
     // ------------------------------------------------------------------ sweep
 
     /// <summary>
+    /// The periodic sweep: a fork's copy still current after <paramref name="staleAfter"/> was left
+    /// by a fork cut short (a portal restart between the copy and its removal): removed now; then
+    /// every removed snapshot's template is offered to the runtime again.
+    /// </summary>
+    public async Task<int> TidyAsync(TimeSpan staleAfter, CancellationToken ct)
+    {
+        var cutoff = Now() - staleAfter;
+        var stale = (await store.ListSnapshotsAsync(new SnapshotQuery { ListedOnly = false, Limit = 10_000 }, ct))
+            .Where(s => !s.Listed && s.CreatedAt < cutoff).Select(s => s.SnapshotId).ToList();
+        if (stale.Count > 0)
+        {
+            await store.RemoveSnapshotsAsync(stale, Now(), ct);
+            log.LogWarning("Removed {Count} fork copies left by forks that did not finish: {Ids}", stale.Count, string.Join(", ", stale));
+        }
+        return await SweepAsync(ct);
+    }
+
+    /// <summary>
     /// Asks the runtime to drop the template of every removed snapshot, newest first (a newer one may
     /// stack on an older one, never the reverse); one still under another template stays for a later sweep.
     /// </summary>

@@ -215,6 +215,7 @@ public static class PortalWebApplication
         services.AddHostedService<ReplicaSync>();
         services.AddHostedService<WarmPoolLeader>();
         services.AddHostedService<WebhookDeliveryService>();
+        services.AddHostedService<SnapshotSweeper>();
     }
 
     public static void UsePortal(WebApplication app)
