@@ -22,7 +22,7 @@ public sealed record ForkResult(IReadOnlyList<ForkOutcome> Forks, bool MemoryKep
 /// E2B's snapshots and forks over <see cref="ISandboxRuntime.SnapshotAsync"/>: a snapshot is a
 /// template the runtime copies from a sandbox's filesystem changes while it is frozen, recorded
 /// for its team in the store; a fork starts sandboxes from such a copy that is never listed and is
-/// removed as soon as the forks have started. Removal is two-step: the record is marked removed
+/// removed once no sandbox runs on it any more. Removal is two-step: the record is marked removed
 /// (gone for every caller at once), then the runtime drops the template, which it refuses while
 /// another template still stacks on it; those wait for a later sweep.
 /// </summary>
@@ -34,6 +34,8 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
     public const int DefaultForkTimeoutSeconds = 15;
 
     private readonly SemaphoreSlim _sweep = new(1, 1);
+    /// <summary>Fork copies whose forks are still being started (not yet seen running on them).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _forking = new(StringComparer.Ordinal);
     private ISandboxRuntime Runtime => sandboxes.Runtime;
 
     // ------------------------------------------------------------------ take
@@ -122,7 +124,9 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
             // The env vars the sandbox was started with live in its envd, not in the record.
             var envs = await EnvdEnvVars.ReadAsync(Runtime, rec, ct);
             var snap = await TakeAsync(rec, null, listed: false);
-            await StoreOrUndoAsync(snap);
+            _forking[snap.SnapshotId] = 0;
+            try { await StoreOrUndoAsync(snap); }
+            catch { _forking.TryRemove(snap.SnapshotId, out _); throw; }
             await sandboxes.RecordCheckpointAsync(rec, $"checkpointed for a fork into {n}");
             return (rec, snap, envs);
         });
@@ -155,9 +159,10 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
         }
         finally
         {
-            // Nothing new starts from the copy: it goes once the runtime lets it (the forks keep theirs).
-            await store.RemoveSnapshotsAsync([copy.SnapshotId], Now(), CancellationToken.None);
-            await SweepAsync(CancellationToken.None);
+            // Nothing new starts from the copy; it stays while a fork runs on it (a fork that boots
+            // again, say after a filesystem-only pause, mounts it again), and goes with the last one.
+            _forking.TryRemove(copy.SnapshotId, out _);
+            await TidyAsync(CancellationToken.None);
         }
         log.LogInformation("Sandbox {SandboxId} forked: {Ok} of {Count} started", sandboxId, outcomes.Count(o => o.Sandbox is not null), n);
         return new ForkResult(outcomes, MemoryKept: false);
@@ -277,19 +282,20 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
     // ------------------------------------------------------------------ sweep
 
     /// <summary>
-    /// The periodic sweep: a fork's copy still current after <paramref name="staleAfter"/> was left
-    /// by a fork cut short (a portal restart between the copy and its removal): removed now; then
-    /// every removed snapshot's template is offered to the runtime again.
+    /// After a fork, and periodically: fork copies no sandbox runs on any more (their forks ended,
+    /// or a fork was cut short by a restart) are removed; then every removed snapshot's template is
+    /// offered to the runtime again. Returns how many templates the runtime dropped.
     /// </summary>
-    public async Task<int> TidyAsync(TimeSpan staleAfter, CancellationToken ct)
+    public async Task<int> TidyAsync(CancellationToken ct)
     {
-        var cutoff = Now() - staleAfter;
-        var stale = (await store.ListSnapshotsAsync(new SnapshotQuery { ListedOnly = false, Limit = 10_000 }, ct))
-            .Where(s => !s.Listed && s.CreatedAt < cutoff).Select(s => s.SnapshotId).ToList();
-        if (stale.Count > 0)
+        var inUse = (await Runtime.ListAsync(ct)).Select(i => i.TemplateId).ToHashSet(StringComparer.Ordinal);
+        var unused = (await store.ListSnapshotsAsync(new SnapshotQuery { ListedOnly = false, Limit = 10_000 }, ct))
+            .Where(s => !s.Listed && !inUse.Contains(s.SnapshotId) && !_forking.ContainsKey(s.SnapshotId))
+            .Select(s => s.SnapshotId).ToList();
+        if (unused.Count > 0)
         {
-            await store.RemoveSnapshotsAsync(stale, Now(), ct);
-            log.LogWarning("Removed {Count} fork copies left by forks that did not finish: {Ids}", stale.Count, string.Join(", ", stale));
+            await store.RemoveSnapshotsAsync(unused, Now(), ct);
+            log.LogInformation("Fork copies {Ids} removed: no sandbox runs on them any more", string.Join(", ", unused));
         }
         return await SweepAsync(ct);
     }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Text.Json.Nodes;
 using Portal.Core.Runtime;
 using static Portal.Tests.Api.Http;
@@ -140,11 +141,17 @@ public class SnapshotsApiTests
         var specs = host.Runtime.Specs.Where(s => ids.Contains(s.SandboxId)).ToList();
         Assert.Equal(3, specs.Count);
         Assert.All(specs, s => Assert.Equal("bar", s.EnvVars["FOO"]));
-        // One copy for all three, never listed, dropped once they started.
-        Assert.Single(specs.Select(s => s.TemplateId).Distinct());
-        Assert.Null(await host.Runtime.Templates.FindAsync(specs[0].TemplateId, Ct));
+        // One copy for all three, never listed nor usable by its ID, kept while a fork runs on it.
+        var copy = Assert.Single(specs.Select(s => s.TemplateId).Distinct());
         Assert.Empty((await alpha.GetJsonAsync("/snapshots")).Body!.AsArray());
-        AssertError(await alpha.PostJsonAsync("/v2/sandboxes", $$"""{"templateID":"{{specs[0].TemplateId}}"}"""), 400, "not found");
+        AssertError(await alpha.PostJsonAsync("/v2/sandboxes", $$"""{"templateID":"{{copy}}"}"""), 400, "not found");
+        var snapshots = host.Services.GetRequiredService<Portal.Core.Snapshots.SnapshotService>();
+        foreach (var fork in ids.Skip(1)) Assert.Equal(204, (await alpha.DeleteJsonAsync($"/sandboxes/{fork}")).Status);
+        await snapshots.TidyAsync(Ct);
+        Assert.NotNull(await host.Runtime.Templates.FindAsync(copy, Ct));
+        Assert.Equal(204, (await alpha.DeleteJsonAsync($"/sandboxes/{ids.First()}")).Status);
+        Assert.Equal(1, await snapshots.TidyAsync(Ct));
+        Assert.Null(await host.Runtime.Templates.FindAsync(copy, Ct));
         // The source runs on; it recorded one checkpoint, each fork its creation.
         Assert.Equal("running", (string)(await alpha.GetJsonAsync($"/sandboxes/{id}")).Body!["state"]!);
         Assert.Single((await alpha.GetJsonAsync($"/events/sandboxes/{id}?types=sandbox.lifecycle.checkpointed")).Body!.AsArray());

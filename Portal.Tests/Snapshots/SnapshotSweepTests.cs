@@ -34,24 +34,26 @@ public class SnapshotSweepTests
     }
 
     [Fact]
-    public async Task Tidy_DropsForkCopiesLeftByAForkCutShort()
+    public async Task Tidy_RemovesForkCopiesNoSandboxRunsOn()
     {
         await using var host = await PortalHost.StartAsync();
         var sbx = (string)(await host.Admin.CreateSandboxAsync())["sandboxID"]!;
         var store = host.Services.GetRequiredService<IPortalStore>();
         var team = (string)(await host.Admin.GetJsonAsync("/teams")).Body!.AsArray().Single(t => (bool)t!["isAdmin"]!)!["teamID"]!;
-        foreach (var (id, age) in new[] { ("leftcopy1", TimeSpan.FromHours(1)), ("freshcopy1", TimeSpan.Zero) })
+        // Two copies a fork cut short left (a restart between the copy and its forks): one has a sandbox on it.
+        foreach (var id in new[] { "leftcopy1", "usedcopy1" })
         {
             await host.Runtime.SnapshotAsync(sbx, id, Ct);
             await store.AddSnapshotAsync(new SnapshotRecord
             {
-                SnapshotId = id, TeamId = team, SourceSandboxId = sbx, ParentTemplateId = "base", Listed = false,
-                CreatedAt = DateTimeOffset.UtcNow - age,
+                SnapshotId = id, TeamId = team, SourceSandboxId = sbx, ParentTemplateId = "base", Listed = false, CreatedAt = DateTimeOffset.UtcNow,
             }, Ct);
         }
-        Assert.Equal(1, await host.Services.GetRequiredService<SnapshotService>().TidyAsync(TimeSpan.FromMinutes(4), Ct));
-        Assert.Equal(["freshcopy1"], host.Runtime.MadeTemplates);
+        await host.Runtime.CreateAsync(new Portal.Core.Runtime.SandboxSpec { SandboxId = "onusedcopy1", TemplateId = "usedcopy1" }, Ct);
+
+        Assert.Equal(1, await host.Services.GetRequiredService<SnapshotService>().TidyAsync(Ct));
+        Assert.Equal(["usedcopy1"], host.Runtime.MadeTemplates);
         Assert.Null(await store.FindSnapshotAsync("leftcopy1", Ct));
-        Assert.NotNull(await store.FindSnapshotAsync("freshcopy1", Ct));
+        Assert.Null((await store.FindSnapshotAsync("usedcopy1", Ct))!.RemovedAt);
     }
 }
