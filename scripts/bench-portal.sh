@@ -9,6 +9,8 @@
 #   scripts/bench-portal.sh code-interpreter
 #                                      e2e/bench/code-interpreter.mjs (@e2b/code-interpreter): create →
 #                                      first runCode, runCode round trip and the portal's share, 10 MB stdout
+#   scripts/bench-portal.sh snapshot   e2e/bench/snapshot.mjs: createSnapshot of a sandbox with 100 MB of
+#                                      changed files, create from it, fork ×3 (BENCH_N rounds, default 5; BENCH_MB)
 #   scripts/bench-portal.sh burst [N]  e2e/bench/burst.mjs: N (default 100) concurrent creates;
 #                                      BENCH_WARM (default N) sets the base template's warm pool,
 #                                      which is filled before the burst starts; BENCH_IDLE_SECONDS=S
@@ -116,6 +118,8 @@ if [ "$MODE" = burst ]; then
   echo "warm-up:"; burst 4 | sed 's/^/  /'
   wait_pool
   burst "$N" "${BENCH_IDLE_SECONDS:-0}"
+elif [ "$MODE" = snapshot ]; then
+  (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" node bench/snapshot.mjs)
 elif [ "$MODE" = code-interpreter ]; then
   (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" PORTAL_DATA_DIR="$DATA" node bench/code-interpreter.mjs)
 else

@@ -42,6 +42,10 @@ cleanup() {
   for id in $(curl -fsS -H "X-API-Key: $KEY" "http://127.0.0.1:$PORT/v2/sandboxes" 2>/dev/null | grep -o '"sandboxID":"[a-z0-9]*"' | cut -d'"' -f4); do
     curl -fsS -o /dev/null -X DELETE -H "X-API-Key: $KEY" "http://127.0.0.1:$PORT/sandboxes/$id" || true
   done
+  # Snapshots are templates in the (shared) templates directory: none may outlive the run.
+  for id in $(curl -fsS -H "X-API-Key: $KEY" "http://127.0.0.1:$PORT/snapshots" 2>/dev/null | grep -o '"snapshotID":"[^"]*"' | cut -d'"' -f4); do
+    curl -fsS -o /dev/null -X DELETE -H "X-API-Key: $KEY" "http://127.0.0.1:$PORT/templates/${id//\//%2F}" || true
+  done
   kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null
   # Never let rm walk into a sandbox's mounted root filesystem.
   awk '{print $5}' /proc/self/mountinfo | grep "^$DATA/" | sort -r | xargs -r -n1 umount -l 2>/dev/null

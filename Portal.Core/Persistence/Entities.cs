@@ -124,3 +124,18 @@ internal sealed class WebhookAttemptRow
     public string? Error { get; set; }
     public long? NextAttemptAt { get; set; }
 }
+
+/// <summary>A snapshot (<see cref="Snapshots.SnapshotRecord"/>): a template taken from a sandbox, owned by a team.</summary>
+internal sealed class SnapshotRow
+{
+    public string SnapshotId { get; set; } = "";
+    public string TeamId { get; set; } = "";
+    public string? Namespace { get; set; }
+    public string? Name { get; set; }
+    public string Tag { get; set; } = "";
+    public string SourceSandboxId { get; set; } = "";
+    public string ParentTemplateId { get; set; } = "";
+    public bool Listed { get; set; }
+    public long CreatedAt { get; set; }
+    public long? RemovedAt { get; set; }
+}

@@ -1,5 +1,6 @@
 using Portal.Core.Auth;
 using Portal.Core.Sandboxes;
+using Portal.Core.Snapshots;
 using Portal.Core.Webhooks;
 
 namespace Portal.Core.Persistence;
@@ -102,6 +103,21 @@ public partial interface IPortalStore
     Task RecordWebhookAttemptsAsync(IReadOnlyList<WebhookAttempt> attempts, int keepPerWebhook, CancellationToken ct);
     /// <summary>A webhook's delivery log, newest first.</summary>
     Task<IReadOnlyList<WebhookAttempt>> ListWebhookAttemptsAsync(string webhookId, int limit, CancellationToken ct);
+
+    /// <summary>
+    /// Adds a snapshot; in the same transaction, marks removed (as of its creation) the current
+    /// snapshots of its team that carry the same name and tag: a name taken again points at the new copy, as E2B's.
+    /// Returns the IDs it marked removed.
+    /// </summary>
+    Task<IReadOnlyList<string>> AddSnapshotAsync(SnapshotRecord snapshot, CancellationToken ct);
+    /// <summary>The snapshot, removed or not; null when unknown (or already swept).</summary>
+    Task<SnapshotRecord?> FindSnapshotAsync(string snapshotId, CancellationToken ct);
+    /// <summary>Snapshots by <see cref="SnapshotQuery"/>, newest first (ties by ID), at most <see cref="SnapshotQuery.Limit"/>.</summary>
+    Task<IReadOnlyList<SnapshotRecord>> ListSnapshotsAsync(SnapshotQuery query, CancellationToken ct);
+    /// <summary>Marks current snapshots removed at <paramref name="at"/>; returns the IDs it marked (those already removed are not).</summary>
+    Task<IReadOnlyList<string>> RemoveSnapshotsAsync(IReadOnlyCollection<string> snapshotIds, DateTimeOffset at, CancellationToken ct);
+    /// <summary>Forgets a removed snapshot once the runtime has dropped its template; false if there was no such removed row.</summary>
+    Task<bool> DeleteRemovedSnapshotAsync(string snapshotId, CancellationToken ct);
 }
 
 /// <summary>Which events to list: a team's or a sandbox's (null = any), some types (empty = all), a page in time order.</summary>

@@ -21,6 +21,7 @@ internal abstract partial class PortalDbContext(DbContextOptions options) : Iden
     public DbSet<WebhookRow> Webhooks => Set<WebhookRow>();
     public DbSet<WebhookOutboxRow> WebhookOutbox => Set<WebhookOutboxRow>();
     public DbSet<WebhookAttemptRow> WebhookAttempts => Set<WebhookAttemptRow>();
+    public DbSet<SnapshotRow> Snapshots => Set<SnapshotRow>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -97,5 +98,16 @@ internal abstract partial class PortalDbContext(DbContextOptions options) : Iden
             e.HasOne<WebhookRow>().WithMany().HasForeignKey(x => x.WebhookId).OnDelete(DeleteBehavior.Cascade);
         });
         ConfigureTemplates(b);
+        b.Entity<SnapshotRow>(e =>
+        {
+            e.ToTable("snapshots");
+            e.HasKey(x => x.SnapshotId);
+            e.Property(x => x.Tag).IsRequired();
+            e.HasIndex(x => new { x.TeamId, x.CreatedAt }); // a team's list, newest first
+            e.HasIndex(x => new { x.TeamId, x.Namespace, x.Name, x.Tag }); // by name
+            e.HasIndex(x => x.SourceSandboxId);
+            e.HasIndex(x => x.RemovedAt); // the sweep
+            e.HasOne<TeamRow>().WithMany().HasForeignKey(x => x.TeamId).OnDelete(DeleteBehavior.Restrict);
+        });
     }
 }

@@ -20,6 +20,8 @@ public enum SandboxChangeCause
     Died,
     /// <summary>Its egress rules were replaced (PUT /sandboxes/{id}/network).</summary>
     NetworkChanged,
+    /// <summary>A snapshot of it was taken (a snapshot or a fork); the sandbox itself is unchanged.</summary>
+    Checkpointed,
 }
 
 /// <summary>

@@ -28,6 +28,11 @@ public sealed record CreateSandboxCommand
     public bool AllowInternetAccess { get; init; } = true;
     /// <summary>E2B's <c>network</c> (validated by <see cref="SandboxService.CreateAsync"/>).</summary>
     public SandboxNetworkSettings Network { get; init; } = SandboxNetworkSettings.Default;
+    /// <summary>
+    /// A fork of this sandbox: <see cref="Template"/> is the fork's hidden copy (started from, never
+    /// resolved as a name), and the record names the source's template as E2B's forks do.
+    /// </summary>
+    internal SandboxRecord? ForkOf { get; init; }
 }
 
 /// <summary>
@@ -173,7 +178,7 @@ public sealed class SandboxService(
         var timeout = ValidateTimeout(cmd.TimeoutSeconds ?? (cmd.IsV1 ? _options.V1DefaultTimeoutSeconds : _options.DefaultTimeoutSeconds), "timeout");
         if (string.IsNullOrWhiteSpace(cmd.Template))
             throw DomainException.InvalidArgument("'templateID' is required");
-        var choice = await ResolveTemplateAsync(caller, cmd.Template, ct);
+        var choice = await ResolveTemplateAsync(caller, cmd, ct);
         if (choice is null)
         {
             telemetry.RecordCreate("template_not_found", sw.Elapsed);
@@ -195,8 +200,8 @@ public sealed class SandboxService(
             Version = 1,
             SandboxId = SandboxIds.New(),
             TeamId = caller.TeamId,
-            TemplateId = choice.TemplateId,
-            Alias = choice.Alias,
+            TemplateId = cmd.ForkOf?.TemplateId ?? choice.TemplateId,
+            Alias = cmd.ForkOf is { } source ? source.Alias : choice.Alias,
             ClientId = _options.ClientId,
             Metadata = new Dictionary<string, string>(cmd.Metadata, StringComparer.Ordinal),
             EnvdAccessToken = cmd.Secure ? SandboxIds.NewAccessToken() : null,
@@ -294,22 +299,39 @@ public sealed class SandboxService(
 
     /// <summary>
     /// The caller's team's templates first (name, name:tag or ID; another team's private one is
-    /// refused), then the runtime's built-in ones (base, code-interpreter) for everyone; null when
-    /// neither has it.
+    /// refused), then its snapshots (ID or name; another team's, a removed one or a fork's copy is
+    /// unknown here), then the runtime's built-in ones (base, code-interpreter) for everyone; null
+    /// when none has it. A fork starts from its source's copy, which no caller can name.
     /// </summary>
-    private async Task<TemplateChoice?> ResolveTemplateAsync(Caller caller, string reference, CancellationToken ct)
+    private async Task<TemplateChoice?> ResolveTemplateAsync(Caller caller, CreateSandboxCommand cmd, CancellationToken ct)
     {
+        var reference = cmd.Template;
+        if (cmd.ForkOf is not null)
+            return await runtime.Templates.FindAsync(reference, ct) is { } copy ? new TemplateChoice(copy, copy.TemplateId, null, null) : null;
         if (templates is not null && await templates.ResolveAsync(caller, reference, ct) is { } built)
         {
             var rt = await runtime.Templates.FindAsync(built.Build.RuntimeTemplateId!, ct)
                 ?? throw DomainException.InvalidArgument($"template '{reference}': its files are gone from the runtime; build it again");
             return new TemplateChoice(rt, built.Template.TemplateId, built.Template.Names.FirstOrDefault() is { } name ? (built.Tag is { } tag ? $"{name}:{tag}" : name) : null, built.Build.Result);
         }
+        var (kind, snapshot) = await Snapshots.SnapshotService.ResolveAsync(store, caller, reference, ct);
+        if (kind == Snapshots.SnapshotService.Resolution.Unusable) return null;
+        if (kind == Snapshots.SnapshotService.Resolution.Snapshot)
+            return await runtime.Templates.FindAsync(snapshot!.SnapshotId, ct) is { } taken
+                ? new TemplateChoice(taken, taken.TemplateId, reference != taken.TemplateId ? reference : null, null)
+                : null;
         // Runtime templates made from others (build layers, snapshots) belong to a team: only through the registry;
         // hidden ones (unpacked images) are only ever a build's starting point.
         var template = await runtime.Templates.FindAsync(reference, ct);
         return template is null || template.ParentTemplateId is not null || template.Hidden ? null : new TemplateChoice(template, template.TemplateId, reference != template.TemplateId ? reference : template.Aliases.FirstOrDefault(), null);
     }
+
+    /// <summary>
+    /// Under the sandbox's lock: a snapshot of it was taken (E2B's <c>checkpointed</c> event). The
+    /// record only moves to its next version, so the event is committed like every other change.
+    /// </summary>
+    internal Task<SandboxRecord> RecordCheckpointAsync(SandboxRecord rec, string message) =>
+        SaveLiveAsync(rec, WithEvent(Log(rec.SandboxId, "info", message), SandboxEvents.Checkpointed, rec), SandboxChangeCause.Checkpointed);
 
     // ------------------------------------------------------------------ read
 
@@ -820,7 +842,7 @@ public sealed class SandboxService(
     /// never holds a sandbox's lock (a deadline error; the call may still finish in the background). Never tied
     /// to a request: a client that hangs up must not leave a half-made change.
     /// </summary>
-    private async Task<T> RuntimeCallAsync<T>(string what, Func<CancellationToken, Task<T>> call, Func<Task>? undoIfLate = null)
+    internal async Task<T> RuntimeCallAsync<T>(string what, Func<CancellationToken, Task<T>> call, Func<Task>? undoIfLate = null)
     {
         var deadline = new CancellationTokenSource(_options.RuntimeCallTimeout, clock);
         var task = call(deadline.Token);
@@ -859,7 +881,7 @@ public sealed class SandboxService(
         return rec;
     }
 
-    private async Task<T> WithLockAsync<T>(Caller caller, string sandboxId, Func<SandboxRecord, Task<T>> action)
+    internal async Task<T> WithLockAsync<T>(Caller caller, string sandboxId, Func<SandboxRecord, Task<T>> action)
     {
         if (store.IsShared)
         {
@@ -884,7 +906,7 @@ public sealed class SandboxService(
 
     private SemaphoreSlim Gate(string sandboxId) => _locks.GetOrAdd(sandboxId, _ => new SemaphoreSlim(1, 1));
 
-    private TimeSpan ValidateTimeout(long seconds, string field)
+    internal TimeSpan ValidateTimeout(long seconds, string field)
     {
         if (seconds < 1 || seconds > _options.MaxTimeoutSeconds)
             throw DomainException.InvalidArgument($"'{field}' must be between 1 and {_options.MaxTimeoutSeconds} seconds (got {seconds})");

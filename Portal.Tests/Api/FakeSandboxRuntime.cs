@@ -47,6 +47,9 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     /// <summary>Make the next creates fail with this exception.</summary>
     public Exception? FailCreatesWith { get; set; }
 
+    /// <summary>Make the next one create fail with this exception (the others go on).</summary>
+    public Exception? FailOneCreateWith;
+
     public ConcurrentQueue<SandboxSpec> Specs { get; } = new();
     public int Count => _sandboxes.Count;
     public bool Exists(string id) => _sandboxes.ContainsKey(id);
@@ -55,6 +58,7 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     public async Task<SandboxInstance> CreateAsync(SandboxSpec spec, CancellationToken ct)
     {
         if (FailCreatesWith is { } e) throw e;
+        if (Interlocked.Exchange(ref FailOneCreateWith, null) is { } once) throw once;
         if (Hang is { } hang) await hang.Task;
         var template = await Templates.FindAsync(spec.TemplateId, ct) ?? throw new TemplateNotFoundException(spec.TemplateId);
         if (CreateDelay > TimeSpan.Zero) await Task.Delay(CreateDelay, ct);
@@ -184,6 +188,9 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
 
     /// <summary>Templates made by <see cref="SnapshotAsync"/> (no files: the fake runs nothing).</summary>
     private readonly ConcurrentDictionary<string, SandboxTemplate> _made = new();
+
+    /// <summary>IDs of the templates <see cref="SnapshotAsync"/> made that still exist.</summary>
+    public ICollection<string> MadeTemplates => _made.Keys;
 
     public async Task<SandboxTemplate> SnapshotAsync(string sandboxId, string newTemplateId, CancellationToken ct)
     {

@@ -38,7 +38,7 @@ public static class SandboxesApi
     }
 
     /// <summary>The domain the request was addressed under: E2B_DOMAIN, else derived from its host.</summary>
-    private static string? Domain(HttpContext ctx)
+    internal static string? Domain(HttpContext ctx)
     {
         if (ctx.Features.Get<RouteDecision>() is { Domain: { Length: > 0 } routed }) return routed;
         var d = ctx.RequestServices.GetRequiredService<IOptions<PortalOptions>>().Value.Domain;

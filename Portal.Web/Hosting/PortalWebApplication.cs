@@ -186,6 +186,7 @@ public static class PortalWebApplication
         services.AddSingleton<SandboxChangeStream>();
         services.AddSingleton<SandboxService>();
         services.AddTemplates(config);
+        services.AddSingleton<Portal.Core.Snapshots.SnapshotService>();
         services.AddSandboxRuntime(config);
         services.AddImageResolver(config);
         services.AddSingleton<WebhookDispatcher>();
@@ -217,6 +218,7 @@ public static class PortalWebApplication
         services.AddHostedService<ReplicaSync>();
         services.AddHostedService<WarmPoolLeader>();
         services.AddHostedService<WebhookDeliveryService>();
+        services.AddHostedService<SnapshotSweeper>();
     }
 
     public static void UsePortal(WebApplication app)
@@ -247,6 +249,7 @@ public static class PortalWebApplication
     private static void MapControlPlane(IEndpointRouteBuilder root)
     {
         root.MapSandboxesApi();
+        root.MapSnapshotsApi();
         root.MapApiKeysApi();
         root.MapTeamsApi();
         root.MapEventsApi();

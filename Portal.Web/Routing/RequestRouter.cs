@@ -54,8 +54,21 @@ public sealed class RequestRouter
     {
         if (string.IsNullOrEmpty(rawPath) || rawPath[0] != '/')
             return new RouteDecision.Reject(400, "request target must be an absolute path");
-        if (HasDotSegmentOrEncodedSlash(rawPath))
-            return new RouteDecision.Reject(400, "dot segments and encoded slashes are not allowed in paths");
+        if (!HasDotSegmentOrEncodedSlash(rawPath, allowEncodedSlash: false)) return DecideChecked(host, rawPath, sandboxIdHeader, sandboxPortHeader);
+        // E2B's SDKs put a template's name (namespace/name) in one path segment as namespace%2Fname
+        // (DELETE /templates/{id}, GET /templates/aliases/{alias}): allowed there, for the portal's
+        // own API only; a path that would reach a sandbox never carries an encoded slash.
+        if (IsTemplateNamePath(rawPath) && !HasDotSegmentOrEncodedSlash(rawPath, allowEncodedSlash: true)
+            && DecideChecked(host, rawPath, sandboxIdHeader, sandboxPortHeader) is RouteDecision.Local local)
+            return local;
+        return new RouteDecision.Reject(400, "dot segments and encoded slashes are not allowed in paths");
+    }
+
+    private static bool IsTemplateNamePath(string rawPath) =>
+        rawPath.StartsWith("/templates/", StringComparison.Ordinal) || rawPath.StartsWith(PrivatePrefix + "api/templates/", StringComparison.Ordinal);
+
+    private RouteDecision DecideChecked(string? host, string rawPath, string? sandboxIdHeader, string? sandboxPortHeader)
+    {
 
         var original = (host ?? "").Trim().TrimEnd('.');
         var hostValue = original.ToLowerInvariant();
@@ -251,13 +264,13 @@ public sealed class RequestRouter
         return port is >= 1 and <= 65535;
     }
 
-    private static bool HasDotSegmentOrEncodedSlash(string rawPath)
+    private static bool HasDotSegmentOrEncodedSlash(string rawPath, bool allowEncodedSlash)
     {
         // Allocation-free: this runs on every request.
         var path = rawPath.AsSpan();
         var q = path.IndexOf('?');
         if (q >= 0) path = path[..q];
-        if (path.Contains('\\') || path.Contains("%2f", StringComparison.OrdinalIgnoreCase) || path.Contains("%5c", StringComparison.OrdinalIgnoreCase))
+        if (path.Contains('\\') || (!allowEncodedSlash && path.Contains("%2f", StringComparison.OrdinalIgnoreCase)) || path.Contains("%5c", StringComparison.OrdinalIgnoreCase))
             return true;
         while (true)
         {

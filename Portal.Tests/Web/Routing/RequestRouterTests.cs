@@ -69,6 +69,13 @@ public class RequestRouterTests
         { "example.com", "example.com", $"/kruise/{Id}/49983/%2e%2e/x", null, null, "reject 400" },
         { "example.com", "example.com", $"/kruise/{Id}%2F49983/health", null, null, "reject 400" },
         { "example.com", $"49983-{Id}.example.com", "/a/./b", null, null, "reject 400" },
+        // A template name's encoded slash (the SDKs' namespace%2Fname) is allowed only into the portal's own API
+        { "example.com", "example.com", "/templates/team%2Fsnap%3Adefault", null, null, "local /templates/team%2Fsnap%3Adefault Plain example.com" },
+        { "example.com", "example.com", "/kruise/api/templates/team%2Fsnap", null, null, "local /templates/team%2Fsnap PrivatePath example.com" },
+        { "example.com", "example.com", "/templates/team%2Fsnap", Id, "49983", "reject 400" },
+        { "example.com", $"49983-{Id}.example.com", "/templates/a%2Fb", null, null, "reject 400" },
+        { "example.com", "example.com", "/templates/../sandboxes%2Fx", null, null, "reject 400" },
+        { "example.com", "example.com", "/sandboxes/a%2Fb", null, null, "reject 400" },
         { "example.com", "example.com", "relative", null, null, "reject 400" },
         // Crafted headers
         { "example.com", "example.com", "/health", "../etc", "49983", "reject 400" },
