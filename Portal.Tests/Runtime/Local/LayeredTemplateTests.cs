@@ -71,7 +71,7 @@ public sealed class LayeredTemplateTests(LocalRuntimeFixture fx)
         try
         {
             await fx.RunAsync(source.SandboxId, "echo paused-copy > /home/user/p.txt");
-            await fx.Runtime.PauseAsync(source.SandboxId, Ct);
+            await fx.Runtime.PauseAsync(source.SandboxId, SandboxPauseMode.Memory, Ct);
             await fx.Runtime.SnapshotAsync(source.SandboxId, id, Ct);
             Assert.Equal(SandboxState.Paused, (await fx.Runtime.FindAsync(source.SandboxId, Ct))!.State);
             var child = await CreateFromAsync(id);
