@@ -657,7 +657,13 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             if (frozenHere) await FreezeAsync(sandboxId, ct);
             try
             {
-                await Task.Run(() => TemplateLayers.Capture(SandboxDisk.UpperOf(Dir(sandboxId)), _templates.Directory, template), CancellationToken.None);
+                await Task.Run(() =>
+                {
+                    // Paused to disk: nothing runs and its disk is not mounted; mounted for the copy only.
+                    if (record.PausedToDisk) SandboxDisk.Remount(Dir(sandboxId), TimeSpan.FromSeconds(10));
+                    try { TemplateLayers.Capture(SandboxDisk.UpperOf(Dir(sandboxId)), _templates.Directory, template); }
+                    finally { if (record.PausedToDisk) SandboxDisk.Unmount(Dir(sandboxId)); }
+                }, CancellationToken.None);
             }
             finally
             {

@@ -85,6 +85,29 @@ public sealed class LayeredTemplateTests(LocalRuntimeFixture fx)
         }
     }
 
+    [Fact]
+    public async Task Snapshot_OfASandboxPausedToDisk_CopiesItsFiles_AndItStillResumes()
+    {
+        var source = await fx.CreateAsync();
+        var id = NewTemplateId();
+        try
+        {
+            await fx.RunAsync(source.SandboxId, "echo on-disk > /home/user/d.txt");
+            await fx.Runtime.PauseAsync(source.SandboxId, SandboxPauseMode.Filesystem, Ct);
+            await fx.Runtime.SnapshotAsync(source.SandboxId, id, Ct);
+            var child = await CreateFromAsync(id);
+            Assert.Equal("on-disk", (await fx.RunAsync(child.SandboxId, "cat /home/user/d.txt")).Stdout.Trim());
+            await fx.Runtime.KillAsync(child.SandboxId, Ct);
+            await fx.Runtime.ResumeAsync(source.SandboxId, Ct);
+            Assert.Equal("on-disk", (await fx.RunAsync(source.SandboxId, "cat /home/user/d.txt")).Stdout.Trim());
+        }
+        finally
+        {
+            await fx.Runtime.KillAsync(source.SandboxId, Ct);
+            await fx.Runtime.DeleteTemplateAsync(id, CancellationToken.None);
+        }
+    }
+
     [Theory]
     [InlineData("../base")]
     [InlineData("Upper")]
