@@ -25,6 +25,11 @@ public sealed record SandboxTemplate
     /// Not listed and not offered to users (an unpacked image that template builds start from):
     /// found by ID only, by the runtime and the builds that use it.
     /// </summary>
+    /// <summary>
+    /// Deleted by its owner while a sandbox paused to disk stands on it (that sandbox mounts the
+    /// chain again when it resumes): no new sandbox starts from it, and it goes once none needs it.
+    /// </summary>
+    public bool Deleted { get; init; }
     public bool Hidden { get; init; }
     /// <summary>
     /// The template this one was made from (a snapshot's or a build step's source). The runtime

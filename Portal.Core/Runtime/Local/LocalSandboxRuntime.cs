@@ -600,7 +600,8 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     private async Task BootAsync(SandboxRecordFile record, CancellationToken ct)
     {
         var id = record.SandboxId;
-        var template = await _templates.FindAsync(record.TemplateId, ct)
+        // Deleted meanwhile or not: it stands on that chain (DeleteTemplateAsync kept it for this).
+        var template = _templates.FindStoodOn(record.TemplateId)
             ?? throw new TemplateNotFoundException(record.TemplateId);
         try
         {
@@ -612,6 +613,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             // StartedAt stays the create's: E2B's startedAt does not move on resume (uptime inside does).
             Update(started with { Paused = false, PausedToDisk = false });
             _watch.Watch(id, pid, _cgroups.OpenOomEvents(id));
+            RetireDeletedTemplates(); // mounted again: a deleted template now waits for the mount
         }
         catch
         {
@@ -714,7 +716,34 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     public Task<bool> DeleteTemplateAsync(string templateId, CancellationToken ct)
     {
         if (!TemplateLayers.IsValidId(templateId)) return Task.FromResult(false);
-        return Task.Run(() => TemplateLayers.Retire(_templates, templateId), ct);
+        return Task.Run(() => NeededByPausedToDisk().Contains(templateId)
+            ? TemplateLayers.MarkDeleted(_templates, templateId)
+            : TemplateLayers.Retire(_templates, templateId), ct);
+    }
+
+    /// <summary>Templates a sandbox paused to disk mounts again when it boots (its whole chain).</summary>
+    private HashSet<string> NeededByPausedToDisk() =>
+        _sandboxes.Values.Where(r => r.PausedToDisk).SelectMany(r => _templates.ChainOf(r.TemplateId)).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Templates deleted while a sandbox paused to disk stood on them go once none does (it was
+    /// killed, or it booted again: then its mount keeps the files until it ends).
+    /// </summary>
+    private void RetireDeletedTemplates()
+    {
+        IReadOnlyList<SandboxTemplate> all;
+        try { all = _templates.AllForSweep(); }
+        catch (IOException) { return; }
+        // Deepest first: a deleted template on a deleted parent goes before it, in one pass.
+        var deleted = all.Where(t => t.Deleted).Select(t => t.TemplateId).OrderByDescending(_templates.DepthOf).ToList();
+        if (deleted.Count == 0) return;
+        var needed = NeededByPausedToDisk();
+        foreach (var id in deleted.Where(d => !needed.Contains(d)))
+        {
+            try { TemplateLayers.Retire(_templates, id); }
+            catch (TemplateInUseException) { /* a template stands on it: it goes after that one */ }
+            catch (IOException e) { _log.LogWarning(e, "could not remove deleted template {TemplateId}", id); }
+        }
     }
 
     public Task<SandboxMetrics?> GetMetricsAsync(string sandboxId, CancellationToken ct)
@@ -858,6 +887,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         _cpuSamples.TryRemove(id, out _);
         _oomSeen.TryRemove(id, out _);
         // A deleted template's files wait for the last sandbox mounted on them.
+        RetireDeletedTemplates();
         TemplateLayers.SweepRetired(_templates.Directory, _log);
     }
 

@@ -57,21 +57,48 @@ public sealed class LocalTemplateCatalog(string directory) : ITemplateCatalog
     public IReadOnlyList<string> ChildrenOf(string templateId) =>
         Load().Where(t => t.ParentTemplateId == templateId).Select(t => t.TemplateId).ToList();
 
+    /// <summary>
+    /// A template a sandbox already stands on, deleted or not (a sandbox paused to disk booting
+    /// again); null when it or its chain is gone.
+    /// </summary>
+    public SandboxTemplate? FindStoodOn(string templateId)
+    {
+        var byId = Load().ToDictionary(t => t.TemplateId);
+        return byId.TryGetValue(templateId, out var t) && Chain(templateId, byId) is not null ? t : null;
+    }
+
+    /// <summary>The template and every one below it (empty when it or its chain is gone).</summary>
+    public IReadOnlyList<string> ChainOf(string templateId)
+    {
+        var byId = Load().ToDictionary(t => t.TemplateId);
+        return byId.ContainsKey(templateId) ? Chain(templateId, byId) ?? [] : [];
+    }
+
+    /// <summary>Every template on disk, deleted and broken chains included.</summary>
+    public IReadOnlyList<SandboxTemplate> AllForSweep() => Load();
+
+    /// <summary>Forgets what was read: a template.json was rewritten in place.</summary>
+    public void Invalidate() => _cache = null;
+
     public Task<SandboxTemplate?> FindAsync(string templateIdOrAlias, CancellationToken ct) =>
         Task.FromResult(Usable().FirstOrDefault(t => t.TemplateId == templateIdOrAlias || t.Aliases.Contains(templateIdOrAlias)));
 
     public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(Usable().Where(t => !t.Hidden).ToList());
 
-    /// <summary>Writes a template's <c>template.json</c> (the folder's <c>rootfs/</c> is the caller's).</summary>
-    public static void Save(string templateDirectory, SandboxTemplate template) =>
-        File.WriteAllText(Path.Combine(templateDirectory, "template.json"), JsonSerializer.Serialize(template, Json));
+    /// <summary>Writes a template's <c>template.json</c>, whole or not at all (the folder's <c>rootfs/</c> is the caller's).</summary>
+    public static void Save(string templateDirectory, SandboxTemplate template)
+    {
+        var temp = Path.Combine(templateDirectory, "template.json.tmp");
+        File.WriteAllText(temp, JsonSerializer.Serialize(template, Json));
+        File.Move(temp, Path.Combine(templateDirectory, "template.json"), overwrite: true);
+    }
 
     /// <summary>Templates whose whole chain is present: the others cannot start a sandbox.</summary>
     private List<SandboxTemplate> Usable()
     {
         var all = Load();
         var byId = all.ToDictionary(t => t.TemplateId);
-        return all.Where(t => t.ParentTemplateId is null || Chain(t.TemplateId, byId) is not null).ToList();
+        return all.Where(t => !t.Deleted && (t.ParentTemplateId is null || Chain(t.TemplateId, byId) is not null)).ToList();
     }
 
     /// <summary>

@@ -92,6 +92,25 @@ public static class TemplateLayers
     }
 
     /// <summary>
+    /// Marks the template deleted in place (see <see cref="SandboxTemplate.Deleted"/>): a sandbox
+    /// paused to disk needs its path when it boots again. False when it does not exist.
+    /// </summary>
+    public static bool MarkDeleted(LocalTemplateCatalog catalog, string templateId)
+    {
+        lock (RetireLock)
+        {
+            var dir = Path.Combine(catalog.Directory, templateId);
+            var template = catalog.FindStoodOn(templateId) is { } t ? t with { TemplateId = templateId } : null;
+            if (template is null || template.Deleted) return false;
+            var children = catalog.ChildrenOf(templateId);
+            if (children.Count > 0) throw new TemplateInUseException(templateId, children);
+            LocalTemplateCatalog.Save(dir, template with { Deleted = true });
+            catalog.Invalidate();
+            return true;
+        }
+    }
+
+    /// <summary>
     /// Deletes retired templates no overlay mount names any more. Overlayfs keeps the lower paths
     /// it was mounted with in its options even after a rename, so the original path tells whether
     /// a sandbox still stands on a retired template (scripts/build-template.sh does the same for <c>base</c>).

@@ -108,6 +108,39 @@ public sealed class LayeredTemplateTests(LocalRuntimeFixture fx)
         }
     }
 
+    [Fact]
+    public async Task DeletingTheTemplateOfASandboxPausedToDisk_KeepsItUntilThatSandboxNoLongerNeedsIt()
+    {
+        var source = await fx.CreateAsync();
+        var id = NewTemplateId();
+        SandboxInstance? child = null;
+        try
+        {
+            await fx.RunAsync(source.SandboxId, "echo layered > /home/user/l.txt");
+            await fx.Runtime.SnapshotAsync(source.SandboxId, id, Ct);
+            child = await CreateFromAsync(id);
+            await fx.Runtime.PauseAsync(child.SandboxId, SandboxPauseMode.Filesystem, Ct);
+
+            Assert.True(await fx.Runtime.DeleteTemplateAsync(id, Ct));
+            Assert.Null(await fx.Runtime.Templates.FindAsync(id, Ct)); // gone for new sandboxes
+            await Assert.ThrowsAsync<TemplateNotFoundException>(() => CreateFromAsync(id));
+            Assert.False(await fx.Runtime.DeleteTemplateAsync(id, Ct));
+
+            await fx.Runtime.ResumeAsync(child.SandboxId, Ct); // boots on the deleted template's files
+            Assert.Equal("layered", (await fx.RunAsync(child.SandboxId, "cat /home/user/l.txt")).Stdout.Trim());
+            await fx.Runtime.KillAsync(child.SandboxId, Ct);
+            child = null;
+            Assert.False(Directory.Exists(Path.Combine(fx.Options.TemplatesDirectory, id)));
+            Assert.Empty(Directory.GetDirectories(fx.Options.TemplatesDirectory, $".retired-{id}-*"));
+        }
+        finally
+        {
+            if (child is not null) await fx.Runtime.KillAsync(child.SandboxId, CancellationToken.None);
+            await fx.Runtime.KillAsync(source.SandboxId, CancellationToken.None);
+            await fx.Runtime.DeleteTemplateAsync(id, CancellationToken.None);
+        }
+    }
+
     [Theory]
     [InlineData("../base")]
     [InlineData("Upper")]
