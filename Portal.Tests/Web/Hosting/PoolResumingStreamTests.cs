@@ -46,7 +46,10 @@ public class PoolResumingStreamTests
     [Fact]
     public async Task ReadsAndWrites_ResumeOnThePool_WhereverTheyCompleted()
     {
-        var (bareOnPool, readOnPool, writeOnPool, read) = await AsFrameworkCodeDoesAsync(TestContext.Current.CancellationToken);
+        // Started on the pool, as SignalR's loop is after its first hop: a read that completes before
+        // the caller awaits it then continues on the caller's thread, which is a pool thread too.
+        var ct = TestContext.Current.CancellationToken;
+        var (bareOnPool, readOnPool, writeOnPool, read) = await Task.Run(() => AsFrameworkCodeDoesAsync(ct), ct);
         Assert.False(bareOnPool); // the check can tell the difference
         Assert.Equal(42, read);
         Assert.True(readOnPool);
@@ -56,16 +59,17 @@ public class PoolResumingStreamTests
     /// <summary>Awaits as SignalR's WebSocket transport does (ConfigureAwait(false)) and notes where each await resumed.</summary>
     private static async Task<(bool BareOnPool, bool ReadOnPool, bool WriteOnPool, byte Read)> AsFrameworkCodeDoesAsync(CancellationToken ct)
     {
-        var bare = new CompletesOnItsOwnThread();
-        await bare.ReadAsync(new byte[1], ct).ConfigureAwait(false);
-        var bareOnPool = Thread.CurrentThread.IsThreadPoolThread;
-
         await using var stream = new PoolResumingStream(new CompletesOnItsOwnThread());
         var buffer = new byte[1];
         await stream.ReadAsync(buffer, ct).ConfigureAwait(false);
         var readOnPool = Thread.CurrentThread.IsThreadPoolThread;
         await stream.WriteAsync(buffer, ct).ConfigureAwait(false);
         var writeOnPool = Thread.CurrentThread.IsThreadPoolThread;
+
+        // Last: after it this code runs on the stream's own thread.
+        var bare = new CompletesOnItsOwnThread();
+        await bare.ReadAsync(new byte[1], ct).ConfigureAwait(false);
+        var bareOnPool = Thread.CurrentThread.IsThreadPoolThread;
         return (bareOnPool, readOnPool, writeOnPool, buffer[0]);
     }
 }
