@@ -18,6 +18,13 @@ public sealed class SnapshotSweeper(SnapshotService snapshots, SandboxChangeStre
 
     protected override Task ExecuteAsync(CancellationToken ct) => ThreadPoolContext.Run(RunAsync, ct);
 
+    /// <summary>A last tidy on a graceful stop: forks killed just before it leave no copy behind.</summary>
+    public override async Task StopAsync(CancellationToken ct)
+    {
+        await base.StopAsync(ct);
+        await TidyAsync(ct);
+    }
+
     private async Task RunAsync(CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)
