@@ -46,7 +46,7 @@ R="$WORK/rootfs"
 # npm's ~300 node-* dependencies use virtual packages debootstrap cannot resolve: apt installs it.
 echo "installing npm with apt inside the new root..."
 chroot "$R" /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -c \
-  'apt-get update -qq && apt-get install -y -qq --no-install-recommends npm >/dev/null && apt-get clean'
+  'apt-get update -qq && apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends npm >/dev/null && apt-get clean'
 # The hostname is the sandbox ID and changes when a warm sandbox is claimed: resolve it from
 # the UTS namespace (nss-myhostname) rather than a static /etc/hosts line.
 grep -q myhostname "$R/etc/nsswitch.conf" || sed -i 's/^hosts:.*/& myhostname/' "$R/etc/nsswitch.conf"
