@@ -185,7 +185,7 @@ public static class PortalWebApplication
         services.AddSingleton<SandboxChangeStream>();
         services.AddSingleton<SandboxService>();
         services.AddSandboxRuntime(config);
-        services.AddImageResolver(config);
+        services.AddTemplateImages(config);
         services.AddSingleton<WebhookDispatcher>();
         services.AddSingleton<WebhookService>();
 
