@@ -71,7 +71,8 @@ internal sealed class OciLayerApplier(string root, long maxBytes, IProgress<stri
                 using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
                     if (entry.DataStream is { } data) CopyCapped(data, file);
                 SetOwnerAndMode(entry, path);
-                File.SetLastWriteTimeUtc(path, entry.ModificationTime.UtcDateTime);
+                try { File.SetLastWriteTimeUtc(path, entry.ModificationTime.UtcDateTime); }
+                catch (ArgumentOutOfRangeException) { /* a time the filesystem cannot hold: the file stays as it is */ }
                 break;
             case TarEntryType.SymbolicLink:
                 if (string.IsNullOrEmpty(entry.LinkName)) throw ImageErrors.Refused($"{what}: symlink '{entry.Name}' has no target");
