@@ -30,6 +30,7 @@ public class BadInputTests
         { """{"templateID":"base","templateID":"base"}""", 400, "invalid JSON" },
         { """{"templateID":"base"} trailing""", 400, "invalid JSON" },
         { """{"templateID":"no-such-template"}""", 400, "template 'no-such-template' not found" },
+        { """{"templateID":"image-hidden"}""", 400, "template 'image-hidden' not found" },
     };
 
     [Theory]

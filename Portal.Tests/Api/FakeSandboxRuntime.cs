@@ -222,6 +222,7 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         [
             new() { TemplateId = "base", Aliases = ["base-alias"], CpuCount = 2, MemoryMB = 512, DiskSizeMB = 2048 },
             new() { TemplateId = "code-interpreter-v1", CpuCount = 2, MemoryMB = 1024, DiskSizeMB = 4096 },
+            new() { TemplateId = "image-hidden", Hidden = true }, // an unpacked image: builds stand on it, users cannot start it
         ];
 
         private IEnumerable<SandboxTemplate> All => BuiltIn.Concat(owner._made.Values);
@@ -229,6 +230,6 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         public Task<SandboxTemplate?> FindAsync(string templateIdOrAlias, CancellationToken ct) =>
             Task.FromResult(All.FirstOrDefault(t => t.TemplateId == templateIdOrAlias || t.Aliases.Contains(templateIdOrAlias)));
 
-        public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(owner.NoTemplates ? [] : All.ToList());
+        public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(owner.NoTemplates ? [] : All.Where(t => !t.Hidden).ToList());
     }
 }

@@ -188,7 +188,7 @@ public static class PortalWebApplication
         services.AddTemplates(config);
         services.AddSingleton<Portal.Core.Snapshots.SnapshotService>();
         services.AddSandboxRuntime(config);
-        services.AddImageResolver(config);
+        services.AddTemplateImages(config);
         services.AddSingleton<WebhookDispatcher>();
         services.AddSingleton<WebhookService>();
 

@@ -18,7 +18,6 @@ public static class TemplateRegistration
             return new TemplateFiles(o.FilesDirectory ?? Path.Combine(sp.GetRequiredService<IOptions<PortalOptions>>().Value.DataDir, "template-files"));
         });
         // Images come from another seam (an OCI puller); until one is registered, fromImage is refused clearly.
-        services.TryAddSingleton<ITemplateImageSource, UnsupportedImageSource>();
         services.AddSingleton<TemplateBuilder>();
         services.AddSingleton<TemplateService>();
         return services;

@@ -21,7 +21,7 @@ public sealed partial record ImageReference(string Registry, string Repository, 
     public static ImageReference Parse(string image)
     {
         if (string.IsNullOrWhiteSpace(image) || image.Length > 512)
-            throw new ImageResolveException("image name is empty or longer than 512 characters");
+            throw ImageErrors.Refused("image name is empty or longer than 512 characters");
         var rest = image.Trim();
         string? digest = null;
         var at = rest.IndexOf('@');
@@ -29,7 +29,7 @@ public sealed partial record ImageReference(string Registry, string Repository, 
         {
             digest = rest[(at + 1)..];
             rest = rest[..at];
-            if (!DigestPattern().IsMatch(digest)) throw new ImageResolveException($"image '{image}': the digest must be sha256:<64 hex digits>");
+            if (!DigestPattern().IsMatch(digest)) throw ImageErrors.Refused($"image '{image}': the digest must be sha256:<64 hex digits>");
         }
         var registry = DockerHub;
         var slash = rest.IndexOf('/');
@@ -40,7 +40,7 @@ public sealed partial record ImageReference(string Registry, string Repository, 
             {
                 registry = first;
                 rest = rest[(slash + 1)..];
-                if (!RegistryPattern().IsMatch(registry)) throw new ImageResolveException($"image '{image}': '{registry}' is not a registry host[:port]");
+                if (!RegistryPattern().IsMatch(registry)) throw ImageErrors.Refused($"image '{image}': '{registry}' is not a registry host[:port]");
             }
         }
         var tag = "latest";
@@ -51,9 +51,9 @@ public sealed partial record ImageReference(string Registry, string Repository, 
             tag = rest[(colon + 1)..];
             rest = rest[..colon];
             tagDefaulted = false;
-            if (!TagPattern().IsMatch(tag)) throw new ImageResolveException($"image '{image}': '{tag}' is not a valid tag");
+            if (!TagPattern().IsMatch(tag)) throw ImageErrors.Refused($"image '{image}': '{tag}' is not a valid tag");
         }
-        if (!RepositoryPattern().IsMatch(rest)) throw new ImageResolveException($"image '{image}': '{rest}' is not a valid repository name (lower-case letters, digits, '.', '_', '-', '/')");
+        if (!RepositoryPattern().IsMatch(rest)) throw ImageErrors.Refused($"image '{image}': '{rest}' is not a valid repository name (lower-case letters, digits, '.', '_', '-', '/')");
         if (registry == DockerHub && !rest.Contains('/')) rest = "library/" + rest;
         return new ImageReference(registry, rest, tag, digest) { TagDefaulted = tagDefaulted && digest is null };
     }

@@ -8,13 +8,13 @@ using Portal.Core.Runtime.Local;
 namespace Portal.Core.Templates.Images;
 
 /// <summary>
-/// <see cref="IImageResolver"/> for the local runtime: images become plain templates
+/// The template builder's <see cref="ITemplateImageSource"/> for the local runtime: images become plain templates
 /// (<c>rootfs/</c> + <c>template.json</c>) in its templates directory, named
 /// <c>image-&lt;digest prefix&gt;</c> after the manifest they were unpacked from, so the same image is
 /// unpacked once. A template appears whole or not at all (built under a dot-named directory the
 /// catalog ignores, then renamed) and is hidden from template listings.
 /// </summary>
-public sealed class ImageResolver(ImageOptions options, string templatesDirectory, HttpClient? http = null) : IImageResolver
+public sealed class ImageResolver(ImageOptions options, string templatesDirectory, HttpClient? http = null) : ITemplateImageSource
 {
     public const string TemplatePrefix = "image-";
     private const int MaxManifestBytes = 4 << 20;
@@ -32,10 +32,20 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
     { Timeout = TimeSpan.FromMinutes(30) };
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _unpacking = new();
 
-    public async Task<ResolvedImage> ResolveAsync(string image, RegistryCredentials? credentials, IProgress<string> log, CancellationToken ct)
+    public async Task<string> ResolveAsync(string image, RegistryCredentials? credentials, IProgress<string> log, CancellationToken ct) =>
+        (await ResolveImageAsync(image, credentials, log, ct)).TemplateId;
+
+    public ImageDefaults? DefaultsOf(string templateId) =>
+        templateId.StartsWith(TemplatePrefix, StringComparison.Ordinal) && Cached(templateId) is { } c ? new ImageDefaults(c.Env, c.WorkingDir) : null;
+
+    /// <summary>
+    /// <see cref="ResolveAsync"/> with what the image was unpacked from and its config's defaults
+    /// (<see cref="ResolvedImage.ManifestDigest"/> is null for a Debian-mapped image).
+    /// </summary>
+    public async Task<ResolvedImage> ResolveImageAsync(string image, RegistryCredentials? credentials, IProgress<string> log, CancellationToken ct)
     {
         if (credentials is not null && credentials.Type != "registry")
-            throw new ImageResolveException($"registry credentials of type '{credentials.Type}' are not supported: this portal has no {credentials.Type switch { "aws" => "AWS ECR", "gcp" => "Google Artifact Registry", _ => "such" }} client; use type 'registry' (username and password)");
+            throw ImageErrors.Refused($"registry credentials of type '{credentials.Type}' are not supported: this portal has no {credentials.Type switch { "aws" => "AWS ECR", "gcp" => "Google Artifact Registry", _ => "such" }} client; use type 'registry' (username and password)");
         IOciImageSource source;
         string? layoutTag = null;
         var fromLayout = image.StartsWith(OciLayoutSource.Scheme, StringComparison.Ordinal);
@@ -53,12 +63,12 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
             if (mapped is DebianImageMap.Mapped m)
             {
                 if (!File.Exists(Path.Combine(templatesDirectory, m.TemplateId, "template.json")))
-                    throw new ImageResolveException($"'{image}' maps onto the template '{m.TemplateId}', which is not built on this host (scripts/build-template.sh)");
+                    throw ImageErrors.Refused($"'{image}' maps onto the template '{m.TemplateId}', which is not built on this host (scripts/build-template.sh)");
                 log.Report(m.Note);
                 return new ResolvedImage(m.TemplateId, null, [], null);
             }
             if (!options.IsAllowed(reference.Registry))
-                throw new ImageResolveException(mapped is DebianImageMap.Unavailable u
+                throw ImageErrors.Refused(mapped is DebianImageMap.Unavailable u
                     ? $"{u.Reason} (pulling it from {reference.Registry} is not allowed here)"
                     : $"'{image}' would have to be pulled from {reference.Registry}, which this portal does not pull from (Portal:Templates:Images:AllowedRegistries); "
                       + "Debian-based images (debian:bookworm, python:3.11, node:18, e2bdev/base) map onto the portal's Debian template, and oci-layout:NAME names an OCI image layout");
@@ -94,14 +104,14 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
             expected = layoutTag is null && entries.Length == 1
                 ? entries[0]
                 : entries.FirstOrDefault(d => d.Annotations?.GetValueOrDefault("org.opencontainers.image.ref.name") == (layoutTag ?? "latest"))
-                  ?? throw new ImageResolveException($"{source.Name}: the layout has no image tagged '{layoutTag ?? "latest"}'");
+                  ?? throw ImageErrors.Refused($"{source.Name}: the layout has no image tagged '{layoutTag ?? "latest"}'");
             bytes = await FetchVerifiedAsync(source, expected, ct);
         }
         else
         {
             bytes = await source.GetManifestAsync(reference!.ManifestReference, MaxManifestBytes, ct);
             if (reference.Digest is not null && Sha256(bytes) != reference.Digest)
-                throw new ImageResolveException($"{source.Name}: the registry's manifest does not match the digest asked for");
+                throw ImageErrors.Refused($"{source.Name}: the registry's manifest does not match the digest asked for");
         }
         // An index names one manifest per platform (and may nest once more).
         for (var depth = 0; ; depth++)
@@ -111,10 +121,10 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
             if (!isIndex)
             {
                 if (parsed.SchemaVersion != 2 || parsed.Config is null || parsed.Layers is null)
-                    throw new ImageResolveException($"{source.Name}: not an OCI or Docker v2 image manifest");
+                    throw ImageErrors.Refused($"{source.Name}: not an OCI or Docker v2 image manifest");
                 return (Sha256(bytes), parsed);
             }
-            if (depth == 2) throw new ImageResolveException($"{source.Name}: image indexes nest too deep");
+            if (depth == 2) throw ImageErrors.Refused($"{source.Name}: image indexes nest too deep");
             expected = PickPlatform(source.Name, parsed.Manifests ?? []);
             bytes = await FetchVerifiedAsync(source, expected, ct);
         }
@@ -125,7 +135,7 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
         var arch = HostArchitecture();
         var match = manifests.FirstOrDefault(d => d.Platform is { Os: "linux" } p && p.Architecture == arch)
             ?? (manifests.Length == 1 && manifests[0].Platform is null ? manifests[0] : null);
-        return match ?? throw new ImageResolveException(
+        return match ?? throw ImageErrors.Refused(
             $"{name}: no linux/{arch} image in it (it has {string.Join(", ", manifests.Select(d => d.Platform is { } p ? $"{p.Os}/{p.Architecture}" : "unknown"))})");
     }
 
@@ -138,7 +148,7 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
 
     private static async Task<byte[]> FetchVerifiedAsync(IOciImageSource source, OciDescriptor d, CancellationToken ct)
     {
-        if (d.Size is < 0 or > MaxManifestBytes) throw new ImageResolveException($"{source.Name}: manifest {d.Digest} is {d.Size} bytes, more than {MaxManifestBytes}");
+        if (d.Size is < 0 or > MaxManifestBytes) throw ImageErrors.Refused($"{source.Name}: manifest {d.Digest} is {d.Size} bytes, more than {MaxManifestBytes}");
         var bytes = await source.GetManifestAsync(d.Digest, MaxManifestBytes, ct);
         Verify(source.Name, d, bytes.Length, Sha256(bytes));
         return bytes;
@@ -149,8 +159,8 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
         var maxBytes = (long)options.MaxImageSizeMB << 20;
         var layers = manifest.Layers!;
         if (layers.Sum(l => Math.Max(0, l.Size)) > maxBytes)
-            throw new ImageResolveException($"{source.Name}: its layers alone are larger than {options.MaxImageSizeMB} MB (Portal:Templates:Images:MaxImageSizeMB)");
-        if (manifest.Config!.Size is < 0 or > MaxConfigBytes) throw new ImageResolveException($"{source.Name}: its config is larger than {MaxConfigBytes} bytes");
+            throw ImageErrors.Refused($"{source.Name}: its layers alone are larger than {options.MaxImageSizeMB} MB (Portal:Templates:Images:MaxImageSizeMB)");
+        if (manifest.Config!.Size is < 0 or > MaxConfigBytes) throw ImageErrors.Refused($"{source.Name}: its config is larger than {MaxConfigBytes} bytes");
 
         Directory.CreateDirectory(templatesDirectory);
         var work = Path.Combine(templatesDirectory, $".build-{templateId}-{Guid.NewGuid():N}"[..48]);
@@ -162,7 +172,7 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
             var configBytes = await DownloadAsync(source, manifest.Config, Path.Combine(work, "config.json"), ct);
             var config = OciMediaTypes.Parse<OciImageConfig>(configBytes, $"{source.Name}: image config");
             if (config.Os is { Length: > 0 } os && os != "linux" || config.Architecture is { Length: > 0 } a && a != HostArchitecture())
-                throw new ImageResolveException($"{source.Name}: the image is for {config.Os}/{config.Architecture}; this host runs linux/{HostArchitecture()}");
+                throw ImageErrors.Refused($"{source.Name}: the image is for {config.Os}/{config.Architecture}; this host runs linux/{HostArchitecture()}");
             File.Delete(Path.Combine(work, "config.json"));
 
             var applier = new OciLayerApplier(rootfs, maxBytes, log);
@@ -201,7 +211,7 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
     /// <summary>Downloads a blob to <paramref name="file"/> and checks its size and digest before anything reads it.</summary>
     private static async Task<byte[]> DownloadAsync(IOciImageSource source, OciDescriptor blob, string file, CancellationToken ct)
     {
-        if (!ImageReference.DigestPattern().IsMatch(blob.Digest)) throw new ImageResolveException($"{source.Name}: blob digest '{blob.Digest}' is not sha256:<64 hex digits>");
+        if (!ImageReference.DigestPattern().IsMatch(blob.Digest)) throw ImageErrors.Refused($"{source.Name}: blob digest '{blob.Digest}' is not sha256:<64 hex digits>");
         await using (var f = new FileStream(file, FileMode.Create, FileAccess.Write))
             await source.CopyBlobAsync(blob, f, ct);
         await using var read = new FileStream(file, FileMode.Open, FileAccess.Read);
@@ -213,7 +223,7 @@ public sealed class ImageResolver(ImageOptions options, string templatesDirector
     private static void Verify(string name, OciDescriptor d, long length, string digest)
     {
         if (length != d.Size || digest != d.Digest)
-            throw new ImageResolveException($"{name}: blob {d.Digest} does not match its descriptor (got {length} bytes, {digest}); refusing the image");
+            throw ImageErrors.Refused($"{name}: blob {d.Digest} does not match its descriptor (got {length} bytes, {digest}); refusing the image");
     }
 
     private static string Sha256(byte[] bytes) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes));

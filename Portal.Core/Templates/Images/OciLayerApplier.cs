@@ -34,7 +34,7 @@ internal sealed class OciLayerApplier(string root, long maxBytes, IProgress<stri
                 // A whiteout in a directory no lower layer made hides nothing.
                 var opaque = parts[^1] == ".wh..wh..opq";
                 var target = opaque ? parts[..^1] : [.. parts[..^1], parts[^1][4..]];
-                if (!opaque && target[^1] is "" or "." or "..") throw new ImageResolveException($"{what}: bad whiteout '{entry.Name}'");
+                if (!opaque && target[^1] is "" or "." or "..") throw ImageErrors.Refused($"{what}: bad whiteout '{entry.Name}'");
                 if ((target.Length == 0 ? root : RootfsPaths.PrepareParents(root, target, what, create: false)) is not { } path) continue;
                 if (!opaque) RootfsPaths.Remove(path);
                 else if (RootfsPaths.KindOf(path) == RootfsPaths.Kind.Directory)
@@ -45,7 +45,7 @@ internal sealed class OciLayerApplier(string root, long maxBytes, IProgress<stri
             {
                 var parts = RootfsPaths.Components(entry.Name, what);
                 if (parts.Length == 0 || parts[^1].StartsWith(".wh.", StringComparison.Ordinal)) continue;
-                if (++_entries > MaxEntries) throw new ImageResolveException($"{what}: the image has more than {MaxEntries} entries");
+                if (++_entries > MaxEntries) throw ImageErrors.Refused($"{what}: the image has more than {MaxEntries} entries");
                 Extract(entry, parts, what);
             }
         if (_skippedDevices > 0) log.Report($"{what}: skipped {_skippedDevices} device node(s) and FIFO(s); sandboxes get their own /dev");
@@ -66,15 +66,16 @@ internal sealed class OciLayerApplier(string root, long maxBytes, IProgress<stri
                 SetOwnerAndMode(entry, path);
                 break;
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                if (_written + entry.Length > maxBytes) throw TooLarge();
+                if (_written + entry.Length > maxBytes) throw TooLarge(maxBytes);
                 RootfsPaths.Remove(path);
                 using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
                     if (entry.DataStream is { } data) CopyCapped(data, file);
                 SetOwnerAndMode(entry, path);
-                File.SetLastWriteTimeUtc(path, entry.ModificationTime.UtcDateTime);
+                try { File.SetLastWriteTimeUtc(path, entry.ModificationTime.UtcDateTime); }
+                catch (ArgumentOutOfRangeException) { /* a time the filesystem cannot hold: the file stays as it is */ }
                 break;
             case TarEntryType.SymbolicLink:
-                if (string.IsNullOrEmpty(entry.LinkName)) throw new ImageResolveException($"{what}: symlink '{entry.Name}' has no target");
+                if (string.IsNullOrEmpty(entry.LinkName)) throw ImageErrors.Refused($"{what}: symlink '{entry.Name}' has no target");
                 RootfsPaths.Remove(path);
                 // The target is kept as written: it is resolved inside the sandbox, never here.
                 File.CreateSymbolicLink(path, entry.LinkName);
@@ -84,7 +85,7 @@ internal sealed class OciLayerApplier(string root, long maxBytes, IProgress<stri
                 var targetParts = RootfsPaths.Components(entry.LinkName, what);
                 var target = RootfsPaths.PrepareParents(root, targetParts, what, create: false);
                 if (targetParts.Length == 0 || target is null || RootfsPaths.KindOf(target) != RootfsPaths.Kind.File)
-                    throw new ImageResolveException($"{what}: hard link '{entry.Name}' must point at a file the image already holds, not '{entry.LinkName}'");
+                    throw ImageErrors.Refused($"{what}: hard link '{entry.Name}' must point at a file the image already holds, not '{entry.LinkName}'");
                 if (target == path) break;
                 RootfsPaths.Remove(path);
                 RootfsPaths.Link(target, path);
@@ -93,7 +94,7 @@ internal sealed class OciLayerApplier(string root, long maxBytes, IProgress<stri
                 _skippedDevices++;
                 break;
             default:
-                throw new ImageResolveException($"{what}: entry '{entry.Name}' is a {entry.EntryType} entry, which the portal does not unpack");
+                throw ImageErrors.Refused($"{what}: entry '{entry.Name}' is a {entry.EntryType} entry, which the portal does not unpack");
         }
     }
 
@@ -110,13 +111,13 @@ internal sealed class OciLayerApplier(string root, long maxBytes, IProgress<stri
         int n;
         while ((n = data.Read(buffer)) > 0)
         {
-            if ((_written += n) > maxBytes) throw TooLarge();
+            if ((_written += n) > maxBytes) throw TooLarge(maxBytes);
             file.Write(buffer, 0, n);
         }
     }
 
-    private ImageResolveException TooLarge() =>
-        new($"the image is larger than {maxBytes / (1024 * 1024)} MB unpacked, the disk size of the template it would become (Portal:Templates:Images:MaxImageSizeMB)");
+    private static DomainException TooLarge(long maxBytes) =>
+        ImageErrors.Refused($"the image is larger than {maxBytes / (1024 * 1024)} MB unpacked, the disk size of the template it would become (Portal:Templates:Images:MaxImageSizeMB)");
 
     private static TarReader Open(string file, bool gzip)
     {
@@ -130,7 +131,7 @@ internal sealed class OciLayerApplier(string root, long maxBytes, IProgress<stri
         try { return tar.GetNextEntry(); }
         catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException)
         {
-            throw new ImageResolveException($"{what} is not a readable tar archive: {e.Message}", e);
+            throw ImageErrors.Refused($"{what} is not a readable tar archive: {e.Message}", e);
         }
     }
 }

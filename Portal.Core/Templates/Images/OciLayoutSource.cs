@@ -31,12 +31,12 @@ internal sealed partial class OciLayoutSource : IOciImageSource
         var name = colon < 0 ? rest : rest[..colon];
         var tag = colon < 0 ? null : rest[(colon + 1)..];
         if (!NamePattern().IsMatch(name) || (tag is not null && !TagPattern().IsMatch(tag)))
-            throw new ImageResolveException($"'{image}' is not a valid layout reference: use oci-layout:NAME[:tag] (NAME of lower-case letters, digits, '.', '_', '-')");
+            throw ImageErrors.Refused($"'{image}' is not a valid layout reference: use oci-layout:NAME[:tag] (NAME of lower-case letters, digits, '.', '_', '-')");
         if (layoutsDirectory is null)
-            throw new ImageResolveException($"'{image}' names an OCI image layout, but this portal has no layout directory (Portal:Templates:Images:OciLayoutDirectory)");
+            throw ImageErrors.Refused($"'{image}' names an OCI image layout, but this portal has no layout directory (Portal:Templates:Images:OciLayoutDirectory)");
         var dir = Path.Combine(layoutsDirectory, name);
         if (RootfsPaths.KindOf(dir) != RootfsPaths.Kind.Directory || !File.Exists(Path.Combine(dir, "index.json")))
-            throw new ImageResolveException($"OCI image layout '{name}' not found");
+            throw ImageErrors.Refused($"OCI image layout '{name}' not found");
         return new OciLayoutSource(dir, name, tag);
     }
 
@@ -71,25 +71,25 @@ internal sealed partial class OciLayoutSource : IOciImageSource
         using var s = OpenBlob(digest);
         using var ms = new MemoryStream();
         CopyAtMostAsync(s, ms, maxBytes, CancellationToken.None).GetAwaiter().GetResult();
-        if (ms.Length > maxBytes) throw new ImageResolveException($"{Name}: manifest {digest} is larger than {maxBytes} bytes");
+        if (ms.Length > maxBytes) throw ImageErrors.Refused($"{Name}: manifest {digest} is larger than {maxBytes} bytes");
         return ms.ToArray();
     }
 
     private FileStream OpenBlob(string digest)
     {
-        if (!ImageReference.DigestPattern().IsMatch(digest)) throw new ImageResolveException($"{Name}: '{digest}' is not a sha256 digest");
+        if (!ImageReference.DigestPattern().IsMatch(digest)) throw ImageErrors.Refused($"{Name}: '{digest}' is not a sha256 digest");
         var path = Path.Combine(_dir, "blobs", "sha256", digest["sha256:".Length..]);
         // Blobs are plain files of the layout: a link could read any host file.
         if (RootfsPaths.KindOf(path) != RootfsPaths.Kind.File || RootfsPaths.KindOf(Path.Combine(_dir, "blobs")) != RootfsPaths.Kind.Directory
             || RootfsPaths.KindOf(Path.Combine(_dir, "blobs", "sha256")) != RootfsPaths.Kind.Directory)
-            throw new ImageResolveException($"{Name}: blob {digest} is missing");
+            throw ImageErrors.Refused($"{Name}: blob {digest} is missing");
         return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
     }
 
     private byte[] ReadCapped(string path, int maxBytes, string what)
     {
-        if (RootfsPaths.KindOf(path) != RootfsPaths.Kind.File) throw new ImageResolveException($"{Name}: {what} is missing");
-        if (new FileInfo(path).Length > maxBytes) throw new ImageResolveException($"{Name}: {what} is larger than {maxBytes} bytes");
+        if (RootfsPaths.KindOf(path) != RootfsPaths.Kind.File) throw ImageErrors.Refused($"{Name}: {what} is missing");
+        if (new FileInfo(path).Length > maxBytes) throw ImageErrors.Refused($"{Name}: {what} is larger than {maxBytes} bytes");
         return File.ReadAllBytes(path);
     }
 

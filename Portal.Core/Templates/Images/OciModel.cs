@@ -64,14 +64,14 @@ public static class OciMediaTypes
     {
         LayerGzip or DockerLayerGzip => true,
         LayerTar or "application/vnd.docker.image.rootfs.diff.tar" => false,
-        _ => throw new ImageResolveException($"layer {layer.Digest} has media type '{layer.MediaType}', which the portal cannot unpack (it handles tar and tar+gzip layers; not zstd, not foreign layers)"),
+        _ => throw ImageErrors.Refused($"layer {layer.Digest} has media type '{layer.MediaType}', which the portal cannot unpack (it handles tar and tar+gzip layers; not zstd, not foreign layers)"),
     };
 
     internal static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = false };
 
     internal static T Parse<T>(byte[] json, string what)
     {
-        try { return JsonSerializer.Deserialize<T>(json, Json) ?? throw new ImageResolveException($"{what} is empty JSON"); }
-        catch (JsonException e) { throw new ImageResolveException($"{what} is not valid JSON: {e.Message}", e); }
+        try { return JsonSerializer.Deserialize<T>(json, Json) ?? throw ImageErrors.Refused($"{what} is empty JSON"); }
+        catch (JsonException e) { throw ImageErrors.Refused($"{what} is not valid JSON: {e.Message}", e); }
     }
 }

@@ -33,7 +33,7 @@ internal sealed class OciRegistryClient(HttpClient http, ImageReference image, R
         await using var body = await res.Content.ReadAsStreamAsync(ct);
         using var ms = new MemoryStream();
         await OciLayoutSource.CopyAtMostAsync(body, ms, maxBytes, ct);
-        if (ms.Length > maxBytes) throw new ImageResolveException($"{Name}: the manifest is larger than {maxBytes} bytes");
+        if (ms.Length > maxBytes) throw ImageErrors.Refused($"{Name}: the manifest is larger than {maxBytes} bytes");
         return ms.ToArray();
     }
 
@@ -44,7 +44,7 @@ internal sealed class OciRegistryClient(HttpClient http, ImageReference image, R
         await OciLayoutSource.CopyAtMostAsync(body, destination, blob.Size, ct);
     }
 
-    /// <summary>Sends, answering one authentication challenge; a non-success answer becomes an <see cref="ImageResolveException"/>.</summary>
+    /// <summary>Sends, answering one authentication challenge; a non-success answer becomes a <see cref="DomainException"/>.</summary>
     private async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> request, CancellationToken ct)
     {
         for (var attempt = 0; ; attempt++)
@@ -53,7 +53,7 @@ internal sealed class OciRegistryClient(HttpClient http, ImageReference image, R
             req.Headers.Authorization = _auth;
             HttpResponseMessage res;
             try { res = await http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct); }
-            catch (HttpRequestException e) { throw new ImageResolveException($"{Name}: registry {image.Registry} is not reachable: {e.Message}", e); }
+            catch (HttpRequestException e) { throw new DomainException(DomainErrorKind.Unavailable, $"{Name}: registry {image.Registry} is not reachable: {e.Message}", e); }
             if (res.IsSuccessStatusCode) return res;
             using (res)
             {
@@ -62,7 +62,7 @@ internal sealed class OciRegistryClient(HttpClient http, ImageReference image, R
                     _auth = await AnswerChallengeAsync(res.Headers.WwwAuthenticate, ct);
                     continue;
                 }
-                throw new ImageResolveException(res.StatusCode switch
+                throw ImageErrors.Refused(res.StatusCode switch
                 {
                     HttpStatusCode.NotFound => $"{Name}: not found in the registry",
                     HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => $"{Name}: the registry denied access{(credentials is null ? " (no credentials given: fromImage(image, {{username, password}}))" : " with the credentials given")}",
@@ -80,25 +80,26 @@ internal sealed class OciRegistryClient(HttpClient http, ImageReference image, R
             if (c.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase)) return new("Bearer", await FetchTokenAsync(Parameters(c.Parameter), basic, ct));
             if (c.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase) && basic is not null) return basic;
         }
-        throw new ImageResolveException($"{Name}: the registry wants credentials{(credentials is null ? " (none given: fromImage(image, {username, password}))" : " it did not offer a way to send")}");
+        throw ImageErrors.Refused($"{Name}: the registry wants credentials{(credentials is null ? " (none given: fromImage(image, {username, password}))" : " it did not offer a way to send")}");
     }
 
-    private AuthenticationHeaderValue? Basic() => credentials is { Username: { } u, Password: { } p }
-        ? new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(u + ":" + p)))
-        : null;
+    private AuthenticationHeaderValue? Basic() =>
+        credentials?.Fields.GetValueOrDefault("username") is { } u && credentials.Fields.GetValueOrDefault("password") is { } p
+            ? new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(u + ":" + p)))
+            : null;
 
     private async Task<string> FetchTokenAsync(Dictionary<string, string> challenge, AuthenticationHeaderValue? basic, CancellationToken ct)
     {
         if (!challenge.TryGetValue("realm", out var realm) || !Uri.TryCreate(realm, UriKind.Absolute, out var realmUri)
             || realmUri.Scheme is not ("https" or "http"))
-            throw new ImageResolveException($"{Name}: the registry's token challenge has no usable realm");
+            throw ImageErrors.Refused($"{Name}: the registry's token challenge has no usable realm");
         // The token service gets the user's credentials: only hosts the operator allowed, and over
         // plain HTTP only where the registry itself is allowed to be plain.
         var authority = realmUri.IsDefaultPort ? realmUri.Host : $"{realmUri.Host}:{realmUri.Port}";
         if (!options.IsAllowed(authority) && !string.Equals(authority, ImageOptions.ApiHost(image.Registry), StringComparison.OrdinalIgnoreCase))
-            throw new ImageResolveException($"{Name}: the registry sends clients to token service '{authority}', which is not among Portal:Templates:Images:AllowedRegistries");
+            throw ImageErrors.Refused($"{Name}: the registry sends clients to token service '{authority}', which is not among Portal:Templates:Images:AllowedRegistries");
         if (realmUri.Scheme == "http" && !options.IsInsecure(authority) && !options.IsInsecure(image.Registry))
-            throw new ImageResolveException($"{Name}: the registry's token service '{realm}' is plain HTTP");
+            throw ImageErrors.Refused($"{Name}: the registry's token service '{realm}' is plain HTTP");
         var query = new List<string>();
         if (challenge.TryGetValue("service", out var service)) query.Add("service=" + Uri.EscapeDataString(service));
         query.Add("scope=" + Uri.EscapeDataString(challenge.GetValueOrDefault("scope") ?? $"repository:{image.Repository}:pull"));
@@ -107,7 +108,7 @@ internal sealed class OciRegistryClient(HttpClient http, ImageReference image, R
         req.Headers.Authorization = basic;
         using var res = await http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct);
         if (!res.IsSuccessStatusCode)
-            throw new ImageResolveException($"{Name}: the registry's token service answered {(int)res.StatusCode}{(res.StatusCode == HttpStatusCode.Unauthorized ? " (credentials refused)" : "")}");
+            throw ImageErrors.Refused($"{Name}: the registry's token service answered {(int)res.StatusCode}{(res.StatusCode == HttpStatusCode.Unauthorized ? " (credentials refused)" : "")}");
         await using var body = await res.Content.ReadAsStreamAsync(ct);
         using var ms = new MemoryStream();
         await OciLayoutSource.CopyAtMostAsync(body, ms, 1 << 20, ct);
@@ -118,7 +119,7 @@ internal sealed class OciRegistryClient(HttpClient http, ImageReference image, R
                 if (doc.RootElement.TryGetProperty(key, out var t) && t.GetString() is { Length: > 0 } token) return token;
         }
         catch (JsonException) { }
-        throw new ImageResolveException($"{Name}: the registry's token service gave no token");
+        throw ImageErrors.Refused($"{Name}: the registry's token service gave no token");
     }
 
     /// <summary>Parses <c>realm="…",service="…",scope="…"</c> (quoted values may hold commas).</summary>

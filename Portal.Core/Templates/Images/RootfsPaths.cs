@@ -27,10 +27,10 @@ internal static partial class RootfsPaths
     /// </summary>
     public static string[] Components(string name, string what)
     {
-        if (name.StartsWith('/')) throw new ImageResolveException($"{what}: entry '{name}' has an absolute path");
-        if (name.Contains('\0')) throw new ImageResolveException($"{what}: entry name holds a NUL byte");
+        if (name.StartsWith('/')) throw ImageErrors.Refused($"{what}: entry '{name}' has an absolute path");
+        if (name.Contains('\0')) throw ImageErrors.Refused($"{what}: entry name holds a NUL byte");
         var parts = name.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").ToArray();
-        if (parts.Contains("..")) throw new ImageResolveException($"{what}: entry '{name}' climbs out with '..'");
+        if (parts.Contains("..")) throw ImageErrors.Refused($"{what}: entry '{name}' climbs out with '..'");
         return parts;
     }
 
@@ -51,8 +51,8 @@ internal static partial class RootfsPaths
                 case Kind.Directory: break;
                 case Kind.None when create: Directory.CreateDirectory(path); break;
                 case Kind.None: return null;
-                case Kind.Symlink: throw new ImageResolveException($"{what}: entry '{string.Join('/', parts)}' goes through the symlink '{string.Join('/', parts[..(i + 1)])}'");
-                default: throw new ImageResolveException($"{what}: entry '{string.Join('/', parts)}' goes through '{string.Join('/', parts[..(i + 1)])}', which is not a directory");
+                case Kind.Symlink: throw ImageErrors.Refused($"{what}: entry '{string.Join('/', parts)}' goes through the symlink '{string.Join('/', parts[..(i + 1)])}'");
+                default: throw ImageErrors.Refused($"{what}: entry '{string.Join('/', parts)}' goes through '{string.Join('/', parts[..(i + 1)])}', which is not a directory");
             }
         }
         return parts.Length == 0 ? root : Path.Combine(path, parts[^1]);

@@ -17,7 +17,7 @@ internal static class SandboxRootfs
     public static void Prepare(string root, IProgress<string> log)
     {
         if (RootfsPaths.ResolveInside(root, "bin/sh") is null)
-            throw new ImageResolveException("the image has no /bin/sh: sandboxes start their commands with a shell");
+            throw ImageErrors.Refused("the image has no /bin/sh: sandboxes start their commands with a shell");
         if (RootfsPaths.ResolveInside(root, "bin/bash") is null)
             log.Report("the image has no /bin/bash: commands that ask for bash (the SDK's commands.run does) will fail until it is installed");
         if (RootfsPaths.ResolveInside(root, "usr/bin/sudo") is null)
@@ -32,7 +32,7 @@ internal static class SandboxRootfs
             {
                 case RootfsPaths.Kind.None: Directory.CreateDirectory(path); File.SetUnixFileMode(path, (UnixFileMode)0x1ED /* 0755 */); break;
                 case RootfsPaths.Kind.Directory: break;
-                default: throw new ImageResolveException($"the image's /{dir} is not a directory (a symlink or file); sandboxes mount there");
+                default: throw ImageErrors.Refused($"the image's /{dir} is not a directory (a symlink or file); sandboxes mount there");
             }
         }
         File.SetUnixFileMode(Path.Combine(root, "tmp"), (UnixFileMode)0x3FF /* 1777 */);
@@ -52,7 +52,7 @@ internal static class SandboxRootfs
         var group = Path.Combine(root, "etc/group");
         foreach (var f in new[] { passwd, group })
             if (RootfsPaths.KindOf(f) is not (RootfsPaths.Kind.File or RootfsPaths.Kind.None))
-                throw new ImageResolveException($"the image's /{Path.GetRelativePath(root, f)} is not a plain file");
+                throw ImageErrors.Refused($"the image's /{Path.GetRelativePath(root, f)} is not a plain file");
         var users = Lines(passwd);
         var groups = Lines(group);
         if (!users.Any(l => l.StartsWith("root:", StringComparison.Ordinal))) users.Insert(0, "root:x:0:0:root:/root:/bin/sh");

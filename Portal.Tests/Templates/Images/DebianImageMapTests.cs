@@ -1,3 +1,4 @@
+using Portal.Core;
 using Portal.Core.Templates.Images;
 
 namespace Portal.Tests.Templates.Images;
@@ -73,5 +74,5 @@ public sealed class DebianImageMapTests
     [InlineData("a/../b")]
     [InlineData("python@sha256:xyz")]
     public void BadReferences_AreRefused(string image) =>
-        Assert.Throws<ImageResolveException>(() => ImageReference.Parse(image));
+        Assert.Throws<DomainException>(() => ImageReference.Parse(image));
 }

@@ -32,7 +32,7 @@ public sealed class ImageSandboxTests(LocalRuntimeFixture fx) : IDisposable
             .Layer(w => w.File("etc/.wh.removed", "").File("etc/message", "hello from an OCI image"))
             .Build("PATH=/usr/bin:/bin");
         image.WriteLayout(Path.Combine(_dirs.Layouts, "hostbash"), "1");
-        var resolved = await _dirs.Resolver().ResolveAsync("oci-layout:hostbash:1", null, _dirs.Progress, Ct);
+        var resolved = await _dirs.Resolver().ResolveImageAsync("oci-layout:hostbash:1", null, _dirs.Progress, Ct);
 
         var options = new LocalRuntimeOptions
         {
@@ -71,7 +71,7 @@ public sealed class ImageSandboxTests(LocalRuntimeFixture fx) : IDisposable
             Assert.True(await runtime.DeleteTemplateAsync(resolved.TemplateId, Ct));
             Assert.Null(await runtime.Templates.FindAsync(resolved.TemplateId, Ct));
             _dirs.Log.Clear();
-            Assert.Equal(resolved.TemplateId, (await _dirs.Resolver().ResolveAsync("oci-layout:hostbash:1", null, _dirs.Progress, Ct)).TemplateId);
+            Assert.Equal(resolved.TemplateId, (await _dirs.Resolver().ResolveImageAsync("oci-layout:hostbash:1", null, _dirs.Progress, Ct)).TemplateId);
             Assert.DoesNotContain(_dirs.Log, l => l.Contains("unpacked already"));
         }
         finally

@@ -1,6 +1,8 @@
+using Portal.Core;
 using System.Formats.Tar;
 using System.Text.Json.Nodes;
 using Portal.Core.Runtime.Local;
+using Portal.Core.Templates;
 using Portal.Core.Templates.Images;
 
 namespace Portal.Tests.Templates.Images;
@@ -34,12 +36,16 @@ public sealed class OciLayoutUnpackTests : IDisposable
             .Build("PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8");
         image.WriteLayout(Path.Combine(_dirs.Layouts, "tiny"), "v1");
 
-        var resolved = await _dirs.Resolver().ResolveAsync("oci-layout:tiny:v1", null, _dirs.Progress, Ct);
+        var resolved = await _dirs.Resolver().ResolveImageAsync("oci-layout:tiny:v1", null, _dirs.Progress, Ct);
 
         Assert.Equal(image.ManifestDigest, resolved.ManifestDigest);
         Assert.Equal("image-" + image.ManifestDigest[7..39], resolved.TemplateId);
         Assert.Equal(["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"], resolved.Env);
         Assert.Equal("/srv", resolved.WorkingDir);
+        var defaults = _dirs.Resolver().DefaultsOf(resolved.TemplateId); // what the builder starts its state with
+        Assert.Equal("/srv", defaults!.WorkingDir);
+        Assert.Equal(resolved.Env, defaults.Env);
+        Assert.Null(_dirs.Resolver().DefaultsOf("base"));
         var root = Path.Combine(_dirs.Templates, resolved.TemplateId, "rootfs");
         Assert.False(File.Exists(Path.Combine(root, "etc/removed")));
         Assert.Equal("2", File.ReadAllText(Path.Combine(root, "etc/kept")));
@@ -67,7 +73,7 @@ public sealed class OciLayoutUnpackTests : IDisposable
 
         // Cached by manifest digest: a second resolve unpacks nothing.
         var stamp = Directory.GetLastWriteTimeUtc(root);
-        var again = await _dirs.Resolver().ResolveAsync("oci-layout:tiny:v1", null, _dirs.Progress, Ct);
+        var again = await _dirs.Resolver().ResolveImageAsync("oci-layout:tiny:v1", null, _dirs.Progress, Ct);
         Assert.Equal(resolved, again with { Env = resolved.Env });
         Assert.Equal(resolved.Env, again.Env);
         Assert.Contains(_dirs.Log, l => l.Contains("unpacked already"));
@@ -113,8 +119,8 @@ public sealed class OciLayoutUnpackTests : IDisposable
         if (kind == "whiteout-through-symlink") image.Layer(w => w.File("evil/.wh.victim", ""));
         image.Build().WriteLayout(Path.Combine(_dirs.Layouts, "hostile"));
 
-        var e = await Assert.ThrowsAsync<ImageResolveException>(() => _dirs.Resolver(new ImageOptions { OciLayoutDirectory = _dirs.Layouts, MaxImageSizeMB = 16 })
-            .ResolveAsync("oci-layout:hostile", null, _dirs.Progress, Ct));
+        var e = await Assert.ThrowsAsync<DomainException>(() => _dirs.Resolver(new ImageOptions { OciLayoutDirectory = _dirs.Layouts, MaxImageSizeMB = 16 })
+            .ResolveImageAsync("oci-layout:hostile", null, _dirs.Progress, Ct));
         Assert.Contains(message, e.Message);
         Assert.Equal(["victim"], Directory.GetFileSystemEntries(outside).Select(Path.GetFileName));
         Assert.Equal("host file", File.ReadAllText(Path.Combine(outside, "victim")));
@@ -132,7 +138,7 @@ public sealed class OciLayoutUnpackTests : IDisposable
         bytes[^5] ^= 0x55;
         File.WriteAllBytes(blob, bytes);
 
-        var e = await Assert.ThrowsAsync<ImageResolveException>(() => _dirs.Resolver().ResolveAsync("oci-layout:corrupt", null, _dirs.Progress, Ct));
+        var e = await Assert.ThrowsAsync<DomainException>(() => _dirs.Resolver().ResolveImageAsync("oci-layout:corrupt", null, _dirs.Progress, Ct));
         Assert.Contains($"blob {layer} does not match its descriptor", e.Message);
         Assert.Empty(_dirs.TemplateEntries());
     }
@@ -145,14 +151,14 @@ public sealed class OciLayoutUnpackTests : IDisposable
     public async Task LayoutReferences_ResolveOnlyInsideTheLayoutDirectory(string image, string message)
     {
         new OciTestImage().Layer(w => Shell(w)).Build().WriteLayout(Path.Combine(_dirs.Layouts, "tiny"), "v1");
-        var e = await Assert.ThrowsAsync<ImageResolveException>(() => _dirs.Resolver().ResolveAsync(image, null, _dirs.Progress, Ct));
+        var e = await Assert.ThrowsAsync<DomainException>(() => _dirs.Resolver().ResolveImageAsync(image, null, _dirs.Progress, Ct));
         Assert.Contains(message, e.Message);
     }
 
     [Fact]
     public async Task Layouts_WhenNoDirectoryIsConfigured_SayWhichKeyToSet()
     {
-        var e = await Assert.ThrowsAsync<ImageResolveException>(() => _dirs.Resolver(new ImageOptions()).ResolveAsync("oci-layout:tiny", null, _dirs.Progress, Ct));
+        var e = await Assert.ThrowsAsync<DomainException>(() => _dirs.Resolver(new ImageOptions()).ResolveImageAsync("oci-layout:tiny", null, _dirs.Progress, Ct));
         Assert.Contains("Portal:Templates:Images:OciLayoutDirectory", e.Message);
     }
 
@@ -163,18 +169,18 @@ public sealed class OciLayoutUnpackTests : IDisposable
         File.WriteAllText(Path.Combine(_dirs.Templates, "base", "template.json"), "{}");
         var resolver = _dirs.Resolver();
 
-        Assert.Equal("base", (await resolver.ResolveAsync("python:3", null, _dirs.Progress, Ct)).TemplateId);
+        Assert.Equal("base", (await resolver.ResolveImageAsync("python:3", null, _dirs.Progress, Ct)).TemplateId);
         Assert.Contains(_dirs.Log, l => l.Contains("Python 3.11"));
-        Assert.Equal("base", (await resolver.ResolveAsync("node:lts", null, _dirs.Progress, Ct)).TemplateId);
+        Assert.Equal("base", (await resolver.ResolveImageAsync("node:lts", null, _dirs.Progress, Ct)).TemplateId);
 
-        var version = await Assert.ThrowsAsync<ImageResolveException>(() => resolver.ResolveAsync("python:3.12", null, _dirs.Progress, Ct));
+        var version = await Assert.ThrowsAsync<DomainException>(() => resolver.ResolveImageAsync("python:3.12", null, _dirs.Progress, Ct));
         Assert.Contains("Python 3.12 is not available", version.Message);
         Assert.Contains("python:3.11", version.Message);
-        var fedora = await Assert.ThrowsAsync<ImageResolveException>(() => resolver.ResolveAsync("fedora:40", null, _dirs.Progress, Ct));
+        var fedora = await Assert.ThrowsAsync<DomainException>(() => resolver.ResolveImageAsync("fedora:40", null, _dirs.Progress, Ct));
         Assert.Contains("Portal:Templates:Images:AllowedRegistries", fedora.Message);
-        var aws = await Assert.ThrowsAsync<ImageResolveException>(() => resolver.ResolveAsync("python:3", new RegistryCredentials { Type = "aws" }, _dirs.Progress, Ct));
+        var aws = await Assert.ThrowsAsync<DomainException>(() => resolver.ResolveImageAsync("python:3", new RegistryCredentials("aws", new Dictionary<string, string>()), _dirs.Progress, Ct));
         Assert.Contains("type 'aws' are not supported", aws.Message);
-        var gcp = await Assert.ThrowsAsync<ImageResolveException>(() => resolver.ResolveAsync("python:3", new RegistryCredentials { Type = "gcp" }, _dirs.Progress, Ct));
+        var gcp = await Assert.ThrowsAsync<DomainException>(() => resolver.ResolveImageAsync("python:3", new RegistryCredentials("gcp", new Dictionary<string, string>()), _dirs.Progress, Ct));
         Assert.Contains("type 'gcp' are not supported", gcp.Message);
     }
 }

@@ -1,3 +1,5 @@
+using Portal.Core;
+using Portal.Core.Templates;
 using Portal.Core.Templates.Images;
 
 namespace Portal.Tests.Templates.Images;
@@ -25,7 +27,7 @@ public sealed class RegistryPullTests : IDisposable
         var image = TinyImage();
         registry.Push("team/tiny", image);
 
-        var resolved = await _dirs.Resolver(AllowOnly(registry)).ResolveAsync($"{registry.Host}/team/tiny:1.0", null, _dirs.Progress, Ct);
+        var resolved = await _dirs.Resolver(AllowOnly(registry)).ResolveImageAsync($"{registry.Host}/team/tiny:1.0", null, _dirs.Progress, Ct);
 
         Assert.Equal(image.ManifestDigest, resolved.ManifestDigest);
         Assert.Equal(["PATH=/usr/bin:/bin"], resolved.Env);
@@ -38,7 +40,7 @@ public sealed class RegistryPullTests : IDisposable
 
         // Same manifest again: asked for, but no blob fetched.
         registry.Requests.Clear();
-        var again = await _dirs.Resolver(AllowOnly(registry)).ResolveAsync($"{registry.Host}/team/tiny:1.0", null, _dirs.Progress, Ct);
+        var again = await _dirs.Resolver(AllowOnly(registry)).ResolveImageAsync($"{registry.Host}/team/tiny:1.0", null, _dirs.Progress, Ct);
         Assert.Equal(resolved.TemplateId, again.TemplateId);
         Assert.DoesNotContain(registry.Requests, r => r.Contains("/blobs/"));
     }
@@ -51,9 +53,9 @@ public sealed class RegistryPullTests : IDisposable
         registry.Username = "alice";
         registry.Password = "s3cret";
         registry.Push("private/app", TinyImage());
-        var credentials = new RegistryCredentials { Type = "registry", Username = "alice", Password = "s3cret" };
+        var credentials = new RegistryCredentials("registry", new Dictionary<string, string> { ["type"] = "registry", ["username"] = "alice", ["password"] = "s3cret" });
 
-        var resolved = await _dirs.Resolver(AllowOnly(registry)).ResolveAsync($"{registry.Host}/private/app:2", credentials, _dirs.Progress, Ct);
+        var resolved = await _dirs.Resolver(AllowOnly(registry)).ResolveImageAsync($"{registry.Host}/private/app:2", credentials, _dirs.Progress, Ct);
 
         Assert.Equal("pulled", File.ReadAllText(Path.Combine(_dirs.Templates, resolved.TemplateId, "rootfs/etc/message")));
         Assert.Equal(["GET /v2/private/app/manifests/2", "GET /token"], registry.Requests.Take(2));
@@ -67,7 +69,7 @@ public sealed class RegistryPullTests : IDisposable
         registry.RequireToken = true;
         registry.Push("tiny", TinyImage()); // no library/ prefix: that is Docker Hub's alone
 
-        var resolved = await _dirs.Resolver(AllowOnly(registry)).ResolveAsync($"{registry.Host}/tiny", null, _dirs.Progress, Ct);
+        var resolved = await _dirs.Resolver(AllowOnly(registry)).ResolveImageAsync($"{registry.Host}/tiny", null, _dirs.Progress, Ct);
 
         Assert.NotNull(resolved.ManifestDigest);
         Assert.Contains("GET /token", registry.Requests);
@@ -82,8 +84,8 @@ public sealed class RegistryPullTests : IDisposable
         registry.Password = "s3cret";
         registry.Push("private/app", TinyImage());
 
-        var e = await Assert.ThrowsAsync<ImageResolveException>(() => _dirs.Resolver(AllowOnly(registry)).ResolveAsync(
-            $"{registry.Host}/private/app:2", new RegistryCredentials { Type = "registry", Username = "alice", Password = "wrong" }, _dirs.Progress, Ct));
+        var e = await Assert.ThrowsAsync<DomainException>(() => _dirs.Resolver(AllowOnly(registry)).ResolveImageAsync(
+            $"{registry.Host}/private/app:2", new RegistryCredentials("registry", new Dictionary<string, string> { ["username"] = "alice", ["password"] = "wrong" }), _dirs.Progress, Ct));
         Assert.Contains("token service answered 401 (credentials refused)", e.Message);
         Assert.Empty(_dirs.TemplateEntries());
     }
@@ -95,7 +97,7 @@ public sealed class RegistryPullTests : IDisposable
         registry.CorruptBlobs = true;
         registry.Push("team/tiny", TinyImage());
 
-        var e = await Assert.ThrowsAsync<ImageResolveException>(() => _dirs.Resolver(AllowOnly(registry)).ResolveAsync($"{registry.Host}/team/tiny:1.0", null, _dirs.Progress, Ct));
+        var e = await Assert.ThrowsAsync<DomainException>(() => _dirs.Resolver(AllowOnly(registry)).ResolveImageAsync($"{registry.Host}/team/tiny:1.0", null, _dirs.Progress, Ct));
         Assert.Contains("does not match its descriptor", e.Message);
         Assert.Empty(_dirs.TemplateEntries());
     }
@@ -107,10 +109,10 @@ public sealed class RegistryPullTests : IDisposable
         var image = TinyImage();
         registry.Push("team/tiny", image);
 
-        var pinned = await _dirs.Resolver(AllowOnly(registry)).ResolveAsync($"{registry.Host}/team/tiny@{image.IndexDigest}", null, _dirs.Progress, Ct);
+        var pinned = await _dirs.Resolver(AllowOnly(registry)).ResolveImageAsync($"{registry.Host}/team/tiny@{image.IndexDigest}", null, _dirs.Progress, Ct);
         Assert.Equal(image.ManifestDigest, pinned.ManifestDigest);
-        var e = await Assert.ThrowsAsync<ImageResolveException>(() => _dirs.Resolver(AllowOnly(registry))
-            .ResolveAsync($"{registry.Host}/team/tiny@sha256:{new string('b', 64)}", null, _dirs.Progress, Ct));
+        var e = await Assert.ThrowsAsync<DomainException>(() => _dirs.Resolver(AllowOnly(registry))
+            .ResolveImageAsync($"{registry.Host}/team/tiny@sha256:{new string('b', 64)}", null, _dirs.Progress, Ct));
         Assert.Contains("not found", e.Message);
     }
 
@@ -120,7 +122,7 @@ public sealed class RegistryPullTests : IDisposable
         await using var registry = await FakeRegistry.StartAsync();
         registry.Push("team/tiny", TinyImage());
 
-        var e = await Assert.ThrowsAsync<ImageResolveException>(() => _dirs.Resolver(new ImageOptions()).ResolveAsync($"{registry.Host}/team/tiny:1.0", null, _dirs.Progress, Ct));
+        var e = await Assert.ThrowsAsync<DomainException>(() => _dirs.Resolver(new ImageOptions()).ResolveImageAsync($"{registry.Host}/team/tiny:1.0", null, _dirs.Progress, Ct));
         Assert.Contains("Portal:Templates:Images:AllowedRegistries", e.Message);
         Assert.Empty(registry.Requests);
     }
