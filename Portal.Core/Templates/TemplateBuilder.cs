@@ -40,8 +40,13 @@ public sealed class TemplateBuilder(
     public bool Supported => runtime.Name != "kubernetes";
 
     /// <summary>Queues the build; its status moves from waiting to building once a slot is free.</summary>
-    public void Start(TemplateBuild build, BuildRequest request) =>
-        _running[build.BuildId] = Threading.ThreadPoolContext.Run(() => RunAsync(build, request));
+    public void Start(TemplateBuild build, BuildRequest request)
+    {
+        // Listed before it runs: a build that ends at once removes itself, and must find itself there.
+        _running[build.BuildId] = Task.CompletedTask;
+        var task = Threading.ThreadPoolContext.Run(() => RunAsync(build, request));
+        _running.TryUpdate(build.BuildId, task, Task.CompletedTask);
+    }
 
     /// <summary>Builds still running in this process (tests and shutdown wait for them).</summary>
     public Task WhenIdleAsync() => Task.WhenAll(_running.Values.ToList());
