@@ -37,6 +37,9 @@ counts=$(node scripts/count-ctrf.mjs "$OUT/dotnet")
 add_counts $counts
 
 log ".NET browser tests: the dashboard in Debian's Chromium (Playwright), against the real portal"
+# With inline socket completions, as the portal process runs (Program.cs): the suite checks that no
+# dashboard circuit code runs on the socket engine's threads.
+DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 \
 dotnet test --solution Portal.sln -c Release --no-build --report-xunit-ctrf --results-directory "$OUT/dotnet-browser" \
   -- --filter-namespace 'Portal.Tests.Web.Dashboard.Browser' 2>&1 | tail -n 20
 counts=$(node scripts/count-ctrf.mjs "$OUT/dotnet-browser")

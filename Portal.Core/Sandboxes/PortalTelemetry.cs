@@ -36,6 +36,19 @@ public sealed class PortalTelemetry
     }
 
     public void RecordProxied() => Interlocked.Increment(ref _proxied);
+
+    private long _circuitActivities;
+    private long _circuitActivitiesOffPool;
+
+    /// <summary>A dashboard circuit's inbound activity, and whether it arrived on a thread-pool thread.</summary>
+    public void RecordCircuitActivity(bool onPool)
+    {
+        Interlocked.Increment(ref _circuitActivities);
+        if (!onPool) Interlocked.Increment(ref _circuitActivitiesOffPool);
+    }
+
+    public long CircuitActivities => Interlocked.Read(ref _circuitActivities);
+    public long CircuitActivitiesOffPool => Interlocked.Read(ref _circuitActivitiesOffPool);
     public void RecordProxyError(string reason) => _proxyErrors.AddOrUpdate(reason, 1, (_, v) => v + 1);
 
     public IReadOnlyDictionary<string, long> Creates => _creates;

@@ -42,6 +42,14 @@ public sealed class ThreadPoolContext : SynchronizationContext
 
     public static Task Run(Func<Task> work) => Run(static w => w(), work);
 
+    /// <summary>
+    /// Starts <paramref name="work"/> under this context on a work item of its own and returns at
+    /// once: unlike <see cref="Run(Func{Task})"/> on a pool thread, none of it runs on the caller's
+    /// time, however long its synchronous first part is.
+    /// </summary>
+    public static void Start(Func<Task> work) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static w => _ = Run(w), work, preferLocal: false);
+
     private static async Task HopAsync<TState>(Func<TState, Task> work, TState state)
     {
         await Task.Yield(); // posts to Instance: the thread pool

@@ -89,7 +89,15 @@ public sealed class SandboxProxy(
                         await ApiErrors.WriteAsync(ctx, 404, "no sandbox named: /files needs the E2b-Sandbox-Id and E2b-Sandbox-Port headers, or a signed URL from uploadUrl()/downloadUrl()");
                     return;
                 }
-                await (_offIoThreads ? ThreadPoolContext.Run(static s => s.next(s.ctx), (next, ctx)) : next(ctx));
+                if (_offIoThreads)
+                {
+                    Hosting.PoolResumingStream.Install(ctx);
+                    await ThreadPoolContext.Run(static s => s.next(s.ctx), (next, ctx));
+                }
+                else
+                {
+                    await next(ctx);
+                }
                 return;
         }
     }

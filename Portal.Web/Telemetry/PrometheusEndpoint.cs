@@ -45,6 +45,9 @@ public static class PrometheusEndpoint
         if (t.ProxyErrors.Count == 0) sb.Append("portal_proxy_errors_total{reason=\"sandbox_not_found\"} 0\n");
         foreach (var (reason, n) in t.ProxyErrors.OrderBy(kv => kv.Key))
             sb.Append($"portal_proxy_errors_total{{reason=\"{Esc(reason)}\"}} {n}\n");
+        sb.Append("# HELP portal_dashboard_circuit_activities_total Dashboard circuit activities by the thread they arrived on (io should stay 0).\n# TYPE portal_dashboard_circuit_activities_total counter\n");
+        sb.Append($"portal_dashboard_circuit_activities_total{{thread=\"pool\"}} {t.CircuitActivities - t.CircuitActivitiesOffPool}\n");
+        sb.Append($"portal_dashboard_circuit_activities_total{{thread=\"io\"}} {t.CircuitActivitiesOffPool}\n");
         return sb.ToString();
     }
 

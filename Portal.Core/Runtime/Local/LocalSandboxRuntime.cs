@@ -94,7 +94,9 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
 
     private void KickRefill()
     {
-        if (!_disposed) _ = ThreadPoolContext.Run(RefillAsync);
+        // Never inline: a warm start's first steps (disk image, mount, cgroups) are synchronous and
+        // would otherwise run on the time of the create whose end kicked the refill.
+        if (!_disposed) ThreadPoolContext.Start(RefillAsync);
     }
 
     /// <summary>
@@ -128,7 +130,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
                     _warming[template.TemplateId] = warming + 1;
                     _warmingTotal++;
                 }
-                _ = ThreadPoolContext.Run(() => StartWarmAsync(template, queue));
+                ThreadPoolContext.Start(() => StartWarmAsync(template, queue)); // starts run side by side
             }
         }
     }

@@ -56,6 +56,27 @@ public class ThreadPoolContextTests
         Assert.Null(result.after);
     }
 
+    [Fact]
+    public async Task Start_OnThePool_RunsNoneOfTheWorkOnTheCallersTime()
+    {
+        // Work that cannot finish until the caller goes on: had Start run it inline, it would never return.
+        using var gate = new ManualResetEventSlim();
+        var ran = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var returned = await Task.Run(() =>
+        {
+            ThreadPoolContext.Start(() =>
+            {
+                var waited = gate.Wait(TimeSpan.FromSeconds(30));
+                ran.SetResult(waited && SynchronizationContext.Current is ThreadPoolContext);
+                return Task.CompletedTask;
+            });
+            gate.Set();
+            return true;
+        }, TestContext.Current.CancellationToken);
+        Assert.True(returned);
+        Assert.True(await ran.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+    }
+
     private static string Describe(string step) =>
         $"{step}: {(Thread.CurrentThread.IsThreadPoolThread && SynchronizationContext.Current is ThreadPoolContext ? "pool" : "NOT the pool")}";
 

@@ -132,6 +132,34 @@ public sealed class DashboardBrowserTests(DashboardBrowserFixture f)
         finally { await f.Host.Admin.DeleteJsonAsync($"/sandboxes/{id}"); }
     }
 
+    /// <summary>
+    /// Issue item: the dashboard's circuits never run on the socket engine's I/O threads, where the
+    /// proxy's inline I/O runs. scripts/test.sh runs this suite with inline socket completions, as
+    /// the portal process runs; every circuit activity of every test here is counted by thread.
+    /// </summary>
+    [Fact]
+    public async Task CircuitActivities_NeverArriveOnTheSocketEngineThreads()
+    {
+        Assert.True(Portal.Core.Threading.InlineIo.Enabled,
+            $"this suite must run with {Portal.Core.Threading.InlineIo.Variable}=1 (as scripts/test.sh runs it), or it cannot see what the portal process does");
+        var telemetry = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Portal.Core.Sandboxes.PortalTelemetry>(f.Host.Services);
+        var before = telemetry.CircuitActivities;
+        var id = await f.CreateWithSdkAsync(PortalHost.AdminKey);
+        try
+        {
+            var page = await f.SignInAsync();
+            await GotoAsync(page, $"/dashboard/sandboxes/{id}");
+            await Assertions.Expect(page.GetByTestId("terminal-status")).ToContainTextAsync("started shell", new() { Timeout = 30_000 });
+            await page.GetByTestId("terminal").ClickAsync();
+            await page.Keyboard.TypeAsync("echo typed-through-the-circuit\n");
+            await Assertions.Expect(page.Locator(".xterm-rows")).ToContainTextAsync("typed-through-the-circuit");
+            await GotoAsync(page, "/dashboard/sandboxes");
+        }
+        finally { await f.Host.Admin.DeleteJsonAsync($"/sandboxes/{id}"); }
+        Assert.True(telemetry.CircuitActivities > before, "no circuit activity was seen: the check counts nothing");
+        Assert.Equal(0, telemetry.CircuitActivitiesOffPool);
+    }
+
     [Fact]
     public async Task SandboxPage_ListsProcesses_ChartsMetrics_AndMovesFilesBothWays()
     {
