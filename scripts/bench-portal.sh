@@ -15,6 +15,8 @@
 #                                      BENCH_WARM (default N) sets the base template's warm pool,
 #                                      which is filled before the burst starts; BENCH_IDLE_SECONDS=S
 #                                      then measures the portal's and the machine's CPU with all N idle; BENCH_CHUNK=C creates C at a time
+#   scripts/bench-portal.sh templates  e2e/bench/templates.mjs: a template rebuild with every step
+#                                      cached, and cold creates (no warm pool) from a built template vs base
 # Everything it made is killed and checked gone at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,7 @@ MODE=${1:-create}
 N=${2:-100}
 WARM=${BENCH_WARM:-2}
 [ "$MODE" = burst ] && WARM=${BENCH_WARM:-$N}
+[ "$MODE" = templates ] && WARM=0
 dotnet build Portal.Web -c Release -nologo -v q -clp:ErrorsOnly
 bash scripts/publish-envd.sh >/dev/null
 bash scripts/build-template.sh base >/dev/null
@@ -120,6 +123,8 @@ if [ "$MODE" = burst ]; then
   burst "$N" "${BENCH_IDLE_SECONDS:-0}"
 elif [ "$MODE" = snapshot ]; then
   (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" node bench/snapshot.mjs)
+elif [ "$MODE" = templates ]; then
+  (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" BENCH_N="${BENCH_N:-10}" node bench/templates.mjs)
 elif [ "$MODE" = code-interpreter ]; then
   (cd e2e && env -u E2B_DEBUG PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" PORTAL_DATA_DIR="$DATA" node bench/code-interpreter.mjs)
 else

@@ -50,8 +50,10 @@ public static class CopyArchive
                         if (string.IsNullOrEmpty(entry.LinkName)) throw new InvalidDataException($"symlink '{entry.Name}' has no target");
                         break;
                     case TarEntryType.HardLink:
-                        var target = Normalize(entry.LinkName);
-                        if (!seen.Contains(target)) throw new InvalidDataException($"hard link '{entry.Name}' points at '{entry.LinkName}', which is not in the archive before it");
+                        string? target;
+                        try { target = Normalize(entry.LinkName); }
+                        catch (InvalidDataException) { target = null; }
+                        if (target is null || !seen.Contains(target)) throw new InvalidDataException($"hard link '{entry.Name}' points at '{entry.LinkName}', which is not in the archive before it");
                         break;
                     default:
                         throw new InvalidDataException($"entry '{entry.Name}' is a {entry.EntryType}: only files, directories and links can be copied");

@@ -40,8 +40,13 @@ public sealed class TemplateBuilder(
     public bool Supported => runtime.Name != "kubernetes";
 
     /// <summary>Queues the build; its status moves from waiting to building once a slot is free.</summary>
-    public void Start(TemplateBuild build, BuildRequest request) =>
-        _running[build.BuildId] = Threading.ThreadPoolContext.Run(() => RunAsync(build, request));
+    public void Start(TemplateBuild build, BuildRequest request)
+    {
+        // Listed before it runs: a build that ends at once removes itself, and must find itself there.
+        _running[build.BuildId] = Task.CompletedTask;
+        var task = Threading.ThreadPoolContext.Run(() => RunAsync(build, request));
+        _running.TryUpdate(build.BuildId, task, Task.CompletedTask);
+    }
 
     /// <summary>Builds still running in this process (tests and shutdown wait for them).</summary>
     public Task WhenIdleAsync() => Task.WhenAll(_running.Values.ToList());
@@ -194,7 +199,7 @@ public sealed class TemplateBuilder(
                 var env = new Dictionary<string, string>(state.Env, StringComparer.Ordinal);
                 for (var i = 0; i < step.Args.Count; i += 2) env[step.Args[i]] = StepScripts.Expand(step.Args[i + 1], env, state.User);
                 var layer = new TemplateLayer(key, current.TeamId, current.RuntimeTemplateId, state with { Env = env }, clock.GetUtcNow());
-                await store.SaveTemplateLayerAsync(layer, CancellationToken.None);
+                await SaveLayerAsync(layer);
                 return layer;
             case "RUN":
                 await EnsureSandboxAsync(run, current);
@@ -225,9 +230,20 @@ public sealed class TemplateBuilder(
         run.PendingTemplate = id;
         var made = await runtime.SnapshotAsync(run.SandboxId!, id, CancellationToken.None);
         var result = new TemplateLayer(key, current.TeamId, made.TemplateId, next, clock.GetUtcNow());
-        await store.SaveTemplateLayerAsync(result, CancellationToken.None);
+        await SaveLayerAsync(result);
         run.PendingTemplate = null;
         return result;
+    }
+
+    /// <summary>
+    /// Caches a layer. A forced step replaces the layer under its key: the one it replaces stays
+    /// listed under a key no build uses, so pruning removes its files once nothing stands on them.
+    /// </summary>
+    private async Task SaveLayerAsync(TemplateLayer layer)
+    {
+        if (await store.FindTemplateLayerAsync(layer.Key, CancellationToken.None) is { } old && old.RuntimeTemplateId != layer.RuntimeTemplateId)
+            await store.SaveTemplateLayerAsync(old with { Key = old.Key + "~replaced-" + SandboxIds.New() }, CancellationToken.None);
+        await store.SaveTemplateLayerAsync(layer, CancellationToken.None);
     }
 
     private async Task CopyAsync(BuildRun run, BuildStep step, BuildState state)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Text.Json.Nodes;
 using Portal.Core.Templates;
 using static Portal.Tests.Api.Http;
@@ -145,5 +146,42 @@ public class TemplatesApiTests
         Assert.Equal("error", (string)info["status"]!);
         Assert.Contains("fromImage is not supported yet", (string)info["reason"]!["message"]!);
         Assert.Equal("base", (string)info["reason"]!["step"]!);
+    }
+}
+
+public class TemplateBuildRestartTests
+{
+    [Fact]
+    public async Task ABuildCutShortByARestart_IsMarkedFailedWithAClearReason_AndItsSandboxRemoved()
+    {
+        var dir = PortalHost.NewDataDir();
+        try
+        {
+            var runtime = new FakeSandboxRuntime();
+            string id, build;
+            await using (var first = await PortalHost.StartAsync(runtime, dir, keepDataDir: true))
+            {
+                var (_, req) = await first.Admin.PostJsonAsync("/v3/templates", """{"name":"cut"}""");
+                id = (string)req!["templateID"]!;
+                build = (string)req["buildID"]!;
+                // As the builder leaves it mid-step: building, its build sandbox running.
+                await first.Admin.CreateSandboxAsync();
+                var sandbox = runtime.Specs.Last().SandboxId;
+                var store = first.Services.GetRequiredService<Portal.Core.Persistence.IPortalStore>();
+                var row = (await store.FindTemplateBuildAsync(build, TestContext.Current.CancellationToken))!;
+                await store.SaveTemplateBuildAsync(row with { Status = TemplateBuildStatus.Building, RequestJson = "{}", BuildSandboxId = sandbox }, TestContext.Current.CancellationToken);
+            }
+            await using var again = await PortalHost.StartAsync(runtime, dir, keepDataDir: true);
+            var (s, info) = await again.Admin.GetJsonAsync($"/templates/{id}/builds/{build}/status");
+            Assert.Equal(200, s);
+            Assert.Equal("error", (string)info!["status"]!);
+            Assert.Contains("restarted", (string)info["reason"]!["message"]!);
+            Assert.Empty(await runtime.ListAsync(TestContext.Current.CancellationToken));
+        }
+        finally
+        {
+            Portal.Tests.Persistence.TestDatabase.Drop(dir);
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }

@@ -105,6 +105,10 @@ test('changing one step reruns it and what follows, not what comes before', asyn
   assert.match(text, /^\[2\/2\] RUN echo TWO/m);
   const sbx = created.add(await Sandbox.create(`steps-${runId}`, opts));
   assert.equal((await sbx.commands.run('cat ~/one.txt ~/two.txt')).stdout, 'one\nTWO\n');
+  // skipCache: every step runs again.
+  const forced = await build(changed, `steps-${runId}`, { skipCache: true });
+  assert.doesNotMatch(forced.text, /CACHED/);
+  assert.match(forced.text, /^\[1\/2\] RUN echo one/m);
 });
 
 test('a failing step is a BuildError with its log, and leaves no template behind', async () => {
