@@ -172,7 +172,12 @@ public sealed class TemplateBuilder(
             var progress = new Progress<string>(line => run.Log.Info("base", line));
             var id = await images.ResolveAsync(image, request.Registry, progress, _stopping.Token);
             run.Log.Info("base", $"FROM image {image} (template {id})");
-            return (id, BuiltInState with { User = "root", Workdir = "/" });
+            // An unpacked image starts with its config's Env and WorkingDir, as E2B's builds do.
+            var defaults = images.DefaultsOf(id);
+            var env = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var pair in defaults?.Env ?? [])
+                if (pair.IndexOf('=') is > 0 and var eq) env[pair[..eq]] = pair[(eq + 1)..];
+            return (id, BuiltInState with { User = "root", Workdir = defaults?.WorkingDir is { Length: > 0 } wd ? wd : "/", Env = env });
         }
         var from = request.FromTemplate!;
         // A team's own (or a public) built template, by name, name:tag or ID; else a runtime template.
