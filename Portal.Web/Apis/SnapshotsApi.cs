@@ -24,8 +24,6 @@ public static class SnapshotsApi
         g.MapPost("/sandboxes/{sandboxID}/snapshots", Create);
         g.MapPost("/sandboxes/{sandboxID}/fork", Fork);
         g.MapGet("/snapshots", List);
-        // A name has a '/' (namespace/name): the SDK sends it as %2F, which stays escaped in the path.
-        g.MapDelete("/templates/{**templateID}", DeleteTemplate);
         return root;
     }
 
@@ -61,16 +59,10 @@ public static class SnapshotsApi
     }
 
     /// <summary>
-    /// DELETE /templates/{id} as far as snapshots go: 204 when it named one of the caller's
-    /// snapshots, 403 for another team's, else 404 (the SDK's <c>deleteSnapshot</c> then says false).
-    /// A handler for built templates on the same route calls <see cref="TryDeleteSnapshotAsync"/> first.
+    /// DELETE /templates/{id} as far as snapshots go (TemplatesApi's handler asks this first): true
+    /// when it named one of the caller's snapshots and it is deleted, false when it names no snapshot;
+    /// another team's snapshot is a 403 (<see cref="DomainException"/>).
     /// </summary>
-    private static async Task<IResult> DeleteTemplate(HttpContext ctx, string templateID) =>
-        await TryDeleteSnapshotAsync(ctx, Uri.UnescapeDataString(templateID))
-            ? TypedResults.NoContent()
-            : ApiErrors.Result(StatusCodes.Status404NotFound, $"template '{templateID}' not found");
-
-    /// <summary>True when <paramref name="templateID"/> named a snapshot of the caller's and it is deleted; false when it names no snapshot.</summary>
     public static Task<bool> TryDeleteSnapshotAsync(HttpContext ctx, string templateID) =>
         ctx.RequestServices.GetRequiredService<SnapshotService>().TryDeleteAsync(ctx.Caller(), templateID, ctx.RequestAborted);
 }

@@ -30,7 +30,7 @@ public static class TemplatesApi
         v1.MapPost("/tags", AssignTags);
         v1.MapDelete("/tags", RemoveTags);
         v1.MapGet("/{templateID}/tags", Tags);
-        v1.MapDelete("/{templateID}", Delete);
+        v1.MapDelete("/{**templateID}", Delete); // one route for templates and snapshots (Sandbox.deleteSnapshot)
 
         // The SDK PUTs its archive to the URL it was given, with no API key: the URL's token is the authority.
         root.MapPut("/templates/{templateID}/files/{hash}/upload", Upload).AllowAnonymous().WithTags("templates");
@@ -138,9 +138,15 @@ public static class TemplatesApi
         return TypedResults.Ok(tags.Select(t => new TemplateTagDto(t.Tag, t.BuildId, t.CreatedAt)).ToList());
     }
 
+    /// <summary>
+    /// DELETE /templates/{id}: a snapshot is a template to E2B's clients, named by ID or by
+    /// <c>namespace/name:tag</c> (sent with its slash encoded), so snapshots are tried first.
+    /// </summary>
     private static async Task<IResult> Delete(HttpContext ctx, TemplateService svc, string templateID)
     {
-        await svc.DeleteAsync(ctx.Caller(), templateID, ctx.RequestAborted);
+        var id = Uri.UnescapeDataString(templateID);
+        if (await SnapshotsApi.TryDeleteSnapshotAsync(ctx, id)) return TypedResults.NoContent();
+        await svc.DeleteAsync(ctx.Caller(), id, ctx.RequestAborted);
         return TypedResults.NoContent();
     }
 
