@@ -374,6 +374,55 @@ namespace Portal.Core.Persistence.Postgres.Migrations
                     b.ToTable("sandboxes", (string)null);
                 });
 
+            modelBuilder.Entity("Portal.Core.Persistence.SnapshotRow", b =>
+                {
+                    b.Property<string>("SnapshotId")
+                        .HasColumnType("text");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("bigint");
+
+                    b.Property<bool>("Listed")
+                        .HasColumnType("boolean");
+
+                    b.Property<string>("Name")
+                        .HasColumnType("text");
+
+                    b.Property<string>("Namespace")
+                        .HasColumnType("text");
+
+                    b.Property<string>("ParentTemplateId")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<long?>("RemovedAt")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("SourceSandboxId")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("Tag")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.HasKey("SnapshotId");
+
+                    b.HasIndex("RemovedAt");
+
+                    b.HasIndex("SourceSandboxId");
+
+                    b.HasIndex("TeamId", "CreatedAt");
+
+                    b.HasIndex("TeamId", "Namespace", "Name", "Tag");
+
+                    b.ToTable("snapshots", (string)null);
+                });
+
             modelBuilder.Entity("Portal.Core.Persistence.TeamRow", b =>
                 {
                     b.Property<string>("TeamId")
@@ -792,6 +841,15 @@ namespace Portal.Core.Persistence.Postgres.Migrations
                 });
 
             modelBuilder.Entity("Portal.Core.Persistence.SandboxRow", b =>
+                {
+                    b.HasOne("Portal.Core.Persistence.TeamRow", null)
+                        .WithMany()
+                        .HasForeignKey("TeamId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.SnapshotRow", b =>
                 {
                     b.HasOne("Portal.Core.Persistence.TeamRow", null)
                         .WithMany()

@@ -365,6 +365,55 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                     b.ToTable("sandboxes", (string)null);
                 });
 
+            modelBuilder.Entity("Portal.Core.Persistence.SnapshotRow", b =>
+                {
+                    b.Property<string>("SnapshotId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("Listed")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Name")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Namespace")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ParentTemplateId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("RemovedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("SourceSandboxId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Tag")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("SnapshotId");
+
+                    b.HasIndex("RemovedAt");
+
+                    b.HasIndex("SourceSandboxId");
+
+                    b.HasIndex("TeamId", "CreatedAt");
+
+                    b.HasIndex("TeamId", "Namespace", "Name", "Tag");
+
+                    b.ToTable("snapshots", (string)null);
+                });
+
             modelBuilder.Entity("Portal.Core.Persistence.TeamRow", b =>
                 {
                     b.Property<string>("TeamId")
@@ -777,6 +826,15 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                 });
 
             modelBuilder.Entity("Portal.Core.Persistence.SandboxRow", b =>
+                {
+                    b.HasOne("Portal.Core.Persistence.TeamRow", null)
+                        .WithMany()
+                        .HasForeignKey("TeamId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Portal.Core.Persistence.SnapshotRow", b =>
                 {
                     b.HasOne("Portal.Core.Persistence.TeamRow", null)
                         .WithMany()

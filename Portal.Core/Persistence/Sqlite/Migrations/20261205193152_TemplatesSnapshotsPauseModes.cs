@@ -5,11 +5,51 @@
 namespace Portal.Core.Persistence.Sqlite.Migrations
 {
     /// <inheritdoc />
-    public partial class Templates : Migration
+    public partial class TemplatesSnapshotsPauseModes : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.AddColumn<bool>(
+                name: "AutoPauseFilesystem",
+                table: "sandboxes",
+                type: "INTEGER",
+                nullable: false,
+                defaultValue: false);
+
+            migrationBuilder.AddColumn<bool>(
+                name: "AutoResume",
+                table: "sandboxes",
+                type: "INTEGER",
+                nullable: false,
+                defaultValue: false);
+
+            migrationBuilder.CreateTable(
+                name: "snapshots",
+                columns: table => new
+                {
+                    SnapshotId = table.Column<string>(type: "TEXT", nullable: false),
+                    TeamId = table.Column<string>(type: "TEXT", nullable: false),
+                    Namespace = table.Column<string>(type: "TEXT", nullable: true),
+                    Name = table.Column<string>(type: "TEXT", nullable: true),
+                    Tag = table.Column<string>(type: "TEXT", nullable: false),
+                    SourceSandboxId = table.Column<string>(type: "TEXT", nullable: false),
+                    ParentTemplateId = table.Column<string>(type: "TEXT", nullable: false),
+                    Listed = table.Column<bool>(type: "INTEGER", nullable: false),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    RemovedAt = table.Column<long>(type: "INTEGER", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_snapshots", x => x.SnapshotId);
+                    table.ForeignKey(
+                        name: "FK_snapshots_teams_TeamId",
+                        column: x => x.TeamId,
+                        principalTable: "teams",
+                        principalColumn: "TeamId",
+                        onDelete: ReferentialAction.Restrict);
+                });
+
             migrationBuilder.CreateTable(
                 name: "template_layers",
                 columns: table => new
@@ -151,6 +191,26 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
                 });
 
             migrationBuilder.CreateIndex(
+                name: "IX_snapshots_RemovedAt",
+                table: "snapshots",
+                column: "RemovedAt");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_snapshots_SourceSandboxId",
+                table: "snapshots",
+                column: "SourceSandboxId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_snapshots_TeamId_CreatedAt",
+                table: "snapshots",
+                columns: new[] { "TeamId", "CreatedAt" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_snapshots_TeamId_Namespace_Name_Tag",
+                table: "snapshots",
+                columns: new[] { "TeamId", "Namespace", "Name", "Tag" });
+
+            migrationBuilder.CreateIndex(
                 name: "IX_template_build_logs_BuildId_Id",
                 table: "template_build_logs",
                 columns: new[] { "BuildId", "Id" });
@@ -185,6 +245,9 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
         protected override void Down(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.DropTable(
+                name: "snapshots");
+
+            migrationBuilder.DropTable(
                 name: "template_build_logs");
 
             migrationBuilder.DropTable(
@@ -201,6 +264,14 @@ namespace Portal.Core.Persistence.Sqlite.Migrations
 
             migrationBuilder.DropTable(
                 name: "templates");
+
+            migrationBuilder.DropColumn(
+                name: "AutoPauseFilesystem",
+                table: "sandboxes");
+
+            migrationBuilder.DropColumn(
+                name: "AutoResume",
+                table: "sandboxes");
         }
     }
 }
