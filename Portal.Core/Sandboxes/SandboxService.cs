@@ -293,6 +293,11 @@ public sealed class SandboxService(
     /// </summary>
     private async Task<TemplateChoice?> ResolveTemplateAsync(Caller caller, string reference, CancellationToken ct)
     {
+        // A built-in name first, from the runtime's memory: registry names can never be built-in
+        // ones (refused when a template is made), and most creates name a built-in template, so
+        // they cost no store reads (a burst of creates must not queue on the database).
+        if (await runtime.Templates.FindAsync(reference, ct) is { ParentTemplateId: null } builtIn)
+            return new TemplateChoice(builtIn, builtIn.TemplateId, reference != builtIn.TemplateId ? reference : builtIn.Aliases.FirstOrDefault(), null);
         if (templates is not null && await templates.ResolveAsync(caller, reference, ct) is { } built)
         {
             var rt = await runtime.Templates.FindAsync(built.Build.RuntimeTemplateId!, ct)
@@ -300,8 +305,7 @@ public sealed class SandboxService(
             return new TemplateChoice(rt, built.Template.TemplateId, built.Template.Names.FirstOrDefault() is { } name ? (built.Tag is { } tag ? $"{name}:{tag}" : name) : null, built.Build.Result);
         }
         // Runtime templates made from others (build layers, snapshots) belong to a team: only through the registry.
-        var template = await runtime.Templates.FindAsync(reference, ct);
-        return template is null || template.ParentTemplateId is not null ? null : new TemplateChoice(template, template.TemplateId, reference != template.TemplateId ? reference : template.Aliases.FirstOrDefault(), null);
+        return null;
     }
 
     // ------------------------------------------------------------------ read
