@@ -298,16 +298,23 @@ public sealed class SandboxService(
     private sealed record TemplateChoice(SandboxTemplate Runtime, string TemplateId, string? Alias, Templates.BuildState? State);
 
     /// <summary>
-    /// The caller's team's templates first (name, name:tag or ID; another team's private one is
-    /// refused), then its snapshots (ID or name; another team's, a removed one or a fork's copy is
-    /// unknown here), then the runtime's built-in ones (base, code-interpreter) for everyone; null
-    /// when none has it. A fork starts from its source's copy, which no caller can name.
+    /// The runtime's built-in templates (base, code-interpreter) for everyone, then the caller's
+    /// team's built templates (name, name:tag or ID; another team's private one is refused), then
+    /// its snapshots (ID or name; another team's, a removed one or a fork's copy is unknown here);
+    /// null when none has it. A fork starts from its source's copy, which no caller can name.
     /// </summary>
     private async Task<TemplateChoice?> ResolveTemplateAsync(Caller caller, CreateSandboxCommand cmd, CancellationToken ct)
     {
         var reference = cmd.Template;
         if (cmd.ForkOf is not null)
             return await runtime.Templates.FindAsync(reference, ct) is { } copy ? new TemplateChoice(copy, copy.TemplateId, null, null) : null;
+        // A built-in name first, from the runtime's memory: registry names can never be built-in
+        // ones (refused when a template is made), and most creates name a built-in template, so
+        // they cost no store reads (a burst of creates must not queue on the database). Templates
+        // made from others (build layers, snapshots) belong to a team: only through the registry;
+        // hidden ones (unpacked images) are only ever a build's starting point.
+        if (await runtime.Templates.FindAsync(reference, ct) is { ParentTemplateId: null, Hidden: false } builtIn)
+            return new TemplateChoice(builtIn, builtIn.TemplateId, reference != builtIn.TemplateId ? reference : builtIn.Aliases.FirstOrDefault(), null);
         if (templates is not null && await templates.ResolveAsync(caller, reference, ct) is { } built)
         {
             var rt = await runtime.Templates.FindAsync(built.Build.RuntimeTemplateId!, ct)
@@ -320,10 +327,7 @@ public sealed class SandboxService(
             return await runtime.Templates.FindAsync(snapshot!.SnapshotId, ct) is { } taken
                 ? new TemplateChoice(taken, taken.TemplateId, reference != taken.TemplateId ? reference : null, null)
                 : null;
-        // Runtime templates made from others (build layers, snapshots) belong to a team: only through the registry;
-        // hidden ones (unpacked images) are only ever a build's starting point.
-        var template = await runtime.Templates.FindAsync(reference, ct);
-        return template is null || template.ParentTemplateId is not null || template.Hidden ? null : new TemplateChoice(template, template.TemplateId, reference != template.TemplateId ? reference : template.Aliases.FirstOrDefault(), null);
+        return null;
     }
 
     /// <summary>
