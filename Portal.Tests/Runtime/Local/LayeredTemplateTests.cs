@@ -141,6 +141,35 @@ public sealed class LayeredTemplateTests(LocalRuntimeFixture fx)
         }
     }
 
+    /// <summary>
+    /// Hostile: a template layer (from any source: an upload, an image, a copied sandbox) whose
+    /// directory on a mount point's path is a symlink to a host path. A running sandbox cannot make
+    /// one (those paths are mount points), so the layer is written directly. The launcher resolves
+    /// mount points before pivot_root: the sandbox must not start and nothing may appear on the host.
+    /// </summary>
+    [Fact]
+    public async Task ASymlinkOnAMountPointsPath_InATemplate_IsRefused_AndNothingIsMadeOnTheHost()
+    {
+        var id = NewTemplateId();
+        var hostPath = Path.Combine("/var/tmp", "portal-escape-" + Guid.NewGuid().ToString("N")[..12]);
+        var dir = Path.Combine(fx.Options.TemplatesDirectory, id);
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(dir, "rootfs", "usr", "local"));
+            File.CreateSymbolicLink(Path.Combine(dir, "rootfs", "usr", "local", "bin"), hostPath);
+            LocalTemplateCatalog.Save(dir, new SandboxTemplate { TemplateId = id, ParentTemplateId = "base" });
+            var e = await Assert.ThrowsAnyAsync<Exception>(() => CreateFromAsync(id));
+            Assert.Contains("symlink", e.Message);
+            Assert.False(Path.Exists(hostPath), $"{hostPath} was made on the host");
+        }
+        finally
+        {
+            await fx.Runtime.DeleteTemplateAsync(id, CancellationToken.None);
+            if (Directory.Exists(hostPath)) Directory.Delete(hostPath, true);
+            if (File.Exists(hostPath)) File.Delete(hostPath);
+        }
+    }
+
     [Theory]
     [InlineData("../base")]
     [InlineData("Upper")]

@@ -144,6 +144,31 @@ static void ensure_file(const char *path) {
   errno = 0;
 }
 
+/*
+ * A mount point's path inside the new root is resolved before pivot_root, from the host's root:
+ * a symlink on it would lead out of the sandbox's tree onto the host's (and mkdirs/ensure_file
+ * would create there). A root filesystem's files are its owners' (snapshots, builds, images,
+ * a sandbox rebooting after a pause), so: a symlink as a leading component is refused, one as
+ * the last component (e.g. an image's /etc/resolv.conf) is removed and made again as a plain entry.
+ */
+static void contain(const char *path) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf;; p++) {
+    if (*p != '/' && *p != 0) continue;
+    char saved = *p;
+    *p = 0;
+    struct stat st;
+    if (lstat(buf, &st) == 0 && S_ISLNK(st.st_mode)) {
+      if (saved != 0) die("%s is a symlink in the sandbox's root filesystem: refused, a mount under it could leave the sandbox", buf);
+      if (unlink(buf) < 0) die("unlink %s", buf);
+    }
+    *p = saved;
+    if (saved == 0) break;
+  }
+  errno = 0;
+}
+
 static void do_mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data) {
   if (mount(src, dst, type, flags, data) < 0) die("mount %s on %s", type ? type : src, dst);
 }
@@ -161,6 +186,8 @@ static const char *rel(const char *inside) {
 
 /* Docker's masks: kernel knobs read-only, kernel memory and timing views hidden. */
 static void setup_proc(void) {
+  contain("proc");
+  mkdirs("proc", 0555);
   do_mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   static const char *ro[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs"};
   for (size_t i = 0; i < sizeof ro / sizeof *ro; i++)
@@ -182,6 +209,8 @@ static const char *sticky_tmpfs(char *buf, size_t len, const char *size) {
 }
 
 static void setup_dev(const struct config *c) {
+  contain("dev");
+  mkdirs("dev", 0755);
   do_mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=1024k");
   static const char *nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
   for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
@@ -211,6 +240,7 @@ static void setup_binds(const struct config *c) {
     struct stat st;
     if (stat(b->src, &st) < 0) die("bind source %s", b->src);
     const char *dst = rel(b->dst);
+    contain(dst);
     if (S_ISDIR(st.st_mode)) mkdirs(dst, 0755); else ensure_file(dst);
     if (b->ro) bind_ro(b->src, dst, MS_NOSUID | MS_NODEV);
     else do_mount(b->src, dst, NULL, MS_BIND | MS_REC, NULL);
@@ -285,6 +315,7 @@ static int sandbox_init(struct config *c) {
   if (chdir(c->root) < 0) die("chdir %s", c->root);
   setup_proc();
   setup_dev(c);
+  contain("tmp");
   mkdirs("tmp", 01777);
   char opts[64];
   do_mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, sticky_tmpfs(opts, sizeof opts, c->tmp_size));
