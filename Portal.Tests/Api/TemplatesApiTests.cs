@@ -135,7 +135,7 @@ public class TemplatesApiTests
     }
 
     [Fact]
-    public async Task FromImage_FailsTheBuildClearly_UntilImagesAreSupported()
+    public async Task FromImage_OnARuntimeThatCannotUnpackImages_FailsTheBuildClearly()
     {
         await using var host = await PortalHost.StartAsync();
         var (s, req) = await host.Admin.PostJsonAsync("/v3/templates", """{"name":"img"}""");
@@ -144,7 +144,7 @@ public class TemplatesApiTests
         Assert.Equal(202, (await host.Admin.PostJsonAsync($"/v2/templates/{id}/builds/{build}", """{"fromImage":"debian:stable","steps":[],"force":false}""")).Status);
         var info = await WaitAsync(host.Admin, id, build);
         Assert.Equal("error", (string)info["status"]!);
-        Assert.Contains("fromImage is not supported yet", (string)info["reason"]!["message"]!);
+        Assert.Contains("runtime does not build templates from images", (string)info["reason"]!["message"]!);
         Assert.Equal("base", (string)info["reason"]!["step"]!);
     }
 }
