@@ -14,20 +14,31 @@ bash scripts/install-deps.sh || { echo "dependency installation failed"; echo "0
 passed=0; failed=0; skipped=0
 add_counts() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3)); }
 
-log "publishing portal-envd and building the base sandbox template (cached after the first run)"
-if ! bash scripts/publish-envd.sh || ! bash scripts/build-template.sh base; then
-  echo "preparing the sandbox runtime failed"; echo "0 passed, 1 failed"; exit 1
-fi
+# The base sandbox template (debootstrap and apt: minutes on a fresh machine, mostly download and
+# unpacking; cached after the first run) is built while envd and the solution compile.
+log "building the base sandbox template in the background (cached after the first run)"
+bash scripts/build-template.sh base >"$OUT/base-template.log" 2>&1 &
+base_template=$!
 
-# The code-interpreter template's package layer (apt in a chroot: minutes on a fresh machine, mostly
-# download and unpacking) is built meanwhile; it stays hidden until its suite makes the template.
-bash scripts/build-code-interpreter-template.sh --packages-only >"$OUT/code-interpreter-packages.log" 2>&1 &
-ci_packages=$!
+log "publishing portal-envd"
+if ! bash scripts/publish-envd.sh; then
+  echo "publishing portal-envd failed"; echo "0 passed, 1 failed"; exit 1
+fi
 
 log "building"
 if ! dotnet build Portal.sln -c Release -nologo -v q -clp:ErrorsOnly; then
   echo "build failed"; echo "0 passed, 1 failed"; exit 1
 fi
+
+if ! wait "$base_template"; then
+  tail -n 30 "$OUT/base-template.log"; echo "building the base template failed"; echo "0 passed, 1 failed"; exit 1
+fi
+tail -n 1 "$OUT/base-template.log"
+
+# The code-interpreter template's package layer (apt in a chroot: minutes on a fresh machine, mostly
+# download and unpacking) is built meanwhile; it stays hidden until its suite makes the template.
+bash scripts/build-code-interpreter-template.sh --packages-only >"$OUT/code-interpreter-packages.log" 2>&1 &
+ci_packages=$!
 
 log ".NET tests"
 # The browser suite runs on its own below: beside the rest, two cores left its Blazor circuits too slow.
