@@ -63,13 +63,24 @@ public sealed class LocalRuntimePauseModesTests(LocalRuntimeFixture fx)
         await fx.WriteFileAsync(id, "/home/user/kept.txt", "across restarts");
         await fx.Runtime.PauseAsync(id, SandboxPauseMode.Filesystem, Ct);
 
-        using (var second = new LocalSandboxRuntime(fx.Options))
+        // The "restarted" runtime shares the fixture's directory and so its nftables table, and a
+        // runtime that ends with no sandbox left removes that table: another sandbox stays alive
+        // meanwhile, or the fixture's runtime would lose its table to this test.
+        var keep = await fx.CreateAsync();
+        try
         {
-            Assert.Equal(SandboxState.Paused, (await second.FindAsync(id, Ct))!.State);
-            await second.ResumeAsync(id, Ct);
-            Assert.Equal("across restarts", (await fx.RunAsync(id, "cat /home/user/kept.txt", runtime: second)).Stdout);
-            await second.PauseAsync(id, SandboxPauseMode.Filesystem, Ct);
-            Assert.True(await second.KillAsync(id, Ct));
+            using (var second = new LocalSandboxRuntime(fx.Options))
+            {
+                Assert.Equal(SandboxState.Paused, (await second.FindAsync(id, Ct))!.State);
+                await second.ResumeAsync(id, Ct);
+                Assert.Equal("across restarts", (await fx.RunAsync(id, "cat /home/user/kept.txt", runtime: second)).Stdout);
+                await second.PauseAsync(id, SandboxPauseMode.Filesystem, Ct);
+                Assert.True(await second.KillAsync(id, Ct));
+            }
+        }
+        finally
+        {
+            await fx.Runtime.KillAsync(keep.SandboxId, CancellationToken.None);
         }
         await LocalRuntimeResourceTests.AssertNothingLeftAsync(fx.Options.SandboxesDirectory, id);
         Assert.False(Cgroups.Exists(id));
