@@ -11,6 +11,10 @@
 #     the fake kubelet gives pods no cgroups and only their own /home, /root, /opt and /tmp
 #     directories (no size-capped tmpfs, no /dev/shm of their own), so it would fill this
 #     machine's disk and /dev/shm instead of a sandbox's.
+#   portal/templates.test.mjs, portal/snapshots.test.mjs — template builds, snapshots and forks
+#     copy a sandbox's files into a new template, which only the local runtime can do (this
+#     runtime's templates are container images built outside the portal); here the API refuses
+#     them with a clear error instead.
 # Tests skipped inside the other files (PORTAL_E2E_FAKE_KUBELET=1; each states its reason):
 #   io.test.mjs "the default user gets root through passwordless sudo" — needs the base image's
 #     sudo and hostname; the fake kubelet runs envd on this machine, not in an image.
@@ -32,7 +36,7 @@ done
 grep -q '^ready$' "$DIR/fake.log" || { echo "the fake Kubernetes API server did not become ready"; exit 1; }
 
 if [ -z "${E2E_PORTAL_TESTS:-}" ]; then
-  E2E_PORTAL_TESTS=$(cd e2e && ls portal/*.test.mjs | grep -v '^portal/resources\.test\.mjs$' | tr '\n' ' ')
+  E2E_PORTAL_TESTS=$(cd e2e && ls portal/*.test.mjs | grep -Ev '^portal/(resources|templates|snapshots)\.test\.mjs$' | tr '\n' ' ')
 fi
 PORTAL_E2E_FAKE_KUBELET=1 PORTAL_RUNTIME=kubernetes KUBECONFIG="$DIR/kubeconfig" PORTAL_SETTINGS="$(realpath appsettings.json)" \
   E2E_PORTAL_TESTS="$E2E_PORTAL_TESTS" bash scripts/e2e-portal.sh "$TAP"
