@@ -27,32 +27,26 @@ public static class TemplateLayers
     public static void Capture(string upperDirectory, string templatesDirectory, SandboxTemplate template)
     {
         if (!Directory.Exists(upperDirectory)) throw new InvalidOperationException($"the sandbox's file changes are not at '{upperDirectory}'");
-        var target = Path.Combine(templatesDirectory, template.TemplateId);
-        if (Directory.Exists(target)) throw new ArgumentException($"template '{template.TemplateId}' already exists");
-        var work = Path.Combine(templatesDirectory, $".capture-{template.TemplateId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(work);
-        try
-        {
-            Copy(upperDirectory, Path.Combine(work, "rootfs"));
-            LocalTemplateCatalog.Save(work, template);
-            try { Directory.Move(work, target); }
-            catch (IOException) when (Directory.Exists(target)) { throw new ArgumentException($"template '{template.TemplateId}' already exists"); }
-        }
-        finally
-        {
-            if (Directory.Exists(work)) Directory.Delete(work, recursive: true);
-        }
+        Publish(templatesDirectory, template, "capture", rootfs => Copy(upperDirectory, rootfs));
     }
 
     /// <summary>A template with no files of its own (an empty layer over its parent), appearing at once.</summary>
-    public static void Derive(string templatesDirectory, SandboxTemplate template)
+    public static void Derive(string templatesDirectory, SandboxTemplate template) =>
+        Publish(templatesDirectory, template, "derive", rootfs => Directory.CreateDirectory(rootfs));
+
+    /// <summary>
+    /// Makes the template in a hidden folder (<paramref name="makeRootfs"/> fills its <c>rootfs</c>)
+    /// and renames it into place: it appears whole or not at all, and a taken ID is refused.
+    /// </summary>
+    private static void Publish(string templatesDirectory, SandboxTemplate template, string kind, Action<string> makeRootfs)
     {
         var target = Path.Combine(templatesDirectory, template.TemplateId);
         if (Directory.Exists(target)) throw new ArgumentException($"template '{template.TemplateId}' already exists");
-        var work = Path.Combine(templatesDirectory, $".derive-{template.TemplateId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(Path.Combine(work, "rootfs"));
+        var work = Path.Combine(templatesDirectory, $".{kind}-{template.TemplateId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(work);
         try
         {
+            makeRootfs(Path.Combine(work, "rootfs"));
             LocalTemplateCatalog.Save(work, template);
             try { Directory.Move(work, target); }
             catch (IOException) when (Directory.Exists(target)) { throw new ArgumentException($"template '{template.TemplateId}' already exists"); }
