@@ -29,7 +29,7 @@ public sealed class LocalTemplateCatalog(string directory) : ITemplateCatalog
     /// <exception cref="TemplateNotFoundException">the template or one of its parents is missing.</exception>
     public string LowerDirOf(string templateId)
     {
-        var byId = Load().ToDictionary(t => t.TemplateId);
+        var byId = Read().ById;
         if (!byId.ContainsKey(templateId)) throw new TemplateNotFoundException(templateId);
         return string.Join(':', Chain(templateId, byId)!.Select(RootfsOf));
     }
@@ -49,13 +49,13 @@ public sealed class LocalTemplateCatalog(string directory) : ITemplateCatalog
     /// <summary>How many layers a sandbox of this template mounts (1 for a template without parent).</summary>
     public int DepthOf(string templateId)
     {
-        var byId = Load().ToDictionary(t => t.TemplateId);
+        var byId = Read().ById;
         return byId.ContainsKey(templateId) ? Chain(templateId, byId)?.Count ?? 0 : 0;
     }
 
     /// <summary>Templates made directly from this one.</summary>
     public IReadOnlyList<string> ChildrenOf(string templateId) =>
-        Load().Where(t => t.ParentTemplateId == templateId).Select(t => t.TemplateId).ToList();
+        Read().All.Where(t => t.ParentTemplateId == templateId).Select(t => t.TemplateId).ToList();
 
     /// <summary>
     /// A template a sandbox already stands on, deleted or not (a sandbox paused to disk booting
@@ -63,27 +63,27 @@ public sealed class LocalTemplateCatalog(string directory) : ITemplateCatalog
     /// </summary>
     public SandboxTemplate? FindStoodOn(string templateId)
     {
-        var byId = Load().ToDictionary(t => t.TemplateId);
+        var byId = Read().ById;
         return byId.TryGetValue(templateId, out var t) && Chain(templateId, byId) is not null ? t : null;
     }
 
     /// <summary>The template and every one below it (empty when it or its chain is gone).</summary>
     public IReadOnlyList<string> ChainOf(string templateId)
     {
-        var byId = Load().ToDictionary(t => t.TemplateId);
+        var byId = Read().ById;
         return byId.ContainsKey(templateId) ? Chain(templateId, byId) ?? [] : [];
     }
 
     /// <summary>Every template on disk, deleted and broken chains included.</summary>
-    public IReadOnlyList<SandboxTemplate> AllForSweep() => Load();
+    public IReadOnlyList<SandboxTemplate> AllForSweep() => Read().All;
 
     /// <summary>Forgets what was read: a template.json was rewritten in place.</summary>
     public void Invalidate() => _cache = null;
 
     public Task<SandboxTemplate?> FindAsync(string templateIdOrAlias, CancellationToken ct) =>
-        Task.FromResult(Usable().FirstOrDefault(t => t.TemplateId == templateIdOrAlias || t.Aliases.Contains(templateIdOrAlias)));
+        Task.FromResult(Read().Usable.FirstOrDefault(t => t.TemplateId == templateIdOrAlias || t.Aliases.Contains(templateIdOrAlias)));
 
-    public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(Usable().Where(t => !t.Hidden).ToList());
+    public Task<IReadOnlyList<SandboxTemplate>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<SandboxTemplate>>(Read().Usable.Where(t => !t.Hidden).ToList());
 
     /// <summary>Writes a template's <c>template.json</c>, whole or not at all (the folder's <c>rootfs/</c> is the caller's).</summary>
     public static void Save(string templateDirectory, SandboxTemplate template)
@@ -93,32 +93,34 @@ public sealed class LocalTemplateCatalog(string directory) : ITemplateCatalog
         File.Move(temp, Path.Combine(templateDirectory, "template.json"), overwrite: true);
     }
 
-    /// <summary>Templates whose whole chain is present: the others cannot start a sandbox.</summary>
-    private List<SandboxTemplate> Usable()
-    {
-        var all = Load();
-        var byId = all.ToDictionary(t => t.TemplateId);
-        return all.Where(t => !t.Deleted && (t.ParentTemplateId is null || Chain(t.TemplateId, byId) is not null)).ToList();
-    }
+    /// <summary>
+    /// What the templates directory holds, read once per change: every template, by ID, and the
+    /// usable ones (not deleted, whole chain present: the others cannot start a sandbox).
+    /// </summary>
+    private sealed record Snapshot(List<SandboxTemplate> All, Dictionary<string, SandboxTemplate> ById, List<SandboxTemplate> Usable);
 
     /// <summary>
     /// Every create looks its template up: with hundreds of snapshots, reading every template.json
-    /// each time would cost more than the create. Adding, renaming or removing a template folder
-    /// changes the directory's mtime; an edit inside a template.json is seen within two seconds.
+    /// (and walking every chain) each time would cost more than the create. Adding, renaming or
+    /// removing a template folder changes the directory's mtime; an edit inside a template.json is
+    /// seen within two seconds.
     /// </summary>
-    private (DateTime Mtime, long At, List<SandboxTemplate> Templates)? _cache;
+    private (DateTime Mtime, long At, Snapshot Templates)? _cache;
 
-    private List<SandboxTemplate> Load()
+    private Snapshot Read()
     {
-        if (!System.IO.Directory.Exists(directory)) return [];
+        if (!System.IO.Directory.Exists(directory)) return new([], [], []);
         var mtime = System.IO.Directory.GetLastWriteTimeUtc(directory);
         if (_cache is { } c && c.Mtime == mtime && Environment.TickCount64 - c.At < 2000) return c.Templates;
-        var templates = Read();
-        _cache = (mtime, Environment.TickCount64, templates);
-        return templates;
+        var all = ReadFiles();
+        var byId = all.ToDictionary(t => t.TemplateId);
+        var usable = all.Where(t => !t.Deleted && (t.ParentTemplateId is null || Chain(t.TemplateId, byId) is not null)).ToList();
+        var snapshot = new Snapshot(all, byId, usable);
+        _cache = (mtime, Environment.TickCount64, snapshot);
+        return snapshot;
     }
 
-    private List<SandboxTemplate> Read()
+    private List<SandboxTemplate> ReadFiles()
     {
         var result = new List<SandboxTemplate>();
         foreach (var dir in System.IO.Directory.GetDirectories(directory))
