@@ -13,6 +13,8 @@ bash scripts/install-deps.sh || { echo "dependency installation failed"; echo "0
 
 passed=0; failed=0; skipped=0
 add_counts() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3)); }
+# A step that failed outside any test report: counted as one failure and named at the end.
+step_failed() { echo "$1"; echo "  $1" >>"$OUT/failures.txt"; add_counts 0 1 0; }
 
 # The base sandbox template (debootstrap and apt: minutes on a fresh machine, mostly download and
 # unpacking; cached after the first run) is built while envd and the solution compile.
@@ -44,7 +46,7 @@ log ".NET tests"
 # The browser suite runs on its own below: beside the rest, two cores left its Blazor circuits too slow.
 dotnet test --solution Portal.sln -c Release --no-build --report-xunit-ctrf --results-directory "$OUT/dotnet" \
   -- --filter-not-namespace 'Portal.Tests.Web.Dashboard.Browser' 2>&1 | tail -n 40
-counts=$(node scripts/count-ctrf.mjs "$OUT/dotnet")
+counts=$(node scripts/count-ctrf.mjs "$OUT/dotnet" "$OUT/failures.txt")
 add_counts $counts
 
 log ".NET browser tests: the dashboard in Debian's Chromium (Playwright), against the real portal"
@@ -53,7 +55,7 @@ log ".NET browser tests: the dashboard in Debian's Chromium (Playwright), agains
 DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 \
 dotnet test --solution Portal.sln -c Release --no-build --report-xunit-ctrf --results-directory "$OUT/dotnet-browser" \
   -- --filter-namespace 'Portal.Tests.Web.Dashboard.Browser' 2>&1 | tail -n 20
-counts=$(node scripts/count-ctrf.mjs "$OUT/dotnet-browser")
+counts=$(node scripts/count-ctrf.mjs "$OUT/dotnet-browser" "$OUT/failures.txt")
 add_counts $counts
 
 log ".NET store and control-plane tests again, on PostgreSQL (Debian's server, started here)"
@@ -61,47 +63,48 @@ if pg=$(bash scripts/postgres-test.sh); then
   PORTAL_TEST_POSTGRES="$pg" dotnet test --solution Portal.sln -c Release --no-build --report-xunit-ctrf --results-directory "$OUT/dotnet-postgres" \
     -- --filter-namespace 'Portal.Tests.Api' --filter-namespace 'Portal.Tests.Persistence' \
     --filter-namespace 'Portal.Tests.Sandboxes' --filter-namespace 'Portal.Tests.Web.Auth' 2>&1 | tail -n 20
-  counts=$(node scripts/count-ctrf.mjs "$OUT/dotnet-postgres")
+  counts=$(node scripts/count-ctrf.mjs "$OUT/dotnet-postgres" "$OUT/failures.txt")
   add_counts $counts
   bash scripts/postgres-test.sh drop
 else
-  echo "PostgreSQL could not be started"; add_counts 0 1 0
+  step_failed "PostgreSQL could not be started"
 fi
 
 log "e2e: Portal.Envd driven by the real e2b SDK (debug mode)"
 bash scripts/e2e-envd.sh "$OUT/e2e-envd.tap"
-counts=$(node scripts/count-tap.mjs "$OUT/e2e-envd.tap")
+counts=$(node scripts/count-tap.mjs "$OUT/e2e-envd.tap" "$OUT/failures.txt")
 add_counts $counts
 
 log "e2e: the portal (local runtime + envd) driven by the real e2b SDK (non-debug mode)"
 bash scripts/e2e-portal.sh "$OUT/e2e-portal.tap"
-counts=$(node scripts/count-tap.mjs "$OUT/e2e-portal.tap")
+counts=$(node scripts/count-tap.mjs "$OUT/e2e-portal.tap" "$OUT/failures.txt")
 add_counts $counts
 
 log "e2e: sandbox networking (local runtime, fake internet in its own namespace) driven by the real e2b SDK"
 bash scripts/e2e-network.sh "$OUT/e2e-network.tap"
 rc=$?
-counts=$(node scripts/count-tap.mjs "$OUT/e2e-network.tap")
+counts=$(node scripts/count-tap.mjs "$OUT/e2e-network.tap" "$OUT/failures.txt")
 add_counts $counts
 # The suite passed but the host's network state was not restored (or the set-up failed): a failure.
-[ $rc -ne 0 ] && [ "$(echo "$counts" | cut -d' ' -f2)" = 0 ] && add_counts 0 1 0
+[ $rc -ne 0 ] && [ "$(echo "$counts" | cut -d' ' -f2)" = 0 ] && step_failed "e2e-network: the host's network state was not restored, or the set-up failed"
 log "e2e: the code interpreter (port 49999) driven by the real @e2b/code-interpreter SDK (local runtime)"
 # Its template is made here from the package layer built in the background (cached after the first run).
 wait $ci_packages || { echo "the code-interpreter package layer failed to build:"; tail -20 "$OUT/code-interpreter-packages.log"; }
 if bash scripts/build-code-interpreter-template.sh; then
   E2E_PORTAL_TESTS="code-interpreter/" bash scripts/e2e-portal.sh "$OUT/e2e-code-interpreter.tap"
-  counts=$(node scripts/count-tap.mjs "$OUT/e2e-code-interpreter.tap")
+  counts=$(node scripts/count-tap.mjs "$OUT/e2e-code-interpreter.tap" "$OUT/failures.txt")
   add_counts $counts
 else
-  echo "building the code-interpreter template failed"; add_counts 0 1 0
+  step_failed "building the code-interpreter template failed"
 fi
 
 log "e2e: the portal (Kubernetes runtime on the fake API server + fake kubelet) driven by the real e2b SDK"
 bash scripts/e2e-portal-kubernetes.sh "$OUT/e2e-portal-kubernetes.tap"
-counts=$(node scripts/count-tap.mjs "$OUT/e2e-portal-kubernetes.tap")
+counts=$(node scripts/count-tap.mjs "$OUT/e2e-portal-kubernetes.tap" "$OUT/failures.txt")
 add_counts $counts
 
 echo
+if [ -s "$OUT/failures.txt" ]; then echo "failed:"; cat "$OUT/failures.txt"; fi
 summary="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
 echo "$summary"
