@@ -37,10 +37,15 @@ public sealed partial class EfPortalStore
         return row is null ? null : await WithNamesAsync(db, row, ct);
     }
 
-    public async Task<IReadOnlyList<TemplateRecord>> ListTemplatesAsync(string teamId, CancellationToken ct)
+    public async Task<IReadOnlyList<TemplateRecord>> ListTemplatesAsync(string teamId, (long Ms, string Id)? after, int? limit, CancellationToken ct)
     {
         await using var db = Context();
-        var rows = await db.Templates.AsNoTracking().Where(t => t.TeamId == teamId).OrderBy(t => t.CreatedAt).ThenBy(t => t.TemplateId).ToListAsync(ct);
+        var q = db.Templates.AsNoTracking().Where(t => t.TeamId == teamId);
+        if (after is var (ms, afterId))
+            q = q.Where(t => t.CreatedAt > ms || (t.CreatedAt == ms && string.Compare(t.TemplateId, afterId) > 0));
+        q = q.OrderBy(t => t.CreatedAt).ThenBy(t => t.TemplateId);
+        if (limit is { } n) q = q.Take(n);
+        var rows = await q.ToListAsync(ct);
         var ids = rows.Select(r => r.TemplateId).ToList();
         var names = (await db.TemplateNames.AsNoTracking().Where(n => ids.Contains(n.TemplateId)).ToListAsync(ct))
             .ToLookup(n => n.TemplateId, n => n.Name);
@@ -101,6 +106,16 @@ public sealed partial class EfPortalStore
         var q = db.TemplateBuilds.AsNoTracking().Where(b => names.Contains(b.Status));
         if (teamId is not null) q = q.Where(b => b.TeamId == teamId);
         var rows = await q.OrderBy(b => b.CreatedAt).ToListAsync(ct);
+        return rows.Select(ToBuild).ToList();
+    }
+
+    public async Task<IReadOnlyList<TemplateBuild>> ListBuildsOfTemplateAsync(string templateId, (long Ms, string Id)? after, int limit, CancellationToken ct)
+    {
+        await using var db = Context();
+        var q = db.TemplateBuilds.AsNoTracking().Where(b => b.TemplateId == templateId);
+        if (after is var (ms, afterId))
+            q = q.Where(b => b.CreatedAt < ms || (b.CreatedAt == ms && string.Compare(b.BuildId, afterId) > 0));
+        var rows = await q.OrderByDescending(b => b.CreatedAt).ThenBy(b => b.BuildId).Take(limit).ToListAsync(ct);
         return rows.Select(ToBuild).ToList();
     }
 

@@ -10,8 +10,11 @@ public partial interface IPortalStore
     Task<TemplateRecord?> FindTemplateAsync(string templateId, CancellationToken ct);
     /// <summary>By one of its names (without tag).</summary>
     Task<TemplateRecord?> FindTemplateByNameAsync(string name, CancellationToken ct);
-    /// <summary>A team's templates, oldest first.</summary>
-    Task<IReadOnlyList<TemplateRecord>> ListTemplatesAsync(string teamId, CancellationToken ct);
+    /// <summary>
+    /// A team's templates, oldest first: those after <paramref name="after"/> (a page cursor's
+    /// creation time and ID), at most <paramref name="limit"/> when given.
+    /// </summary>
+    Task<IReadOnlyList<TemplateRecord>> ListTemplatesAsync(string teamId, (long Ms, string Id)? after, int? limit, CancellationToken ct);
     /// <summary>Sets the public flag (and the update time); false when the template is gone.</summary>
     Task<bool> SetTemplatePublicAsync(string templateId, bool isPublic, DateTimeOffset at, CancellationToken ct);
     /// <summary>Counts a sandbox started from the template.</summary>
@@ -27,6 +30,8 @@ public partial interface IPortalStore
     Task<TemplateBuild?> FindTemplateBuildAsync(string buildId, CancellationToken ct);
     /// <summary>Builds in these states (a team's, or every team's), oldest first: a restart's unfinished ones, the layers in use.</summary>
     Task<IReadOnlyList<TemplateBuild>> ListTemplateBuildsAsync(IReadOnlyCollection<TemplateBuildStatus> statuses, string? teamId, CancellationToken ct);
+    /// <summary>A template's builds, newest first, after the cursor <paramref name="after"/>, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<TemplateBuild>> ListBuildsOfTemplateAsync(string templateId, (long Ms, string Id)? after, int limit, CancellationToken ct);
     /// <summary>The template's newest build, whatever its state; null when it has none.</summary>
     Task<TemplateBuild?> FindLatestTemplateBuildAsync(string templateId, CancellationToken ct);
     /// <summary>

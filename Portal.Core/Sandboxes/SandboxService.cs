@@ -365,7 +365,7 @@ public sealed class SandboxService(
 
     public SandboxPage List(Caller caller, SandboxListQuery q)
     {
-        (long Ms, string Id)? cursor = q.NextToken is { Length: > 0 } t ? PageToken.Decode(t) : null;
+        (long Ms, string Id)? cursor = q.NextToken is { Length: > 0 } t ? PageToken.Decode(t, SandboxIds.IsWellFormed) : null;
         var startedAfter = q.StartedAfter;
         IEnumerable<SandboxRecord> items = _live.Values.Where(r =>
             caller.CanSee(r.TeamId)
@@ -399,7 +399,7 @@ public sealed class SandboxService(
         page.Reverse();
         if (page.Count <= limit) return new SandboxPage(page, null);
         page.RemoveAt(limit);
-        return new SandboxPage(page, PageToken.Encode(page[^1]));
+        return new SandboxPage(page, PageToken.Encode(page[^1].StartedAt, page[^1].SandboxId));
     }
 
     private static int CompareDesc(SandboxRecord a, SandboxRecord b)

@@ -1,6 +1,3 @@
-using System.Buffers.Text;
-using System.Globalization;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using Portal.Core.Auth;
 using Portal.Core.Persistence;
@@ -181,7 +178,7 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
         {
             TeamId = caller.IsAdmin ? null : caller.TeamId,
             SourceSandboxId = sandboxId,
-            After = nextToken is { Length: > 0 } t ? DecodeToken(t) : null,
+            After = nextToken is { Length: > 0 } t ? PageToken.Decode(t, SandboxIds.IsWellFormed) : null,
             Limit = limit + 1,
         };
         if (name is not null)
@@ -199,23 +196,7 @@ public sealed class SnapshotService(SandboxService sandboxes, IPortalStore store
         var rows = await store.ListSnapshotsAsync(query, ct);
         if (rows.Count <= limit) return new SnapshotPage(rows, null);
         var page = rows.Take(limit).ToList();
-        return new SnapshotPage(page, EncodeToken(page[^1]));
-    }
-
-    private static string EncodeToken(SnapshotRecord last) =>
-        Base64Url.EncodeToString(Encoding.UTF8.GetBytes($"{last.CreatedAt.ToUnixTimeMilliseconds()}:{last.SnapshotId}"));
-
-    private static (long, string) DecodeToken(string token)
-    {
-        try
-        {
-            var text = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(token));
-            var colon = text.IndexOf(':');
-            if (colon > 0 && long.TryParse(text[..colon], NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && SandboxIds.IsWellFormed(text[(colon + 1)..]))
-                return (ms, text[(colon + 1)..]);
-        }
-        catch (FormatException) { }
-        throw DomainException.InvalidArgument("Invalid next token");
+        return new SnapshotPage(page, PageToken.Encode(page[^1].CreatedAt, page[^1].SnapshotId));
     }
 
     // ------------------------------------------------------------------ delete

@@ -153,12 +153,32 @@ public sealed class TemplateService(
 
     // ---------------------------------------------------------------- list, publish, delete
 
-    public async Task<IReadOnlyList<TemplateListing>> ListAsync(Caller caller, CancellationToken ct)
+    /// <summary>
+    /// The caller's team's templates, oldest first, each with its newest build: all of them
+    /// (<paramref name="limit"/> null, GET /templates), or one page (GET /v2/templates).
+    /// </summary>
+    public async Task<(IReadOnlyList<TemplateListing> Items, string? NextToken)> ListAsync(Caller caller, int? limit, string? nextToken, CancellationToken ct)
     {
-        var result = new List<TemplateListing>();
-        foreach (var t in await store.ListTemplatesAsync(caller.TeamId, ct))
-            result.Add(new TemplateListing(t, await store.FindLatestTemplateBuildAsync(t.TemplateId, ct)));
-        return result;
+        var after = nextToken is { Length: > 0 } t ? PageToken.Decode(t, SandboxIds.IsWellFormed) : ((long, string)?)null;
+        var rows = await store.ListTemplatesAsync(caller.TeamId, after, limit + 1, ct);
+        var page = limit is { } n && rows.Count > n ? rows.Take(n).ToList() : rows;
+        var result = new List<TemplateListing>(page.Count);
+        foreach (var template in page)
+            result.Add(new TemplateListing(template, await store.FindLatestTemplateBuildAsync(template.TemplateId, ct)));
+        var next = page.Count < rows.Count ? PageToken.Encode(page[^1].CreatedAt, page[^1].TemplateId) : null;
+        return (result, next);
+    }
+
+    /// <summary>One of the team's templates with a page of its builds, newest first (GET /templates/{id}).</summary>
+    public async Task<(TemplateRecord Template, IReadOnlyList<TemplateBuild> Builds, string? NextToken)> GetWithBuildsAsync(
+        Caller caller, string templateId, int limit, string? nextToken, CancellationToken ct)
+    {
+        var template = await OwnAsync(caller, templateId, ct);
+        var after = nextToken is { Length: > 0 } t ? PageToken.Decode(t, id => Guid.TryParse(id, out _)) : ((long, string)?)null;
+        var rows = await store.ListBuildsOfTemplateAsync(templateId, after, limit + 1, ct);
+        if (rows.Count <= limit) return (template, rows, null);
+        var page = rows.Take(limit).ToList();
+        return (template, page, PageToken.Encode(page[^1].CreatedAt, page[^1].BuildId));
     }
 
     public async Task<TemplateRecord> SetPublicAsync(Caller caller, string templateId, bool isPublic, CancellationToken ct)

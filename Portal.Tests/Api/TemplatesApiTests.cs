@@ -110,6 +110,67 @@ public class TemplatesApiTests
         Assert.Empty(list!.AsArray());
     }
 
+    [Fact]
+    public async Task V2List_IsPagedByNextToken_AndATemplateListsItsBuildsNewestFirst()
+    {
+        await using var host = await PortalHost.StartAsync();
+        var ids = new List<string>();
+        foreach (var name in new[] { "page-a", "page-b", "page-c" })
+        {
+            var (id, build) = await BuildAsync(host.Admin, name);
+            await WaitAsync(host.Admin, id, build);
+            ids.Add(id);
+        }
+        var (_, again) = await BuildAsync(host.Admin, "page-a", """[{"type":"ENV","args":["A","2"],"force":false}]""");
+        await WaitAsync(host.Admin, ids[0], again);
+
+        // Pages of one, oldest first, each template once; the last page has no X-Next-Token.
+        var seen = new List<string>();
+        string? token = null;
+        for (var i = 0; i < 5; i++)
+        {
+            using var response = await host.Admin.GetAsync("/v2/templates?limit=1" + (token is null ? "" : "&nextToken=" + Uri.EscapeDataString(token)), Ct);
+            Assert.Equal(200, (int)response.StatusCode);
+            var page = JsonNode.Parse(await response.Content.ReadAsStringAsync(Ct))!.AsArray();
+            seen.AddRange(page.Select(t => (string)t!["templateID"]!));
+            token = response.Headers.TryGetValues("X-Next-Token", out var v) ? v.Single() : null;
+            if (token is null) break;
+        }
+        Assert.Equal(ids, seen);
+        var (_, all) = await host.Admin.GetJsonAsync("/v2/templates");
+        Assert.Equal(3, all!.AsArray().Count);
+        Assert.Equal("ready", (string)all[0]!["buildStatus"]!);
+        Assert.Equal(again, (string)all[0]!["buildID"]!);
+        AssertError(await host.Admin.GetJsonAsync("/v2/templates?limit=0"), 400, "limit");
+        AssertError(await host.Admin.GetJsonAsync("/v2/templates?limit=101"), 400, "limit");
+        AssertError(await host.Admin.GetJsonAsync("/v2/templates?nextToken=Zm9v"), 400, "nextToken");
+
+        var (s, withBuilds) = await host.Admin.GetJsonAsync($"/templates/{ids[0]}");
+        Assert.Equal(200, s);
+        Assert.Equal(ids[0], (string)withBuilds!["templateID"]!);
+        Assert.Equal("page-a", (string)withBuilds["names"]![0]!);
+        var builds = withBuilds["builds"]!.AsArray();
+        Assert.Equal(2, builds.Count);
+        Assert.Equal(again, (string)builds[0]!["buildID"]!); // newest first
+        Assert.All(builds, b => Assert.Equal("ready", (string)b!["status"]!));
+        Assert.All(builds, b => Assert.NotNull(b!["finishedAt"]));
+        using (var first = await host.Admin.GetAsync($"/templates/{ids[0]}?limit=1", Ct))
+        {
+            var next = first.Headers.GetValues("X-Next-Token").Single();
+            var (_, second) = await host.Admin.GetJsonAsync($"/templates/{ids[0]}?limit=1&nextToken={Uri.EscapeDataString(next)}");
+            Assert.NotEqual(again, (string)second!["builds"]![0]!["buildID"]!);
+        }
+
+        // Another team sees none of it.
+        var (_, team) = await host.Admin.PostJsonAsync("/teams", """{"name":"other"}""");
+        var (_, key) = await host.Admin.PostJsonAsync("/api-keys", $$"""{"name":"k","teamID":"{{team!["teamID"]}}"}""");
+        var other = host.Client((string)key!["key"]!);
+        AssertError(await other.GetJsonAsync($"/templates/{ids[0]}"), 404);
+        var (_, theirs) = await other.GetJsonAsync("/v2/templates");
+        Assert.Empty(theirs!.AsArray());
+        AssertError(await other.GetJsonAsync($"/v2/templates?teamID={team["teamID"]}x"), 403);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("Has Space")]

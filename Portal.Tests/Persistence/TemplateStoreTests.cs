@@ -37,8 +37,8 @@ public sealed class TemplateStoreTests : IDisposable
         Assert.False(await store.AddTemplateAsync(Template("t2", "team-b", "app"), Ct));
         Assert.Null(await store.FindTemplateAsync("t2", Ct));
         Assert.Equal("t1", (await store.FindTemplateByNameAsync("app", Ct))!.TemplateId);
-        Assert.Single(await store.ListTemplatesAsync("team-a", Ct));
-        Assert.Empty(await store.ListTemplatesAsync("team-b", Ct));
+        Assert.Single(await store.ListTemplatesAsync("team-a", null, null, Ct));
+        Assert.Empty(await store.ListTemplatesAsync("team-b", null, null, Ct));
     }
 
     [Fact]

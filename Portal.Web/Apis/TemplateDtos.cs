@@ -114,3 +114,32 @@ public sealed record TemplateDto(
         l.Template.LastSpawnedAt, l.Template.SpawnCount, l.Template.BuildCount,
         TemplatesApi.StatusName(l.LatestBuild?.Status ?? TemplateBuildStatus.Waiting));
 }
+
+/// <summary>A build in GET /templates/{templateID} (E2B's TemplateBuild).</summary>
+public sealed record TemplateBuildDto(
+    [property: JsonPropertyName("buildID")] string BuildId,
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("createdAt")] DateTimeOffset CreatedAt,
+    [property: JsonPropertyName("updatedAt")] DateTimeOffset UpdatedAt,
+    [property: JsonPropertyName("finishedAt"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] DateTimeOffset? FinishedAt,
+    [property: JsonPropertyName("cpuCount")] int CpuCount,
+    [property: JsonPropertyName("memoryMB")] int MemoryMB,
+    [property: JsonPropertyName("diskSizeMB")] int DiskSizeMB,
+    [property: JsonPropertyName("envdVersion")] string EnvdVersion)
+{
+    public static TemplateBuildDto From(TemplateBuild b, TemplateRecord t, string envdVersion) => new(
+        b.BuildId, TemplatesApi.StatusName(b.Status), b.CreatedAt, b.FinishedAt ?? b.CreatedAt, b.FinishedAt,
+        b.CpuCount, b.MemoryMB, t.DiskSizeMB, envdVersion);
+}
+
+/// <summary>GET /templates/{templateID} (E2B's TemplateWithBuilds): the template and a page of its builds, newest first.</summary>
+public sealed record TemplateWithBuildsDto(
+    [property: JsonPropertyName("templateID")] string TemplateId,
+    [property: JsonPropertyName("public")] bool Public,
+    [property: JsonPropertyName("aliases")] IReadOnlyList<string> Aliases,
+    [property: JsonPropertyName("names")] IReadOnlyList<string> Names,
+    [property: JsonPropertyName("createdAt")] DateTimeOffset CreatedAt,
+    [property: JsonPropertyName("updatedAt")] DateTimeOffset UpdatedAt,
+    [property: JsonPropertyName("lastSpawnedAt"), JsonIgnore(Condition = JsonIgnoreCondition.Never)] DateTimeOffset? LastSpawnedAt,
+    [property: JsonPropertyName("spawnCount")] long SpawnCount,
+    [property: JsonPropertyName("builds")] IReadOnlyList<TemplateBuildDto> Builds);

@@ -19,11 +19,13 @@ public static class TemplatesApi
         v3.MapPost("", RequestBuild);
 
         var v2 = root.MapGroup("/v2/templates").RequireCaller().WithTags("templates");
+        v2.MapGet("", ListPage);
         v2.MapPost("/{templateID}/builds/{buildID}", StartBuild);
         v2.MapPatch("/{templateID}", Publish);
 
         var v1 = root.MapGroup("/templates").RequireCaller().WithTags("templates");
         v1.MapGet("", List);
+        v1.MapGet("/{templateID}", Get);
         v1.MapGet("/{templateID}/files/{hash}", Files);
         v1.MapGet("/{templateID}/builds/{buildID}/status", Status);
         v1.MapGet("/aliases/{alias}", Alias);
@@ -150,13 +152,33 @@ public static class TemplatesApi
         return TypedResults.NoContent();
     }
 
-    private static async Task<IResult> List(HttpContext ctx, TemplateService svc)
+    /// <summary>GET /templates (deprecated, what the CLI's <c>template list</c> calls): every template of the team.</summary>
+    private static Task<IResult> List(HttpContext ctx, TemplateService svc) => ListAsync(ctx, svc, paged: false);
+
+    /// <summary>GET /v2/templates: the same, a page at a time (<c>limit</c> 1..100, default 100; <c>X-Next-Token</c>).</summary>
+    private static Task<IResult> ListPage(HttpContext ctx, TemplateService svc) => ListAsync(ctx, svc, paged: true);
+
+    private static async Task<IResult> ListAsync(HttpContext ctx, TemplateService svc, bool paged)
     {
         var caller = ctx.Caller();
         if (ctx.Request.Query["teamID"].ToString() is { Length: > 0 } team && team != caller.TeamId)
             return ApiErrors.Result(StatusCodes.Status403Forbidden, $"You are not a member of team '{team}'");
-        var list = await svc.ListAsync(caller, ctx.RequestAborted);
-        return TypedResults.Ok(list.Select(l => TemplateDto.From(l, EnvdVersion)).ToList());
+        var (items, next) = paged
+            ? await svc.ListAsync(caller, ApiRequest.QueryInt(ctx, "limit", 1, 100) ?? 100, ApiRequest.Query(ctx, "nextToken"), ctx.RequestAborted)
+            : await svc.ListAsync(caller, null, null, ctx.RequestAborted);
+        if (next is not null) ctx.Response.Headers["X-Next-Token"] = next;
+        return TypedResults.Ok(items.Select(l => TemplateDto.From(l, EnvdVersion)).ToList());
+    }
+
+    /// <summary>GET /templates/{templateID}: the template with its builds, newest first, a page at a time.</summary>
+    private static async Task<IResult> Get(HttpContext ctx, TemplateService svc, string templateID)
+    {
+        var (template, builds, next) = await svc.GetWithBuildsAsync(ctx.Caller(), templateID,
+            ApiRequest.QueryInt(ctx, "limit", 1, 100) ?? 100, ApiRequest.Query(ctx, "nextToken"), ctx.RequestAborted);
+        if (next is not null) ctx.Response.Headers["X-Next-Token"] = next;
+        return TypedResults.Ok(new TemplateWithBuildsDto(template.TemplateId, template.Public, template.Names, template.Names,
+            template.CreatedAt, template.UpdatedAt, template.LastSpawnedAt, template.SpawnCount,
+            builds.Select(b => TemplateBuildDto.From(b, template, EnvdVersion)).ToList()));
     }
 
     private static async Task<IResult> Publish(HttpContext ctx, TemplateService svc, string templateID)
