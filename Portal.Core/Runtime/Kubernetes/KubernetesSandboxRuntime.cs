@@ -124,6 +124,7 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         var id = spec.SandboxId;
         if (PodOf(id) is not null || StoppedClaim(id) is not null || !_starting.TryAdd(id, 0))
             throw new SandboxStateException(id, SandboxState.Running, $"sandbox '{id}' already exists");
+        _events.BeginCreate(id);
         try
         {
             var cpu = spec.CpuCount ?? template.CpuCount;
@@ -142,6 +143,7 @@ public sealed class KubernetesSandboxRuntime : ISandboxRuntime, IAsyncDisposable
         finally
         {
             _starting.TryRemove(id, out _);
+            _events.EndCreate(id);
             KickRefill();
         }
     }
