@@ -22,15 +22,25 @@ public sealed record SandboxTemplate
     /// <summary>Sandboxes kept started and idle, so a create only claims one.</summary>
     public int WarmPoolSize { get; init; }
     /// <summary>
-    /// Not listed and not offered to users (an unpacked image that template builds start from):
-    /// found by ID only, by the runtime and the builds that use it.
-    /// </summary>
-    /// <summary>
     /// Deleted by its owner while a sandbox paused to disk stands on it (that sandbox mounts the
     /// chain again when it resumes): no new sandbox starts from it, and it goes once none needs it.
     /// </summary>
     public bool Deleted { get; init; }
+    /// <summary>
+    /// Not listed and not offered to users (an unpacked image that template builds start from):
+    /// found by ID only, by the runtime and the builds that use it.
+    /// </summary>
     public bool Hidden { get; init; }
+    /// <summary>
+    /// What its sandboxes start with unless their create says otherwise: a snapshot's source
+    /// sandbox's default user, directory and variables. A sandbox from a snapshot (or a fork) boots
+    /// from the copied files, so without them it would fall back to <c>user</c> and its home.
+    /// </summary>
+    public string? DefaultUser { get; init; }
+    /// <inheritdoc cref="DefaultUser"/>
+    public string? DefaultWorkdir { get; init; }
+    /// <summary>Variables its sandboxes start with; a create's own variables of the same name win.</summary>
+    public IReadOnlyDictionary<string, string> EnvVars { get; init; } = new Dictionary<string, string>();
     /// <summary>
     /// The template this one was made from (a snapshot's or a build step's source). The runtime
     /// stacks this template's own files over its parent's; null for a template that stands alone.

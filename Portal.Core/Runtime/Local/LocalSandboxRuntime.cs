@@ -186,9 +186,9 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             CpuCount = spec.CpuCount ?? template.CpuCount,
             MemoryMB = spec.MemoryMB ?? template.MemoryMB,
             AccessToken = spec.EnvdAccessToken,
-            EnvVars = new Dictionary<string, string>(spec.EnvVars),
-            DefaultUser = spec.DefaultUser,
-            DefaultWorkdir = spec.DefaultWorkdir,
+            EnvVars = EnvVarsOf(spec, template),
+            DefaultUser = spec.DefaultUser ?? template.DefaultUser,
+            DefaultWorkdir = spec.DefaultWorkdir ?? template.DefaultWorkdir,
         };
         record = WithEgress(record, spec);
         try
@@ -204,7 +204,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             _cgroups.Rename(warm.SandboxId, id);
             record.Save(RecordPath(id));
             SandboxHostname.Set(_cgroups.Pids(id).FirstOrDefault(), id);
-            await InitAsync(spec, ct);
+            await InitAsync(record, ct);
             return (record, SandboxWatch.FindInit(_cgroups.Pids(id)));
         }
         catch (Exception e)
@@ -253,13 +253,14 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             MemoryMB = spec.MemoryMB ?? template.MemoryMB,
             DiskSizeMB = template.DiskSizeMB,
             AccessToken = spec.EnvdAccessToken,
-            EnvVars = new Dictionary<string, string>(spec.EnvVars),
-            DefaultUser = spec.DefaultUser,
-            DefaultWorkdir = spec.DefaultWorkdir,
+            EnvVars = EnvVarsOf(spec, template),
+            DefaultUser = spec.DefaultUser ?? template.DefaultUser,
+            DefaultWorkdir = spec.DefaultWorkdir ?? template.DefaultWorkdir,
         };
         record = WithEgress(record, spec);
         if (_sandboxes.ContainsKey(spec.SandboxId) || !_starting.TryAdd(spec.SandboxId, 0) || Directory.Exists(Dir(spec.SandboxId)))
             throw new SandboxStateException(spec.SandboxId, SandboxState.Running, $"sandbox '{spec.SandboxId}' already exists");
+        _events.BeginCreate(spec.SandboxId);
         Interlocked.Increment(ref _createsInFlight);
         try
         {
@@ -274,7 +275,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
                 if (record.Link is { } link && !spec.Egress.IsOpen) _network!.SetEgress(link, spec.Egress);
                 await WaitHealthyAsync(spec.SandboxId, ct);
                 await WaitReadyAsync(spec.SandboxId, template, ct);
-                await InitAsync(spec, ct);
+                await InitAsync(record, ct);
             }
             // Listed first, watched second: a death from here on finds it and is reported.
             _sandboxes[spec.SandboxId] = record;
@@ -285,6 +286,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             _sandboxes.TryRemove(spec.SandboxId, out _);
             _watch.Unwatch(spec.SandboxId);
             Destroy(spec.SandboxId);
+            _events.EndCreate(spec.SandboxId);
             throw;
         }
         finally
@@ -439,8 +441,9 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         }
     }
 
-    private Task InitAsync(SandboxSpec spec, CancellationToken ct) =>
-        InitAsync(spec.SandboxId, spec.EnvVars, spec.EnvdAccessToken, spec.DefaultUser, spec.DefaultWorkdir, ct);
+    /// <summary>envd's /init with what the record says (the create's values over its template's defaults).</summary>
+    private Task InitAsync(SandboxRecordFile record, CancellationToken ct) =>
+        InitAsync(record.SandboxId, record.EnvVars, record.AccessToken, record.DefaultUser, record.DefaultWorkdir, ct);
 
     private async Task InitAsync(string sandboxId, IReadOnlyDictionary<string, string> envVars, string? accessToken, string? defaultUser, string? defaultWorkdir, CancellationToken ct)
     {
@@ -609,7 +612,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
             if (started.Link is { } link && !started.Egress.IsOpen) _network!.SetEgress(link, started.Egress);
             await WaitHealthyAsync(id, ct);
             await WaitReadyAsync(id, template, ct);
-            await InitAsync(id, started.EnvVars, started.AccessToken, started.DefaultUser, started.DefaultWorkdir, ct);
+            await InitAsync(started, ct);
             // StartedAt stays the create's: E2B's startedAt does not move on resume (uptime inside does).
             Update(started with { Paused = false, PausedToDisk = false });
             _watch.Watch(id, pid, _cgroups.OpenOomEvents(id));
@@ -634,6 +637,14 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         return port == SandboxPorts.Envd ? new System.Net.Sockets.UnixDomainSocketEndPoint(SocketOf(sandboxId)) : null;
     }
 
+    /// <summary>The template's variables with the create's over them.</summary>
+    private static Dictionary<string, string> EnvVarsOf(SandboxSpec spec, SandboxTemplate template)
+    {
+        var env = new Dictionary<string, string>(template.EnvVars, StringComparer.Ordinal);
+        foreach (var (k, v) in spec.EnvVars) env[k] = v;
+        return env;
+    }
+
     public async Task<SandboxTemplate> SnapshotAsync(string sandboxId, string newTemplateId, CancellationToken ct)
     {
         if (!TemplateLayers.IsValidId(newTemplateId)) throw new ArgumentException($"invalid template ID '{newTemplateId}': lowercase letters, digits, '-' and '_' only, at most 64");
@@ -654,6 +665,9 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
                 StartCommand = source.StartCommand,
                 ReadyCommand = source.ReadyCommand,
                 ParentTemplateId = source.TemplateId,
+                DefaultUser = record.DefaultUser,
+                DefaultWorkdir = record.DefaultWorkdir,
+                EnvVars = record.EnvVars,
             };
             var frozenHere = !record.Paused;
             if (frozenHere) await FreezeAsync(sandboxId, ct);

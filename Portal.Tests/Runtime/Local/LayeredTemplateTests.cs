@@ -64,6 +64,36 @@ public sealed class LayeredTemplateTests(LocalRuntimeFixture fx)
     }
 
     [Fact]
+    public async Task Snapshot_CarriesTheSourcesDefaultUserDirectoryAndVariables_ACreatesOwnWin()
+    {
+        var source = await fx.Runtime.CreateAsync(new SandboxSpec
+        {
+            SandboxId = LocalRuntimeFixture.NewId(), TemplateId = "base", DefaultUser = "root", DefaultWorkdir = "/srv",
+            EnvVars = new Dictionary<string, string> { ["A"] = "from-source", ["B"] = "kept" },
+        }, Ct);
+        var id = NewTemplateId();
+        try
+        {
+            await fx.Runtime.SnapshotAsync(source.SandboxId, id, Ct);
+            var plain = await fx.Runtime.CreateAsync(new SandboxSpec { SandboxId = LocalRuntimeFixture.NewId(), TemplateId = id }, Ct);
+            Assert.Equal("root /srv from-source kept", (await fx.RunAsync(plain.SandboxId, "echo $(whoami) $PWD $A $B", user: null)).Stdout.Trim());
+            var own = await fx.Runtime.CreateAsync(new SandboxSpec
+            {
+                SandboxId = LocalRuntimeFixture.NewId(), TemplateId = id, DefaultUser = "user",
+                EnvVars = new Dictionary<string, string> { ["A"] = "mine" },
+            }, Ct);
+            Assert.Equal("user /srv mine kept", (await fx.RunAsync(own.SandboxId, "echo $(whoami) $PWD $A $B", user: null)).Stdout.Trim());
+            await fx.Runtime.KillAsync(plain.SandboxId, Ct);
+            await fx.Runtime.KillAsync(own.SandboxId, Ct);
+        }
+        finally
+        {
+            await fx.Runtime.KillAsync(source.SandboxId, Ct);
+            try { await fx.Runtime.DeleteTemplateAsync(id, CancellationToken.None); } catch (TemplateInUseException) { }
+        }
+    }
+
+    [Fact]
     public async Task Snapshot_OfAPausedSandbox_LeavesItPaused()
     {
         var source = await fx.CreateAsync();

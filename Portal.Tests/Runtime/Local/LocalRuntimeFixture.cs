@@ -64,7 +64,8 @@ public sealed class LocalRuntimeFixture : IAsyncLifetime
     }
 
     /// <summary>Runs a shell command in the sandbox through envd's process service; returns exit code and output.</summary>
-    public async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string sandboxId, string script, string user = "user", LocalSandboxRuntime? runtime = null, string? token = null)
+    /// <summary>Runs a script through envd as <paramref name="user"/> (null: the sandbox's default user).</summary>
+    public async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string sandboxId, string script, string? user = "user", LocalSandboxRuntime? runtime = null, string? token = null)
     {
         using var http = Envd(sandboxId, runtime, token);
         var payload = Encoding.UTF8.GetBytes(new JsonObject { ["process"] = new JsonObject { ["cmd"] = "/bin/bash", ["args"] = new JsonArray("-c", script) }, ["stdin"] = false }.ToJsonString());
@@ -73,7 +74,8 @@ public sealed class LocalRuntimeFixture : IAsyncLifetime
         payload.CopyTo(frame, 5);
         using var req = new HttpRequestMessage(HttpMethod.Post, "/process.Process/Start") { Content = new ByteArrayContent(frame) };
         req.Content.Headers.ContentType = new("application/connect+json");
-        req.Headers.Authorization = System.Net.Http.Headers.AuthenticationHeaderValue.Parse("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":")));
+        if (user is not null)
+            req.Headers.Authorization = System.Net.Http.Headers.AuthenticationHeaderValue.Parse("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":")));
         req.Headers.Add("Connect-Timeout-Ms", "60000");
         using var res = await http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, TestContext.Current.CancellationToken);
         var stdout = new StringBuilder();
