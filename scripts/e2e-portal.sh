@@ -31,11 +31,13 @@ TLS_DOMAIN="sbx.test:$TLS_PORT"
 dotnet "$WEB_DLL" certs sbx.test "$DATA/certs" >/dev/null
 KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 LOG="$DATA/portal.log"
+# OCI image layouts a build may name as oci-layout:NAME[:tag] (templates.test.mjs writes one there).
+mkdir -p "$DATA/oci-layouts"
 PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_RUNTIME="${PORTAL_RUNTIME:-local}" \
   E2B_DOMAIN="$TLS_DOMAIN" PORTAL_TLS_CERT="$DATA/certs/fullchain.pem" PORTAL_TLS_KEY="$DATA/certs/privkey.pem" \
   PORTAL_NETWORK_UPLINK="${PORTAL_NETWORK_UPLINK:-none}" \
   dotnet "$WEB_DLL" --urls "http://127.0.0.1:$PORT;https://127.0.0.1:$TLS_PORT" --Portal:LocalRuntime:CgroupGroup "portal-e2e-$PORT" --Portal:LocalRuntime:StartTimeout 00:01:00 \
-  --Portal:Webhooks:AllowPrivateTargets true ${PORTAL_EXTRA_ARGS:-} >"$LOG" 2>&1 &
+  --Portal:Webhooks:AllowPrivateTargets true --Portal:Templates:Images:OciLayoutDirectory "$DATA/oci-layouts" ${PORTAL_EXTRA_ARGS:-} >"$LOG" 2>&1 &
 PID=$!
 cleanup() {
   # Sandboxes outlive the portal by design: kill what the suites left before stopping it.
@@ -72,7 +74,7 @@ if [ $ready -ne 1 ]; then
 fi
 
 (cd e2e && env -u E2B_DEBUG -u E2B_DOMAIN -u E2B_API_URL -u E2B_SANDBOX_URL PORTAL_URL="http://127.0.0.1:$PORT" E2B_API_KEY="$KEY" \
-  PORTAL_TLS_DOMAIN="$TLS_DOMAIN" NODE_EXTRA_CA_CERTS="$DATA/certs/ca.pem" \
+  PORTAL_TLS_DOMAIN="$TLS_DOMAIN" NODE_EXTRA_CA_CERTS="$DATA/certs/ca.pem" PORTAL_OCI_LAYOUTS="$DATA/oci-layouts" \
   node --test --test-concurrency=1 --test-timeout=180000 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$TAP_ABS" ${E2E_PORTAL_TESTS:-portal/})

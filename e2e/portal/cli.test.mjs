@@ -1,14 +1,17 @@
 // The real E2B CLI (@e2b/cli, its own bundled SDK) against the portal: `sandbox list`, `sandbox
 // create` (= the deprecated `spawn`: an interactive terminal; the CLI needs a TTY, so it runs
 // under util-linux's `script`, which gives it a pseudo-terminal and forwards what this test
-// writes) and `sandbox kill`.
+// writes), `sandbox kill`, `template create` from a Dockerfile, `template list` and `template delete`.
 // Settings exactly as a user sets them (docs/api.md): E2B_API_KEY, E2B_API_URL, E2B_SANDBOX_URL.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { Sandbox } from 'e2b';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Sandbox, Template } from 'e2b';
 import { opts, PORTAL_URL, API_KEY, runId, sleep, tracker, onFakeKubelet } from './_env.mjs';
 
 const created = tracker();
@@ -86,4 +89,59 @@ test('e2b sandbox kill ends a sandbox; an unknown ID is reported, not an error',
   await assert.rejects(Sandbox.getInfo(sbx.sandboxId, opts), (e) => e.name === 'SandboxNotFoundError' || e.name === 'NotFoundError');
   const unknown = await cli('sandbox', 'kill', 'nosuchsandbox1234');
   assert.match(unknown.stdout + unknown.stderr, /nosuchsandbox1234 wasn't found/);
+});
+
+test('e2b template list shows a template the SDK built (JSON and pretty); e2b template delete removes it', {
+  skip: onFakeKubelet && 'template builds are a feature of the local runtime',
+}, async () => {
+  const alias = `cli-list-${runId}`;
+  const built = await Template.build(Template().fromTemplate('base').setEnvs({ CLI_LIST: runId }), alias, opts);
+  try {
+    const json = await cli('template', 'list', '-f', 'json');
+    assert.equal(json.code, 0, json.stderr);
+    const mine = JSON.parse(json.stdout).find((t) => t.templateID === built.templateId);
+    assert.ok(mine, json.stdout);
+    assert.deepEqual(mine.aliases, [alias]);
+    assert.equal(mine.buildStatus, 'ready');
+    const pretty = await cli('template', 'list');
+    assert.equal(pretty.code, 0, pretty.stderr);
+    assert.match(pretty.stdout, new RegExp(alias));
+  } finally {
+    const deleted = await cli('template', 'delete', built.templateId, '-y');
+    assert.equal(deleted.code, 0, deleted.stdout + deleted.stderr);
+  }
+  assert.equal(await Template.exists(alias, opts), false);
+});
+
+test('e2b template create builds a Dockerfile (FROM a Debian-family image) into a template sandboxes start from', {
+  skip: onFakeKubelet && 'template builds are a feature of the local runtime',
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portal-cli-dockerfile-'));
+  const alias = `cli-df-${runId}`;
+  let templateId;
+  try {
+    writeFileSync(join(dir, 'greeting.txt'), 'copied by the Dockerfile\n');
+    writeFileSync(join(dir, 'Dockerfile'), [
+      'FROM python:3.11-slim',
+      'ENV FROM_DOCKERFILE=yes',
+      'COPY greeting.txt /opt/cli/greeting.txt',
+      'RUN echo "ran as $(whoami)" > /opt/cli/run.txt',
+      'WORKDIR /opt/cli',
+      '',
+    ].join('\n'));
+    const built = await cli('template', 'create', alias, '-p', dir, '-d', 'Dockerfile', '--cpu-count', '1', '--memory-mb', '512');
+    assert.equal(built.code, 0, built.stdout + built.stderr);
+    const listed = JSON.parse((await cli('template', 'list', '-f', 'json')).stdout).find((t) => t.aliases?.includes(alias));
+    assert.ok(listed, 'the new template is listed');
+    templateId = listed.templateID;
+    assert.equal(listed.cpuCount, 1);
+    assert.equal(listed.memoryMB, 512);
+
+    const sbx = created.add(await Sandbox.create(alias, opts));
+    const r = await sbx.commands.run('cat greeting.txt run.txt; echo "$FROM_DOCKERFILE $PWD"; python3 --version');
+    assert.match(r.stdout, /^copied by the Dockerfile\nran as root\nyes \/opt\/cli\nPython 3\.11/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    if (templateId) await cli('template', 'delete', templateId, '-y');
+  }
 });

@@ -1,11 +1,15 @@
 // Template builds through the real SDK: Template.build from base with every step type, a sandbox
 // from the result (each step's effect), a cached rebuild, a failing step, names and tags,
-// Template.exists across teams, delete; and hostile input on every route.
+// Template.exists across teams, delete; and hostile input on every route. fromImage of an OCI
+// image layout this test makes from the host's bash; aptInstall from a Debian repository this test
+// makes (a package of its own, in the template as a file: repository: sandboxes reach no mirror here).
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, existsSync, readdirSync, readFileSync, copyFileSync, chmodSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Sandbox, Template, BuildError, waitForFile } from 'e2b';
 import { opts, runId, newTeam, tracker, api, PORTAL_URL, API_KEY } from './_env.mjs';
@@ -325,4 +329,131 @@ test('the CLI list shape and publish', async () => {
   assert.ok(sbx.sandboxId);
   assert.equal((await api('DELETE', `/templates/${mine.templateID}`, undefined, other.key)).status, 404);
   await api('PATCH', `/v2/templates/${mine.templateID}`, { public: false });
+});
+
+// ---------------------------------------------------------------------------- fromImage, aptInstall
+
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+
+/** The shared libraries (and loader) the binaries load, as ldd names them. */
+function libraries(...binaries) {
+  const found = new Set();
+  for (const b of binaries) {
+    for (const line of execFileSync('ldd', [b], { encoding: 'utf8' }).split('\n')) {
+      const path = (line.includes('=>') ? line.split('=>')[1] : line).trim().split(' ')[0];
+      if (path.startsWith('/')) found.add(path);
+    }
+  }
+  return [...found];
+}
+
+/**
+ * Writes an OCI image layout (one gzip layer, a config, a manifest, index.json tagging it) of the
+ * files under rootfs. Deterministic (sorted, mtime 0, root-owned, gzip without a timestamp): the
+ * same files give the same digest, so reruns reuse the portal's unpacked copy.
+ */
+function writeOciLayout(layoutDir, rootfs, tag, config) {
+  mkdirSync(join(layoutDir, 'blobs', 'sha256'), { recursive: true });
+  const blob = (bytes) => {
+    const digest = sha256(bytes);
+    writeFileSync(join(layoutDir, 'blobs', 'sha256', digest), bytes);
+    return { digest: `sha256:${digest}`, size: bytes.length };
+  };
+  const tar = execFileSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-C', rootfs, '-c', '.'], { maxBuffer: 1 << 28 });
+  const layer = blob(gzipSync(tar));
+  const cfg = blob(Buffer.from(JSON.stringify({
+    architecture: 'amd64', os: 'linux', config,
+    rootfs: { type: 'layers', diff_ids: [`sha256:${sha256(tar)}`] },
+  })));
+  const manifest = blob(Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
+  })));
+  writeFileSync(join(layoutDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  writeFileSync(join(layoutDir, 'index.json'), JSON.stringify({
+    schemaVersion: 2,
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+  }));
+}
+
+test('fromImage of an OCI layout this test made: the image\'s files and config env, a RUN on it, a sandbox from it', {
+  skip: !process.env.PORTAL_OCI_LAYOUTS && 'PORTAL_OCI_LAYOUTS not set (scripts/e2e-portal.sh sets it with the portal\'s layout directory)',
+}, async () => {
+  // Nothing but the host's bash and dash with their libraries and the libraries envd loads: what
+  // else a sandbox needs (the user, envd's mount point, /tmp) the portal adds when it unpacks.
+  const rootfs = mkdtempSync(join(tmpdir(), 'portal-image-'));
+  try {
+    const envd = process.env.PORTAL_ENVD_PATH;
+    for (const file of ['/bin/bash', '/bin/sh', ...libraries('/bin/bash', '/bin/sh', envd)]) {
+      mkdirSync(join(rootfs, dirname(file)), { recursive: true });
+      copyFileSync(file, join(rootfs, file)); // follows links: /bin/sh is dash itself here
+      chmodSync(join(rootfs, file), statSync(file).mode & 0o777);
+    }
+    mkdirSync(join(rootfs, 'srv'));
+    writeFileSync(join(rootfs, 'etc-message'), 'hello from an OCI image\n');
+    writeOciLayout(join(process.env.PORTAL_OCI_LAYOUTS, 'e2e-hostbash'), rootfs, '1',
+      { Env: ['PATH=/usr/bin:/bin', 'IMAGE_GREETING=from-the-image-config'], WorkingDir: '/srv' });
+  } finally {
+    rmSync(rootfs, { recursive: true, force: true });
+  }
+
+  const template = Template()
+    .fromImage('oci-layout:e2e-hostbash:1')
+    .runCmd('read -r m < /etc-message; echo "$m / $IMAGE_GREETING / $PWD / $EUID" > built.txt')
+    .setEnvs({ STEP: 'two' });
+  const { info, text } = await build(template, `img-${runId}`);
+  assert.match(text, /FROM image oci-layout:e2e-hostbash:1/);
+
+  const sbx = created.add(await Sandbox.create(info.templateId, opts));
+  const r = await sbx.commands.run('read -r b < /srv/built.txt; echo "$b | $STEP | $IMAGE_GREETING"');
+  assert.equal(r.stdout, 'hello from an OCI image / from-the-image-config / /srv / 0 | two | from-the-image-config\n');
+  // The image has no coreutils: what runs is its bash, not the host's or base's tools.
+  const ls = await sbx.commands.run('command -v ls || echo "no ls"');
+  assert.equal(ls.stdout, 'no ls\n');
+});
+
+/** A .deb of the test's own (dpkg-deb from the host) in a flat repository with Packages and Release. */
+function writeDebianRepository(repo) {
+  const pkg = mkdtempSync(join(tmpdir(), 'portal-deb-'));
+  try {
+    mkdirSync(join(pkg, 'DEBIAN'));
+    mkdirSync(join(pkg, 'usr', 'bin'), { recursive: true });
+    writeFileSync(join(pkg, 'DEBIAN', 'control'), [
+      'Package: portal-e2e-hello', 'Version: 1.0', 'Architecture: all',
+      'Maintainer: Sandbox Portal tests <tests@sandbox-portal.invalid>',
+      'Description: prints a greeting (a package the e2e suite builds)', '',
+    ].join('\n'));
+    writeFileSync(join(pkg, 'usr', 'bin', 'portal-e2e-hello'), '#!/bin/sh\necho "hello from a Debian package"\n', { mode: 0o755 });
+    mkdirSync(repo, { recursive: true });
+    const deb = join(repo, 'portal-e2e-hello_1.0_all.deb');
+    execFileSync('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', pkg, deb], { stdio: 'ignore' });
+    const bytes = readFileSync(deb);
+    const control = readFileSync(join(pkg, 'DEBIAN', 'control'), 'utf8').trimEnd();
+    const packages = `${control}\nFilename: ./portal-e2e-hello_1.0_all.deb\nSize: ${bytes.length}\nSHA256: ${sha256(bytes)}\n\n`;
+    writeFileSync(join(repo, 'Packages'), packages);
+    writeFileSync(join(repo, 'Release'), `Date: ${new Date().toUTCString()}\nSHA256:\n ${sha256(Buffer.from(packages))} ${Buffer.byteLength(packages)} Packages\n`);
+  } finally {
+    rmSync(pkg, { recursive: true, force: true });
+  }
+}
+
+test('aptInstall installs a package from the Debian repository the template names (apt-get update and install as root)', async () => {
+  const ctx = mkdtempSync(join(tmpdir(), 'portal-apt-'));
+  try {
+    writeDebianRepository(join(ctx, 'repo'));
+    // The template's only apt source is the repository it carries: sandboxes here reach no mirror.
+    const template = Template({ fileContextPath: ctx })
+      .fromTemplate('base')
+      .copy('repo', '/opt/portal-e2e-repo', { user: 'root' })
+      .runCmd('rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* && echo "deb [trusted=yes] file:/opt/portal-e2e-repo ./" > /etc/apt/sources.list.d/portal-e2e.list', { user: 'root' })
+      .aptInstall(['portal-e2e-hello']);
+    const { info, text } = await build(template, `apt-${runId}`);
+    assert.match(text, /apt-get/);
+    const sbx = created.add(await Sandbox.create(info.templateId, opts));
+    const r = await sbx.commands.run('portal-e2e-hello && dpkg-query -W -f \'${Status}\' portal-e2e-hello');
+    assert.equal(r.stdout, 'hello from a Debian package\ninstall ok installed');
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
 });
