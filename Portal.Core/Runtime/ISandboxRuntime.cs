@@ -88,6 +88,13 @@ public interface ISandboxRuntime
         throw new NotSupportedException($"the '{Name}' runtime cannot change a sandbox's egress rules");
 
     /// <summary>
+    /// Whether the portal makes this runtime's templates (<see cref="SnapshotAsync"/>,
+    /// <see cref="DeriveTemplateAsync"/>, <see cref="DeleteTemplateAsync"/>): template builds and
+    /// snapshots need it. The Kubernetes runtime's templates are container images made elsewhere.
+    /// </summary>
+    bool ManagesTemplates => false;
+
+    /// <summary>
     /// Copies the sandbox's filesystem as it is now into a new template <paramref name="newTemplateId"/>
     /// made from the sandbox's own template (<see cref="SandboxTemplate.ParentTemplateId"/>), with the
     /// sandbox's sizes and the template's start and ready commands. The copy is taken while the

@@ -37,7 +37,7 @@ public sealed class TemplateBuilder(
     private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>Whether the runtime can build at all (the Kubernetes runtime's templates are images made elsewhere).</summary>
-    public bool Supported => runtime.Name != "kubernetes";
+    public bool Supported => runtime.ManagesTemplates;
 
     /// <summary>Queues the build; its status moves from waiting to building once a slot is free.</summary>
     public void Start(TemplateBuild build, BuildRequest request)

@@ -22,6 +22,9 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
     private readonly Channel<SandboxEvent> _events = Channel.CreateUnbounded<SandboxEvent>();
 
     public string Name => "fake";
+
+    /// <summary>Whether it plays a runtime whose templates the portal makes (builds, snapshots); true by default.</summary>
+    public bool ManagesTemplates { get; set; } = true;
     public ITemplateCatalog Templates => _templates ??= new FakeTemplates(this);
     private FakeTemplates? _templates;
     /// <summary>Lists no templates (an empty catalog); finding one by name still works.</summary>
@@ -194,6 +197,7 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
 
     public async Task<SandboxTemplate> SnapshotAsync(string sandboxId, string newTemplateId, CancellationToken ct)
     {
+        if (!ManagesTemplates) throw new NotSupportedException($"the '{Name}' runtime cannot snapshot sandboxes");
         if (!_sandboxes.TryGetValue(sandboxId, out var sandbox)) throw new SandboxNotFoundException(sandboxId);
         var source = await Templates.FindAsync(sandbox.TemplateId, ct) ?? throw new TemplateNotFoundException(sandbox.TemplateId);
         var template = source with { TemplateId = newTemplateId, Aliases = [], WarmPoolSize = 0, ParentTemplateId = source.TemplateId, CpuCount = sandbox.CpuCount, MemoryMB = sandbox.MemoryMB };
@@ -203,6 +207,7 @@ public sealed class FakeSandboxRuntime : ISandboxRuntime, IAsyncDisposable
 
     public async Task<SandboxTemplate> DeriveTemplateAsync(string parentTemplateId, string newTemplateId, string? startCommand, string? readyCommand, CancellationToken ct)
     {
+        if (!ManagesTemplates) throw new NotSupportedException($"the '{Name}' runtime cannot make templates");
         var parent = await Templates.FindAsync(parentTemplateId, ct) ?? throw new TemplateNotFoundException(parentTemplateId);
         var template = parent with { TemplateId = newTemplateId, Aliases = [], WarmPoolSize = 0, ParentTemplateId = parent.TemplateId, StartCommand = startCommand, ReadyCommand = readyCommand };
         if (!_made.TryAdd(newTemplateId, template)) throw new ArgumentException($"template '{newTemplateId}' already exists");

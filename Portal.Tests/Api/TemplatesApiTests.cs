@@ -111,6 +111,18 @@ public class TemplatesApiTests
     }
 
     [Fact]
+    public async Task ARuntimeWhoseTemplatesAreMadeElsewhere_RefusesBuildsAndSnapshots_InE2bShape()
+    {
+        // What the Kubernetes runtime answers: its templates are images built outside the portal.
+        await using var host = await PortalHost.StartAsync(new FakeSandboxRuntime { ManagesTemplates = false });
+        AssertError(await host.Admin.PostJsonAsync("/v3/templates", """{"name":"nope"}"""), 400, "container images made outside the portal");
+        var sbx = await host.Admin.CreateSandboxAsync();
+        AssertError(await host.Admin.PostJsonAsync($"/sandboxes/{sbx["sandboxID"]}/snapshots"), 400, "cannot snapshot");
+        var (_, list) = await host.Admin.GetJsonAsync("/v2/templates");
+        Assert.Empty(list!.AsArray());
+    }
+
+    [Fact]
     public async Task V2List_IsPagedByNextToken_AndATemplateListsItsBuildsNewestFirst()
     {
         await using var host = await PortalHost.StartAsync();
