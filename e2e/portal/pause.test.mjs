@@ -4,7 +4,7 @@
 //  - autoResume: an HTTP request to a paused sandbox's port (via sandbox.getHost(port)) resumes it
 //    and is served, after either pause, once however many requests arrive; without autoResume, or
 //    without the traffic token a private sandbox needs, a request resumes nothing;
-//  - inside a 1-CPU / 512 MB sandbox nproc, free, /proc/meminfo and uptime tell its own figures.
+//  - inside a 1-CPU / 512 MB sandbox nproc, /proc/cpuinfo, free, /proc/meminfo and uptime tell its own figures.
 // The server in the sandbox must come back after a reboot, so the sandboxes here come from a
 // test template (base's root filesystem, 1 CPU, 512 MB, a start command serving /home/user on
 // port 8000) that this file adds to the portal's templates directory and removes at the end.
@@ -135,14 +135,15 @@ test('a paused sandbox is not resumed by traffic without autoResume, nor by a re
   assert.equal((await Sandbox.getInfo(secured.sandboxId, opts)).state, 'running');
 });
 
-test('inside a 1-CPU, 512 MB sandbox: nproc 1, free and /proc/meminfo 512 MB, a small uptime; boot ids differ between sandboxes', { skip }, async () => {
+test('inside a 1-CPU, 512 MB sandbox: nproc and /proc/cpuinfo 1, free and /proc/meminfo 512 MB, a small uptime; boot ids differ between sandboxes', { skip }, async () => {
   const a = created.add(await Sandbox.create(TEMPLATE, opts));
   const b = created.add(await Sandbox.create(TEMPLATE, opts));
   const info = await Sandbox.getInfo(a.sandboxId, opts);
   assert.equal(info.cpuCount, 1);
   assert.equal(info.memoryMB, 512);
-  const out = (await a.commands.run("nproc; free -m | awk '/^Mem:/ {print $2}'; awk '/^MemTotal:/ {print $2}' /proc/meminfo; cut -d' ' -f1 /proc/uptime")).stdout.split('\n');
+  const out = (await a.commands.run("nproc; free -m | awk '/^Mem:/ {print $2}'; awk '/^MemTotal:/ {print $2}' /proc/meminfo; cut -d' ' -f1 /proc/uptime; grep -c ^processor /proc/cpuinfo")).stdout.split('\n');
   assert.equal(out[0], '1');
+  assert.equal(out[4], '1', 'processors in /proc/cpuinfo');
   assert.ok(Number(out[1]) >= 500 && Number(out[1]) <= 512, `free -m total: ${out[1]}`);
   assert.equal(out[2], String(512 * 1024));
   assert.ok(Number(out[3]) < 60, `uptime: ${out[3]} s`);

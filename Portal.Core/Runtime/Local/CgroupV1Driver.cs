@@ -1,20 +1,23 @@
 namespace Portal.Core.Runtime.Local;
 
 /// <summary>
-/// cgroup v1: one directory per controller (memory, cpu, pids, freezer), each under this
-/// process's own cgroup of that controller (so it works inside a delegated subtree).
+/// cgroup v1: one directory per controller (memory, cpu, cpuacct, cpuset, pids, freezer), each
+/// under this process's own cgroup of that controller (so it works inside a delegated subtree).
 /// </summary>
 public sealed class CgroupV1Driver(string root, string group) : ICgroupDriver
 {
-    private readonly string[] Controllers = Directory.Exists(Path.Combine(root, "cpuacct"))
-        ? ["memory", "cpu", "cpuacct", "pids", "freezer"]
-        : ["memory", "cpu", "pids", "freezer"];
+    // cpuset limits nothing here (its CPUs are the parent's: nproc comes from CPU affinity). It is
+    // there for LXCFS, which finds a reader's CPU quota at the path of the reader's cpuset cgroup:
+    // in the root cpuset, /proc/cpuinfo and /proc/stat inside showed every host CPU.
+    private readonly string[] Controllers = new[] { "memory", "cpu", "cpuacct", "cpuset", "pids", "freezer" }
+        .Where(c => c is "memory" or "cpu" or "pids" or "freezer" || Directory.Exists(Path.Combine(root, c)))
+        .ToArray();
 
     public string Version => "v1";
 
     /// <summary>This process's own cgroup per controller, read once: every path below is
     /// built from it, and reading /proc/self/cgroup each time cost more than the work itself.</summary>
-    private readonly Dictionary<string, string> _ownPaths = new[] { "memory", "cpu", "cpuacct", "pids", "freezer" }
+    private readonly Dictionary<string, string> _ownPaths = new[] { "memory", "cpu", "cpuacct", "cpuset", "pids", "freezer" }
         .ToDictionary(c => c, CgroupDriver.OwnPath);
 
     private string Dir(string controller, string name) =>
@@ -22,11 +25,33 @@ public sealed class CgroupV1Driver(string root, string group) : ICgroupDriver
 
     public IReadOnlyList<string> Create(string name, CgroupLimits limits)
     {
-        foreach (var c in Controllers) Directory.CreateDirectory(Dir(c, name));
+        foreach (var c in Controllers)
+        {
+            if (c == "cpuset") CreateCpuset(Dir(c, name));
+            else Directory.CreateDirectory(Dir(c, name));
+        }
         // The user processes' own pids cgroup below the sandbox's: its lower limit leaves envd a reserve.
         Directory.CreateDirectory(Path.Combine(Dir("pids", name), UserGroup));
         SetLimits(name, limits);
         return Controllers.Select(c => Path.Combine(Dir(c, name), "cgroup.procs")).ToList();
+    }
+
+    /// <summary>
+    /// A cpuset cgroup takes no task until its CPUs and memory nodes are set; new ones start
+    /// empty (unless the parent clones), so each level gets its parent's.
+    /// </summary>
+    private void CreateCpuset(string dir)
+    {
+        var parent = Path.GetDirectoryName(dir)!;
+        if (parent.StartsWith(Path.Combine(root, "cpuset") + "/", StringComparison.Ordinal)
+            && (!Directory.Exists(parent) || CgroupDriver.Read(Path.Combine(parent, "cpuset.cpus")).Length == 0))
+            CreateCpuset(parent);
+        Directory.CreateDirectory(dir);
+        foreach (var file in new[] { "cpuset.cpus", "cpuset.mems" })
+        {
+            var path = Path.Combine(dir, file);
+            if (CgroupDriver.Read(path).Length == 0) CgroupDriver.Write(path, CgroupDriver.Read(Path.Combine(parent, file)));
+        }
     }
 
     /// <summary>Name of the user processes' pids cgroup inside each sandbox's.</summary>

@@ -92,13 +92,14 @@ public sealed class LocalRuntimePauseModesTests(LocalRuntimeFixture fx)
         var a = await fx.Runtime.CreateAsync(new SandboxSpec { SandboxId = LocalRuntimeFixture.NewId(), TemplateId = "base", CpuCount = 1, MemoryMB = 512 }, Ct);
         var b = await fx.CreateAsync();
         var (exit, stdout, stderr) = await fx.RunAsync(a.SandboxId,
-            "nproc; free -m | awk '/^Mem:/ {print $2}'; awk '/^MemTotal:/ {print $2}' /proc/meminfo; cut -d' ' -f1 /proc/uptime; cat /proc/sys/kernel/random/boot_id");
+            "nproc; free -m | awk '/^Mem:/ {print $2}'; awk '/^MemTotal:/ {print $2}' /proc/meminfo; cut -d' ' -f1 /proc/uptime; cat /proc/sys/kernel/random/boot_id; grep -c ^processor /proc/cpuinfo; grep -c '^cpu[0-9]' /proc/stat");
         Assert.True(exit == 0, stderr);
         var v = stdout.Split('\n');
         Assert.Equal("1", v[0]);
         Assert.InRange(int.Parse(v[1]), 500, 512);
         Assert.Equal((512 * 1024).ToString(), v[2]);
         Assert.InRange(double.Parse(v[3], System.Globalization.CultureInfo.InvariantCulture), 0, 60);
+        Assert.Equal(["1", "1"], v[5..7]); // processors in /proc/cpuinfo and /proc/stat
         var other = (await fx.RunAsync(b.SandboxId, "cat /proc/sys/kernel/random/boot_id")).Stdout.Trim();
         Assert.NotEqual(v[4], other);
         Assert.NotEqual(File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim(), other);
