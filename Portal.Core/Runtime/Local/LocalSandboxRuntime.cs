@@ -228,6 +228,15 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
     }
 
     public string Name => "local";
+
+    public bool ManagesTemplates => true;
+
+    /// <summary>
+    /// How long a boot after a filesystem pause waits for the old disk's loop device to go (the
+    /// kernel writes the file system back first: seconds on a busy disk, over 10 in a loaded test run).
+    /// </summary>
+    private static readonly TimeSpan DiskReleaseTimeout = TimeSpan.FromSeconds(45);
+
     public ITemplateCatalog Templates => _templates;
     public string CgroupVersion => _cgroups.Version;
 
@@ -318,7 +327,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
         foreach (var sub in new[] { "rootfs", "run" }) Directory.CreateDirectory(Path.Combine(dir, sub));
         File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         record.Save(RecordPath(id));
-        if (reboot) SandboxDisk.Remount(dir, TimeSpan.FromSeconds(10));
+        if (reboot) SandboxDisk.Remount(dir, DiskReleaseTimeout);
         else SandboxDisk.Create(dir, record.DiskSizeMB);
         // Each boot its own ID (/proc/sys/kernel/random/boot_id inside), as a machine gets at boot.
         File.WriteAllText(Path.Combine(dir, BootIdFile), Guid.NewGuid().ToString("D") + "\n");
@@ -676,7 +685,7 @@ public sealed class LocalSandboxRuntime : ISandboxRuntime, IDisposable
                 await Task.Run(() =>
                 {
                     // Paused to disk: nothing runs and its disk is not mounted; mounted for the copy only.
-                    if (record.PausedToDisk) SandboxDisk.Remount(Dir(sandboxId), TimeSpan.FromSeconds(10));
+                    if (record.PausedToDisk) SandboxDisk.Remount(Dir(sandboxId), DiskReleaseTimeout);
                     try { TemplateLayers.Capture(SandboxDisk.UpperOf(Dir(sandboxId)), _templates.Directory, template); }
                     finally { if (record.PausedToDisk) SandboxDisk.Unmount(Dir(sandboxId)); }
                 }, CancellationToken.None);

@@ -126,6 +126,13 @@ public sealed class LocalRuntimeFixture : IAsyncLifetime
             await Runtime.KillAsync(s.SandboxId, CancellationToken.None);
         Runtime.Dispose();
         try { Directory.Delete(DataDirectory, true); } catch (IOException) { }
+        // The runtime keeps its (now empty) group cgroup in every hierarchy; this fixture's group is its own.
+        foreach (var hierarchy in Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup"))
+        {
+            var own = CgroupDriver.OwnPath(hierarchy == "/sys/fs/cgroup" ? "" : Path.GetFileName(hierarchy));
+            try { Directory.Delete(Path.Combine(hierarchy, own, Options.CgroupGroup)); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
     }
 
     private static string FindRepoRoot()
