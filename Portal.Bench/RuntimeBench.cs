@@ -74,32 +74,12 @@ public static class RuntimeBench
             }
             Console.WriteLine($"warm-pool claim to ready     p50 {P(warm, 50):0.0} ms   p95 {P(warm, 95):0.0} ms   (target < 20 ms)");
 
-            var pause = new List<double>();
-            var resume = new List<double>();
-            foreach (var id in made.Take(10))
-            {
-                var sw = Stopwatch.StartNew();
-                await runtime.PauseAsync(id, SandboxPauseMode.Memory, ct);
-                pause.Add(sw.Elapsed.TotalMilliseconds);
-                sw.Restart();
-                await runtime.ResumeAsync(id, ct);
-                resume.Add(sw.Elapsed.TotalMilliseconds);
-            }
+            var (pause, resume) = await PauseResumeAsync(runtime, made.Take(10), SandboxPauseMode.Memory, ct);
             Console.WriteLine($"pause                        p50 {P(pause, 50):0.00} ms   p95 {P(pause, 95):0.00} ms   (target < 10 ms)");
             Console.WriteLine($"resume (until envd answers)  p50 {P(resume, 50):0.00} ms   p95 {P(resume, 95):0.00} ms   (target < 10 ms)");
 
             // memory:false: processes killed, mounts, veth and cgroups removed; resume boots it again.
-            var fsPause = new List<double>();
-            var fsResume = new List<double>();
-            foreach (var id in made.Take(10))
-            {
-                var sw = Stopwatch.StartNew();
-                await runtime.PauseAsync(id, SandboxPauseMode.Filesystem, ct);
-                fsPause.Add(sw.Elapsed.TotalMilliseconds);
-                sw.Restart();
-                await runtime.ResumeAsync(id, ct);
-                fsResume.Add(sw.Elapsed.TotalMilliseconds);
-            }
+            var (fsPause, fsResume) = await PauseResumeAsync(runtime, made.Take(10), SandboxPauseMode.Filesystem, ct);
             Console.WriteLine($"pause memory:false           p50 {P(fsPause, 50):0.0} ms   p95 {P(fsPause, 95):0.0} ms   (processes stopped, memory freed, files kept)");
             Console.WriteLine($"resume after it (a boot)     p50 {P(fsResume, 50):0.0} ms   p95 {P(fsResume, 95):0.0} ms   (until envd answers /init)");
 
@@ -173,6 +153,23 @@ public static class RuntimeBench
             catch (IOException) { }
         }
         return 0;
+    }
+
+    /// <summary>Pauses and resumes each sandbox in turn: the time of each pause and of each resume, in ms.</summary>
+    private static async Task<(List<double> Pause, List<double> Resume)> PauseResumeAsync(LocalSandboxRuntime runtime, IEnumerable<string> ids, SandboxPauseMode mode, CancellationToken ct)
+    {
+        var pause = new List<double>();
+        var resume = new List<double>();
+        foreach (var id in ids)
+        {
+            var sw = Stopwatch.StartNew();
+            await runtime.PauseAsync(id, mode, ct);
+            pause.Add(sw.Elapsed.TotalMilliseconds);
+            sw.Restart();
+            await runtime.ResumeAsync(id, ct);
+            resume.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        return (pause, resume);
     }
 
     private static double P(List<double> xs, int p) { var s = xs.Order().ToList(); return s[Math.Min(s.Count - 1, p * s.Count / 100)]; }

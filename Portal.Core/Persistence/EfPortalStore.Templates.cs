@@ -119,12 +119,15 @@ public sealed partial class EfPortalStore
         return rows.Select(ToBuild).ToList();
     }
 
-    public async Task<TemplateBuild?> FindLatestTemplateBuildAsync(string templateId, CancellationToken ct)
+    public async Task<IReadOnlyDictionary<string, TemplateBuild>> FindLatestTemplateBuildsAsync(IReadOnlyCollection<string> templateIds, CancellationToken ct)
     {
+        if (templateIds.Count == 0) return new Dictionary<string, TemplateBuild>();
         await using var db = Context();
-        var row = await db.TemplateBuilds.AsNoTracking().Where(b => b.TemplateId == templateId)
-            .OrderByDescending(b => b.CreatedAt).ThenByDescending(b => b.BuildId).FirstOrDefaultAsync(ct);
-        return row is null ? null : ToBuild(row);
+        var rows = await db.TemplateBuilds.AsNoTracking().Where(b => templateIds.Contains(b.TemplateId))
+            .GroupBy(b => b.TemplateId)
+            .Select(g => g.OrderByDescending(b => b.CreatedAt).ThenByDescending(b => b.BuildId).First())
+            .ToListAsync(ct);
+        return rows.ToDictionary(r => r.TemplateId, ToBuild, StringComparer.Ordinal);
     }
 
     public Task SaveTemplateBuildAsync(TemplateBuild build, CancellationToken ct) =>

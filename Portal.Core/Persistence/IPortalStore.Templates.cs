@@ -32,8 +32,8 @@ public partial interface IPortalStore
     Task<IReadOnlyList<TemplateBuild>> ListTemplateBuildsAsync(IReadOnlyCollection<TemplateBuildStatus> statuses, string? teamId, CancellationToken ct);
     /// <summary>A template's builds, newest first, after the cursor <paramref name="after"/>, at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<TemplateBuild>> ListBuildsOfTemplateAsync(string templateId, (long Ms, string Id)? after, int limit, CancellationToken ct);
-    /// <summary>The template's newest build, whatever its state; null when it has none.</summary>
-    Task<TemplateBuild?> FindLatestTemplateBuildAsync(string templateId, CancellationToken ct);
+    /// <summary>Each template's newest build, whatever its state, in one query; templates without builds are absent.</summary>
+    Task<IReadOnlyDictionary<string, TemplateBuild>> FindLatestTemplateBuildsAsync(IReadOnlyCollection<string> templateIds, CancellationToken ct);
     /// <summary>
     /// Replaces the build's row. A build that became ready also takes its <see cref="TemplateBuild.Tags"/>
     /// in the same transaction (a tag moves from an older build to this one).

@@ -162,9 +162,8 @@ public sealed class TemplateService(
         var after = nextToken is { Length: > 0 } t ? PageToken.Decode(t, SandboxIds.IsWellFormed) : ((long, string)?)null;
         var rows = await store.ListTemplatesAsync(caller.TeamId, after, limit + 1, ct);
         var page = limit is { } n && rows.Count > n ? rows.Take(n).ToList() : rows;
-        var result = new List<TemplateListing>(page.Count);
-        foreach (var template in page)
-            result.Add(new TemplateListing(template, await store.FindLatestTemplateBuildAsync(template.TemplateId, ct)));
+        var latest = await store.FindLatestTemplateBuildsAsync(page.Select(t => t.TemplateId).ToList(), ct);
+        var result = page.Select(t => new TemplateListing(t, latest.GetValueOrDefault(t.TemplateId))).ToList();
         var next = page.Count < rows.Count ? PageToken.Encode(page[^1].CreatedAt, page[^1].TemplateId) : null;
         return (result, next);
     }

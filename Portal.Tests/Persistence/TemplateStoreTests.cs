@@ -70,7 +70,7 @@ public sealed class TemplateStoreTests : IDisposable
         Assert.Equal(2, t.SpawnCount);
         Assert.Equal(T0.AddMinutes(2), t.LastSpawnedAt);
         Assert.Equal(2, t.BuildCount);
-        Assert.Equal("b2", (await store.FindLatestTemplateBuildAsync("t1", Ct))!.BuildId);
+        Assert.Equal("b2", (await store.FindLatestTemplateBuildsAsync(["t1"], Ct))["t1"].BuildId);
 
         await store.SetTemplateTagsAsync("t1", "b1", ["stable"], T0, Ct);
         Assert.Equal(1, await store.RemoveTemplateTagsAsync("t1", ["stable", "nope"], Ct));
