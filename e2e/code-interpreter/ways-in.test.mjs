@@ -64,3 +64,44 @@ test('secure sandbox: runCode works and create-time env vars reach the kernel (e
   assert.equal((await sbx.runCode('x =1; x')).text, '1');
   assert.equal((await sbx.runCode('import os; os.environ.get("SECURE_ENV")')).text, 'sealed');
 });
+
+// The code-interpreter repository's "secure traffic" variants: secure: true and
+// network.allowPublicTraffic: false, so every request to port 49999 must carry the sandbox's
+// traffic access token (the SDK sends it as E2B-Traffic-Access-Token).
+test('secure traffic: runCode and every context call carry the traffic token; without it port 49999 answers 403', async () => {
+  const sbx = await pool.create({ secure: true, network: { allowPublicTraffic: false } });
+  assert.ok(sbx.trafficAccessToken, 'the create answer gave a traffic access token');
+
+  // basic.test.ts 'secure access'
+  assert.equal((await sbx.runCode('x =1; x')).text, '1');
+  // contexts.test.ts: create, list, restart, remove (secure traffic)
+  const context = await sbx.createCodeContext();
+  const listed = await sbx.listCodeContexts();
+  const last = listed[listed.length - 1];
+  assert.deepEqual([last.id, last.language, last.cwd], [context.id, context.language, context.cwd]);
+  assert.ok(listed.some((c) => c.language === 'python') && listed.some((c) => c.language === 'javascript'));
+  await sbx.runCode('x = 1', { context });
+  await sbx.restartCodeContext(context.id);
+  const after = await sbx.runCode('x', { context });
+  assert.equal(after.error?.name, 'NameError');
+  assert.equal(after.error?.value, "name 'x' is not defined");
+  await sbx.removeCodeContext(context.id);
+  assert.ok(!(await sbx.listCodeContexts()).some((c) => c.id === context.id));
+
+  // A caller without the token, or with another sandbox's, reaches nothing and changes nothing.
+  const headers = { 'E2b-Sandbox-Id': sbx.sandboxId, 'E2b-Sandbox-Port': '49999' };
+  const bare = await fetch(`${PORTAL_URL}/contexts`, { headers });
+  assert.equal(bare.status, 403);
+  assert.match((await bare.json()).message, /traffic access token/);
+  const forged = await fetch(`${PORTAL_URL}/execute`, {
+    method: 'POST',
+    headers: { ...headers, 'E2B-Traffic-Access-Token': `${sbx.trafficAccessToken}x`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ code: 'x = "forged"' }),
+  });
+  assert.equal(forged.status, 403);
+  const viaPath = await fetch(`${PORTAL_URL}/kruise/${sbx.sandboxId}/49999/contexts`);
+  assert.equal(viaPath.status, 403);
+  const withToken = await fetch(`${PORTAL_URL}/health`, { headers: { ...headers, 'E2B-Traffic-Access-Token': sbx.trafficAccessToken } });
+  assert.equal(withToken.status, 200);
+  assert.equal((await sbx.runCode('x')).text, '1', 'the forged execute ran nothing');
+});
