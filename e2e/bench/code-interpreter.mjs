@@ -3,7 +3,8 @@
 //  - runCode("1+1") round trip on a running sandbox, and the same request made inside the sandbox
 //    (Node in the sandbox → 127.0.0.1:49999): the difference is the portal's share (its proxy, the
 //    envd tunnel) plus the SDK's own work;
-//  - a 10 MB stdout stream's throughput.
+//  - a 10 MB stdout stream's throughput;
+//  - recovery: the kernel, then the server, killed with kill -9 until runCode answers again.
 // Env: PORTAL_URL, E2B_API_KEY, PORTAL_DATA_DIR (to see the warm pool refilled), BENCH_N (creates,
 // default 10). Prints one line per measurement.
 import { Sandbox } from '@e2b/code-interpreter';
@@ -96,6 +97,28 @@ try {
     runs.push((bytes / 1024 / 1024) / (ms / 1000));
   }
   console.log(`10 MB stdout stream: ${runs.map((x) => x.toFixed(1)).join(', ')} MB/s (3 runs, median ${pct(runs, 0.5).toFixed(1)} MB/s)`);
+
+  // Recovery: a process killed with kill -9 as root inside the sandbox, then runCode("1+1") until
+  // it answers 2 (the kernel: the next run starts a new one; the server: envd starts it again).
+  const recovery = async (pattern, rounds) => {
+    const xs = [];
+    for (let i = 0; i < rounds; i++) {
+      const killed = await sbx.commands.run(`kill -9 $(pgrep -f '${pattern}')`, { user: 'root' });
+      if (killed.exitCode !== 0) throw new Error(`kill ${pattern}: exit ${killed.exitCode}`);
+      const s = performance.now();
+      let r;
+      for (let t = 0; t < 600 && r?.text !== '2'; t++) {
+        r = await sbx.runCode('1+1', { timeoutMs: 30_000 }).catch((e) => e);
+        if (r?.text !== '2') await sleep(50);
+      }
+      if (r?.text !== '2') throw new Error(`no answer after killing ${pattern}: ${r}`);
+      xs.push(performance.now() - s);
+      await sleep(1000);
+    }
+    return xs;
+  };
+  report('Python kernel killed (kill -9) → runCode("1+1") answers again', await recovery('[i]pykernel_launcher', 5));
+  report('port-49999 server killed (kill -9) → runCode("1+1") answers again', await recovery('[c]ode-interpreter/server.py', 3));
 } finally {
   await sbx.kill();
 }

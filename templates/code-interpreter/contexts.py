@@ -320,8 +320,6 @@ class RunnerContext(Context):
         return self.proc is not None and self.proc.returncode is None
 
     async def execute(self, code, silent=False):
-        if self.proc is None or self.proc.returncode is not None:
-            await self.restart()
         while not self.events.empty():  # late output of an earlier, interrupted run
             self.events.get_nowait()
         self.proc.stdin.write((json.dumps({"code": code, "silent": silent}) + "\n").encode())

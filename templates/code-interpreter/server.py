@@ -255,6 +255,10 @@ class Execute(Base):
             pass
 
     async def run(self, context, code, env_vars, token):
+        # A kernel or runner that died since the last run (even kill -9) is replaced before this run,
+        # not after it fails: the caller's next runCode waits one interpreter start, no more.
+        if not await context.healthy():
+            await context.restart()
         if not context.global_envs_applied:
             context.global_envs = await fetch_global_envs(token)
         setters = []
@@ -350,11 +354,12 @@ async def supervise_kernels():
     while True:
         await asyncio.sleep(1)
         for context in list(STATE.contexts.values()):
-            if context.lock.locked():
+            if context.lock.locked():  # a run in progress notices a death itself
                 continue
             try:
-                if not await context.healthy():
-                    await context.restart()
+                async with context.lock:  # never restarts beside a run that begins meanwhile
+                    if not await context.healthy():
+                        await context.restart()
             except Exception as e:
                 print(f"restarting context {context.id} failed: {e}", file=sys.stderr, flush=True)
 
