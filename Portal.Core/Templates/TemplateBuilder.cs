@@ -255,7 +255,7 @@ public sealed class TemplateBuilder(
     {
         var no = step.Number.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var archive = files.PathOf(run.Build.TeamId, step.FilesHash!);
-        if (!File.Exists(archive)) throw new StepFailedException(no, $"COPY {step.Args[0]}: its files (hash {step.FilesHash}) were never uploaded");
+        if (!files.TryUse(run.Build.TeamId, step.FilesHash!)) throw new StepFailedException(no, $"COPY {step.Args[0]}: its files (hash {step.FilesHash}) were never uploaded");
         var inSandbox = $"/.portal-build/copy-{no}.tar";
         using (var root = Envd(run, "root"))
         {

@@ -6,9 +6,14 @@ namespace Portal.Core.Templates;
 /// <summary>
 /// The uploaded COPY archives, one file per (team, files hash): a team's builds share its uploads,
 /// never another team's (the hash is the client's, the server cannot check it against the bytes).
+/// An archive is a cache entry: the SDK asks whether it is present before it uploads, so a file's
+/// modification time records its last use (upload, "present?" answered yes, a build reading it),
+/// and <see cref="RemoveUnused"/> drops what no build has wanted for the retention period.
 /// </summary>
-public sealed class TemplateFiles(string directory)
+public sealed class TemplateFiles(string directory, TimeProvider? clock = null)
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     public string Directory => directory;
 
     public string PathOf(string teamId, string filesHash)
@@ -17,7 +22,44 @@ public sealed class TemplateFiles(string directory)
         return Path.Combine(directory, TeamFolder(teamId), filesHash + ".tar");
     }
 
-    public bool Exists(string teamId, string filesHash) => File.Exists(PathOf(teamId, filesHash));
+    /// <summary>Whether the team has uploaded these files; if so they count as used now.</summary>
+    public bool TryUse(string teamId, string filesHash)
+    {
+        var path = PathOf(teamId, filesHash);
+        try
+        {
+            File.SetLastWriteTimeUtc(path, _clock.GetUtcNow().UtcDateTime);
+            return true;
+        }
+        catch (FileNotFoundException) { return false; }
+        catch (DirectoryNotFoundException) { return false; }
+    }
+
+    /// <summary>
+    /// Removes archives (and uploads a crash cut short) unused for <paramref name="retention"/>,
+    /// and team folders left empty. A build asks "present?" just before it starts, which marks
+    /// the archive used, so a sweep never takes an archive from under a build that was told it exists.
+    /// </summary>
+    /// <returns>How many files were removed.</returns>
+    public int RemoveUnused(TimeSpan retention)
+    {
+        if (!System.IO.Directory.Exists(directory)) return 0;
+        var cutoff = _clock.GetUtcNow().UtcDateTime - retention;
+        var removed = 0;
+        foreach (var team in System.IO.Directory.EnumerateDirectories(directory))
+        {
+            foreach (var file in System.IO.Directory.EnumerateFiles(team))
+            {
+                if (!(file.EndsWith(".tar", StringComparison.Ordinal) || file.EndsWith(".part", StringComparison.Ordinal))) continue;
+                if (File.GetLastWriteTimeUtc(file) >= cutoff) continue;
+                try { File.Delete(file); removed++; }
+                catch (IOException) { /* in use elsewhere: the next sweep */ }
+            }
+            try { if (!System.IO.Directory.EnumerateFileSystemEntries(team).Any()) System.IO.Directory.Delete(team); }
+            catch (IOException) { /* an upload arrived meanwhile */ }
+        }
+        return removed;
+    }
 
     /// <summary>
     /// Streams <paramref name="body"/> to disk (a temporary file renamed into place once complete),
@@ -48,6 +90,7 @@ public sealed class TemplateFiles(string directory)
             if (contentLength is { } expected && written != expected)
                 throw DomainException.InvalidArgument($"the upload ended after {written} of {expected} bytes");
             CopyArchive.Validate(temp);
+            File.SetLastWriteTimeUtc(temp, _clock.GetUtcNow().UtcDateTime);
             File.Move(temp, final, overwrite: true);
         }
         catch (InvalidDataException e)

@@ -17,6 +17,8 @@ public sealed class TemplateOptions
     public TimeSpan ReadyTimeout { get; set; } = TimeSpan.FromMinutes(10);
     /// <summary>Log lines a build keeps; output beyond is counted, not stored.</summary>
     public int MaxLogEntries { get; set; } = 20_000;
+    /// <summary>How long an uploaded COPY archive is kept after its last use (upload, "present?", a build).</summary>
+    public TimeSpan UploadRetention { get; set; } = TimeSpan.FromDays(7);
     /// <summary>Where uploaded COPY archives are kept (default: the data directory's <c>template-files</c>).</summary>
     public string? FilesDirectory { get; set; }
 }

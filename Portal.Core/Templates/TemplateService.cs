@@ -73,7 +73,7 @@ public sealed class TemplateService(
     {
         if (!BuildRequest.FilesHashPattern().IsMatch(hash)) throw DomainException.InvalidArgument("Invalid files hash");
         await OwnAsync(caller, templateId, ct);
-        return files.Exists(caller.TeamId, hash);
+        return files.TryUse(caller.TeamId, hash);
     }
 
     /// <summary>The upload PUT (already authorised by its signed URL).</summary>

@@ -84,6 +84,39 @@ public class TemplatesApiTests
     }
 
     [Fact]
+    public async Task UploadedFiles_ArePresentWhileUsed_AndGoneAfterTheRetention_SoTheClientUploadsAgain()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await PortalHost.StartAsync(clock: clock, config: new Dictionary<string, string?> { ["Portal:Templates:UploadRetention"] = "2.00:00:00" });
+        var (_, req) = await host.Admin.PostJsonAsync("/v3/templates", """{"name":"copies"}""");
+        var id = (string)req!["templateID"]!;
+        var files = $"/templates/{id}/files/{new string('f', 64)}";
+        var (s, absent) = await host.Admin.GetJsonAsync(files);
+        Assert.Equal(201, s);
+        Assert.False((bool)absent!["present"]!);
+        using (var put = new HttpRequestMessage(HttpMethod.Put, new Uri((string)absent["url"]!).PathAndQuery) { Content = new StreamContent(Portal.Tests.Templates.TemplateFilesTests.Archive()) })
+        using (var res = await host.Admin.SendAsync(put, TestContext.Current.CancellationToken))
+            Assert.True(res.IsSuccessStatusCode, $"upload: {(int)res.StatusCode}");
+
+        clock.Advance(TimeSpan.FromDays(1.5));
+        Assert.True((bool)(await host.Admin.GetJsonAsync(files)).Body!["present"]!); // asked for: used now
+        clock.Advance(TimeSpan.FromDays(1.5));
+        Assert.True((bool)(await host.Admin.GetJsonAsync(files)).Body!["present"]!);
+
+        clock.Advance(TimeSpan.FromDays(3)); // the sweeper's hourly tick, past the retention
+        JsonNode? after = null;
+        for (var i = 0; i < 200; i++)
+        {
+            var path = Path.Combine(host.DataDir, "template-files");
+            if (!Directory.EnumerateFiles(path, "*.tar", SearchOption.AllDirectories).Any()) break;
+            await Task.Delay(25, TestContext.Current.CancellationToken);
+        }
+        (_, after) = await host.Admin.GetJsonAsync(files);
+        Assert.False((bool)after!["present"]!);
+        Assert.NotNull(after["url"]); // the SDK uploads them again
+    }
+
+    [Fact]
     public async Task AForeignTeam_GetsNotFoundOrForbidden_OnEveryRoute()
     {
         await using var host = await PortalHost.StartAsync();

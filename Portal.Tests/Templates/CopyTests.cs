@@ -103,12 +103,12 @@ public sealed class CopyTests : IDisposable
         var hash = new string('e', 64);
         await Assert.ThrowsAsync<UploadTooLargeException>(() => files.SaveAsync("team", hash, new MemoryStream(new byte[5000]), null, 4096, TestContext.Current.CancellationToken));
         await Assert.ThrowsAsync<UploadTooLargeException>(() => files.SaveAsync("team", hash, new MemoryStream(new byte[10]), 5000, 4096, TestContext.Current.CancellationToken));
-        Assert.False(files.Exists("team", hash));
+        Assert.False(files.TryUse("team", hash));
         Assert.Empty(Directory.GetFiles(_dir, "*", SearchOption.AllDirectories));
         await using (var good = File.OpenRead(Archive(true, ("a.txt", TarEntryType.RegularFile, null))))
             await files.SaveAsync("team", hash, good, null, 1 << 20, TestContext.Current.CancellationToken);
-        Assert.True(files.Exists("team", hash));
-        Assert.False(files.Exists("other-team", hash)); // a team's files are its own
+        Assert.True(files.TryUse("team", hash));
+        Assert.False(files.TryUse("other-team", hash)); // a team's files are its own
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);

@@ -219,6 +219,7 @@ public static class PortalWebApplication
         services.AddHostedService<WarmPoolLeader>();
         services.AddHostedService<WebhookDeliveryService>();
         services.AddHostedService<SnapshotSweeper>();
+        services.AddHostedService<TemplateFilesSweeper>();
     }
 
     public static void UsePortal(WebApplication app)

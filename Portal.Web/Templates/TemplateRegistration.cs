@@ -15,7 +15,8 @@ public static class TemplateRegistration
         services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<TemplateOptions>>().Value;
-            return new TemplateFiles(o.FilesDirectory ?? Path.Combine(sp.GetRequiredService<IOptions<PortalOptions>>().Value.DataDir, "template-files"));
+            return new TemplateFiles(o.FilesDirectory ?? Path.Combine(sp.GetRequiredService<IOptions<PortalOptions>>().Value.DataDir, "template-files"),
+                sp.GetRequiredService<TimeProvider>());
         });
         // Images come from another seam (an OCI puller); until one is registered, fromImage is refused clearly.
         services.AddSingleton<TemplateBuilder>();
@@ -36,6 +37,7 @@ internal sealed class TemplateOptionsValidator : IValidateOptions<TemplateOption
         if (o.StepTimeout < TimeSpan.FromSeconds(1)) errors.Add($"{s}:StepTimeout must be at least 00:00:01");
         if (o.ReadyTimeout < TimeSpan.FromSeconds(1)) errors.Add($"{s}:ReadyTimeout must be at least 00:00:01");
         if (o.MaxLogEntries < 100) errors.Add($"{s}:MaxLogEntries must be at least 100");
+        if (o.UploadRetention < TimeSpan.FromMinutes(1)) errors.Add($"{s}:UploadRetention must be at least 00:01:00 (got {o.UploadRetention})");
         if (o.FilesDirectory is { Length: > 0 } d && !Path.IsPathRooted(d)) errors.Add($"{s}:FilesDirectory must be an absolute path (got '{d}')");
         return errors.Count > 0 ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
     }
