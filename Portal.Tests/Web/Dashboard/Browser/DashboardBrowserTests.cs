@@ -160,6 +160,44 @@ public sealed class DashboardBrowserTests(DashboardBrowserFixture f)
         Assert.Equal(0, telemetry.CircuitActivitiesOffPool);
     }
 
+    /// <summary>
+    /// The circuit gauges on <c>/metrics</c> follow a real page: one more circuit open while a
+    /// dashboard page is open; leaving it counts a connection down and a closed circuit, and the
+    /// gauge goes back. Other tests' pages may still be open, so counts are relative.
+    /// </summary>
+    [Fact]
+    public async Task Metrics_CountACircuitOpen_WhileItsPageIsOpen_AndItsDisconnectAndCloseWhenLeft()
+    {
+        using var anonymous = f.Host.Client(null);
+        async Task<(long Open, long Disconnects, long Closed)> ReadAsync()
+        {
+            var text = await anonymous.GetStringAsync("/metrics");
+            long Value(string name) => long.Parse(text.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal))[(name.Length + 1)..],
+                System.Globalization.CultureInfo.InvariantCulture);
+            return (Value("portal_dashboard_circuits_open"), Value("portal_dashboard_circuit_disconnects_total"), Value("portal_dashboard_circuits_closed_total"));
+        }
+        async Task<(long Open, long Disconnects, long Closed)> UntilAsync(Func<(long Open, long Disconnects, long Closed), bool> done)
+        {
+            var m = await ReadAsync();
+            for (var i = 0; i < 100 && !done(m); i++) { await Task.Delay(100); m = await ReadAsync(); }
+            return m;
+        }
+
+        var before = await ReadAsync();
+        var page = await f.SignInAsync(); // the sign-in page is static; /dashboard is the one circuit
+        var open = await UntilAsync(m => m.Open == before.Open + 1);
+        Assert.Equal(before.Open + 1, open.Open);
+        Assert.Equal(before.Closed, open.Closed);
+
+        // Leaving the page (as a browser does when its tab closes) ends the circuit at once.
+        await page.GotoAsync("about:blank");
+        await page.Context.CloseAsync();
+        var after = await UntilAsync(m => m.Open == before.Open && m.Closed > before.Closed && m.Disconnects > before.Disconnects);
+        Assert.Equal(before.Open, after.Open);
+        Assert.Equal(before.Closed + 1, after.Closed);
+        Assert.Equal(before.Disconnects + 1, after.Disconnects);
+    }
+
     [Fact]
     public async Task SandboxPage_ListsProcesses_ChartsMetrics_AndMovesFilesBothWays()
     {
