@@ -22,7 +22,8 @@ public static class DashboardLoadBench
 
     /// <summary>
     /// Counts how often Blazor's reconnect UI was put into the page (its default display appends
-    /// #components-reconnect-modal to the body when the circuit's connection drops).
+    /// #components-reconnect-modal to the body when the circuit's connection drops; the browser test
+    /// Metrics_CountADroppedCircuitConnection_AndThePageShowsTheReconnectUi pins that id).
     /// </summary>
     private const string ReconnectWatch = """
         window.__portalReconnects = 0;
@@ -31,7 +32,8 @@ public static class DashboardLoadBench
         }).observe(document, { childList: true, subtree: true });
         """;
 
-    private sealed record Phase(bool With, Dictionary<(string Way, ProxyBench.Kind Kind), double> Rps, double PortalCpu, double MachineBusy);
+    /// <param name="CpuUs">The portal's CPU time per proxied request (µs) in each run: what the dashboards cost the proxy itself, apart from the cores Chromium takes.</param>
+    private sealed record Phase(bool With, Dictionary<(string Way, ProxyBench.Kind Kind), double> Rps, Dictionary<(string Way, ProxyBench.Kind Kind), double> CpuUs, double PortalCpu, double MachineBusy);
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -161,18 +163,23 @@ public static class DashboardLoadBench
     private static async Task<Phase> MeasureAsync(List<ProxyBench.Target> targets, string token, int connections, int seconds, bool with, Func<TimeSpan>? portalCpu)
     {
         var rps = new Dictionary<(string, ProxyBench.Kind), double>();
+        var cpuUs = new Dictionary<(string, ProxyBench.Kind), double>();
         var cpuBefore = portalCpu?.Invoke();
         var machineBefore = MachineTicks();
         var sw = System.Diagnostics.Stopwatch.StartNew();
         foreach (var kind in new[] { ProxyBench.Kind.Health, ProxyBench.Kind.Stat })
             foreach (var t in targets)
-                rps[(t.Way, kind)] = (await ProxyBench.ThroughputAsync(t, kind, token, connections, seconds)).Rps;
+            {
+                var load = await ProxyBench.ThroughputAsync(t, kind, token, connections, seconds);
+                rps[(t.Way, kind)] = load.Rps;
+                cpuUs[(t.Way, kind)] = load.CpuUs;
+            }
         var elapsed = sw.Elapsed;
         var cpu = cpuBefore is { } b ? (portalCpu!() - b) / elapsed * 100 : double.NaN;
         var machineAfter = MachineTicks();
         var busy = machineAfter.Total == machineBefore.Total ? double.NaN
             : 100.0 * (machineAfter.Busy - machineBefore.Busy) / (machineAfter.Total - machineBefore.Total);
-        return new Phase(with, rps, cpu, busy);
+        return new Phase(with, rps, cpuUs, cpu, busy);
     }
 
     private static async Task<(long Open, long Disconnects)> MetricsAsync(HttpClient http)
@@ -204,8 +211,8 @@ public static class DashboardLoadBench
         sb.AppendLine(inv, $"Medians of {rounds} rounds; each way in and request: {connections} keep-alive connections for {seconds} s; with = {dashboards} dashboard pages open " +
             $"(overview, sandboxes list, the loaded sandbox's page, in turn). Ratio: median of the per-round with/without ratios (the two phases of a round ran back to back).");
         sb.AppendLine();
-        sb.AppendLine("| Way in | Request | req/s without | req/s with | with / without | within 5% |");
-        sb.AppendLine("|---|---|---|---|---|---|");
+        sb.AppendLine("| Way in | Request | req/s without | req/s with | with / without | within 5% | portal CPU/req without / with |");
+        sb.AppendLine("|---|---|---|---|---|---|---|");
         var allMet = true;
         foreach (var kind in new[] { ProxyBench.Kind.Health, ProxyBench.Kind.Stat })
             foreach (var t in targets)
@@ -214,7 +221,7 @@ public static class DashboardLoadBench
                 var ratio = ProxyBench.Median(without.Zip(loaded, (a, b) => b.Rps[key] / a.Rps[key]));
                 var met = ratio >= 0.95;
                 allMet &= met;
-                sb.AppendLine(inv, $"| {t.Way} | {(kind == ProxyBench.Kind.Health ? "`GET /health`" : "`Stat`")} | {ProxyBench.Median(without.Select(p => p.Rps[key])):0} | {ProxyBench.Median(loaded.Select(p => p.Rps[key])):0} | {ratio:0.000} | {(met ? "yes" : "no")} |");
+                sb.AppendLine(inv, $"| {t.Way} | {(kind == ProxyBench.Kind.Health ? "`GET /health`" : "`Stat`")} | {ProxyBench.Median(without.Select(p => p.Rps[key])):0} | {ProxyBench.Median(loaded.Select(p => p.Rps[key])):0} | {ratio:0.000} | {(met ? "yes" : "no")} | {ProxyBench.Median(without.Select(p => p.CpuUs[key])):0} / {ProxyBench.Median(loaded.Select(p => p.CpuUs[key])):0} µs |");
             }
         sb.AppendLine();
         var circuitsOk = circuitsWith.Count > 0 && circuitsWith.Min() >= expectedOpen.Min();
