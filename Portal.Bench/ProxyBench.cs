@@ -21,7 +21,7 @@ public static class ProxyBench
         "             [--rounds 3] [--requests 2000] [--connections 32] [--seconds 3] [--warmup 8] [--only NAME,NAME] [--markdown FILE]\n" +
         "             [--portal-pid PID] [--nginx-pid MASTER_PID] [--envd-pid PID]   (to report the proxy's and envd's CPU time per request)";
 
-    private sealed record Target(string Name, string Way, string Via, Func<CancellationToken, ValueTask<Socket>> Connect,
+    internal sealed record Target(string Name, string Way, string Via, Func<CancellationToken, ValueTask<Socket>> Connect,
         string HealthUrl, string StatUrl, (string Name, string Value)[] Headers)
     {
         private byte[]? _health, _stat;
@@ -46,7 +46,7 @@ public static class ProxyBench
         return [.. Encoding.ASCII.GetBytes(sb.ToString()), .. body ?? []];
     }
 
-    private enum Kind { Health, Stat }
+    internal enum Kind { Health, Stat }
 
     /// <summary>envd's CPU time so far (every target ends at the same envd), when its pid is known.</summary>
     private static Func<TimeSpan>? _envdCpu;
@@ -84,22 +84,11 @@ public static class ProxyBench
         {
             new("direct (envd Unix socket)", "-", "direct", ct => ConnectUnixAsync(socket, ct), "http://envd/health", "http://envd/filesystem.Filesystem/Stat", []),
         };
-        void AddWays(string via, string endpoint, Func<TimeSpan>? cpu)
-        {
-            var connect = (CancellationToken ct) => ConnectTcpAsync(endpoint, ct);
-            var native = $"http://49983-{sandbox}.{domain}";
-            var plain = $"http://{domain}";
-            targets.Add(new($"{via} native host", "native host", via, connect, native + "/health", native + "/filesystem.Filesystem/Stat", []) { ProxyCpu = cpu });
-            targets.Add(new($"{via} private path", "private path", via, connect,
-                $"{plain}/kruise/{sandbox}/49983/health", $"{plain}/kruise/{sandbox}/49983/filesystem.Filesystem/Stat", []) { ProxyCpu = cpu });
-            targets.Add(new($"{via} header routing", "header routing", via, connect, plain + "/health", plain + "/filesystem.Filesystem/Stat",
-                [("E2b-Sandbox-Id", sandbox), ("E2b-Sandbox-Port", "49983")]) { ProxyCpu = cpu });
-        }
         var portalPid = Arg("--portal-pid");
         _envdCpu = Arg("--envd-pid") is { } envdPid ? () => CpuTime(int.Parse(envdPid, CultureInfo.InvariantCulture), children: false) : null;
         var nginxPid = Arg("--nginx-pid");
-        AddWays("portal", portal, portalPid is null ? null : () => CpuTime(int.Parse(portalPid, CultureInfo.InvariantCulture), children: false));
-        if (nginx is not null) AddWays("nginx", nginx, nginxPid is null ? null : () => CpuTime(int.Parse(nginxPid, CultureInfo.InvariantCulture), children: true));
+        targets.AddRange(Ways("portal", portal, sandbox, domain, portalPid is null ? null : () => CpuTime(int.Parse(portalPid, CultureInfo.InvariantCulture), children: false)));
+        if (nginx is not null) targets.AddRange(Ways("nginx", nginx, sandbox, domain, nginxPid is null ? null : () => CpuTime(int.Parse(nginxPid, CultureInfo.InvariantCulture), children: true)));
 
         // --only "portal header,nginx header": keep the direct target and those whose name contains one of these.
         if (Arg("--only") is { } only)
@@ -163,6 +152,22 @@ public static class ProxyBench
         return 0;
     }
 
+    /// <summary>The three ways into envd's port 49983 of <paramref name="sandbox"/> through the proxy at <paramref name="endpoint"/> (a loopback IP:port).</summary>
+    internal static List<Target> Ways(string via, string endpoint, string sandbox, string domain, Func<TimeSpan>? cpu)
+    {
+        var connect = (CancellationToken ct) => ConnectTcpAsync(endpoint, ct);
+        var native = $"http://49983-{sandbox}.{domain}";
+        var plain = $"http://{domain}";
+        return
+        [
+            new($"{via} native host", "native host", via, connect, native + "/health", native + "/filesystem.Filesystem/Stat", []) { ProxyCpu = cpu },
+            new($"{via} private path", "private path", via, connect,
+                $"{plain}/kruise/{sandbox}/49983/health", $"{plain}/kruise/{sandbox}/49983/filesystem.Filesystem/Stat", []) { ProxyCpu = cpu },
+            new($"{via} header routing", "header routing", via, connect, plain + "/health", plain + "/filesystem.Filesystem/Stat",
+                [("E2b-Sandbox-Id", sandbox), ("E2b-Sandbox-Port", "49983")]) { ProxyCpu = cpu },
+        ];
+    }
+
     private sealed class Result
     {
         public required Latency HealthSeq { get; init; }
@@ -174,7 +179,7 @@ public static class ProxyBench
     private sealed record Latency(double P50, double P99);
     /// <param name="CpuUs">The proxy's CPU time per request (µs), NaN when unknown.</param>
     /// <param name="EnvdCpuUs">envd's CPU time per request (µs), NaN when unknown.</param>
-    private sealed record Load(double Rps, double P50, double P99, double CpuUs, double EnvdCpuUs);
+    internal sealed record Load(double Rps, double P50, double P99, double CpuUs, double EnvdCpuUs);
 
     private static async Task<Latency> SequentialAsync(Target t, Kind kind, string token, int requests)
     {
@@ -191,7 +196,8 @@ public static class ProxyBench
         return new Latency(Pct(samples, 50), Pct(samples, 99));
     }
 
-    private static async Task<Load> ThroughputAsync(Target t, Kind kind, string token, int connections, int seconds)
+    /// <summary>Requests/s (and latency under that load) of <paramref name="connections"/> keep-alive connections kept busy for <paramref name="seconds"/>, after a 1 s warm-up.</summary>
+    internal static async Task<Load> ThroughputAsync(Target t, Kind kind, string token, int connections, int seconds)
     {
         var open = new List<LoadConnection>(connections);
         try
@@ -237,7 +243,7 @@ public static class ProxyBench
         }
     }
 
-    private static async Task SendAsync(LoadConnection connection, Target t, Kind kind, string token)
+    internal static async Task SendAsync(LoadConnection connection, Target t, Kind kind, string token)
     {
         var (status, length) = await connection.ExchangeAsync(t.Request(kind, token));
         var ok = kind == Kind.Health ? status == 204 : status == 200 && length > 0;
@@ -263,7 +269,7 @@ public static class ProxyBench
     }
 
     /// <summary>utime + stime of a process (all its threads), plus its child processes' when asked (nginx workers).</summary>
-    private static TimeSpan CpuTime(int pid, bool children)
+    internal static TimeSpan CpuTime(int pid, bool children)
     {
         static long Ticks(int pid)
         {
@@ -284,9 +290,9 @@ public static class ProxyBench
     }
 
     private static double Pct(double[] sorted, int p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, p * sorted.Length / 100)];
-    private static double Median(IEnumerable<double> xs) { var s = xs.Order().ToArray(); return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
+    internal static double Median(IEnumerable<double> xs) { var s = xs.Order().ToArray(); return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
 
-    private static string LoadAverage()
+    internal static string LoadAverage()
     {
         try { return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
         catch (IOException) { return "?"; }

@@ -9,6 +9,8 @@
 # Env: BENCH_ROUNDS (3), BENCH_REQUESTS (2000), BENCH_CONNECTIONS (32), BENCH_SECONDS (3), BENCH_WARMUP (8 s under load per target first),
 #      BENCH_ONLY ("portal header,nginx header": run only those targets besides direct),
 #      BENCH_MARKDOWN (file to write the table to), BENCH_PORTAL_ENV ("VAR=value ..." for the portal only).
+# BENCH_DASHBOARDS=N: instead, the portal's throughput per way in without and with N dashboard pages open in
+#      Debian's Chromium, and every circuit disconnect (`Portal.Bench dashboard-load`; no nginx, no latency runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nginx >/dev/null || { apt-get install -y nginx >/dev/null || { apt-get update >/dev/null && apt-get install -y nginx >/dev/null; }; }
@@ -25,6 +27,8 @@ DATA=$(mktemp -d /tmp/portal-bench-XXXXXX)
 NG="$DATA/nginx"
 mkdir -p "$NG/logs" "$NG/tmp"
 KEY="e2b_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# The dashboard admin's password, for the browser to sign in (BENCH_DASHBOARDS only).
+ADMIN_PASSWORD="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 API="http://127.0.0.1:$PORT"
 PID="" NGINX_PID="" SANDBOX=""
 
@@ -39,7 +43,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The portal: no warm pool (one sandbox is all we need), domain sbx.bench for the native hosts.
-E2B_DOMAIN=$DOMAIN PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)" \
+E2B_DOMAIN=$DOMAIN PORTAL_DATA_DIR="$DATA" PORTAL_ADMIN_API_KEY="$KEY" PORTAL_ADMIN_PASSWORD="$ADMIN_PASSWORD" PORTAL_ENVD_PATH="$(realpath artifacts/envd/portal-envd)" \
   PORTAL_TEMPLATES_DIR="${PORTAL_TEMPLATES_DIR:-/var/lib/sandbox-portal/templates}" PORTAL_NETWORK_UPLINK="${PORTAL_NETWORK_UPLINK:-none}" \
   ${BENCH_PORTAL_ENV:+env $BENCH_PORTAL_ENV} dotnet Portal.Web/bin/Release/net10.0/Portal.Web.dll --urls "http://127.0.0.1:$PORT" \
   --Portal:LocalRuntime:CgroupGroup "portal-bench-$PORT" --Portal:LocalRuntime:WarmPools:base 0 >"$DATA/portal.log" 2>&1 &
@@ -51,6 +55,18 @@ SANDBOX=$(jq -r .sandboxID <<<"$CREATED")
 TOKEN=$(jq -r .envdAccessToken <<<"$CREATED")
 SOCKET="$DATA/sandboxes/$SANDBOX/run/envd.sock"
 [ -S "$SOCKET" ] || { echo "no envd socket at $SOCKET" >&2; exit 1; }
+
+if [ -n "${BENCH_DASHBOARDS:-}" ]; then
+  echo "portal :$PORT (pid $PID), sandbox $SANDBOX; $BENCH_DASHBOARDS dashboards"
+  echo "waiting for /tmp/portal-bench.lock (other benchmarks on this machine)..."
+  exec 9>/tmp/portal-bench.lock
+  flock 9
+  dotnet Portal.Bench/bin/Release/net10.0/Portal.Bench.dll dashboard-load --sandbox "$SANDBOX" --token "$TOKEN" --domain "$DOMAIN" \
+    --portal "127.0.0.1:$PORT" --portal-pid "$PID" --password "$ADMIN_PASSWORD" --dashboards "$BENCH_DASHBOARDS" \
+    --rounds "${BENCH_ROUNDS:-3}" --connections "${BENCH_CONNECTIONS:-32}" --seconds "${BENCH_SECONDS:-3}" --warmup "${BENCH_WARMUP:-8}" \
+    ${BENCH_MARKDOWN:+--markdown "$BENCH_MARKDOWN"}
+  exit
+fi
 
 # nginx: the same three ways in, to the same socket. One upstream per sandbox port (as a config
 # generator would write it), with idle keep-alive connections to envd.

@@ -47,6 +47,21 @@ public sealed class PortalTelemetry
         if (!onPool) Interlocked.Increment(ref _circuitActivitiesOffPool);
     }
 
+    private long _circuitsOpened;
+    private long _circuitsClosed;
+    private long _circuitDisconnects;
+
+    /// <summary>A dashboard circuit started (a browser page became interactive).</summary>
+    public void RecordCircuitOpened() => Interlocked.Increment(ref _circuitsOpened);
+    /// <summary>A dashboard circuit ended (its page closed, or it stayed disconnected past the retention period).</summary>
+    public void RecordCircuitClosed() => Interlocked.Increment(ref _circuitsClosed);
+    /// <summary>A dashboard circuit's connection went down (it may reconnect, or close).</summary>
+    public void RecordCircuitDisconnect() => Interlocked.Increment(ref _circuitDisconnects);
+
+    /// <summary>Dashboard circuits alive now, connected or waiting for their browser to reconnect.</summary>
+    public long CircuitsOpen => Interlocked.Read(ref _circuitsOpened) - Interlocked.Read(ref _circuitsClosed);
+    public long CircuitsClosed => Interlocked.Read(ref _circuitsClosed);
+    public long CircuitDisconnects => Interlocked.Read(ref _circuitDisconnects);
     public long CircuitActivities => Interlocked.Read(ref _circuitActivities);
     public long CircuitActivitiesOffPool => Interlocked.Read(ref _circuitActivitiesOffPool);
     public void RecordProxyError(string reason) => _proxyErrors.AddOrUpdate(reason, 1, (_, v) => v + 1);

@@ -375,6 +375,9 @@ public class SandboxesApiTests
         Assert.Contains("portal_sandbox_create_duration_seconds_count 1", text);
         Assert.Contains("portal_proxy_requests_total", text);
         Assert.Contains("# TYPE portal_proxy_errors_total counter", text);
+        Assert.Contains("# TYPE portal_dashboard_circuits_open gauge\nportal_dashboard_circuits_open 0\n", text); // no page open
+        Assert.Contains("# TYPE portal_dashboard_circuit_disconnects_total counter\nportal_dashboard_circuit_disconnects_total 0\n", text);
+        Assert.Contains("# TYPE portal_dashboard_circuits_closed_total counter\nportal_dashboard_circuits_closed_total 0\n", text);
     }
 
     [Fact]

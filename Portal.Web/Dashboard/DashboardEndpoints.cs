@@ -18,7 +18,7 @@ public static class DashboardEndpoints
     public static IServiceCollection AddDashboard(this IServiceCollection services)
     {
         services.AddRazorComponents().AddInteractiveServerComponents();
-        services.AddSingleton<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler, CircuitThreadCheck>();
+        services.AddSingleton<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler, CircuitTelemetry>();
         services.AddCascadingAuthenticationState();
         services.AddMudServices();
         services.AddAntiforgery(o => o.Cookie.Name = "portal_antiforgery");

@@ -48,6 +48,12 @@ public static class PrometheusEndpoint
         sb.Append("# HELP portal_dashboard_circuit_activities_total Dashboard circuit activities by the thread they arrived on (io should stay 0).\n# TYPE portal_dashboard_circuit_activities_total counter\n");
         sb.Append($"portal_dashboard_circuit_activities_total{{thread=\"pool\"}} {t.CircuitActivities - t.CircuitActivitiesOffPool}\n");
         sb.Append($"portal_dashboard_circuit_activities_total{{thread=\"io\"}} {t.CircuitActivitiesOffPool}\n");
+        sb.Append("# HELP portal_dashboard_circuits_open Dashboard circuits alive (connected, or disconnected and waiting for their browser).\n# TYPE portal_dashboard_circuits_open gauge\n");
+        sb.Append($"portal_dashboard_circuits_open {t.CircuitsOpen}\n");
+        sb.Append("# HELP portal_dashboard_circuit_disconnects_total Times a dashboard circuit's connection went down (closing a tab counts too).\n# TYPE portal_dashboard_circuit_disconnects_total counter\n");
+        sb.Append($"portal_dashboard_circuit_disconnects_total {t.CircuitDisconnects}\n");
+        sb.Append("# HELP portal_dashboard_circuits_closed_total Dashboard circuits ended.\n# TYPE portal_dashboard_circuits_closed_total counter\n");
+        sb.Append($"portal_dashboard_circuits_closed_total {t.CircuitsClosed}\n");
         return sb.ToString();
     }
 

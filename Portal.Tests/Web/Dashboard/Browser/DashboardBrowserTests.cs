@@ -160,6 +160,84 @@ public sealed class DashboardBrowserTests(DashboardBrowserFixture f)
         Assert.Equal(0, telemetry.CircuitActivitiesOffPool);
     }
 
+    /// <summary>
+    /// The circuit gauges on <c>/metrics</c> follow a real page: one more circuit open while a
+    /// dashboard page is open; leaving it counts a connection down and a closed circuit, and the
+    /// gauge goes back. Other tests' pages may still be open, so counts are relative.
+    /// </summary>
+    [Fact]
+    public async Task Metrics_CountACircuitOpen_WhileItsPageIsOpen_AndItsDisconnectAndCloseWhenLeft()
+    {
+        using var anonymous = f.Host.Client(null);
+        var before = await CircuitMetricsAsync(anonymous);
+        var page = await f.SignInAsync(); // the sign-in page is static; /dashboard is the one circuit
+        var open = await CircuitMetricsAsync(anonymous, m => m.Open == before.Open + 1);
+        Assert.Equal(before.Open + 1, open.Open);
+        Assert.Equal(before.Closed, open.Closed);
+
+        // Leaving the page (as a browser does when its tab closes) ends the circuit at once.
+        await page.GotoAsync("about:blank");
+        await page.Context.CloseAsync();
+        var after = await CircuitMetricsAsync(anonymous, m => m.Open == before.Open && m.Closed > before.Closed && m.Disconnects > before.Disconnects);
+        Assert.Equal(before.Open, after.Open);
+        Assert.Equal(before.Closed + 1, after.Closed);
+        Assert.Equal(before.Disconnects + 1, after.Disconnects);
+    }
+
+    /// <summary>
+    /// A circuit whose WebSocket drops while its page stays open: the portal counts the connection
+    /// down, the page shows Blazor's reconnect UI (#components-reconnect-modal: what
+    /// Portal.Bench dashboard-load watches for) and the circuit comes back, never closed.
+    /// </summary>
+    [Fact]
+    public async Task Metrics_CountADroppedCircuitConnection_AndThePageShowsTheReconnectUi()
+    {
+        using var anonymous = f.Host.Client(null);
+        var page = await f.NewPageAsync();
+        IWebSocketRoute? browserSide = null, serverSide = null;
+        await page.RouteWebSocketAsync(new System.Text.RegularExpressions.Regex("/_blazor"), ws =>
+        {
+            var server = ws.ConnectToServer(); // frames pass through unchanged
+            if (browserSide is null) (browserSide, serverSide) = (ws, server);
+        });
+        await page.GotoAsync("/dashboard/login");
+        await SubmitSignInAsync(page, AdminUser, AdminPassword);
+        await page.WaitForURLAsync("**/dashboard");
+        await WaitInteractiveAsync(page);
+        Assert.NotNull(browserSide);
+        var before = await CircuitMetricsAsync(anonymous);
+
+        await browserSide!.CloseAsync();
+        await serverSide!.CloseAsync();
+        await page.Locator("#components-reconnect-modal").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 30_000 });
+        var down = await CircuitMetricsAsync(anonymous, m => m.Disconnects > before.Disconnects);
+        Assert.Equal(before.Disconnects + 1, down.Disconnects);
+        Assert.Equal(before.Open, down.Open); // disconnected, kept for the browser to come back
+        Assert.Equal(before.Closed, down.Closed);
+
+        // Blazor reconnects on a new WebSocket to the same circuit: still one open, none closed.
+        await page.Locator("#components-reconnect-modal").WaitForAsync(new() { State = WaitForSelectorState.Hidden, Timeout = 30_000 });
+        var back = await CircuitMetricsAsync(anonymous);
+        Assert.Equal(before.Open, back.Open);
+        Assert.Equal(before.Closed, back.Closed);
+        await page.Context.CloseAsync();
+    }
+
+    /// <summary>The circuit gauge and counters from <c>/metrics</c>; with <paramref name="until"/>, polled (bounded) until it holds.</summary>
+    private static async Task<(long Open, long Disconnects, long Closed)> CircuitMetricsAsync(HttpClient client, Func<(long Open, long Disconnects, long Closed), bool>? until = null)
+    {
+        async Task<(long, long, long)> ReadAsync()
+        {
+            var text = await client.GetStringAsync("/metrics");
+            long Value(string name) => long.Parse(text.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal))[(name.Length + 1)..],
+                System.Globalization.CultureInfo.InvariantCulture);
+            return (Value("portal_dashboard_circuits_open"), Value("portal_dashboard_circuit_disconnects_total"), Value("portal_dashboard_circuits_closed_total"));
+        }
+        var m = await ReadAsync();
+        for (var i = 0; i < 100 && until is not null && !until(m); i++) { await Task.Delay(100); m = await ReadAsync(); }
+        return m;
+    }
+
     [Fact]
     public async Task SandboxPage_ListsProcesses_ChartsMetrics_AndMovesFilesBothWays()
     {
