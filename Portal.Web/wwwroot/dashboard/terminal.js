@@ -2,12 +2,23 @@
 // object that relays keystrokes and sizes to the sandbox's PTY and writes its output here.
 window.portalTerminal = {
   open(element, dotnet) {
-    const term = new Terminal({ cursorBlink: true, fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: 14, scrollback: 5000 });
+    const term = new Terminal({ cursorBlink: false, fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: 14, scrollback: 5000 });
     const fit = new FitAddon.FitAddon();
     term.loadAddon(fit);
     term.open(element);
     fit.fit();
-    term.onData((data) => dotnet.invokeMethodAsync('Input', data));
+    // The cursor blinks while the terminal has the keyboard and was used in the last 10 s (as GTK's
+    // cursor-blink-timeout), then stays solid: a blinking cursor repaints the page twice a second,
+    // which across many open dashboards is most of the browser's idle CPU.
+    let blinkUntil;
+    const blink = () => {
+      term.options.cursorBlink = true;
+      clearTimeout(blinkUntil);
+      blinkUntil = setTimeout(() => { term.options.cursorBlink = false; }, 10_000);
+    };
+    term.textarea?.addEventListener('focus', blink);
+    term.textarea?.addEventListener('blur', () => { clearTimeout(blinkUntil); term.options.cursorBlink = false; });
+    term.onData((data) => { blink(); dotnet.invokeMethodAsync('Input', data); });
     term.onResize(({ cols, rows }) => dotnet.invokeMethodAsync('Resize', cols, rows));
     // Copy and paste: Ctrl+Shift+C / Ctrl+Shift+V (Ctrl+C stays the shell's interrupt).
     term.attachCustomKeyEventHandler((e) => {
@@ -23,7 +34,7 @@ window.portalTerminal = {
       write: (base64) => term.write(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))),
       notice: (text) => term.write(`\r\n\x1b[33m${text}\x1b[0m\r\n`),
       focus: () => term.focus(),
-      dispose: () => { observer.disconnect(); term.dispose(); },
+      dispose: () => { clearTimeout(blinkUntil); observer.disconnect(); term.dispose(); },
     };
   },
 };
