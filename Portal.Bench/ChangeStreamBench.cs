@@ -19,9 +19,9 @@ public static class ChangeStreamBench
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var subscribers = IntArg(args, "--subscribers", 1000);
-        var sandboxes = IntArg(args, "--sandboxes", 100);
-        var rounds = IntArg(args, "--rounds", 5);
+        var subscribers = BenchArgs.Int(args, "--subscribers", 1000);
+        var sandboxes = BenchArgs.Int(args, "--sandboxes", 100);
+        var rounds = BenchArgs.Int(args, "--rounds", 5);
         var dir = Directory.CreateTempSubdirectory("portal-bench-changes-").FullName;
         try
         {
@@ -87,11 +87,6 @@ public static class ChangeStreamBench
 
     private static double Pct(IReadOnlyList<double> sorted, double p) => sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)(p * sorted.Count))];
 
-    private static int IntArg(string[] args, string name, int fallback)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var v) ? v : fallback;
-    }
 
     /// <summary>
     /// A runtime that runs nothing: every call succeeds at once (the benches measure the control

@@ -27,10 +27,10 @@ public static class DashboardBench
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var sandboxes = IntArg(args, "--sandboxes", 1000);
-        var rounds = IntArg(args, "--rounds", 10);
-        var circuits = IntArg(args, "--circuits", 10); // per batch
-        var batches = Math.Clamp(IntArg(args, "--batches", 4), 1, 20);
+        var sandboxes = BenchArgs.Int(args, "--sandboxes", 1000);
+        var rounds = BenchArgs.Int(args, "--rounds", 10);
+        var circuits = BenchArgs.Int(args, "--circuits", 10); // per batch
+        var batches = Math.Clamp(BenchArgs.Int(args, "--batches", 4), 1, 20);
         var dir = Directory.CreateTempSubdirectory("portal-bench-dashboard-").FullName;
         var app = PortalWebApplication.Build(["--urls", "http://127.0.0.1:0"], b =>
         {
@@ -61,14 +61,8 @@ public static class DashboardBench
 
             using var playwright = await Playwright.CreateAsync();
             await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
-            var context = await browser.NewContextAsync(new() { BaseURL = baseUrl, ViewportSize = new() { Width = 1280, Height = 800 } });
-            context.SetDefaultTimeout(60_000);
-            var page = await context.NewPageAsync();
-            await page.GotoAsync("/dashboard/login");
-            await page.FillAsync("#username", "admin");
-            await page.FillAsync("#password", AdminPassword);
-            await page.ClickAsync("button[type=submit]");
-            await page.WaitForURLAsync("**/dashboard");
+            var context = await DashboardSignIn.NewContextAsync(browser, baseUrl);
+            var page = await DashboardSignIn.SignInAsync(context, AdminPassword);
 
             // (1) Open the list: navigation until the circuit is up and the first rows are drawn.
             var open = new List<double>();
@@ -257,6 +251,4 @@ public static class DashboardBench
         return sorted[Math.Clamp((int)Math.Ceiling(p / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
     }
 
-    private static int IntArg(string[] args, string name, int fallback) =>
-        Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var v) ? v : fallback;
 }

@@ -39,8 +39,8 @@ public static class DashboardLoadBench
     {
         // The load generator runs as in `proxy`: socket continuations on the epoll thread.
         InlineIo.EnableUnlessConfigured();
-        string? Arg(string name) { var i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : null; }
-        int IntArg(string name, int fallback) => Arg(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+        string? Arg(string name) => BenchArgs.Value(args, name);
+        int IntArg(string name, int fallback) => BenchArgs.Int(args, name, fallback);
         var sandbox = Arg("--sandbox");
         var token = Arg("--token");
         var domain = Arg("--domain");
@@ -97,16 +97,9 @@ public static class DashboardLoadBench
             // Every page keeps its timers and rendering at full rate, as a visible tab would.
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"],
         });
-        var context = await browser.NewContextAsync(new() { BaseURL = baseUrl, ViewportSize = new() { Width = 1280, Height = 800 } });
-        context.SetDefaultTimeout(60_000);
+        var context = await DashboardSignIn.NewContextAsync(browser, baseUrl);
         await context.AddInitScriptAsync(ReconnectWatch);
-        var login = await context.NewPageAsync();
-        await login.GotoAsync("/dashboard/login");
-        await login.FillAsync("#username", "admin");
-        await login.FillAsync("#password", password);
-        await login.ClickAsync("button[type=submit]");
-        await login.WaitForURLAsync("**/dashboard");
-        await login.CloseAsync();
+        await (await DashboardSignIn.SignInAsync(context, password)).CloseAsync();
 
         // The mix an operator keeps open: the overview, the live list, and the loaded sandbox's own
         // page (its CPU/memory charts re-read every few seconds, its process list, its terminal).

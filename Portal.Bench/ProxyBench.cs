@@ -58,8 +58,8 @@ public static class ProxyBench
         // The load generator's socket continuations run on the runtime's epoll thread, as an event
         // loop like wrk's would: no thread-pool hop (and no spinning pool thread) per response.
         InlineIo.EnableUnlessConfigured();
-        string? Arg(string name) { var i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : null; }
-        int IntArg(string name, int fallback) => Arg(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+        string? Arg(string name) => BenchArgs.Value(args, name);
+        int IntArg(string name, int fallback) => BenchArgs.Int(args, name, fallback);
         var sandbox = Arg("--sandbox");
         var token = Arg("--token");
         var socket = Arg("--socket");

@@ -26,9 +26,9 @@ public static class WebhookBench
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var sandboxes = IntArg(args, "--sandboxes", 400);
-        var updates = IntArg(args, "--updates", 8);
-        var concurrency = IntArg(args, "--concurrency", 64);
+        var sandboxes = BenchArgs.Int(args, "--sandboxes", 400);
+        var updates = BenchArgs.Int(args, "--updates", 8);
+        var concurrency = BenchArgs.Int(args, "--concurrency", 64);
         var perSandbox = updates + 2;
         var total = sandboxes * perSandbox;
 
@@ -170,9 +170,4 @@ public static class WebhookBench
 
     private static double Pct(IReadOnlyList<double> sorted, double p) => sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)(p * sorted.Count))];
 
-    private static int IntArg(string[] args, string name, int fallback)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var v) ? v : fallback;
-    }
 }
