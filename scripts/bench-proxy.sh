@@ -11,7 +11,7 @@
 #      BENCH_MARKDOWN (file to write the table to), BENCH_PORTAL_ENV ("VAR=value ..." for the portal only).
 # BENCH_DASHBOARDS=N: instead, the portal's throughput per way in without and with N dashboard pages open in
 #      Debian's Chromium, and every circuit disconnect (`Portal.Bench dashboard-load`; no nginx, no latency runs).
-#      BENCH_DASHBOARD_PAGES=overview,list,sandbox: which pages, in turn (default all three); BENCH_BROWSER_NICE=19: Chromium niced.
+#      BENCH_DASHBOARD_PAGES=overview,list,sandbox: which pages, in turn (default all three).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nginx >/dev/null || { apt-get install -y nginx >/dev/null || { apt-get update >/dev/null && apt-get install -y nginx >/dev/null; }; }
@@ -63,7 +63,7 @@ if [ -n "${BENCH_DASHBOARDS:-}" ]; then
   exec 9>/tmp/portal-bench.lock
   flock 9
   dotnet Portal.Bench/bin/Release/net10.0/Portal.Bench.dll dashboard-load --sandbox "$SANDBOX" --token "$TOKEN" --domain "$DOMAIN" \
-    --portal "127.0.0.1:$PORT" --portal-pid "$PID" --password "$ADMIN_PASSWORD" --dashboards "$BENCH_DASHBOARDS" ${BENCH_DASHBOARD_PAGES:+--pages "$BENCH_DASHBOARD_PAGES"} ${BENCH_BROWSER_NICE:+--browser-nice "$BENCH_BROWSER_NICE"} \
+    --portal "127.0.0.1:$PORT" --portal-pid "$PID" --password "$ADMIN_PASSWORD" --dashboards "$BENCH_DASHBOARDS" ${BENCH_DASHBOARD_PAGES:+--pages "$BENCH_DASHBOARD_PAGES"} \
     --rounds "${BENCH_ROUNDS:-3}" --connections "${BENCH_CONNECTIONS:-32}" --seconds "${BENCH_SECONDS:-3}" --warmup "${BENCH_WARMUP:-8}" \
     ${BENCH_MARKDOWN:+--markdown "$BENCH_MARKDOWN"}
   exit

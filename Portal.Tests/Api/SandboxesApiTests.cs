@@ -378,6 +378,16 @@ public class SandboxesApiTests
         Assert.Contains("# TYPE portal_dashboard_circuits_open gauge\nportal_dashboard_circuits_open 0\n", text); // no page open
         Assert.Contains("# TYPE portal_dashboard_circuit_disconnects_total counter\nportal_dashboard_circuit_disconnects_total 0\n", text);
         Assert.Contains("# TYPE portal_dashboard_circuits_closed_total counter\nportal_dashboard_circuits_closed_total 0\n", text);
+        // The runtime's own figures, under Prometheus' client-library names; the counters only grow.
+        double Value(string body, string name) => double.Parse(body.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal))[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains("# TYPE process_cpu_seconds_total counter\n", text);
+        Assert.Contains("# TYPE dotnet_gc_pause_seconds_total counter\n", text);
+        Assert.True(Value(text, "dotnet_gc_heap_bytes") > 0);
+        GC.Collect(); // the portal runs in this test's process
+        var later = await anon.GetStringAsync("/metrics", Ct);
+        Assert.True(Value(later, "dotnet_gc_collections_total{generation=\"2\"}") > Value(text, "dotnet_gc_collections_total{generation=\"2\"}"));
+        Assert.True(Value(later, "dotnet_gc_allocated_bytes_total") > Value(text, "dotnet_gc_allocated_bytes_total"));
+        Assert.True(Value(later, "process_cpu_seconds_total") > 0);
     }
 
     [Fact]
