@@ -291,13 +291,10 @@ public static class DashboardLoadBench
         var without = Of(Mode.Without);
         var here = Of(Mode.BrowserHere);
         var elsewhere = Of(Mode.BrowserElsewhere);
-        // Ratio: median over rounds of with / without, the phases of a round having run back to back.
-        double Ratio(List<Phase> with, (string, ProxyBench.Kind) key) => ProxyBench.Median(without.Zip(with, (a, b) => b.Rps[key] / a.Rps[key]));
-        string Spread(List<Phase> with, (string, ProxyBench.Kind) key)
-        {
-            var r = without.Zip(with, (a, b) => b.Rps[key] / a.Rps[key]).ToList();
-            return $"{r.Min():0.00}–{r.Max():0.00}";
-        }
+        // Per-round with / without (the phases of a round ran back to back); shown as their median and range.
+        List<double> Ratios(List<Phase> with, (string, ProxyBench.Kind) key) => without.Zip(with, (a, b) => b.Rps[key] / a.Rps[key]).ToList();
+        double Ratio(List<Phase> with, (string, ProxyBench.Kind) key) => ProxyBench.Median(Ratios(with, key));
+        string Spread(List<Phase> with, (string, ProxyBench.Kind) key) => Ratios(with, key) is var r ? $"{r.Min():0.00}–{r.Max():0.00}" : "";
         var sb = new StringBuilder();
         sb.AppendLine(inv, $"Medians of {rounds} rounds; each way in and request: {connections} keep-alive connections, 1 s warm-up + {seconds} s measured, {GapSeconds} s between windows; " +
             $"with = {dashboards} dashboard pages open (overview, sandboxes list, the loaded sandbox's page, in turn). Ratio: median (and range) of the per-round with/without ratios. " +
